@@ -10,12 +10,12 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator
-from typing import Any
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
-from unidiff import PatchedFile, PatchSet
 from unidiff.errors import UnidiffParseError
+from unidiff.patch import PatchedFile, PatchSet
 
 from bot.filekind import FileKind, classify
 
@@ -94,7 +94,7 @@ class Hunk:
             if kind == "-":
                 yield old
                 old += 1
-            elif kind != "+" and kind != "\\":
+            elif kind not in ("+", "\\"):
                 old += 1
 
 
@@ -170,16 +170,19 @@ def parse(data: bytes | str) -> ChangeSet:
             text.count("\n", 0, combined.start()) + 1,
         )
     try:
-        patch = PatchSet(io.StringIO(text, newline="\n"))
+        # metadata_only skips unidiff's per-line objects; hunk bodies are sliced from the
+        # input below, which keeps parsing well under the cost of a full unidiff parse.
+        patch = PatchSet(io.StringIO(text, newline="\n"), metadata_only=True)
     except UnidiffParseError as exc:
         raise DiffError(f"malformed diff: {exc}".strip(), _failing_line(text)) from None
     except (ValueError, IndexError, KeyError, TypeError, AttributeError, AssertionError) as exc:
         # unidiff trusts its input in places; these are its failures on text it did not expect.
-        raise DiffError(f"malformed diff: {type(exc).__name__}: {exc}", _failing_line(text)) from None
+        message = f"malformed diff: {type(exc).__name__}: {exc}"
+        raise DiffError(message, _failing_line(text)) from None
     if not patch:
         raise DiffError(_why_no_files(text))
-    text_lines = text.split("\n")
-    return ChangeSet(files=tuple(_file_change(pf, text_lines) for pf in patch))
+    source = _Lines(text)
+    return ChangeSet(files=tuple(_file_change(pf, source) for pf in patch))
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -190,7 +193,7 @@ _DEV_NULL = "/dev/null"
 _SYMLINK_MODE = "120000"
 
 
-def _file_change(pf: PatchedFile, text_lines: list[str]) -> FileChange:
+def _file_change(pf: PatchedFile, source_lines: _Lines) -> FileChange:
     info: list[str] = list(pf.patch_info or ())
     renamed_from = _header_value(info, "rename from ")
     renamed_to = _header_value(info, "rename to ")
@@ -218,7 +221,7 @@ def _file_change(pf: PatchedFile, text_lines: list[str]) -> FileChange:
     else:
         path = source if source is not None else ""
 
-    hunks = tuple(_hunk(h, text_lines) for h in pf)
+    hunks = source_lines.hunks(pf)
     old_mode, new_mode = pf.source_mode, pf.target_mode
     added = sum(h.added for h in hunks)
     removed = sum(h.removed for h in hunks)
@@ -266,27 +269,44 @@ def _status(
     return Status.MODIFIED
 
 
-def _hunk(h: Any, text_lines: list[str]) -> Hunk:
-    """Our Hunk from a unidiff one, its body sliced from the input lines (no per-line work)."""
-    first = last = 0
-    for line in h:
-        if line.line_type:
-            first = line.diff_line_no
-            break
-    for line in reversed(h):
-        if line.line_type:
-            last = line.diff_line_no
-            break
-    return Hunk(
-        old_start=h.source_start,
-        old_count=h.source_length,
-        new_start=h.target_start,
-        new_count=h.target_length,
-        section=h.section_header.strip(),
-        lines=tuple(text_lines[first - 1 : last]) if first else (),
-        added=h.added,
-        removed=h.removed,
-    )
+class _Lines:
+    """The input split into lines as unidiff numbered them, to cut hunk bodies out of."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.split("\n")
+        self.markers: frozenset[int] = frozenset()
+        if text.startswith("\\") or "\n\\" in text:
+            self.markers = frozenset(i for i, line in enumerate(self.lines) if line[:1] == "\\")
+
+    def hunks(self, pf: Any) -> tuple[Hunk, ...]:
+        """The hunks of one unidiff file, each with its body lines as they appear in the input."""
+        out: list[Hunk] = []
+        at = (pf.diff_line_no or 1) - 1
+        for h in pf:
+            while not self.lines[at].startswith("@@ -"):
+                at += 1
+            start = at + 1
+            end = start + h.source_length + h.added
+            while self.markers and any(i in self.markers for i in range(start, end)):
+                inside = sum(1 for i in range(start, end) if i in self.markers)
+                extended = start + h.source_length + h.added + inside
+                if extended == end:
+                    break
+                end = extended
+            out.append(
+                Hunk(
+                    old_start=h.source_start,
+                    old_count=h.source_length,
+                    new_start=h.target_start,
+                    new_count=h.target_length,
+                    section=h.section_header.strip(),
+                    lines=tuple(self.lines[start:end]),
+                    added=h.added,
+                    removed=h.removed,
+                )
+            )
+            at = end
+        return tuple(out)
 
 
 def _has_combined(text: str) -> re.Match[str] | None:
@@ -297,7 +317,7 @@ def _has_combined(text: str) -> re.Match[str] | None:
 
 def _same_path_header(header: str) -> str | None:
     """The one name in a `diff --git A B` header whose two names are equal, else None."""
-    rest = header[len("diff --git "):].rstrip("\r\n")
+    rest = header[len("diff --git ") :].rstrip("\r\n")
     if rest.startswith('"'):
         end = rest.find('" ', 1)
         while end != -1 and rest[end - 1] == "\\":
@@ -317,7 +337,7 @@ def _same_path_header(header: str) -> str | None:
 def _header_value(info: list[str], key: str) -> str | None:
     for line in info:
         if line.startswith(key):
-            return _unquote(line[len(key):].rstrip("\r\n"))
+            return _unquote(line[len(key) :].rstrip("\r\n"))
     return None
 
 
@@ -368,8 +388,15 @@ def _failing_line(text: str) -> int | None:
 
     try:
         PatchSet(counted())
-    except (UnidiffParseError, ValueError, IndexError, KeyError, TypeError, AttributeError,
-            AssertionError):
+    except (
+        UnidiffParseError,
+        ValueError,
+        IndexError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        AssertionError,
+    ):
         return count or None
     return None
 

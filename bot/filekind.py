@@ -11,39 +11,129 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 _LANGUAGES: dict[str, str] = {
-    ".py": "Python", ".pyi": "Python", ".pyx": "Cython",
-    ".js": "JavaScript", ".mjs": "JavaScript", ".cjs": "JavaScript", ".jsx": "JavaScript",
-    ".ts": "TypeScript", ".tsx": "TypeScript", ".mts": "TypeScript", ".cts": "TypeScript",
-    ".go": "Go", ".rs": "Rust", ".java": "Java", ".kt": "Kotlin", ".kts": "Kotlin",
-    ".scala": "Scala", ".groovy": "Groovy", ".gradle": "Groovy",
-    ".c": "C", ".h": "C", ".cc": "C++", ".cpp": "C++", ".cxx": "C++", ".hpp": "C++",
-    ".hh": "C++", ".hxx": "C++", ".m": "Objective-C", ".mm": "Objective-C",
-    ".cs": "C#", ".fs": "F#", ".vb": "Visual Basic", ".swift": "Swift", ".dart": "Dart",
-    ".rb": "Ruby", ".php": "PHP", ".pl": "Perl", ".pm": "Perl", ".lua": "Lua", ".r": "R",
-    ".jl": "Julia", ".ex": "Elixir", ".exs": "Elixir", ".erl": "Erlang", ".hs": "Haskell",
-    ".ml": "OCaml", ".clj": "Clojure", ".zig": "Zig", ".nim": "Nim", ".sol": "Solidity",
-    ".sh": "Shell", ".bash": "Shell", ".zsh": "Shell", ".fish": "Shell", ".ps1": "PowerShell",
-    ".sql": "SQL", ".proto": "Protocol Buffers", ".graphql": "GraphQL", ".gql": "GraphQL",
-    ".html": "HTML", ".htm": "HTML", ".css": "CSS", ".scss": "SCSS", ".sass": "SCSS",
-    ".less": "Less", ".vue": "Vue", ".svelte": "Svelte",
-    ".json": "JSON", ".yaml": "YAML", ".yml": "YAML", ".toml": "TOML", ".ini": "INI",
-    ".cfg": "INI", ".xml": "XML", ".tf": "Terraform", ".hcl": "HCL",
-    ".md": "Markdown", ".markdown": "Markdown", ".rst": "reStructuredText",
-    ".adoc": "AsciiDoc", ".txt": "Text", ".tex": "TeX",
+    ".py": "Python",
+    ".pyi": "Python",
+    ".pyx": "Cython",
+    ".js": "JavaScript",
+    ".mjs": "JavaScript",
+    ".cjs": "JavaScript",
+    ".jsx": "JavaScript",
+    ".ts": "TypeScript",
+    ".tsx": "TypeScript",
+    ".mts": "TypeScript",
+    ".cts": "TypeScript",
+    ".go": "Go",
+    ".rs": "Rust",
+    ".java": "Java",
+    ".kt": "Kotlin",
+    ".kts": "Kotlin",
+    ".scala": "Scala",
+    ".groovy": "Groovy",
+    ".gradle": "Groovy",
+    ".c": "C",
+    ".h": "C",
+    ".cc": "C++",
+    ".cpp": "C++",
+    ".cxx": "C++",
+    ".hpp": "C++",
+    ".hh": "C++",
+    ".hxx": "C++",
+    ".m": "Objective-C",
+    ".mm": "Objective-C",
+    ".cs": "C#",
+    ".fs": "F#",
+    ".vb": "Visual Basic",
+    ".swift": "Swift",
+    ".dart": "Dart",
+    ".rb": "Ruby",
+    ".php": "PHP",
+    ".pl": "Perl",
+    ".pm": "Perl",
+    ".lua": "Lua",
+    ".r": "R",
+    ".jl": "Julia",
+    ".ex": "Elixir",
+    ".exs": "Elixir",
+    ".erl": "Erlang",
+    ".hs": "Haskell",
+    ".ml": "OCaml",
+    ".clj": "Clojure",
+    ".zig": "Zig",
+    ".nim": "Nim",
+    ".sol": "Solidity",
+    ".sh": "Shell",
+    ".bash": "Shell",
+    ".zsh": "Shell",
+    ".fish": "Shell",
+    ".ps1": "PowerShell",
+    ".sql": "SQL",
+    ".proto": "Protocol Buffers",
+    ".graphql": "GraphQL",
+    ".gql": "GraphQL",
+    ".html": "HTML",
+    ".htm": "HTML",
+    ".css": "CSS",
+    ".scss": "SCSS",
+    ".sass": "SCSS",
+    ".less": "Less",
+    ".vue": "Vue",
+    ".svelte": "Svelte",
+    ".json": "JSON",
+    ".yaml": "YAML",
+    ".yml": "YAML",
+    ".toml": "TOML",
+    ".ini": "INI",
+    ".cfg": "INI",
+    ".xml": "XML",
+    ".tf": "Terraform",
+    ".hcl": "HCL",
+    ".md": "Markdown",
+    ".markdown": "Markdown",
+    ".rst": "reStructuredText",
+    ".adoc": "AsciiDoc",
+    ".txt": "Text",
+    ".tex": "TeX",
 }
 _LANGUAGE_BY_NAME: dict[str, str] = {
-    "Dockerfile": "Dockerfile", "Containerfile": "Dockerfile", "Makefile": "Makefile",
-    "GNUmakefile": "Makefile", "CMakeLists.txt": "CMake", "Jenkinsfile": "Groovy",
-    "Rakefile": "Ruby", "Gemfile": "Ruby", "BUILD": "Starlark", "BUILD.bazel": "Starlark",
-    "WORKSPACE": "Starlark", "go.mod": "Go Module", "go.sum": "Go Module",
+    "Dockerfile": "Dockerfile",
+    "Containerfile": "Dockerfile",
+    "Makefile": "Makefile",
+    "GNUmakefile": "Makefile",
+    "CMakeLists.txt": "CMake",
+    "Jenkinsfile": "Groovy",
+    "Rakefile": "Ruby",
+    "Gemfile": "Ruby",
+    "BUILD": "Starlark",
+    "BUILD.bazel": "Starlark",
+    "WORKSPACE": "Starlark",
+    "go.mod": "Go Module",
+    "go.sum": "Go Module",
 }
 
-_LOCK_FILES = frozenset({
-    "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml", "bun.lockb",
-    "poetry.lock", "uv.lock", "Pipfile.lock", "pdm.lock", "Cargo.lock", "Gemfile.lock",
-    "composer.lock", "go.sum", "mix.lock", "pubspec.lock", "Podfile.lock", "flake.lock",
-    "packages.lock.json", "gradle.lockfile", "conda-lock.yml",
-})
+_LOCK_FILES = frozenset(
+    {
+        "package-lock.json",
+        "npm-shrinkwrap.json",
+        "yarn.lock",
+        "pnpm-lock.yaml",
+        "bun.lockb",
+        "poetry.lock",
+        "uv.lock",
+        "Pipfile.lock",
+        "pdm.lock",
+        "Cargo.lock",
+        "Gemfile.lock",
+        "composer.lock",
+        "go.sum",
+        "mix.lock",
+        "pubspec.lock",
+        "Podfile.lock",
+        "flake.lock",
+        "packages.lock.json",
+        "gradle.lockfile",
+        "conda-lock.yml",
+    }
+)
 _GENERATED = re.compile(
     r"""(?x)
     (^|/)(vendor|third_party|third-party|node_modules|bower_components|dist|
@@ -132,10 +222,20 @@ class FileKind:
         )
 
 
-_NON_CODE_LANGUAGES = frozenset({
-    "Markdown", "reStructuredText", "AsciiDoc", "Text", "TeX", "JSON", "YAML", "TOML", "INI",
-    "XML",
-})
+_NON_CODE_LANGUAGES = frozenset(
+    {
+        "Markdown",
+        "reStructuredText",
+        "AsciiDoc",
+        "Text",
+        "TeX",
+        "JSON",
+        "YAML",
+        "TOML",
+        "INI",
+        "XML",
+    }
+)
 
 
 def language_of(path: str) -> str | None:
@@ -152,8 +252,10 @@ def classify(path: str, head: tuple[str, ...] = ()) -> FileKind:
     name = PurePosixPath(path).name
     lock = name in _LOCK_FILES
     build = bool(_BUILD.search(path))
-    generated = lock or bool(_GENERATED.search(path)) or any(
-        _GENERATED_BANNER.search(line) for line in head[:5]
+    generated = (
+        lock
+        or bool(_GENERATED.search(path))
+        or any(_GENERATED_BANNER.search(line) for line in head[:5])
     )
     return FileKind(
         language=language_of(path),

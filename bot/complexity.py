@@ -1,0 +1,446 @@
+"""How much reasoning a change needs to review: a 0-100 score, the features behind it, and reasons.
+
+Pure: a ChangeSet in, a Complexity out. The score grows with the size that matters (changed
+code lines outside generated files, blanks, comments and whitespace-only edits), with the
+logic in it (decision points, distinct names), with how cross-cutting the change is (files,
+areas, languages, names defined in one changed file and used in another) and with risky areas
+(auth and crypto, migrations, concurrency, CI and deployment, public API). Known easy patterns
+(docs only, tests only, whitespace or typo only, a dependency bump, renames, generated files)
+cap it. The core weights are calibrated on labelled real patches: `bench/calibration.py`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from bot.diff import ChangeSet, FileChange, Status
+
+# How much a changed line of each kind counts toward size, against a line of code.
+_WEIGHT_CODE = 1.0
+_WEIGHT_CONFIG = 0.7
+_WEIGHT_TEST = 0.5
+_WEIGHT_DOCS = 0.25
+
+# Points on the 0-100 scale per unit of the log-scaled sum below.
+_SCALE = 9.0
+
+# Caps for the easy patterns: the most such a change may score, however large.
+_CAPS: dict[str, int] = {
+    "whitespace-only": 5,
+    "generated-only": 5,
+    "rename-only": 10,
+    "typo-only": 10,
+    "docs-only": 20,
+    "dependency-bump": 25,
+    "tests-only": 40,
+}
+
+# Extra log-units for each risky area a change touches.
+_RISK_POINTS: dict[str, float] = {
+    "migration": 1.2,
+    "auth": 1.0,
+    "concurrency": 0.8,
+    "ci": 0.8,
+    "public-api": 0.6,
+}
+
+_CHANGE_SIGNS = frozenset({"+", "-"})
+
+# Characters per token for the context estimate: code averages a little under four.
+_CHARS_PER_TOKEN = 3.5
+_TOKENS_PER_FILE = 40
+_TOKENS_FIXED = 600
+
+_GENERIC_ROOTS = frozenset(
+    {
+        "src",
+        "lib",
+        "libs",
+        "pkg",
+        "internal",
+        "app",
+        "apps",
+        "packages",
+        "source",
+        "sources",
+        "python",
+        "main",
+        "java",
+        "kotlin",
+        "go",
+        "cmd",
+        "modules",
+        "crates",
+        "components",
+    }
+)
+
+_DEFINING = frozenset(
+    {
+        "def",
+        "class",
+        "func",
+        "function",
+        "fn",
+        "struct",
+        "enum",
+        "trait",
+        "interface",
+        "type",
+        "module",
+        "record",
+    }
+)
+_CONSTANT_NAME = re.compile(r"[A-Z][A-Z0-9_]{3,}")
+_CONSTANT = re.compile(
+    r"(?m)^[-+]\s*(?:export\s+)?(?:const\s+|let\s+|var\s+)?(?P<name>[A-Z][A-Z0-9_]{3,})\s*[:=]"
+)
+_PUBLIC_DEF_REMOVED = re.compile(
+    r"(?m)^-(?:def [a-zA-Z]\w*\(|class [A-Za-z]\w*|func (?:\([^)\n]*\)\s*)?[A-Z]\w*\(|"
+    r"export\s|pub\s+(?:fn|struct|enum|trait|mod|type)\s|\s*public\s|__all__\s*=)"
+)
+_NON_WORD = str.maketrans({c: " " for c in map(chr, range(128)) if not (c.isalnum() or c == "_")})
+# Decision points, counted as cyclomatic complexity counts them (with `&&` and `||`).
+_BRANCH_WORDS = ("if", "elif", "for", "while", "except", "catch", "case", "and", "or")
+_STRING = re.compile(r"\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'")
+_COMMENT = re.compile(r"\s*(?:#|//|/\*|\*/|\*(?:\s|$)|\"\"\"|''')")
+_KEYWORDS = frozenset(
+    "if elif else for while try except finally return raise with yield def class import from "
+    "as in is not and or None True False self pass break continue lambda async await global "
+    "nonlocal del assert func function fn var let const new this null nil true false void int "
+    "str bool float public private protected static package switch case default catch throw "
+    "throws struct type interface go defer range".split()
+)
+# Matched against the distinct names a file's changed lines use, lowercased and space-joined.
+_RISK_NAMES: dict[str, re.Pattern[str]] = {
+    "auth": re.compile(
+        r"\b(?:authn|authz|\w*authenticat\w*|\w*authoriz\w*|\w*login\w*|logout|"
+        r"\w*passw(?:or)?d\w*|\w*credential\w*|\w*secret\w*|api_?key|\w*access_?token\w*|"
+        r"oauth\w*|jwt|saml|csrf\w*|\w*permission\w*|\w*privilege\w*|rbac|\w*encrypt\w*|"
+        r"\w*decrypt\w*|cipher\w*|hmac|sha1|sha256|sha512|md5|bcrypt|scrypt|\w*sanitiz\w*)\b"
+    ),
+    "concurrency": re.compile(
+        r"\b(?:threading|thread|threads|threadpool\w*|mutex\w*|rwmutex|rlock|semaphore\w*|"
+        r"atomic\w*|asyncio|goroutine\w*|waitgroup|concurren\w+|deadlock\w*|"
+        r"multiprocessing|threadpoolexecutor|processpoolexecutor|synchronized|volatile)\b"
+    ),
+}
+_RISK_PATH = re.compile(r"(?i)(^|/)[^/]*(auth|login|security|crypto|permission|oauth|secret)")
+_VERSION_LINE = re.compile(
+    r"""^[-+]\s*["']?[\w.@/\-\[\]]+["']?\s*(?:[:=<>~^!]=?|@|\s)\s*["']?[v^~<>=!]*\d[\w.\-+*]*["']?,?\s*$"""
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Complexity:
+    """The score (0-100, higher needs more reasoning), the features it used, and why."""
+
+    score: int
+    features: dict[str, int | float | list[str]] = field(default_factory=dict)
+    reasons: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
+
+    @property
+    def context_tokens(self) -> int:
+        value = self.features.get("context_tokens", 0)
+        return int(value) if isinstance(value, int | float) else 0
+
+
+def area_of(path: str) -> str:
+    """The top-level area a path belongs to: its first two meaningful directories."""
+    parts = [p for p in PurePosixPath(path).parts[:-1] if p not in ("/", ".")]
+    while parts and parts[0].lower() in _GENERIC_ROOTS:
+        parts = parts[1:]
+    return "/".join(parts[:2]) + "/" if parts else "(root)"
+
+
+def score(changes: ChangeSet) -> Complexity:
+    """Score a ChangeSet: see the module docstring for the signals and how they combine."""
+    files = changes.files
+    reviewable = [f for f in files if not f.kind.generated]
+    stats = [_file_stats(f) for f in reviewable]
+
+    weighted = sum(s.code_lines * _weight(f) for f, s in zip(reviewable, stats, strict=True))
+    logic = [s for f, s in zip(reviewable, stats, strict=True) if not f.kind.docs]
+    names = frozenset().union(*(s.identifiers for s in logic)) - _KEYWORDS
+    branches = sum(s.branches for s in logic)
+    code_files = [f for f in reviewable if _is_logic(f)]
+    areas = sorted({area_of(f.path) for f in code_files})
+    languages = sorted({f.kind.language for f in code_files if f.kind.language})
+    coupling = _coupling(stats)
+    risks = _risks(reviewable, stats)
+    patterns = _easy_patterns(reviewable, stats)
+
+    raw = (
+        math.log1p(weighted)
+        + 0.5 * math.log1p(len(names))
+        + 0.5 * math.log1p(branches)
+        + 0.5 * math.log(max(1, len(reviewable)))
+        + 0.8 * math.log1p(max(len(areas) - 1, 0))
+        + 0.5 * math.log1p(max(len(languages) - 1, 0))
+        + 0.5 * math.log1p(coupling)
+        + sum(_RISK_POINTS[name] for name in risks)
+    )
+    cap = min((_CAPS[p] for p in patterns), default=100)
+    value = min(100, cap, round(_SCALE * raw))
+
+    features: dict[str, int | float | list[str]] = {
+        "files": len(files),
+        "reviewable_files": len(reviewable),
+        "additions": changes.added,
+        "deletions": changes.removed,
+        "code_lines": sum(s.code_lines for s in stats),
+        "weighted_lines": round(weighted, 1),
+        "whitespace_only_lines": 2 * sum(s.whitespace_pairs for s in stats),
+        "generated_lines": sum(f.added + f.removed for f in files if f.kind.generated),
+        "hunks": sum(len(f.hunks) for f in reviewable),
+        "branches": branches,
+        "names": len(names),
+        "areas": areas,
+        "languages": languages,
+        "coupling": coupling,
+        "risks": sorted(risks),
+        "patterns": list(patterns),
+        "context_tokens": _context_tokens(reviewable),
+    }
+    return Complexity(
+        score=value,
+        features=features,
+        reasons=_reasons(features, risks, patterns, files),
+        patterns=patterns,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Stats:
+    code_lines: int
+    whitespace_pairs: int
+    branches: int
+    identifiers: frozenset[str]
+    defined: frozenset[str]
+    api_changed: bool
+    risk_hits: frozenset[str]
+
+
+def _weight(f: FileChange) -> float:
+    kind = f.kind
+    if kind.docs:
+        return _WEIGHT_DOCS
+    if kind.test:
+        return _WEIGHT_TEST
+    if kind.migration or kind.is_code:
+        return _WEIGHT_CODE
+    return _WEIGHT_CONFIG
+
+
+def _is_logic(f: FileChange) -> bool:
+    kind = f.kind
+    logic = kind.is_code or kind.migration or kind.ci or kind.build
+    return logic and not (kind.test or kind.docs)
+
+
+def _file_stats(f: FileChange) -> _Stats:
+    """Per-file counts over changed lines that are neither blank nor comments.
+
+    Scanning is done with C-speed string operations (translate, split, count) where a regex
+    per feature would cost more than parsing the diff.
+    """
+    changed: list[str] = []
+    whitespace_pairs = 0
+    for hunk in f.hunks:
+        removed: Counter[str] = Counter()
+        added: Counter[str] = Counter()
+        for line in hunk.lines:
+            sign = line[:1]
+            if sign not in _CHANGE_SIGNS:
+                continue
+            body = line[1:]
+            if not body.strip() or _COMMENT.match(body):
+                continue
+            changed.append(line)
+            (added if sign == "+" else removed)["".join(body.split())] += 1
+        if removed and added:
+            whitespace_pairs += sum((removed & added).values())
+    text = "\n".join(changed)
+    code = _STRING.sub('""', text) if ("'" in text or '"' in text) else text
+    tokens = code.translate(_NON_WORD).split()
+    counts = Counter(tokens)
+    identifiers = frozenset(counts)
+    branches = sum(counts[word] for word in _BRANCH_WORDS if word in counts)
+    branches += code.count("&&") + code.count("||")
+    defined = {
+        name
+        for keyword, name in itertools.pairwise(tokens)
+        if keyword in _DEFINING and len(name) > 2 and not name[0].isdigit()
+    }
+    defined |= {name for name in identifiers if _CONSTANT_NAME.fullmatch(name)} & _assigned(text)
+    lowered = " ".join(identifiers).lower()
+    risk_hits = {name for name, rx in _RISK_NAMES.items() if rx.search(lowered)}
+    if _RISK_PATH.search(f.path):
+        risk_hits.add("auth")
+    return _Stats(
+        code_lines=max(len(changed) - 2 * whitespace_pairs, 0),
+        whitespace_pairs=whitespace_pairs,
+        branches=branches,
+        identifiers=identifiers,
+        defined=frozenset(defined),
+        api_changed=f.kind.is_code and bool(_PUBLIC_DEF_REMOVED.search(text)),
+        risk_hits=frozenset(risk_hits),
+    )
+
+
+def _assigned(text: str) -> set[str]:
+    """UPPER_CASE names assigned on a changed line (module constants, settings)."""
+    if "=" not in text and ":" not in text:
+        return set()
+    return {m.group("name") for m in _CONSTANT.finditer(text)}
+
+
+def _coupling(stats: list[_Stats]) -> int:
+    """Count (name, file) pairs where a name defined or changed in one file is used in another."""
+    links = 0
+    for i, source in enumerate(stats):
+        for name in source.defined:
+            links += sum(1 for j, other in enumerate(stats) if j != i and name in other.identifiers)
+    return min(links, 50)
+
+
+def _risks(files: list[FileChange], stats: list[_Stats]) -> set[str]:
+    risks: set[str] = set()
+    for f, s in zip(files, stats, strict=True):
+        if f.kind.docs or f.kind.test:
+            continue
+        if f.kind.migration:
+            risks.add("migration")
+        if f.kind.ci:
+            risks.add("ci")
+        if s.api_changed:
+            risks.add("public-api")
+        risks |= s.risk_hits
+    return risks
+
+
+def _context_tokens(files: list[FileChange]) -> int:
+    """Tokens a review prompt needs for these files: their hunks with line numbers, plus framing."""
+    chars = sum(len(line) + 6 for f in files for hunk in f.hunks for line in hunk.lines)
+    return _TOKENS_FIXED + _TOKENS_PER_FILE * len(files) + math.ceil(chars / _CHARS_PER_TOKEN)
+
+
+def _easy_patterns(reviewable: list[FileChange], stats: list[_Stats]) -> tuple[str, ...]:
+    """The easy patterns the whole change matches; each requires every file to match it."""
+    if not reviewable:
+        return ("generated-only",)
+    found: list[str] = []
+    content = [(f, s) for f, s in zip(reviewable, stats, strict=True) if f.added + f.removed]
+    if all(f.status in _RENAME_STATUSES and not f.hunks for f in reviewable):
+        found.append("rename-only")
+    if content and all(s.code_lines == 0 and s.whitespace_pairs for _, s in content):
+        found.append("whitespace-only")
+    if all(f.kind.docs for f in reviewable):
+        found.append("docs-only")
+    if all(f.kind.test for f in reviewable):
+        found.append("tests-only")
+    if (
+        content
+        and all(f.kind.dependency_manifest for f in reviewable)
+        and all(
+            _VERSION_LINE.match(line) or not line[1:].strip()
+            for f, _ in content
+            for hunk in f.hunks
+            for line in hunk.lines
+            if line[:1] in ("+", "-")
+        )
+    ):
+        found.append("dependency-bump")
+    if content and _typo_only([f for f, _ in content]):
+        found.append("typo-only")
+    return tuple(found)
+
+
+_RENAME_STATUSES = (Status.RENAMED, Status.COPIED, Status.MODE_ONLY)
+
+
+def _typo_only(files: list[FileChange]) -> bool:
+    """At most 6 lines, each replaced by one that differs in a few characters."""
+    if sum(f.added + f.removed for f in files) > 12:
+        return False
+    for f in files:
+        for hunk in f.hunks:
+            minus = [line[1:] for line in hunk.lines if line[:1] == "-"]
+            plus = [line[1:] for line in hunk.lines if line[:1] == "+"]
+            if len(minus) != len(plus):
+                return False
+            if any(_char_distance(a, b) > 3 for a, b in zip(minus, plus, strict=True)):
+                return False
+    return True
+
+
+def _char_distance(a: str, b: str) -> int:
+    """Characters that differ once the common prefix and suffix are removed."""
+    limit = min(len(a), len(b))
+    start = 0
+    while start < limit and a[start] == b[start]:
+        start += 1
+    end = 0
+    while end < limit - start and a[-1 - end] == b[-1 - end]:
+        end += 1
+    return max(len(a), len(b)) - start - end
+
+
+def _reasons(
+    features: dict[str, int | float | list[str]],
+    risks: set[str],
+    patterns: tuple[str, ...],
+    files: tuple[FileChange, ...],
+) -> tuple[str, ...]:
+    reasons = [f"{_PATTERN_WORDS[p]}: scored at most {_CAPS[p]}" for p in patterns]
+    areas = features["areas"]
+    languages = features["languages"]
+    assert isinstance(areas, list)
+    assert isinstance(languages, list)
+    if len(areas) > 1:
+        shown = ", ".join(areas[:4]) + (", …" if len(areas) > 4 else "")
+        reasons.append(f"touches {len(areas)} areas: {shown}")
+    if len(languages) > 1:
+        reasons.append(f"spans {len(languages)} languages: {', '.join(languages)}")
+    if features["coupling"]:
+        reasons.append(
+            f"{features['coupling']} uses in other changed files of names this change defines"
+        )
+    reasons.extend(_RISK_WORDS[risk] for risk in sorted(risks))
+    reasons.append(
+        f"{features['code_lines']} changed lines of substance, {features['branches']} decision "
+        f"points, {features['names']} distinct names, in {features['reviewable_files']} files"
+    )
+    if features["generated_lines"]:
+        generated = sum(1 for f in files if f.kind.generated)
+        reasons.append(
+            f"{features['generated_lines']} lines in {generated} generated or lock files "
+            "not counted"
+        )
+    if features["whitespace_only_lines"]:
+        reasons.append(f"{features['whitespace_only_lines']} whitespace-only lines not counted")
+    return tuple(reasons)
+
+
+_PATTERN_WORDS = {
+    "whitespace-only": "whitespace-only change",
+    "generated-only": "only generated or lock files",
+    "rename-only": "only renames or mode changes",
+    "typo-only": "typo-sized edits only",
+    "docs-only": "docs only",
+    "dependency-bump": "dependency version bump only",
+    "tests-only": "tests only",
+}
+_RISK_WORDS = {
+    "auth": "touches authentication, secrets, crypto or permissions",
+    "migration": "edits a database migration or schema",
+    "concurrency": "changes concurrent code (threads, locks, async)",
+    "ci": "changes CI workflows or deployment",
+    "public-api": "changes or removes a public definition (API surface)",
+}
