@@ -166,7 +166,11 @@ def score(changes: ChangeSet) -> Complexity:
     stats = [_file_stats(f) for f in reviewable]
 
     weighted = sum(s.code_lines * _weight(f) for f, s in zip(reviewable, stats, strict=True))
-    logic = [s for f, s in zip(reviewable, stats, strict=True) if not f.kind.docs]
+    logic = [
+        s
+        for f, s in zip(reviewable, stats, strict=True)
+        if not f.kind.docs and f.status is not Status.DELETED
+    ]
     names = frozenset().union(*(s.identifiers for s in logic)) - _KEYWORDS
     branches = sum(s.branches for s in logic)
     code_files = [f for f in reviewable if _is_logic(f)]
@@ -229,7 +233,7 @@ class _Stats:
 
 def _weight(f: FileChange) -> float:
     kind = f.kind
-    if kind.docs:
+    if kind.docs or f.status is Status.DELETED:
         return _WEIGHT_DOCS
     if kind.test:
         return _WEIGHT_TEST
@@ -326,8 +330,15 @@ def _risks(files: list[FileChange], stats: list[_Stats]) -> set[str]:
 
 
 def _context_tokens(files: list[FileChange]) -> int:
-    """Tokens a review prompt needs for these files: their hunks with line numbers, plus framing."""
-    chars = sum(len(line) + 6 for f in files for hunk in f.hunks for line in hunk.lines)
+    """Tokens a review prompt needs: hunks with line numbers, plus framing. A deleted file is
+    listed, not shown."""
+    chars = sum(
+        len(line) + 6
+        for f in files
+        if f.status is not Status.DELETED
+        for hunk in f.hunks
+        for line in hunk.lines
+    )
     return _TOKENS_FIXED + _TOKENS_PER_FILE * len(files) + math.ceil(chars / _CHARS_PER_TOKEN)
 
 
