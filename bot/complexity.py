@@ -49,8 +49,6 @@ _RISK_POINTS: dict[str, float] = {
     "public-api": 0.6,
 }
 
-_CHANGE_SIGNS = frozenset({"+", "-"})
-
 # Characters per token for the context estimate: code averages a little under four.
 _CHARS_PER_TOKEN = 3.5
 _TOKENS_PER_FILE = 40
@@ -97,9 +95,7 @@ _DEFINING = frozenset(
     }
 )
 _CONSTANT_NAME = re.compile(r"[A-Z][A-Z0-9_]{3,}")
-_CONSTANT = re.compile(
-    r"(?m)^[-+]\s*(?:export\s+)?(?:const\s+|let\s+|var\s+)?(?P<name>[A-Z][A-Z0-9_]{3,})\s*[:=]"
-)
+_MAX_CONSTANTS = 50
 _PUBLIC_DEF_REMOVED = re.compile(
     r"(?m)^-(?:def [a-zA-Z]\w*\(|class [A-Za-z]\w*|func (?:\([^)\n]*\)\s*)?[A-Z]\w*\(|"
     r"export\s|pub\s+(?:fn|struct|enum|trait|mod|type)\s|\s*public\s|__all__\s*=)"
@@ -108,7 +104,12 @@ _NON_WORD = str.maketrans({c: " " for c in map(chr, range(128)) if not (c.isalnu
 # Decision points, counted as cyclomatic complexity counts them (with `&&` and `||`).
 _BRANCH_WORDS = ("if", "elif", "for", "while", "except", "catch", "case", "and", "or")
 _STRING = re.compile(r"\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'")
-_COMMENT = re.compile(r"\s*(?:#|//|/\*|\*/|\*(?:\s|$)|\"\"\"|''')")
+_COMMENT = r"(?:#|//|/\*|\*/|\*(?:[ \t]|$)|\"\"\"|''')"
+# Changed lines that are neither blank nor comment-only, sign included.
+_CODE_LINE = re.compile(rf"(?m)^[-+](?![ \t\r\f\v]*$)(?![ \t]*{_COMMENT})[^\n]*")
+_WORD = re.compile(r"\w+")
+_MINUS_BODY = re.compile(r"(?m)^-([^\n]*)")
+_PLUS_BODY = re.compile(r"(?m)^\+([^\n]*)")
 _KEYWORDS = frozenset(
     "if elif else for while try except finally return raise with yield def class import from "
     "as in is not and or None True False self pass break continue lambda async await global "
@@ -116,21 +117,28 @@ _KEYWORDS = frozenset(
     "str bool float public private protected static package switch case default catch throw "
     "throws struct type interface go defer range".split()
 )
-# Matched against the distinct names a file's changed lines use, lowercased and space-joined.
+# Searched for in the distinct names a file's changed lines use, lowercased and space-joined:
+# plain substrings, so one pass finds `check_password` and `OAuthClient` alike.
 _RISK_NAMES: dict[str, re.Pattern[str]] = {
     "auth": re.compile(
-        r"\b(?:authn|authz|\w*authenticat\w*|\w*authoriz\w*|\w*login\w*|logout|"
-        r"\w*passw(?:or)?d\w*|\w*credential\w*|\w*secret\w*|api_?key|\w*access_?token\w*|"
-        r"oauth\w*|jwt|saml|csrf\w*|\w*permission\w*|\w*privilege\w*|rbac|\w*encrypt\w*|"
-        r"\w*decrypt\w*|cipher\w*|hmac|sha1|sha256|sha512|md5|bcrypt|scrypt|\w*sanitiz\w*)\b"
+        "authenticat|authoriz|login|logout|passwd|password|credential|secret|apikey|api_key|"
+        "access_token|accesstoken|oauth|csrf|permission|privilege|encrypt|decrypt|cipher|"
+        "bcrypt|scrypt|sanitiz|hmac|jwt|saml|rbac"
     ),
     "concurrency": re.compile(
-        r"\b(?:threading|thread|threads|threadpool\w*|mutex\w*|rwmutex|rlock|semaphore\w*|"
-        r"atomic\w*|asyncio|goroutine\w*|waitgroup|concurren\w+|deadlock\w*|"
-        r"multiprocessing|threadpoolexecutor|processpoolexecutor|synchronized|volatile)\b"
+        "thread|mutex|rlock|semaphore|atomic|asyncio|goroutine|waitgroup|concurren|deadlock|"
+        "multiprocessing|synchronized|volatile"
     ),
 }
-_RISK_PATH = re.compile(r"(?i)(^|/)[^/]*(auth|login|security|crypto|permission|oauth|secret)")
+# Names too short to search for as substrings: they must be whole names.
+_RISK_EXACT_NAMES: dict[str, frozenset[str]] = {
+    "auth": frozenset({"authn", "authz", "sha1", "sha256", "sha512", "md5", "acl"}),
+    "concurrency": frozenset({"lock", "unlock", "chan", "select", "await", "async"}),
+}
+# Files in languages we do not know (data, certificates, exotic formats) are measured by size
+# but only this many of their changed lines are searched for names, logic and risks.
+_UNKNOWN_LANGUAGE_LINES = 400
+_RISK_PATH = re.compile(r"(?i)(^|/)[^/]*(auth(?!or)|login|security|crypto|permission|oauth|secret)")
 _VERSION_LINE = re.compile(
     r"""^[-+]\s*["']?[\w.@/\-\[\]]+["']?\s*(?:[:=<>~^!]=?|@|\s)\s*["']?[v^~<>=!]*\d[\w.\-+*]*["']?,?\s*$"""
 )
@@ -257,34 +265,45 @@ def _file_stats(f: FileChange) -> _Stats:
     changed: list[str] = []
     whitespace_pairs = 0
     for hunk in f.hunks:
-        removed: Counter[str] = Counter()
-        added: Counter[str] = Counter()
-        for line in hunk.lines:
-            sign = line[:1]
-            if sign not in _CHANGE_SIGNS:
-                continue
-            body = line[1:]
-            if not body.strip() or _COMMENT.match(body):
-                continue
-            changed.append(line)
-            (added if sign == "+" else removed)["".join(body.split())] += 1
-        if removed and added:
-            whitespace_pairs += sum((removed & added).values())
-    text = "\n".join(changed)
+        lines = _CODE_LINE.findall("\n".join(hunk.lines))
+        changed += lines
+        if hunk.added and hunk.removed and lines:
+            # A line removed and added back with only whitespace changed (re-indented or
+            # re-wrapped) is no change to review.
+            flat = "\n".join(lines).replace(" ", "").replace("\t", "").replace("\r", "")
+            minus = _MINUS_BODY.findall(flat)
+            plus = _PLUS_BODY.findall(flat)
+            common = set(minus).intersection(plus)
+            if common:
+                whitespace_pairs += sum(min(minus.count(c), plus.count(c)) for c in common)
+    if f.status is Status.DELETED:
+        # A deleted file is weighed by size; its names and logic are gone from the program.
+        return _Stats(
+            code_lines=len(changed),
+            whitespace_pairs=0,
+            branches=0,
+            identifiers=frozenset(),
+            defined=frozenset(),
+            api_changed=f.kind.is_code and bool(_PUBLIC_DEF_REMOVED.search("\n".join(changed))),
+            risk_hits=frozenset(),
+        )
+    sample = changed if f.kind.language else changed[:_UNKNOWN_LANGUAGE_LINES]
+    text = "\n".join(sample)
     code = _STRING.sub('""', text) if ("'" in text or '"' in text) else text
-    tokens = code.translate(_NON_WORD).split()
+    # translate is the fastest tokenizer for ASCII text only; other text takes the regex.
+    tokens = code.translate(_NON_WORD).split() if code.isascii() else _WORD.findall(code)
     counts = Counter(tokens)
     identifiers = frozenset(counts)
     branches = sum(counts[word] for word in _BRANCH_WORDS if word in counts)
     branches += code.count("&&") + code.count("||")
-    defined = {
-        name
-        for keyword, name in itertools.pairwise(tokens)
-        if keyword in _DEFINING and len(name) > 2 and not name[0].isdigit()
-    }
-    defined |= {name for name in identifiers if _CONSTANT_NAME.fullmatch(name)} & _assigned(text)
+    defined = _defined(tokens, counts, text)
     lowered = " ".join(identifiers).lower()
-    risk_hits = {name for name, rx in _RISK_NAMES.items() if rx.search(lowered)}
+    names = frozenset(lowered.split())
+    risk_hits = {
+        risk
+        for risk, rx in _RISK_NAMES.items()
+        if rx.search(lowered) or not names.isdisjoint(_RISK_EXACT_NAMES[risk])
+    }
     if _RISK_PATH.search(f.path):
         risk_hits.add("auth")
     return _Stats(
@@ -298,19 +317,30 @@ def _file_stats(f: FileChange) -> _Stats:
     )
 
 
-def _assigned(text: str) -> set[str]:
-    """UPPER_CASE names assigned on a changed line (module constants, settings)."""
-    if "=" not in text and ":" not in text:
-        return set()
-    return {m.group("name") for m in _CONSTANT.finditer(text)}
+def _defined(tokens: list[str], counts: Counter[str], text: str) -> set[str]:
+    """Names a file's changed lines define: the word after `def`, `class`, `func`, … and
+    UPPER_CASE constants assigned on a changed line."""
+    spaced = f" {' '.join(tokens)} "
+    defined: set[str] = set()
+    for keyword in _DEFINING.intersection(counts):
+        for after in spaced.split(f" {keyword} ")[1:]:
+            name = after.split(" ", 1)[0]
+            if len(name) > 2 and not name[0].isdigit():
+                defined.add(name)
+    constants = [n for n in counts if len(n) > 3 and n.isupper() and _CONSTANT_NAME.fullmatch(n)]
+    for name in constants[:_MAX_CONSTANTS]:
+        if f"{name} =" in text or f"{name}=" in text or f"{name}:" in text:
+            defined.add(name)
+    return defined
 
 
 def _coupling(stats: list[_Stats]) -> int:
     """Count (name, file) pairs where a name defined or changed in one file is used in another."""
+    users = Counter(itertools.chain.from_iterable(s.identifiers for s in stats))
     links = 0
-    for i, source in enumerate(stats):
+    for source in stats:
         for name in source.defined:
-            links += sum(1 for j, other in enumerate(stats) if j != i and name in other.identifiers)
+            links += users[name] - (name in source.identifiers)
     return min(links, 50)
 
 
@@ -333,11 +363,10 @@ def _context_tokens(files: list[FileChange]) -> int:
     """Tokens a review prompt needs: hunks with line numbers, plus framing. A deleted file is
     listed, not shown."""
     chars = sum(
-        len(line) + 6
+        sum(map(len, hunk.lines)) + 6 * len(hunk.lines)
         for f in files
         if f.status is not Status.DELETED
         for hunk in f.hunks
-        for line in hunk.lines
     )
     return _TOKENS_FIXED + _TOKENS_PER_FILE * len(files) + math.ceil(chars / _CHARS_PER_TOKEN)
 

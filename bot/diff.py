@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from unidiff.constants import RE_HUNK_HEADER
 from unidiff.errors import UnidiffParseError
 from unidiff.patch import PatchedFile, PatchSet
 
@@ -283,7 +284,8 @@ class _Lines:
         out: list[Hunk] = []
         at = (pf.diff_line_no or 1) - 1
         for h in pf:
-            while not self.lines[at].startswith("@@ -"):
+            # The header unidiff read: a line that merely starts "@@ -" may sit in a git header.
+            while not (self.lines[at].startswith("@@ -") and RE_HUNK_HEADER.match(self.lines[at])):
                 at += 1
             start = at + 1
             end = start + h.source_length + h.added
@@ -372,7 +374,10 @@ def _unquote(name: str) -> str:
                 out.append(_C_ESCAPES[nxt])
                 i += 2
                 continue
-        out.extend(char.encode("utf-8", errors="surrogateescape"))
+        try:
+            out.extend(char.encode("utf-8", errors="surrogateescape"))
+        except UnicodeEncodeError:  # a lone surrogate in str input, not an escaped byte
+            out.extend(b"?")
         i += 1
     return out.decode("utf-8", errors="replace")
 

@@ -160,8 +160,13 @@ _DOCS = re.compile(
     r"""(?ix)
     (^|/)(docs?|documentation|man)/
     | \.(md|markdown|rst|adoc|asciidoc|txt|rdoc|textile)$
-    | (^|/)(README|CHANGELOG|CHANGES|HISTORY|NEWS|AUTHORS|CONTRIBUTORS|CONTRIBUTING|LICENSE|
-            LICENCE|COPYING|NOTICE|CODE_OF_CONDUCT|SECURITY)(\.[\w.]+)?$
+    """
+)
+# Names that are docs unless their extension makes them source: security.py is code.
+_DOC_NAMES = re.compile(
+    r"""(?ix)
+    (^|/)(README|CHANGELOG|CHANGES|HISTORY|NEWS|AUTHORS|CONTRIBUTORS|CONTRIBUTING|LICENSE|
+          LICENCE|COPYING|NOTICE|CODE_OF_CONDUCT|SECURITY)(\.[\w.]+)?$
     """
 )
 _CI = re.compile(
@@ -257,12 +262,16 @@ def classify(path: str, head: tuple[str, ...] = ()) -> FileKind:
         or bool(_GENERATED.search(path))
         or any(_GENERATED_BANNER.search(line) for line in head[:5])
     )
+    language = language_of(path)
+    docs = bool(_DOCS.search(path)) or (
+        bool(_DOC_NAMES.search(path)) and (language is None or language in _NON_CODE_LANGUAGES)
+    )
     return FileKind(
-        language=language_of(path),
+        language=language,
         generated=generated,
         lock=lock,
         test=bool(_TEST.search(path)),
-        docs=not build and bool(_DOCS.search(path)),
+        docs=not build and docs,
         ci=bool(_CI.search(path)),
         build=build,
         dependency_manifest=bool(_DEPENDENCY_MANIFEST.search(path)),

@@ -1,0 +1,148 @@
+"""`tierbot score`: the JSON contract, the table, stdin, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from tests.builders import Edit, code_lines, git_diff
+
+CONTRACT_FIELDS = {
+    "path",
+    "score",
+    "tier",
+    "reasons",
+    "features",
+    "files",
+    "additions",
+    "deletions",
+}
+
+
+@pytest.fixture
+def simple(tmp_path: Path) -> Path:
+    path = tmp_path / "simple.diff"
+    path.write_text(git_diff(Edit("app/util.py", removed=["x = 1"], added=["x = 2"])))
+    return path
+
+
+@pytest.fixture
+def complex_diff(tmp_path: Path) -> Path:
+    edits = [Edit(f"{area}/mod.py", added=code_lines(80, area)) for area in ("api", "db", "auth")]
+    edits.append(Edit("db/migrations/0007_accounts.py", added=code_lines(30)))
+    path = tmp_path / "complex.diff"
+    path.write_text(git_diff(*edits))
+    return path
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[dict[str, object]]]:
+    code = main(["score", "--json", *argv])
+    out = capsys.readouterr().out
+    return code, [json.loads(line) for line in out.splitlines()]
+
+
+def test_json_has_the_contract_fields_one_object_per_input(
+    capsys: pytest.CaptureFixture[str], simple: Path, complex_diff: Path
+) -> None:
+    code, rows = run_json(capsys, str(simple), str(complex_diff))
+    assert code == 0
+    assert [r["path"] for r in rows] == [str(simple), str(complex_diff)]
+    for row in rows:
+        assert row.keys() >= CONTRACT_FIELDS
+    low, high = rows
+    assert low["tier"] == "local"
+    assert high["tier"] == "frontier"
+    assert isinstance(low["score"], int)
+    assert isinstance(high["score"], int)
+    assert low["score"] < high["score"]
+    assert (low["files"], low["additions"], low["deletions"]) == (1, 1, 1)
+    assert high["files"] == 4
+    assert any("migration" in reason for reason in high["reasons"])  # type: ignore[attr-defined]
+
+
+def test_a_bad_input_gives_an_error_object_and_exit_2_without_losing_the_others(
+    capsys: pytest.CaptureFixture[str], simple: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.diff"
+    bad.write_text("@@ -1,2 +1,2 @@\n-a\n+b\n")
+    missing = tmp_path / "missing.diff"
+    code = main(["score", "--json", str(bad), str(simple), str(missing)])
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    assert code == 2
+    assert "malformed diff" in rows[0]["error"]
+    assert "score" not in rows[0]
+    assert rows[1]["tier"] == "local"
+    assert "cannot read" in rows[2]["error"]
+    err_lines = captured.err.strip().splitlines()
+    assert len(err_lines) == 2
+    assert err_lines[0].startswith(f"tierbot: {bad}: malformed diff")
+
+
+def test_the_table_shows_score_tier_and_first_reason(
+    capsys: pytest.CaptureFixture[str], simple: Path
+) -> None:
+    assert main(["score", str(simple)]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    assert header.split()[:3] == ["SCORE", "TIER", "FILES"]
+    assert "local" in row
+    assert str(simple) in row
+    assert "below the threshold" in row
+
+
+def test_a_repo_settings_file_changes_the_decision(
+    capsys: pytest.CaptureFixture[str], simple: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "tierbot.yml"
+    config.write_text("routing:\n  frontier_paths: ['app/**']\nunknown: 1\n")
+    code, rows = run_json(capsys, "--config", str(config), str(simple))
+    assert code == 0
+    assert rows[0]["tier"] == "frontier"
+
+
+def test_excluded_files_are_listed_and_an_all_excluded_diff_is_an_error(
+    capsys: pytest.CaptureFixture[str], simple: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "tierbot.yml"
+    config.write_text("exclude: ['app/']\n")
+    code, rows = run_json(capsys, "--config", str(config), str(simple))
+    assert code == 2
+    assert rows[0]["error"] == "every changed file is excluded by the repo settings"
+    assert rows[0]["excluded"] == ["app/util.py"]
+
+
+def test_stdin_is_read_with_a_dash(simple: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "score", "--json", "-"],
+        input=simple.read_bytes(),
+        capture_output=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    row = json.loads(result.stdout)
+    assert row["path"] == "-"
+    assert row["tier"] == "local"
+
+
+def test_a_bad_setting_in_the_environment_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], simple: Path
+) -> None:
+    monkeypatch.setenv("TIERBOT_LOCAL_CONTEXT_TOKENS", "many")
+    assert main(["score", str(simple)]) == 2
+    assert "TIERBOT_LOCAL_CONTEXT_TOKENS" in capsys.readouterr().err
+
+
+def test_the_local_window_setting_reaches_routing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "wide.diff"
+    path.write_text(git_diff(Edit("docs/guide.md", added=["words " * 40] * 200)))
+    monkeypatch.setenv("TIERBOT_LOCAL_CONTEXT_TOKENS", "1024")
+    _, rows = run_json(capsys, "--task", "ask", str(path))
+    assert rows[0]["tier"] == "frontier"
+    assert rows[0]["task"] == "ask"

@@ -1,0 +1,125 @@
+"""Process settings from the environment and repo settings from `.github/tierbot.yml`."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.config import (
+    DEFAULT_FRONTIER_MODEL,
+    DEFAULT_THRESHOLD,
+    RepoSettings,
+    Settings,
+    SettingsError,
+    path_matches,
+)
+
+
+def test_settings_default_without_environment() -> None:
+    settings = Settings.from_env({})
+    assert settings.frontier_model == DEFAULT_FRONTIER_MODEL
+    assert settings.local_model_dir is None
+    assert settings.local_model == "local"
+    assert settings.local_context_tokens == 8192
+
+
+def test_settings_read_the_contract_variables() -> None:
+    settings = Settings.from_env(
+        {
+            "TIERBOT_FRONTIER_MODEL": "claude-opus-5-5",
+            "TIERBOT_LOCAL_MODEL_DIR": "/models/Qwen2.5-Coder-14B-exl2/",
+            "TIERBOT_LOCAL_CONTEXT_TOKENS": "16384",
+            "ANTHROPIC_API_KEY": "sk-test",
+        }
+    )
+    assert settings.frontier_model == "claude-opus-5-5"
+    assert settings.local_model == "Qwen2.5-Coder-14B-exl2"
+    assert settings.local_context_tokens == 16384
+    assert settings.anthropic_api_key == "sk-test"
+
+
+@pytest.mark.parametrize("bad", ["lots", "-5", "100"])
+def test_a_bad_window_names_the_variable(bad: str) -> None:
+    with pytest.raises(SettingsError, match="TIERBOT_LOCAL_CONTEXT_TOKENS"):
+        Settings.from_env({"TIERBOT_LOCAL_CONTEXT_TOKENS": bad})
+
+
+def test_repo_settings_read_every_key() -> None:
+    repo = RepoSettings.from_yaml(
+        """
+routing:
+  threshold: 60
+  frontier_paths: ["auth/**", "*.sql"]
+  local_paths: docs/
+exclude:
+  - vendor/
+"""
+    )
+    assert repo.threshold == 60
+    assert repo.frontier_paths == ("auth/**", "*.sql")
+    assert repo.local_paths == ("docs/",)
+    assert repo.exclude == ("vendor/",)
+    assert repo.problems == ()
+
+
+def test_an_empty_file_gives_defaults_without_problems() -> None:
+    assert RepoSettings.from_yaml("") == RepoSettings()
+    assert RepoSettings.from_yaml("# nothing\n") == RepoSettings()
+
+
+def test_unknown_keys_are_reported_not_ignored_silently() -> None:
+    repo = RepoSettings.from_yaml("treshold: 10\nrouting:\n  thresold: 5\n")
+    assert repo.threshold == DEFAULT_THRESHOLD
+    assert repo.problems == (
+        "unknown key `treshold` ignored",
+        "unknown key `routing.thresold` ignored",
+    )
+
+
+@pytest.mark.parametrize("value", ["high", "true", "-1", "150", "12.5"])
+def test_a_bad_threshold_falls_back_to_the_default_and_says_so(value: str) -> None:
+    repo = RepoSettings.from_yaml(f"routing:\n  threshold: {value}\n")
+    assert repo.threshold == DEFAULT_THRESHOLD
+    assert len(repo.problems) == 1
+    assert "routing.threshold" in repo.problems[0]
+
+
+def test_bad_path_lists_are_reported() -> None:
+    repo = RepoSettings.from_yaml("exclude: {a: 1}\nrouting:\n  frontier_paths: [1, 2]\n")
+    assert repo.exclude == ()
+    assert repo.frontier_paths == ()
+    assert len(repo.problems) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("routing: [\n", "not valid YAML at line"),
+        ("- a\n- b\n", "must be a mapping"),
+        ("routing: 5\n", "`routing` must be a mapping"),
+    ],
+)
+def test_a_broken_file_gives_defaults_and_one_clear_problem(text: str, problem: str) -> None:
+    repo = RepoSettings.from_yaml(text)
+    assert repo.threshold == DEFAULT_THRESHOLD
+    assert any(problem in p for p in repo.problems)
+
+
+@pytest.mark.parametrize(
+    ("path", "patterns", "expected"),
+    [
+        ("auth/login.py", ("auth/**",), True),
+        ("src/auth/login.py", ("auth/**",), False),
+        ("src/auth/login.py", ("**/auth/**",), True),
+        ("db/schema.sql", ("*.sql",), True),
+        ("deep/er/x.sql", ("*.sql",), True),
+        ("docs/a/b.md", ("docs/",), True),
+        ("docsx/a.md", ("docs/",), False),
+        ("app/x.py", ("app/*.py",), True),
+        ("app/sub/x.py", ("app/*.py",), False),
+        ("a.py", ("?.py",), True),
+        ("a.py", (), False),
+        ("weird[1].py", ("weird[1].py",), True),
+    ],
+)
+def test_path_patterns(path: str, patterns: tuple[str, ...], expected: bool) -> None:
+    assert path_matches(path, patterns) is expected
