@@ -152,6 +152,7 @@ class Complexity:
     features: dict[str, int | float | list[str]] = field(default_factory=dict)
     reasons: tuple[str, ...] = ()
     patterns: tuple[str, ...] = ()
+    risks: tuple[str, ...] = ()
 
     @property
     def context_tokens(self) -> int:
@@ -225,6 +226,7 @@ def score(changes: ChangeSet) -> Complexity:
         features=features,
         reasons=_reasons(features, risks, patterns, files),
         patterns=patterns,
+        risks=tuple(sorted(risks)),
     )
 
 

@@ -89,7 +89,7 @@ def test_each_risky_area_is_named_and_raises_the_score() -> None:
     }
     for risk, edit in cases.items():
         result = scored(edit)
-        assert risk in result.features["risks"], risk
+        assert risk in result.risks, risk
         assert result.score > plain.score or risk == "ci", risk
 
 
@@ -97,7 +97,7 @@ def test_removing_a_public_function_is_an_api_change() -> None:
     result = scored(
         Edit("lib/client.py", removed=["def fetch(url, timeout):"], added=["def fetch(url):"])
     )
-    assert "public-api" in result.features["risks"]
+    assert "public-api" in result.risks
     assert any("public definition" in r for r in result.reasons)
 
 
@@ -191,5 +191,5 @@ def test_score_is_always_between_0_and_100(files: list[tuple[str, list[str], lis
 
 
 def test_auth_in_a_path_is_a_risk_but_author_is_not() -> None:
-    assert "auth" in scored(Edit("app/auth/views.py", added=["x = 1"])).features["risks"]
-    assert "auth" not in scored(Edit("app/author.py", added=["x = 1"])).features["risks"]
+    assert "auth" in scored(Edit("app/auth/views.py", added=["x = 1"])).risks
+    assert "auth" not in scored(Edit("app/author.py", added=["x = 1"])).risks
