@@ -133,7 +133,7 @@ _RISK_NAMES: dict[str, re.Pattern[str]] = {
 # Names too short to search for as substrings: they must be whole names.
 _RISK_EXACT_NAMES: dict[str, frozenset[str]] = {
     "auth": frozenset({"authn", "authz", "sha1", "sha256", "sha512", "md5", "acl"}),
-    "concurrency": frozenset({"lock", "unlock", "chan", "select", "await", "async"}),
+    "concurrency": frozenset({"lock", "unlock", "chan", "await", "async"}),
 }
 # Files in languages we do not know (data, certificates, exotic formats) are measured by size
 # but only this many of their changed lines are searched for names, logic and risks.

@@ -170,16 +170,19 @@ def parse(data: bytes | str) -> ChangeSet:
             "not readable: a combined (merge) diff; give the diff against one parent instead",
             text.count("\n", 0, combined.start()) + 1,
         )
+    # unidiff's header patterns end at "\n": a CRLF header ("deleted file mode 100644\r") goes
+    # unread. It reads headers without the CRs; hunk bodies, CRs kept, are cut from `text`.
+    headers = text.replace("\r\n", "\n") if "\r\n" in text else text
     try:
         # metadata_only skips unidiff's per-line objects; hunk bodies are sliced from the
         # input below, which keeps parsing well under the cost of a full unidiff parse.
-        patch = PatchSet(io.StringIO(text, newline="\n"), metadata_only=True)
+        patch = PatchSet(io.StringIO(headers, newline="\n"), metadata_only=True)
     except UnidiffParseError as exc:
-        raise DiffError(f"malformed diff: {exc}".strip(), _failing_line(text)) from None
+        raise DiffError(f"malformed diff: {exc}".strip(), _failing_line(headers)) from None
     except (ValueError, IndexError, KeyError, TypeError, AttributeError, AssertionError) as exc:
         # unidiff trusts its input in places; these are its failures on text it did not expect.
         message = f"malformed diff: {type(exc).__name__}: {exc}"
-        raise DiffError(message, _failing_line(text)) from None
+        raise DiffError(message, _failing_line(headers)) from None
     if not patch:
         raise DiffError(_why_no_files(text))
     source = _Lines(text)
@@ -223,6 +226,13 @@ def _file_change(pf: PatchedFile, source_lines: _Lines) -> FileChange:
         path = source if source is not None else ""
 
     hunks = source_lines.hunks(pf)
+    if not has_git_header and len(hunks) == 1:
+        # Plain, svn and bzr diffs name no /dev/null for a new or deleted file; an empty
+        # side (`@@ -0,0 +1,3 @@`) says it.
+        if hunks[0].old_start == 0 and hunks[0].old_count == 0:
+            source = None
+        elif hunks[0].new_start == 0 and hunks[0].new_count == 0:
+            target = None
     old_mode, new_mode = pf.source_mode, pf.target_mode
     added = sum(h.added for h in hunks)
     removed = sum(h.removed for h in hunks)
@@ -295,6 +305,8 @@ class _Lines:
                 if extended == end:
                     break
                 end = extended
+            if end in self.markers:
+                end += 1  # "\ No newline at end of file" right after the hunk's last line
             out.append(
                 Hunk(
                     old_start=h.source_start,
