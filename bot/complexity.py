@@ -175,10 +175,12 @@ def score(changes: ChangeSet) -> Complexity:
     stats = [_file_stats(f) for f in reviewable]
 
     weighted = sum(s.code_lines * _weight(f) for f, s in zip(reviewable, stats, strict=True))
+    # Names and decision points are counted in program text (code and tests), not in docs,
+    # config, CI files or deleted files.
     logic = [
         s
         for f, s in zip(reviewable, stats, strict=True)
-        if not f.kind.docs and f.status is not Status.DELETED
+        if _is_program(f) and f.status is not Status.DELETED
     ]
     names = frozenset().union(*(s.identifiers for s in logic)) - _KEYWORDS
     branches = sum(s.branches for s in logic)
@@ -252,10 +254,17 @@ def _weight(f: FileChange) -> float:
     return _WEIGHT_CONFIG
 
 
-def _is_logic(f: FileChange) -> bool:
+def _is_program(f: FileChange) -> bool:
     kind = f.kind
-    logic = kind.is_code or kind.migration or kind.ci or kind.build
-    return logic and not (kind.test or kind.docs)
+    return kind.is_program and not (kind.docs or kind.ci or kind.build)
+
+
+def _is_logic(f: FileChange) -> bool:
+    """Program source: what areas and languages are counted over (not tests, docs or config)."""
+    kind = f.kind
+    return (kind.is_code or kind.migration) and not (
+        kind.test or kind.docs or kind.ci or kind.build
+    )
 
 
 def _file_stats(f: FileChange) -> _Stats:

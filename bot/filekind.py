@@ -220,6 +220,11 @@ class FileKind:
     migration: bool
 
     @property
+    def is_program(self) -> bool:
+        """Written in a programming language (not prose, data or config formats)."""
+        return self.language is not None and self.language not in _NON_CODE_LANGUAGES
+
+    @property
     def is_code(self) -> bool:
         """Source that a reviewer reads as program logic, not docs, tests, config or output."""
         return not (self.generated or self.lock or self.test or self.docs) and (

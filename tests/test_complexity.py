@@ -193,3 +193,15 @@ def test_score_is_always_between_0_and_100(files: list[tuple[str, list[str], lis
 def test_auth_in_a_path_is_a_risk_but_author_is_not() -> None:
     assert "auth" in scored(Edit("app/auth/views.py", added=["x = 1"])).risks
     assert "auth" not in scored(Edit("app/author.py", added=["x = 1"])).risks
+
+
+def test_config_and_ci_files_are_neither_areas_nor_languages() -> None:
+    result = scored(
+        Edit("flask/app.py", added=code_lines(5)),
+        Edit(".github/workflows/tests.yml", added=["  python: 3.12"]),
+        Edit("tox.ini", added=["envlist = py312"]),
+        Edit("requirements/dev.txt", added=["pytest==9.0"]),
+    )
+    assert result.features["areas"] == ["flask/"]
+    assert result.features["languages"] == ["Python"]
+    assert "ci" in result.risks
