@@ -19,6 +19,7 @@ import yaml
 DEFAULT_FRONTIER_MODEL = "claude-sonnet-5-5"
 DEFAULT_LOCAL_CONTEXT_TOKENS = 8192
 DEFAULT_THRESHOLD = 45
+DEFAULT_MAX_COMMENTS = 15
 REPO_SETTINGS_PATH = ".github/tierbot.yml"
 
 
@@ -62,6 +63,14 @@ class Settings:
 
 
 @dataclass(frozen=True, slots=True)
+class PathInstruction:
+    """Extra review instructions for the files that match `patterns`."""
+
+    patterns: tuple[str, ...]
+    instructions: str
+
+
+@dataclass(frozen=True, slots=True)
 class RepoSettings:
     """What a repo's `.github/tierbot.yml` may set; `problems` lists what was ignored and why."""
 
@@ -69,6 +78,9 @@ class RepoSettings:
     frontier_paths: tuple[str, ...] = ()
     local_paths: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    instructions: str = ""
+    path_instructions: tuple[PathInstruction, ...] = ()
+    max_comments: int = DEFAULT_MAX_COMMENTS
     problems: tuple[str, ...] = field(default=())
 
     @classmethod
@@ -89,39 +101,94 @@ class RepoSettings:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> RepoSettings:
         problems: list[str] = []
-        routing = data.get("routing", {})
-        if not isinstance(routing, dict):
-            problems.append("`routing` must be a mapping; ignored")
-            routing = {}
         for key in data:
-            if key not in _TOP_KEYS:
+            if key not in _KEYS:
                 problems.append(f"unknown key `{key}` ignored")
-        for key in routing:
-            if key not in _ROUTING_KEYS:
-                problems.append(f"unknown key `routing.{key}` ignored")
-
-        threshold = routing.get("threshold", DEFAULT_THRESHOLD)
-        if (
-            isinstance(threshold, bool)
-            or not isinstance(threshold, int)
-            or not 0 <= threshold <= 101
-        ):
-            problems.append(
-                f"`routing.threshold` must be a whole number from 0 to 101, not {threshold!r}; "
-                f"{DEFAULT_THRESHOLD} used"
-            )
-            threshold = DEFAULT_THRESHOLD
+        routing = _section(data, "routing", problems)
+        review = _section(data, "review", problems)
         return cls(
-            threshold=threshold,
+            threshold=_whole(routing, "routing.threshold", DEFAULT_THRESHOLD, 0, 101, problems),
             frontier_paths=_patterns(routing, "frontier_paths", "routing.", problems),
             local_paths=_patterns(routing, "local_paths", "routing.", problems),
             exclude=_patterns(data, "exclude", "", problems),
+            instructions=_text(review, "review.instructions", problems),
+            path_instructions=_path_instructions(review, problems),
+            max_comments=_whole(
+                review, "review.max_comments", DEFAULT_MAX_COMMENTS, 0, 100, problems
+            ),
             problems=tuple(problems),
         )
 
+    def instructions_for(self, paths: tuple[str, ...]) -> list[str]:
+        """The per-path instructions that apply to any of `paths`, in file order."""
+        return [
+            f"For files matching {', '.join(rule.patterns)}: {rule.instructions}"
+            for rule in self.path_instructions
+            if any(path_matches(p, rule.patterns) for p in paths)
+        ]
 
-_TOP_KEYS = frozenset({"routing", "exclude"})
-_ROUTING_KEYS = frozenset({"threshold", "frontier_paths", "local_paths"})
+
+_KEYS: dict[str, frozenset[str]] = {
+    "routing": frozenset({"threshold", "frontier_paths", "local_paths"}),
+    "review": frozenset({"instructions", "path_instructions", "max_comments"}),
+    "exclude": frozenset(),
+}
+_MAX_INSTRUCTIONS_CHARS = 4000
+
+
+def _section(data: Mapping[str, Any], name: str, problems: list[str]) -> Mapping[str, Any]:
+    value = data.get(name, {})
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        problems.append(f"`{name}` must be a mapping; ignored")
+        return {}
+    for key in value:
+        if key not in _KEYS[name]:
+            problems.append(f"unknown key `{name}.{key}` ignored")
+    return value
+
+
+def _whole(
+    data: Mapping[str, Any], name: str, default: int, low: int, high: int, problems: list[str]
+) -> int:
+    value = data.get(name.rsplit(".", maxsplit=1)[-1], default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        problems.append(
+            f"`{name}` must be a whole number from {low} to {high}, not {value!r}; {default} used"
+        )
+        return default
+    return value
+
+
+def _text(data: Mapping[str, Any], name: str, problems: list[str]) -> str:
+    value = data.get(name.rsplit(".", maxsplit=1)[-1], "")
+    if not isinstance(value, str):
+        problems.append(f"`{name}` must be text; ignored")
+        return ""
+    if len(value) > _MAX_INSTRUCTIONS_CHARS:
+        problems.append(f"`{name}` is cut to its first {_MAX_INSTRUCTIONS_CHARS} characters")
+    return value.strip()[:_MAX_INSTRUCTIONS_CHARS]
+
+
+def _path_instructions(
+    review: Mapping[str, Any], problems: list[str]
+) -> tuple[PathInstruction, ...]:
+    value = review.get("path_instructions", [])
+    if not isinstance(value, list):
+        problems.append("`review.path_instructions` must be a list; ignored")
+        return ()
+    rules: list[PathInstruction] = []
+    for index, item in enumerate(value):
+        where = f"review.path_instructions[{index}]"
+        if not isinstance(item, dict) or set(item) != {"path", "instructions"}:
+            problems.append(f"`{where}` must have exactly `path` and `instructions`; ignored")
+            continue
+        patterns = _patterns(item, "path", f"{where}.", problems)
+        text = _text(item, f"{where}.instructions", problems)
+        if patterns and text:
+            rules.append(PathInstruction(patterns, text))
+    return tuple(rules)
 
 
 def _patterns(
