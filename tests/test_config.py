@@ -123,3 +123,44 @@ def test_a_broken_file_gives_defaults_and_one_clear_problem(text: str, problem: 
 )
 def test_path_patterns(path: str, patterns: tuple[str, ...], expected: bool) -> None:
     assert path_matches(path, patterns) is expected
+
+
+def test_review_settings_are_read() -> None:
+    repo = RepoSettings.from_yaml(
+        """
+review:
+  instructions: Prefer early returns.
+  max_comments: 5
+  path_instructions:
+    - path: "migrations/**"
+      instructions: Check that the migration is reversible.
+    - path: ["*.sql", "db/"]
+      instructions: Look for missing indexes.
+"""
+    )
+    assert repo.problems == ()
+    assert repo.instructions == "Prefer early returns."
+    assert repo.max_comments == 5
+    assert [r.patterns for r in repo.path_instructions] == [("migrations/**",), ("*.sql", "db/")]
+    assert repo.instructions_for(("db/q.sql",)) == [
+        "For files matching *.sql, db/: Look for missing indexes."
+    ]
+
+
+def test_bad_review_settings_are_reported() -> None:
+    repo = RepoSettings.from_yaml(
+        """
+review:
+  instructions: [1, 2]
+  max_comments: 1000
+  path_instructions:
+    - path: "a/"
+    - "not a mapping"
+  tone: friendly
+"""
+    )
+    assert repo.instructions == ""
+    assert repo.max_comments == 15
+    assert repo.path_instructions == ()
+    assert len(repo.problems) == 5
+    assert "unknown key `review.tone` ignored" in repo.problems
