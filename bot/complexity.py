@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from bot.cost import CHARS_PER_TOKEN
 from bot.diff import ChangeSet, FileChange, Status
 
 # How much a changed line of each kind counts toward size, against a line of code.
@@ -49,8 +50,8 @@ _RISK_POINTS: dict[str, float] = {
     "public-api": 0.6,
 }
 
-# Characters per token for the context estimate: code averages a little under four.
-_CHARS_PER_TOKEN = 3.5
+# Characters per token for the context estimate: the one estimate the cost module uses too.
+_CHARS_PER_TOKEN = float(CHARS_PER_TOKEN)
 _TOKENS_PER_FILE = 40
 _TOKENS_FIXED = 600
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import yaml
 
 DEFAULT_FRONTIER_MODEL = "claude-sonnet-5-5"
+DEFAULT_GITHUB_API_URL = "https://api.github.com"
 DEFAULT_LOCAL_CONTEXT_TOKENS = 8192
 DEFAULT_THRESHOLD = 45
 DEFAULT_MAX_COMMENTS = 15
@@ -35,6 +37,11 @@ class Settings:
     local_model_dir: str | None = None
     local_context_tokens: int = DEFAULT_LOCAL_CONTEXT_TOKENS
     anthropic_api_key: str | None = None
+    anthropic_base_url: str | None = None
+    github_token: str | None = None
+    github_api_url: str = DEFAULT_GITHUB_API_URL
+    gpu_hour_usd: Decimal | None = None
+    frontier_budget_usd: Decimal | None = None
 
     @property
     def local_model(self) -> str:
@@ -46,20 +53,44 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Build settings from an environment mapping (pass `os.environ` at the edge)."""
-        window = env.get("TIERBOT_LOCAL_CONTEXT_TOKENS", "").strip()
-        tokens = DEFAULT_LOCAL_CONTEXT_TOKENS
-        if window:
-            if not window.isdigit() or int(window) < 512:
-                raise SettingsError(
-                    f"TIERBOT_LOCAL_CONTEXT_TOKENS must be a whole number >= 512, not {window!r}"
-                )
-            tokens = int(window)
+
+        def text(name: str) -> str | None:
+            return env.get(name, "").strip() or None
+
         return cls(
-            frontier_model=env.get("TIERBOT_FRONTIER_MODEL", "").strip() or DEFAULT_FRONTIER_MODEL,
-            local_model_dir=env.get("TIERBOT_LOCAL_MODEL_DIR", "").strip() or None,
-            local_context_tokens=tokens,
-            anthropic_api_key=env.get("ANTHROPIC_API_KEY") or None,
+            frontier_model=text("TIERBOT_FRONTIER_MODEL") or DEFAULT_FRONTIER_MODEL,
+            local_model_dir=text("TIERBOT_LOCAL_MODEL_DIR"),
+            local_context_tokens=_env_whole(env, "TIERBOT_LOCAL_CONTEXT_TOKENS", 512)
+            or DEFAULT_LOCAL_CONTEXT_TOKENS,
+            anthropic_api_key=text("ANTHROPIC_API_KEY"),
+            anthropic_base_url=text("ANTHROPIC_BASE_URL"),
+            github_token=text("GITHUB_TOKEN"),
+            github_api_url=text("TIERBOT_GITHUB_API_URL") or DEFAULT_GITHUB_API_URL,
+            gpu_hour_usd=_env_dollars(env, "TIERBOT_GPU_HOUR_USD"),
+            frontier_budget_usd=_env_dollars(env, "TIERBOT_FRONTIER_BUDGET_USD"),
         )
+
+
+def _env_whole(env: Mapping[str, str], name: str, minimum: int) -> int | None:
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < minimum:
+        raise SettingsError(f"{name} must be a whole number >= {minimum}, not {value!r}")
+    return int(value)
+
+
+def _env_dollars(env: Mapping[str, str], name: str) -> Decimal | None:
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        amount = Decimal(-1)
+    if not amount.is_finite() or amount < 0:
+        raise SettingsError(f"{name} must be an amount in US dollars, like 0.25, not {value!r}")
+    return amount
 
 
 @dataclass(frozen=True, slots=True)

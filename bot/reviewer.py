@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from bot.confidence import Thresholds, Verdict, judge
 from bot.config import RepoSettings
+from bot.cost import estimate_tokens
 from bot.diff import ChangeSet
 from bot.models.base import Backend, Completion, ModelError, Usage
 from bot.review.anchor import Anchored, Comment, anchor
@@ -24,7 +25,6 @@ from bot.review.prompt import (
     Budget,
     Coverage,
     Plan,
-    estimate_tokens,
     plan_review,
     request_for,
     stable_text,

@@ -11,17 +11,15 @@ Secrets that look like credentials are redacted before any text leaves the proce
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field, replace
 
 from bot.complexity import area_of
 from bot.config import RepoSettings
+from bot.cost import estimate_tokens
 from bot.diff import ChangeSet, FileChange, Hunk, Status
 from bot.models.base import CompletionRequest
 from bot.review.schema import CATEGORIES, OUTPUT_SCHEMA
-
-CHARS_PER_TOKEN = 3.5
 
 SYSTEM = """\
 You are tierbot, a careful senior engineer reviewing a pull request. You find real problems:
@@ -93,11 +91,6 @@ class Plan:
         return sum(part.tokens for part in self.parts) + len(self.parts) * estimate_tokens(
             SYSTEM + self.stable
         )
-
-
-def estimate_tokens(text: str) -> int:
-    """An estimate of the tokens `text` takes: characters / 3.5, rounded up (code-heavy text)."""
-    return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
 def stable_text(repo: RepoSettings, paths: tuple[str, ...]) -> str:
