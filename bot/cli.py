@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot import review_command
 from bot.complexity import score
 from bot.config import RepoSettings, Settings, SettingsError
 from bot.diff import DiffError, parse
@@ -59,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
         help="the task to route (default: review)",
     )
     score_cmd.set_defaults(run=_score)
+    review_command.add_parser(commands)
     return parser
 
 

@@ -11,7 +11,7 @@ length. Pure: the only I/O is reading the packaged file in `PriceTable.load`.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -25,7 +25,7 @@ from decimal import (
     localcontext,
 )
 from importlib import resources
-from typing import Literal
+from typing import Literal, Protocol
 
 from bot.models.base import Usage
 
@@ -374,3 +374,68 @@ def _date(value: object, where: str) -> date | None:
     with suppress(ValueError):
         return date.fromisoformat(value) if isinstance(value, str) else None
     raise PriceError(f"{where}: field 'read_on' must be a date (YYYY-MM-DD), got {value!r}")
+
+
+class AttemptLike(Protocol):
+    """What pricing needs of one tier's try at a review (see bot.reviewer.Attempt)."""
+
+    @property
+    def tier(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def usage(self) -> Usage: ...
+    @property
+    def gpu_seconds(self) -> float: ...
+    @property
+    def prompt_tokens_estimate(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """What a review cost, and what the all-frontier review of the same work would have cost.
+
+    `baseline_estimated` is True when no frontier request was made: the baseline is then the
+    frontier price of the local prompt (estimated tokens) and the same output length.
+    """
+
+    spent_usd: Decimal
+    baseline_usd: Decimal
+    baseline_estimated: bool
+    frontier_usd: Decimal
+    local_usd: Decimal
+
+    @property
+    def saved_usd(self) -> Decimal:
+        return self.baseline_usd - self.spent_usd
+
+
+def review_spend(
+    attempts: Sequence[AttemptLike],
+    prices: PriceTable,
+    frontier_model: str,
+    gpu_hour_usd: Decimal = DEFAULT_GPU_HOUR_USD,
+) -> Spend:
+    """Price every attempt (an escalated review pays for both) against the baseline."""
+    frontier = local = Decimal(0)
+    baseline: Decimal | None = None
+    estimated_baseline = Decimal(0)
+    for attempt in attempts:
+        if attempt.tier == "frontier":
+            cost = frontier_cost(attempt.usage, prices.require(attempt.model))
+            frontier += cost
+            baseline = cost if baseline is None else baseline + cost
+        else:
+            local += local_cost(attempt.gpu_seconds, gpu_hour_usd)
+            estimated_baseline += baseline_cost(
+                max(attempt.prompt_tokens_estimate, attempt.usage.input_tokens),
+                attempt.usage.output_tokens,
+                prices.require(frontier_model),
+            )
+    return Spend(
+        spent_usd=frontier + local,
+        baseline_usd=baseline if baseline is not None else estimated_baseline,
+        baseline_estimated=baseline is None and bool(attempts),
+        frontier_usd=frontier,
+        local_usd=local,
+    )

@@ -56,6 +56,7 @@ class PullRequest:
     draft: bool
     state: str
     changed_files: int
+    default_branch: str
 
 
 def parse_pull_url(url: str) -> PullRef:
@@ -101,6 +102,9 @@ class GitHub:
             draft=bool(data.get("draft", False)),
             state=str(data.get("state", "")),
             changed_files=int(data.get("changed_files") or 0),
+            default_branch=str(
+                ((data.get("base") or {}).get("repo") or {}).get("default_branch") or "main"
+            ),
         )
 
     async def pull_diff(self, ref: PullRef) -> bytes:

@@ -7,7 +7,8 @@ The rules, in the order they apply:
 4. a `review` goes frontier when its score reaches the threshold or it does not fit the local
    window, local otherwise;
 5. the frontier budget: when the month's budget is spent, frontier work goes local;
-6. availability: without a local model, local work goes frontier.
+6. availability: without a local model, local work goes frontier, and without a frontier
+   model (no key), frontier work goes local.
 A decision that cannot be carried out (an override that cannot be honoured, neither tier usable)
 carries an `error` instead of silently doing something else.
 """
@@ -42,6 +43,7 @@ class Models:
     frontier: str
     local_window: int
     local_unavailable: str | None = None
+    frontier_unavailable: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +79,22 @@ def decide(
 
     tier, why = _preferred(complexity, models, task, repo, paths, fits_local, size, window)
     reasons = [why]
-    if tier is Tier.FRONTIER and budget_spent:
+    if models.frontier_unavailable is not None and models.local_unavailable is not None:
+        return _decision(
+            complexity,
+            models,
+            task,
+            tier,
+            reasons,
+            error=f"no model is available: local ({models.local_unavailable}), "
+            f"frontier ({models.frontier_unavailable})",
+        )
+    if tier is Tier.FRONTIER and models.frontier_unavailable is not None:
+        tier = Tier.LOCAL
+        reasons.append(
+            f"no frontier model is available ({models.frontier_unavailable}): using the local one"
+        )
+    elif tier is Tier.FRONTIER and budget_spent:
         if models.local_unavailable is not None:
             return _decision(
                 complexity,
@@ -143,6 +160,10 @@ def _overridden(
     error = None
     if override is Tier.LOCAL and models.local_unavailable is not None:
         error = f"the local model was asked for but is not available ({models.local_unavailable})"
+    elif override is Tier.FRONTIER and models.frontier_unavailable is not None:
+        error = (
+            f"the frontier model was asked for but is not available ({models.frontier_unavailable})"
+        )
     elif override is Tier.FRONTIER and budget_spent:
         error = "the frontier model was asked for but the month's frontier budget is spent"
     return _decision(complexity, models, task, override, reasons, error=error)

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from bot.config import PathInstruction, RepoSettings
+from bot.cost import estimate_tokens
 from bot.diff import ChangeSet, parse
 from bot.review.prompt import (
     GUIDELINES,
     Budget,
     Plan,
-    estimate_tokens,
     plan_review,
     request_for,
     stable_text,

@@ -146,3 +146,40 @@ def test_a_change_with_every_file_excluded_has_nothing_to_review() -> None:
     kept, excluded = without_excluded(changes, RepoSettings(exclude=("vendor/**",)))
     assert kept is None
     assert excluded == ["vendor/lib.js"]
+
+
+NO_FRONTIER = Models(
+    local="qwen-coder-14b-exl2",
+    frontier="claude-sonnet-5-5",
+    local_window=8192,
+    frontier_unavailable="ANTHROPIC_API_KEY is not set",
+)
+
+
+def test_without_a_frontier_model_frontier_work_goes_local_and_says_why() -> None:
+    decision = decide(complexity(90), NO_FRONTIER)
+    assert decision.tier is Tier.LOCAL
+    assert "no frontier model is available (ANTHROPIC_API_KEY is not set)" in decision.reasons[1]
+    assert decision.error is None
+
+
+def test_no_model_at_all_is_an_error_naming_both_reasons() -> None:
+    models = Models(
+        local="l",
+        frontier="f",
+        local_window=8192,
+        local_unavailable="no CUDA GPU",
+        frontier_unavailable="ANTHROPIC_API_KEY is not set",
+    )
+    for score in (5, 95):
+        decision = decide(complexity(score), models)
+        assert decision.error is not None
+        assert "no CUDA GPU" in decision.error
+        assert "ANTHROPIC_API_KEY" in decision.error
+
+
+def test_asking_for_frontier_without_a_key_is_an_error() -> None:
+    decision = decide(complexity(5), NO_FRONTIER, override=Tier.FRONTIER)
+    assert decision.tier is Tier.FRONTIER
+    assert decision.error is not None
+    assert "ANTHROPIC_API_KEY" in decision.error

@@ -1,0 +1,138 @@
+"""`tierbot review --diff`: the JSON contract with a frontier model behind a fake Messages API,
+and without any model: the decision, the estimated cost of each tier and what to configure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.cli import main
+from tests.builders import Edit, code_lines, git_diff
+from tests.fake_anthropic import (
+    FakeAnthropic,
+    fake_anthropic_fixture,  # noqa: F401 (the fake_anthropic fixture)
+    message,
+)
+
+ANSWER = {
+    "summary": "Adds a retry loop.",
+    "comments": [
+        {
+            "path": "net/retry.py",
+            "line": 11,
+            "side": "RIGHT",
+            "code": "    if attempt_1 and check_1(attempt):",
+            "severity": "critical",
+            "category": "bug",
+            "body": "Ping @admin: the loop never ends <script>x</script>.",
+        }
+    ],
+}
+
+
+@pytest.fixture
+def diff_file(tmp_path: Path) -> Path:
+    path = tmp_path / "change.diff"
+    path.write_text(git_diff(Edit("net/retry.py", added=code_lines(8, "attempt"), start=10)))
+    return path
+
+
+@pytest.fixture
+def no_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "TIERBOT_LOCAL_MODEL_DIR"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
+    code = main(["review", "--json", *argv])
+    return code, json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.usefixtures("no_models")
+def test_without_any_model_it_prints_the_decision_estimates_and_what_to_configure(
+    capsys: pytest.CaptureFixture[str], diff_file: Path
+) -> None:
+    code, out = run_json(capsys, "--diff", str(diff_file))
+    assert code == 0
+    assert out["reviewed"] is False
+    assert out["decision"]["tier"] in ("local", "frontier")
+    assert isinstance(out["decision"]["score"], int)
+    assert out["decision"]["reasons"]
+    assert out["comments"] == []
+    assert out["coverage"]["reviewed"] == ["net/retry.py"]
+    estimate = out["cost"]["estimate"]
+    assert float(estimate["frontier"]["usd"]) > float(estimate["local"]["usd"]) > 0
+    assert estimate["frontier"]["model"] == "claude-sonnet-5-5"
+    assert any("ANTHROPIC_API_KEY" in item for item in out["configure"])
+    assert any("TIERBOT_LOCAL_MODEL_DIR" in item for item in out["configure"])
+
+
+@pytest.mark.usefixtures("no_models")
+def test_the_plain_dry_run_says_it_is_not_reviewed_and_why(
+    capsys: pytest.CaptureFixture[str], diff_file: Path
+) -> None:
+    assert main(["review", "--dry-run", "--diff", str(diff_file)]) == 0
+    text = capsys.readouterr().out
+    assert "Decision:" in text
+    assert "estimate: local $" in text
+    assert "To review with a model, configure:" in text
+
+
+def test_a_frontier_review_prints_comments_coverage_and_cost(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    fake_anthropic: FakeAnthropic,
+    diff_file: Path,
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0123456789")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_anthropic.base_url)
+    monkeypatch.delenv("TIERBOT_LOCAL_MODEL_DIR", raising=False)
+    fake_anthropic.reply(message(json.dumps(ANSWER), input_tokens=1_000_000, output_tokens=100_000))
+    code, out = run_json(capsys, "--tier", "frontier", "--diff", str(diff_file))
+    assert code == 0
+    assert out["reviewed"] is True
+    assert out["tier"] == "frontier"
+    (comment,) = out["comments"]
+    assert (comment["path"], comment["line"], comment["side"]) == ("net/retry.py", 11, "RIGHT")
+    assert comment["severity"] == "critical"
+    assert "@admin" not in comment["body"]
+    assert "<script>" not in comment["body"]
+    # claude-sonnet-5-5 at $2 / $10 per million: 1M in + 100k out = $2 + $1.
+    assert out["cost"]["spent_usd"] == "3"
+    assert out["cost"]["baseline_usd"] == "3"
+    assert out["cost"]["baseline_estimated"] is False
+    assert out["attempts"][0]["input_tokens"] == 1_000_000
+
+
+def test_a_forced_tier_that_cannot_run_exits_1(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, diff_file: Path
+) -> None:
+    monkeypatch.delenv("TIERBOT_LOCAL_MODEL_DIR", raising=False)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0123456789")
+    code, out = run_json(capsys, "--tier", "local", "--diff", str(diff_file))
+    assert code == 1
+    assert "TIERBOT_LOCAL_MODEL_DIR is not set" in out["decision"]["error"]
+
+
+@pytest.mark.usefixtures("no_models")
+def test_bad_input_is_exit_2_with_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, diff_file: Path
+) -> None:
+    bad = tmp_path / "bad.diff"
+    bad.write_text("not a diff at all\n")
+    assert main(["review", "--diff", str(bad)]) == 2
+    assert "no file diffs found" in capsys.readouterr().err
+    assert main(["review"]) == 2
+    assert "give a pull request URL or --diff PATH" in capsys.readouterr().err
+    assert main(["review", "https://github.com/a/b/pull/1", "--diff", str(diff_file)]) == 2
+
+
+def test_an_unknown_frontier_model_is_an_error_at_start(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, diff_file: Path
+) -> None:
+    monkeypatch.setenv("TIERBOT_FRONTIER_MODEL", "claude-imaginary-9")
+    assert main(["review", "--diff", str(diff_file)]) == 2
+    assert "no price for model 'claude-imaginary-9'" in capsys.readouterr().err
