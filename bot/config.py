@@ -41,7 +41,6 @@ class Settings:
     github_token: str | None = None
     github_api_url: str = DEFAULT_GITHUB_API_URL
     gpu_hour_usd: Decimal | None = None
-    frontier_budget_usd: Decimal | None = None
 
     @property
     def local_model(self) -> str:
@@ -67,7 +66,6 @@ class Settings:
             github_token=text("GITHUB_TOKEN"),
             github_api_url=text("TIERBOT_GITHUB_API_URL") or DEFAULT_GITHUB_API_URL,
             gpu_hour_usd=_env_dollars(env, "TIERBOT_GPU_HOUR_USD"),
-            frontier_budget_usd=_env_dollars(env, "TIERBOT_FRONTIER_BUDGET_USD"),
         )
 
 

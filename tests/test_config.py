@@ -164,3 +164,23 @@ review:
     assert repo.path_instructions == ()
     assert len(repo.problems) == 5
     assert "unknown key `review.tone` ignored" in repo.problems
+
+
+def test_settings_read_github_anthropic_and_gpu_price() -> None:
+    settings = Settings.from_env({
+        "ANTHROPIC_BASE_URL": "http://127.0.0.1:9/",
+        "GITHUB_TOKEN": "ghs_x",
+        "TIERBOT_GITHUB_API_URL": "https://ghe.example/api/v3",
+        "TIERBOT_GPU_HOUR_USD": "0.75",
+    })
+    assert settings.anthropic_base_url == "http://127.0.0.1:9/"
+    assert settings.github_token == "ghs_x"
+    assert settings.github_api_url == "https://ghe.example/api/v3"
+    assert str(settings.gpu_hour_usd) == "0.75"
+    assert Settings.from_env({}).github_api_url == "https://api.github.com"
+
+
+@pytest.mark.parametrize("bad", ["cheap", "-1", "nan", "inf"])
+def test_a_bad_gpu_price_names_the_variable(bad: str) -> None:
+    with pytest.raises(SettingsError, match="TIERBOT_GPU_HOUR_USD"):
+        Settings.from_env({"TIERBOT_GPU_HOUR_USD": bad})
