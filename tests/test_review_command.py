@@ -16,6 +16,7 @@ from tests.fake_anthropic import (
     fake_anthropic_fixture,  # noqa: F401 (the fake_anthropic fixture)
     message,
 )
+from tests.fake_github import FakeGitHub, fake_github_fixture  # noqa: F401 (fixture)
 
 ANSWER = {
     "summary": "Adds a retry loop.",
@@ -136,3 +137,35 @@ def test_an_unknown_frontier_model_is_an_error_at_start(
     monkeypatch.setenv("TIERBOT_FRONTIER_MODEL", "claude-imaginary-9")
     assert main(["review", "--diff", str(diff_file)]) == 2
     assert "no price for model 'claude-imaginary-9'" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("no_models")
+def test_a_pull_request_is_read_from_github_with_its_default_branch_settings(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fake_github: FakeGitHub
+) -> None:
+    diff = git_diff(
+        Edit("net/retry.py", added=code_lines(8, "attempt")), Edit("vendor/lib.js", added=["x"])
+    )
+    fake_github.add_pull("octo", "app", 12, diff, title="Retry uploads")
+    fake_github.files[("octo", "app", ".github/tierbot.yml")] = (
+        "exclude: ['vendor/']\nrouting:\n  frontier_paths: ['net/**']\n"
+    )
+    monkeypatch.setenv("TIERBOT_GITHUB_API_URL", fake_github.api_url)
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    code, out = run_json(capsys, "https://github.com/octo/app/pull/12", "--dry-run")
+    assert code == 0
+    assert out["excluded"] == ["vendor/lib.js"]
+    assert "repo settings send net/retry.py to the frontier model" in out["decision"]["reasons"]
+    paths = [path for _, path, _ in fake_github.requests]
+    assert "/repos/octo/app/pulls/12" in paths
+    assert any(p.startswith("/repos/octo/app/contents/.github/tierbot.yml?ref=main") for p in paths)
+
+
+@pytest.mark.usefixtures("no_models")
+def test_a_missing_pull_request_is_exit_2_with_a_hint(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fake_github: FakeGitHub
+) -> None:
+    monkeypatch.setenv("TIERBOT_GITHUB_API_URL", fake_github.api_url)
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    assert main(["review", "https://github.com/octo/app/pull/404"]) == 2
+    assert "set GITHUB_TOKEN" in capsys.readouterr().err
