@@ -70,7 +70,7 @@ WINDOWS = {Tier.LOCAL: 8192, Tier.FRONTIER: 200_000}
 
 # A changed line as `plan_review` renders it: the line number right-aligned in 7 columns (in
 # parentheses for a removed line), a space, the mark, a space, the text.
-_CHANGED_LINE = re.compile(r" *(?:\(\d+\)|\d+) [+-] ")
+_CHANGED_LINE = re.compile(r"(?:\(\d+\) -|\d+ \+)")
 
 
 # --- one diff ----------------------------------------------------------------------------------

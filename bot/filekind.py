@@ -141,6 +141,7 @@ _GENERATED = re.compile(
     | \.pb\.go$ | \.pb\.(cc|h)$ | _pb2(_grpc)?\.pyi?$ | \.pb\.(ts|js)$
     | _generated\.\w+$ | \.generated\.\w+$ | \.g\.dart$ | \.freezed\.dart$ | (?i:\.designer\.cs)$
     | \.snap$ | \.ambr$ | /zz_generated[^/]*\.go$
+    | \.(pem|crt|cer|der|p12|pfx|ai|eps|psd|sketch|woff2?|ttf|otf|eot|ico|icns)$
     """
 )
 _GENERATED_BANNER = re.compile(

@@ -167,12 +167,14 @@ review:
 
 
 def test_settings_read_github_anthropic_and_gpu_price() -> None:
-    settings = Settings.from_env({
-        "ANTHROPIC_BASE_URL": "http://127.0.0.1:9/",
-        "GITHUB_TOKEN": "ghs_x",
-        "TIERBOT_GITHUB_API_URL": "https://ghe.example/api/v3",
-        "TIERBOT_GPU_HOUR_USD": "0.75",
-    })
+    settings = Settings.from_env(
+        {
+            "ANTHROPIC_BASE_URL": "http://127.0.0.1:9/",
+            "GITHUB_TOKEN": "ghs_x",
+            "TIERBOT_GITHUB_API_URL": "https://ghe.example/api/v3",
+            "TIERBOT_GPU_HOUR_USD": "0.75",
+        }
+    )
     assert settings.anthropic_base_url == "http://127.0.0.1:9/"
     assert settings.github_token == "ghs_x"
     assert settings.github_api_url == "https://ghe.example/api/v3"

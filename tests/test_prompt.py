@@ -44,9 +44,9 @@ def test_lines_are_numbered_as_the_model_must_cite_them() -> None:
     plan = plan_review(changes, Budget(prompt_tokens=4000, max_parts=1))
     diff = plan.parts[0].diff
     assert "### app/x.py (modified, Python)" in diff
-    assert "      7   a = 1" in diff
-    assert "    (8) - b = 2" in diff
-    assert "      8 + b = 3" in diff
+    assert "\n7  a = 1\n" in diff
+    assert "\n(8) -b = 2\n" in diff
+    assert "\n8 +b = 3\n" in diff
 
 
 def test_generated_binary_deleted_and_renamed_files_are_listed_not_shown() -> None:
@@ -63,13 +63,13 @@ def test_generated_binary_deleted_and_renamed_files_are_listed_not_shown() -> No
     states = {c.path: (c.state, c.reason) for c in plan.coverage}
     assert states == {
         "app/main.py": ("reviewed", ""),
-        "poetry.lock": ("skipped", "generated or lock file"),
+        "poetry.lock": ("skipped", "generated, vendored, lock or data file"),
         "old/gone.py": ("skipped", "deleted file (2 lines)"),
         "logo.png": ("skipped", "binary file"),
     }
     diff = plan.parts[0].diff
     assert "### poetry.lock" not in diff
-    assert "not shown: poetry.lock (generated or lock file)" in diff
+    assert "not shown: poetry.lock (generated, vendored, lock or data file)" in diff
 
 
 def test_a_small_change_is_one_request_within_budget() -> None:
@@ -177,3 +177,14 @@ def test_token_estimate_is_characters_over_three_and_a_half() -> None:
     assert estimate_tokens("") == 0
     assert estimate_tokens("x" * 7) == 2
     assert estimate_tokens("x" * 8) == 3
+
+
+def test_a_hunk_larger_than_a_request_is_split_by_lines_not_cut() -> None:
+    changes = parse(git_diff(Edit("data/table.py", added=code_lines(600), start=1)))
+    plan = plan_review(changes, Budget(prompt_tokens=2000, max_parts=8))
+    assert len(plan.parts) > 1
+    assert [c.state for c in plan.coverage] == ["reviewed"]
+    shown = "\n".join(part.diff for part in plan.parts)
+    for number in (2, 300, 601):
+        assert f"\n{number} +" in shown
+    assert "(slice 1 of" in plan.parts[0].diff

@@ -4,8 +4,9 @@ The diff is shown file by file and hunk by hunk with line numbers, so the model 
 new-side numbers for context and added lines, old-side numbers in parentheses for removed lines.
 Generated, lock and binary files, and deleted files, are listed but not shown. A change over the
 budget is first trimmed of deletion-only hunks, then split into parts by area (each part one
-request, reviewed in parallel), files split by hunks where one file is larger than a part, and
-as a last resort the least useful files are left out. Every file's coverage says which happened.
+request, reviewed in parallel), a file larger than a part split by hunks and a huge hunk by
+lines, and as a last resort the least useful files are left out. Every file's coverage says
+which happened.
 Secrets that look like credentials are redacted before any text leaves the process.
 """
 
@@ -132,8 +133,9 @@ def plan_review(
 
     room = budget.prompt_tokens - estimate_tokens(context) - _LISTING_TOKENS
     if sum(b.tokens for b in blocks) > room * budget.max_parts:
-        blocks = [_without_deletion_only_hunks(b, coverage) for b in blocks]
-    chunks = _chunks(blocks, room, coverage)
+        trimmed = (_without_deletion_only_hunks(b, coverage) for b in blocks)
+        blocks = [b for b in trimmed if b is not None]
+    chunks = _chunks(blocks, room)
     groups = _pack(chunks, room)
     if len(groups) > budget.max_parts:
         groups = _drop_least_useful(groups, budget.max_parts, room, coverage)
@@ -191,7 +193,7 @@ class _Block:
 
 def _not_shown(f: FileChange) -> str:
     if f.kind.generated:
-        return "generated or lock file"
+        return "generated, vendored, lock or data file"
     if f.binary:
         return "binary file"
     if f.status is Status.DELETED:
@@ -218,16 +220,18 @@ def _render(f: FileChange, hunks: tuple[Hunk, ...], order: int) -> tuple[_Block,
 
 
 def _render_hunk(hunk: Hunk) -> tuple[str, int]:
+    """`@@` header, then one line per diff line: `12 +added`, `13  context`, `(9) -removed`."""
     out = [f"@@ -{hunk.old_start},{hunk.old_count} +{hunk.new_start},{hunk.new_count} @@"]
     if hunk.section:
         out[0] += f" {hunk.section}"
     for kind, old, new, text in hunk.numbered():
+        line = text.rstrip("\r")
         if kind == "\\":
-            out.append(f"{'':>7}   \\{text}")
+            out.append(f"\\{line}")
         elif kind == "-":
-            out.append(f"{f'({old})':>7} - {text.rstrip(chr(13))}")
+            out.append(f"({old}) -{line}")
         else:
-            out.append(f"{new:>7} {'+' if kind == '+' else ' '} {text.rstrip(chr(13))}")
+            out.append(f"{new} {kind}{line}")
     body = "\n".join(out)
     redacted, count = _SECRET.subn("[REDACTED: looks like a secret]", body)
     return redacted, count
@@ -245,10 +249,16 @@ def _value(f: FileChange) -> int:
     return 1
 
 
-def _without_deletion_only_hunks(block: _Block, coverage: dict[str, Coverage]) -> _Block:
+def _without_deletion_only_hunks(block: _Block, coverage: dict[str, Coverage]) -> _Block | None:
+    """The block without hunks that only remove lines; None when that is all it has."""
     kept = tuple(h for h in block.hunks if _has_new_side(h))
-    if len(kept) == len(block.hunks) or not kept:
+    if len(kept) == len(block.hunks):
         return block
+    if not kept:
+        coverage[block.path] = Coverage(
+            block.path, "skipped", "only removes lines; not shown (over budget)"
+        )
+        return None
     dropped = len(block.hunks) - len(kept)
     coverage[block.path] = Coverage(
         block.path, "partial", f"{dropped} deletion-only hunks not shown (over budget)"
@@ -258,11 +268,11 @@ def _without_deletion_only_hunks(block: _Block, coverage: dict[str, Coverage]) -
 
 
 def _has_new_side(rendered_hunk: str) -> bool:
-    return any(line[8:9] == "+" for line in rendered_hunk.split("\n")[1:])
+    return any(line.partition(" ")[2][:1] == "+" for line in rendered_hunk.split("\n")[1:])
 
 
-def _chunks(blocks: list[_Block], room: int, coverage: dict[str, Coverage]) -> list[_Block]:
-    """Blocks no bigger than `room`: a big file split by hunks, a huge hunk cut short."""
+def _chunks(blocks: list[_Block], room: int) -> list[_Block]:
+    """Blocks no bigger than `room`: a big file split by hunks, a huge hunk split by lines."""
     out: list[_Block] = []
     for block in blocks:
         if block.tokens <= room:
@@ -273,38 +283,42 @@ def _chunks(blocks: list[_Block], room: int, coverage: dict[str, Coverage]) -> l
         used = header_tokens
         pieces: list[tuple[str, ...]] = []
         for whole in block.hunks:
-            hunk = _cut(whole, room - header_tokens, block.path, coverage)
-            cost = estimate_tokens(hunk)
-            if current and used + cost > room:
-                pieces.append(tuple(current))
-                current, used = [], header_tokens
-            current.append(hunk)
-            used += cost
+            for hunk in _slices(whole, room - header_tokens):
+                cost = estimate_tokens(hunk)
+                if current and used + cost > room:
+                    pieces.append(tuple(current))
+                    current, used = [], header_tokens
+                current.append(hunk)
+                used += cost
         if current:
             pieces.append(tuple(current))
         for index, hunks in enumerate(pieces, 1):
-            header = f"{block.header} [hunks, piece {index} of {len(pieces)}]"
+            header = f"{block.header} [piece {index} of {len(pieces)}]"
             tokens = estimate_tokens(header) + sum(estimate_tokens(h) for h in hunks)
             out.append(replace(block, header=header, hunks=hunks, tokens=tokens))
     return out
 
 
-def _cut(hunk: str, room: int, path: str, coverage: dict[str, Coverage]) -> str:
+def _slices(hunk: str, room: int) -> list[str]:
+    """A rendered hunk cut at line boundaries into slices of at most `room` tokens; every
+    line keeps its number, so each slice can be reviewed and cited on its own."""
     if estimate_tokens(hunk) <= room:
-        return hunk
-    lines = hunk.split("\n")
-    kept: list[str] = []
-    used = 0
+        return [hunk]
+    header, *lines = hunk.split("\n")
+    slices: list[str] = []
+    current: list[str] = []
+    used = estimate_tokens(header) + 8
     for line in lines:
         cost = estimate_tokens(line + "\n")
-        if used + cost > room - 20:
-            break
-        kept.append(line)
+        if current and used + cost > room:
+            slices.append("\n".join(current))
+            current, used = [], estimate_tokens(header) + 8
+        current.append(line)
         used += cost
-    cut_at = len(kept)
-    kept.append(f"[... {len(lines) - cut_at} more lines of this hunk not shown: over budget]")
-    coverage[path] = Coverage(path, "partial", "a hunk too large for one request was cut short")
-    return "\n".join(kept)
+    if current:
+        slices.append("\n".join(current))
+    total = len(slices)
+    return [f"{header} (slice {i} of {total})\n{body}" for i, body in enumerate(slices, 1)]
 
 
 def _pack(chunks: list[_Block], room: int) -> list[list[_Block]]:
