@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Any
 
 import yaml
+
+from bot.confidence import Thresholds
 
 DEFAULT_FRONTIER_MODEL = "claude-sonnet-5-5"
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
@@ -110,6 +112,7 @@ class RepoSettings:
     instructions: str = ""
     path_instructions: tuple[PathInstruction, ...] = ()
     max_comments: int = DEFAULT_MAX_COMMENTS
+    escalation: Thresholds = field(default_factory=Thresholds)
     problems: tuple[str, ...] = field(default=())
 
     @classmethod
@@ -135,6 +138,7 @@ class RepoSettings:
                 problems.append(f"unknown key `{key}` ignored")
         routing = _section(data, "routing", problems)
         review = _section(data, "review", problems)
+        escalation = _section(data, "escalation", problems)
         return cls(
             threshold=_whole(routing, "routing.threshold", DEFAULT_THRESHOLD, 0, 101, problems),
             frontier_paths=_patterns(routing, "frontier_paths", "routing.", problems),
@@ -145,6 +149,7 @@ class RepoSettings:
             max_comments=_whole(
                 review, "review.max_comments", DEFAULT_MAX_COMMENTS, 0, 100, problems
             ),
+            escalation=_thresholds(escalation, problems),
             problems=tuple(problems),
         )
 
@@ -160,6 +165,9 @@ class RepoSettings:
 _KEYS: dict[str, frozenset[str]] = {
     "routing": frozenset({"threshold", "frontier_paths", "local_paths"}),
     "review": frozenset({"instructions", "path_instructions", "max_comments"}),
+    "escalation": frozenset(
+        {"mean_entropy", "quantile_entropy", "max_unanchored_share", "max_hedges"}
+    ),
     "exclude": frozenset(),
 }
 _MAX_INSTRUCTIONS_CHARS = 4000
@@ -188,6 +196,34 @@ def _whole(
         )
         return default
     return value
+
+
+def _thresholds(data: Mapping[str, Any], problems: list[str]) -> Thresholds:
+    """The escalation thresholds, each within a sane range, else its documented default."""
+    default = Thresholds()
+    values: dict[str, Any] = {}
+    for key, high in (("mean_entropy", 20.0), ("quantile_entropy", 20.0)):
+        values[key] = _fraction(data, key, getattr(default, key), high, problems)
+    values["max_unanchored_share"] = _fraction(
+        data, "max_unanchored_share", default.max_unanchored_share, 1.0, problems
+    )
+    values["max_hedges"] = _whole(
+        data, "escalation.max_hedges", default.max_hedges, 0, 100, problems
+    )
+    return replace(default, **values)
+
+
+def _fraction(
+    data: Mapping[str, Any], key: str, default: float, high: float, problems: list[str]
+) -> float:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= high:
+        problems.append(
+            f"`escalation.{key}` must be a number from 0 to {high:g}, not {value!r}; "
+            f"{default:g} used"
+        )
+        return default
+    return float(value)
 
 
 def _text(data: Mapping[str, Any], name: str, problems: list[str]) -> str:

@@ -94,6 +94,7 @@ async def review_change(
 ) -> ReviewResult:
     """Review `changes` on the decided tier; escalate a doubtful local review to frontier."""
     repo = repo or RepoSettings()
+    thresholds = thresholds or repo.escalation
     if decision.error is not None:
         return _failed(decision, changes, decision.error)
     backend = backends.get(decision.tier)

@@ -186,3 +186,16 @@ def test_settings_read_github_anthropic_and_gpu_price() -> None:
 def test_a_bad_gpu_price_names_the_variable(bad: str) -> None:
     with pytest.raises(SettingsError, match="TIERBOT_GPU_HOUR_USD"):
         Settings.from_env({"TIERBOT_GPU_HOUR_USD": bad})
+
+
+def test_escalation_thresholds_are_settings_with_defaults() -> None:
+    from bot.confidence import Thresholds
+
+    assert RepoSettings().escalation == Thresholds()
+    repo = RepoSettings.from_yaml("escalation:\n  mean_entropy: 0.6\n  max_hedges: 0\n")
+    assert repo.escalation.mean_entropy == 0.6
+    assert repo.escalation.max_hedges == 0
+    assert repo.escalation.quantile_entropy == Thresholds().quantile_entropy
+    bad = RepoSettings.from_yaml("escalation:\n  mean_entropy: lots\n  max_unanchored_share: 2\n")
+    assert bad.escalation == Thresholds()
+    assert len(bad.problems) == 2

@@ -191,3 +191,29 @@ def test_a_decision_that_cannot_run_fails_before_any_request(
     assert result.failed is not None
     assert "no GPU" in result.failed
     assert fake_anthropic.requests == []
+
+
+def test_repo_escalation_thresholds_decide_when_a_local_review_is_redone(
+    fake_anthropic: FakeAnthropic,
+) -> None:
+    from bot.config import RepoSettings
+
+    strict = RepoSettings.from_yaml("escalation:\n  mean_entropy: 0.05\n")
+    local = ScriptedLocalModel(answers=deque([GOOD]), entropy=0.2)
+    fake_anthropic.reply(message(json.dumps(GOOD)))
+
+    async def go() -> ReviewResult:
+        backend = frontier(fake_anthropic)
+        try:
+            return await review_change(
+                changes(),
+                decision_for(Tier.LOCAL),
+                {Tier.LOCAL: local, Tier.FRONTIER: backend},
+                repo=strict,
+            )
+        finally:
+            await backend.aclose()
+
+    result = asyncio.run(go())
+    assert result.tier is Tier.FRONTIER
+    assert any("limit 0.05" in reason for reason in result.escalation)
