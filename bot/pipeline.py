@@ -1,0 +1,322 @@
+"""The review of one pull request, start to end, and the answers to slash commands.
+
+job → PR and diff (only what changed since the last reviewed commit, unless asked for `full`)
+→ ChangeSet → Complexity → Decision → review (with escalation) → one GitHub review with the new
+inline comments → the summary comment, edited in place.
+
+State lives on the pull request itself: the summary comment's hidden markers say which commit
+was last reviewed and whether automatic reviews are paused, and each inline comment carries its
+fingerprint, so nothing is posted twice, even after a crash, without any local state.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bot.complexity import score
+from bot.config import REPO_SETTINGS_PATH, RepoSettings, Settings
+from bot.cost import DEFAULT_GPU_HOUR_USD, PriceTable, review_spend
+from bot.diff import DiffError, parse
+from bot.github import GitHubError, PullRef, PullRequest
+from bot.models.base import Backend
+from bot.review.anchor import Comment
+from bot.review.summary import COMMANDS_HELP, SUMMARY_MARKER, render_summary, reviewed_head
+from bot.reviewer import ReviewResult, review_change
+from bot.routing import Decision, Models, Tier, decide, without_excluded
+
+PAUSED_MARKER = "<!-- tierbot:paused -->"
+_WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
+
+
+class Retry(Exception):
+    """A transient failure: the job should be tried again later."""
+
+
+class GitHubClient(Protocol):
+    """What the pipeline needs of GitHub (bot.github.GitHub provides it)."""
+
+    async def pull(self, ref: PullRef) -> PullRequest: ...
+    async def pull_diff(self, ref: PullRef) -> bytes: ...
+    async def compare(self, owner: str, repo: str, base: str, head: str) -> bytes: ...
+    async def file_text(self, owner: str, repo: str, path: str, ref: str) -> str | None: ...
+    async def find_comment(self, ref: PullRef, marker: str) -> tuple[int, str] | None: ...
+    async def upsert_comment(self, ref: PullRef, marker: str, body: str) -> int: ...
+    async def post_review(
+        self, ref: PullRef, head_sha: str, body: str, comments: list[Comment]
+    ) -> Any: ...
+    async def review_comment_fingerprints(self, ref: PullRef) -> set[str]: ...
+    async def add_reaction(self, owner: str, repo: str, comment_id: int, content: str) -> None: ...
+    async def reply(self, ref: PullRef, body: str) -> int: ...
+    async def permission(self, owner: str, repo: str, login: str) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Everything a job needs, made once per process."""
+
+    settings: Settings
+    prices: PriceTable
+    backends: Mapping[Tier, Backend]
+    models: Models
+    github_for: Callable[[int | None], Awaitable[GitHubClient]]
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """The plain data of a queued job (see bot.queue.Job)."""
+
+    kind: str
+    owner: str
+    repo: str
+    number: int
+    installation_id: int | None
+    head_sha: str | None
+    payload: Mapping[str, Any]
+
+
+async def run(job: JobSpec, services: Services) -> str:
+    """Carry out one job; returns a short outcome. Raises Retry for transient failures."""
+    github = await services.github_for(job.installation_id)
+    ref = PullRef(job.owner, job.repo, job.number)
+    try:
+        if job.kind == "review":
+            return await review_pull(github, ref, services, trigger=str(job.payload.get("trigger")))
+        if job.kind == "command":
+            return await _command(github, ref, job.payload, services)
+        if job.kind == "reply":
+            await github.reply(ref, _NOT_YET.format(what="Answering in review threads"))
+            return "replied: not supported"
+    except GitHubError as exc:
+        if exc.status is None or exc.status >= 500 or exc.status in (403, 429):
+            raise Retry(str(exc)) from exc
+        raise
+    return f"ignored: unknown job kind {job.kind!r}"
+
+
+async def report_failure(job: JobSpec, services: Services, reason: str) -> None:
+    """Say on the pull request that a job failed for good, and why."""
+    github = await services.github_for(job.installation_id)
+    ref = PullRef(job.owner, job.repo, job.number)
+    body = (
+        f"{SUMMARY_MARKER}\n## tierbot review\n\n**This pull request was not reviewed:** "
+        f"{reason}.\nNothing here means the change is fine; comment `/review` to try again.\n"
+    )
+    await github.upsert_comment(ref, SUMMARY_MARKER, body)
+
+
+async def review_pull(
+    github: GitHubClient,
+    ref: PullRef,
+    services: Services,
+    *,
+    full: bool = False,
+    override: Tier | None = None,
+    trigger: str = "",
+    forced: bool = False,
+) -> str:
+    """Review the pull request's new commits (or all of it) and post the comments and summary."""
+    pull = await github.pull(ref)
+    previous = await github.find_comment(ref, SUMMARY_MARKER)
+    previous_body = previous[1] if previous else ""
+    paused = PAUSED_MARKER in previous_body
+    if paused and not forced:
+        return "skipped: paused"
+    last = reviewed_head(previous_body)
+    if last == pull.head_sha and not forced:
+        return "skipped: this commit was already reviewed"
+    settings_text = await github.file_text(
+        ref.owner, ref.repo, REPO_SETTINGS_PATH, pull.default_branch
+    )
+    repo = RepoSettings.from_yaml(settings_text) if settings_text is not None else RepoSettings()
+
+    since = None if full or last is None else last
+    diff = await _diff(github, ref, pull, since)
+    if diff is None:
+        since = None
+        diff = await github.pull_diff(ref)
+    try:
+        changes = parse(diff)
+    except DiffError as exc:
+        body = _not_reviewed(pull.head_sha, f"the diff could not be read ({exc})", paused)
+        await github.upsert_comment(ref, SUMMARY_MARKER, body)
+        return "failed: unreadable diff"
+    kept, excluded = without_excluded(changes, repo)
+    if kept is None:
+        body = _not_reviewed(
+            pull.head_sha, "every changed file is excluded by the settings", paused
+        )
+        await github.upsert_comment(ref, SUMMARY_MARKER, body)
+        return "skipped: everything excluded"
+
+    decision = _decide(kept, repo, services, override)
+    result = await review_change(
+        kept, decision, services.backends, repo, context=f"{pull.title}\n\n{pull.body}".strip()
+    )
+    spend = None
+    if result.attempts:
+        gpu_hour = services.settings.gpu_hour_usd or DEFAULT_GPU_HOUR_USD
+        spend = review_spend(result.attempts, services.prices, services.models.frontier, gpu_hour)
+    if result.failed and _transient(result) and not forced:
+        raise Retry(result.failed)
+
+    seen = await github.review_comment_fingerprints(ref)
+    new = [c for c in result.comments if c.fingerprint not in seen]
+    rejected: list[str] = []
+    if new and not result.failed:
+        posted = await github.post_review(ref, pull.head_sha, _review_body(result, new), new)
+        rejected = list(getattr(posted, "dropped", []) or [])
+    body = render_summary(
+        result,
+        spend,
+        head_sha=pull.head_sha,
+        incremental_from=since,
+        posted=len(new) - len(rejected),
+        repeated=len(result.comments) - len(new),
+        rejected=rejected,
+        settings_problems=repo.problems,
+        excluded=excluded,
+    )
+    if paused:
+        body = body.replace(SUMMARY_MARKER, SUMMARY_MARKER + "\n" + PAUSED_MARKER, 1)
+    await github.upsert_comment(ref, SUMMARY_MARKER, body)
+    if result.failed:
+        return f"failed: {result.failed}"
+    return f"reviewed by {result.tier}: {len(new) - len(rejected)} comments ({trigger})"
+
+
+async def _diff(
+    github: GitHubClient, ref: PullRef, pull: PullRequest, since: str | None
+) -> bytes | None:
+    """The diff to review: since the last reviewed commit, or the whole PR; None when the
+    comparison is not possible (a force-push rewrote history), so the whole PR is reviewed."""
+    if since is None:
+        return await github.pull_diff(ref)
+    try:
+        return await github.compare(ref.owner, ref.repo, since, pull.head_sha)
+    except GitHubError as exc:
+        if exc.status in (404, 422):
+            return None
+        raise
+
+
+def _decide(kept: Any, repo: RepoSettings, services: Services, override: Tier | None) -> Decision:
+    complexity = score(kept)
+    paths = tuple(f.path for f in kept.files)
+    return decide(complexity, services.models, repo=repo, paths=paths, override=override)
+
+
+def _transient(result: ReviewResult) -> bool:
+    words = ("overloaded", "rate-limited", "timeout")
+    return bool(result.failed) and any(w in (result.failed or "") for w in words)
+
+
+def _review_body(result: ReviewResult, new: list[Comment]) -> str:
+    return (
+        f"tierbot ({result.tier} model `{result.model}`): {len(new)} "
+        f"comment{'s' if len(new) != 1 else ''}; the summary comment has the details."
+    )
+
+
+def _not_reviewed(head_sha: str, reason: str, paused: bool) -> str:
+    markers = SUMMARY_MARKER + ("\n" + PAUSED_MARKER if paused else "")
+    return (
+        f"{markers}\n<!-- tierbot:head={head_sha} -->\n## tierbot review\n\n"
+        f"**This pull request was not reviewed:** {reason}.\n\n<sub>{COMMANDS_HELP}</sub>\n"
+    )
+
+
+# --- commands ------------------------------------------------------------------------------
+
+_NOT_YET = "{what} is not available in this version of tierbot."
+_REFUSED = (
+    "Sorry @{user}, `{command}` spends frontier-model money or changes how this pull request "
+    "is reviewed, so it needs write access to the repository."
+)
+
+
+async def _command(
+    github: GitHubClient, ref: PullRef, payload: Mapping[str, Any], services: Services
+) -> str:
+    name = str(payload.get("command", "help"))
+    args = [str(a) for a in payload.get("args", [])]
+    user = str(payload.get("user", ""))
+    comment_id = payload.get("comment_id")
+    if isinstance(comment_id, int):
+        await github.add_reaction(ref.owner, ref.repo, comment_id, "eyes")
+    if payload.get("needs_permission_check") and not await _may_write(github, ref, user):
+        await github.reply(ref, _REFUSED.format(user=user, command=f"/{name} {' '.join(args)}"))
+        return "refused: no write access"
+    if name == "review":
+        override = (
+            Tier.LOCAL if "--local" in args else Tier.FRONTIER if "--frontier" in args else None
+        )
+        return await review_pull(
+            github,
+            ref,
+            services,
+            full="full" in args,
+            override=override,
+            trigger="/review",
+            forced=True,
+        )
+    if name == "route":
+        return await _route(github, ref, services)
+    if name in ("pause", "resume"):
+        return await _pause(github, ref, paused=name == "pause")
+    if name == "ask":
+        await github.reply(ref, _NOT_YET.format(what="`/ask`"))
+        return "replied: /ask not supported"
+    if name == "cost":
+        await github.reply(ref, _NOT_YET.format(what="`/cost` (the cost ledger)"))
+        return "replied: /cost not supported"
+    await github.reply(ref, "tierbot commands:\n\n" + COMMANDS_HELP)
+    return "replied: help"
+
+
+async def _may_write(github: GitHubClient, ref: PullRef, user: str) -> bool:
+    return bool(user) and await github.permission(ref.owner, ref.repo, user) in _WRITE_PERMISSIONS
+
+
+async def _route(github: GitHubClient, ref: PullRef, services: Services) -> str:
+    pull = await github.pull(ref)
+    text = await github.file_text(ref.owner, ref.repo, REPO_SETTINGS_PATH, pull.default_branch)
+    repo = RepoSettings.from_yaml(text) if text is not None else RepoSettings()
+    try:
+        changes = parse(await github.pull_diff(ref))
+    except DiffError as exc:
+        await github.reply(ref, f"The diff could not be read: {exc}")
+        return "replied: unreadable diff"
+    kept, _ = without_excluded(changes, repo)
+    if kept is None:
+        await github.reply(ref, "Every changed file is excluded by the repo settings.")
+        return "replied: everything excluded"
+    decision = _decide(kept, repo, services, None)
+    lines = [
+        f"This pull request would be reviewed by the **{decision.tier}** model "
+        f"`{decision.model}` (complexity {decision.score}/100):",
+        "",
+        *(f"- {reason}" for reason in decision.reasons),
+    ]
+    if decision.error:
+        lines += ["", f"It cannot be reviewed now: {decision.error}."]
+    await github.reply(ref, "\n".join(lines))
+    return f"replied: route {decision.tier}"
+
+
+async def _pause(github: GitHubClient, ref: PullRef, *, paused: bool) -> str:
+    found = await github.find_comment(ref, SUMMARY_MARKER)
+    body = found[1] if found else f"{SUMMARY_MARKER}\n## tierbot review\n\nNot reviewed yet.\n"
+    body = re.sub(r"\n?" + re.escape(PAUSED_MARKER), "", body)
+    if paused:
+        body = body.replace(SUMMARY_MARKER, SUMMARY_MARKER + "\n" + PAUSED_MARKER, 1)
+    await github.upsert_comment(ref, SUMMARY_MARKER, body)
+    word = "paused" if paused else "resumed"
+    await github.reply(
+        ref,
+        f"Automatic reviews on this pull request are {word}."
+        + (" Comment `/resume` to turn them back on." if paused else ""),
+    )
+    return word
