@@ -1,0 +1,137 @@
+"""In-process workers: claim jobs from the queue, run them, and hold their leases meanwhile.
+
+Each worker loops: claim a job (a blocking SQLite call, so in a thread), run it through the
+pipeline while a side task renews the lease, then mark it done, or failed (with a retry later
+when the failure is transient). A job whose worker died is taken up again when its lease runs
+out. When a job fails for good, the pull request is told so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import structlog
+
+from bot.pipeline import JobSpec, Retry, Services, report_failure, run
+
+log = structlog.get_logger("tierbot.worker")
+
+
+class Queue(Protocol):
+    def claim(self, worker: str, *, lease_seconds: float) -> Any: ...
+    def renew(self, job_id: int, worker: str, *, lease_seconds: float) -> bool: ...
+    def complete(self, job_id: int, worker: str, *, outcome: str) -> Any: ...
+    def fail(self, job_id: int, worker: str, *, error: str, retryable: bool) -> str: ...
+
+
+@dataclass
+class Workers:
+    """`concurrency` workers sharing one queue; `wake()` after enqueueing to skip the poll wait."""
+
+    queue: Queue
+    services: Services
+    concurrency: int = 2
+    lease_seconds: float = 60.0
+    poll_seconds: float = 2.0
+    runner: Callable[[JobSpec, Services], Awaitable[str]] = run
+    on_outcome: Callable[[str, str], None] | None = None
+
+    def __post_init__(self) -> None:
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._name = f"{socket.gethostname()}:{os.getpid()}"
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._loop(f"{self._name}:{i}")) for i in range(self.concurrency)
+        ]
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def run_once(self, worker: str = "once") -> bool:
+        """Claim and run one job if there is one; returns whether a job ran (for tests, replay)."""
+        job = await asyncio.to_thread(self.queue.claim, worker, lease_seconds=self.lease_seconds)
+        if job is None:
+            return False
+        await self._handle(job, worker)
+        return True
+
+    async def _loop(self, worker: str) -> None:
+        while not self._stopping:
+            ran = await self.run_once(worker)
+            if not ran:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+
+    async def _handle(self, job: Any, worker: str) -> None:
+        spec = JobSpec(
+            kind=job.kind,
+            owner=job.owner,
+            repo=job.repo,
+            number=job.number,
+            installation_id=job.installation_id,
+            head_sha=job.head_sha,
+            payload={**dict(job.payload), "trigger": job.trigger},
+        )
+        renewer = asyncio.create_task(self._renew(job.id, worker))
+        try:
+            outcome = await self.runner(spec, self.services)
+        except Retry as exc:
+            await self._failed(job, spec, worker, str(exc), retryable=True)
+        except Exception as exc:  # noqa: BLE001 - any bug in one job must not kill the worker
+            log.exception("job failed", job=job.id, kind=job.kind)
+            await self._failed(job, spec, worker, f"{type(exc).__name__}: {exc}", retryable=False)
+        else:
+            await asyncio.to_thread(self.queue.complete, job.id, worker, outcome=outcome)
+            log.info("job done", job=job.id, outcome=outcome)
+            self._record("done", outcome)
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+
+    async def _failed(
+        self, job: Any, spec: JobSpec, worker: str, error: str, *, retryable: bool
+    ) -> None:
+        state = await asyncio.to_thread(
+            self.queue.fail, job.id, worker, error=error, retryable=retryable
+        )
+        log.warning("job failed", job=job.id, error=error, state=state)
+        self._record(state, error)
+        if state == "failed":
+            try:
+                await report_failure(spec, self.services, error)
+            except Exception:  # noqa: BLE001 - reporting is best effort; the failure is logged
+                log.exception("could not report the failure on the pull request", job=job.id)
+
+    async def _renew(self, job_id: int, worker: str) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            held = await asyncio.to_thread(
+                self.queue.renew, job_id, worker, lease_seconds=self.lease_seconds
+            )
+            if not held:
+                log.warning("lease lost", job=job_id, worker=worker)
+                return
+
+    def _record(self, state: str, detail: str) -> None:
+        if self.on_outcome is not None:
+            self.on_outcome(state, detail)
