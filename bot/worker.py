@@ -96,7 +96,7 @@ class Workers:
             outcome = await self.runner(spec, self.services)
         except Retry as exc:
             await self._failed(job, spec, worker, str(exc), retryable=True)
-        except Exception as exc:  # noqa: BLE001 - any bug in one job must not kill the worker
+        except Exception as exc:  # any bug in one job must not kill the worker
             log.exception("job failed", job=job.id, kind=job.kind)
             await self._failed(job, spec, worker, f"{type(exc).__name__}: {exc}", retryable=False)
         else:
@@ -119,7 +119,7 @@ class Workers:
         if state == "failed":
             try:
                 await report_failure(spec, self.services, error)
-            except Exception:  # noqa: BLE001 - reporting is best effort; the failure is logged
+            except Exception:  # reporting is best effort; the failure is logged
                 log.exception("could not report the failure on the pull request", job=job.id)
 
     async def _renew(self, job_id: int, worker: str) -> None:
