@@ -1,0 +1,456 @@
+"""The embedded durable job queue: webhook deliveries and review jobs in a SQLite file.
+
+The webhook handler records each delivery and persists its jobs in one transaction before it answers
+202; in-process workers claim jobs, hold a lease they renew, and complete or fail them. The file is
+the one the ledger uses, so this module owns only its `queue_*` tables and their schema version.
+
+Semantics (the same as the scale-out engine's, procrastinate's `queueing_lock` and `lock`):
+
+- a delivery id (`X-GitHub-Delivery`) is accepted once; a redelivery enqueues nothing;
+- a new "review" job replaces the PR's waiting one in place (latest head wins, the PR keeps its
+  place in line); other kinds, such as commands, never coalesce;
+- at most one job per PR (owner, repo, number) runs at a time;
+- a running job whose lease ran out (its worker died or hung) is taken up again by the next claim,
+  and the old worker can no longer renew, complete or fail it;
+- a retryable failure waits 10 s, 40 s, 160 s, ... then the job ends "failed" with its error.
+
+Thread safety: every method may be called from any thread (callers use `asyncio.to_thread`). Each
+call borrows a connection from a small pool, used by one thread at a time; every write runs in a
+`BEGIN IMMEDIATE` transaction, so SQLite serialises writers across threads and processes, and
+`busy_timeout` makes a contender wait instead of failing. Journal mode is WAL: readers never block
+the writer, and a commit survives the process being killed (`synchronous=NORMAL` skips the fsync
+per commit, so the last commits can be lost on power failure only:
+https://www.sqlite.org/pragma.html#pragma_synchronous).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Final
+
+WAITING: Final = "waiting"
+RUNNING: Final = "running"
+DONE: Final = "done"
+FAILED: Final = "failed"
+STATES: Final = (WAITING, RUNNING, DONE, FAILED)
+
+COALESCING_KIND: Final = "review"
+"""The one kind that coalesces; its literal is also in the SQL below, the unique index included."""
+TIER_HINTS: Final = frozenset({"local", "frontier"})
+MAX_PAYLOAD_BYTES: Final = 256 * 1024
+"""Only ids and short text go on the queue; a payload this big is a whole webhook body or a diff."""
+BACKOFF_FACTOR: Final = 4.0
+MAX_BACKOFF_SECONDS: Final = 3600.0
+
+_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (
+        """CREATE TABLE queue_deliveries (
+            delivery_id TEXT PRIMARY KEY,
+            event TEXT NOT NULL,
+            action TEXT,
+            received_at REAL NOT NULL
+        ) WITHOUT ROWID""",
+        # Owner and repo names are case-insensitive on GitHub (ASCII only).
+        """CREATE TABLE queue_jobs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
+            owner TEXT NOT NULL COLLATE NOCASE, repo TEXT NOT NULL COLLATE NOCASE,
+            number INTEGER NOT NULL, installation_id INTEGER, head_sha TEXT,
+            trigger TEXT NOT NULL, tier_hint TEXT, payload TEXT NOT NULL, delivery_id TEXT,
+            state TEXT NOT NULL CHECK (state IN ('waiting', 'running', 'done', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL,
+            updated_at REAL NOT NULL, run_after REAL NOT NULL,
+            worker TEXT, lease_until REAL, outcome TEXT, error TEXT
+        )""",
+        "CREATE INDEX queue_jobs_by_state ON queue_jobs (state, id)",
+        # The invariants, held by the database itself and not only by the code that writes.
+        """CREATE UNIQUE INDEX queue_jobs_one_running_per_pr
+            ON queue_jobs (owner, repo, number) WHERE state = 'running'""",
+        """CREATE UNIQUE INDEX queue_jobs_one_waiting_review_per_pr
+            ON queue_jobs (owner, repo, number) WHERE state = 'waiting' AND kind = 'review'""",
+    ),
+)
+SCHEMA_VERSION: Final = len(_MIGRATIONS)
+
+
+class LeaseLostError(RuntimeError):
+    """The worker no longer holds the job: its lease ran out and another claim took it up."""
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A job to enqueue: which PR, what to do, and the little the worker needs beyond plain ids."""
+
+    kind: str
+    owner: str
+    repo: str
+    number: int
+    installation_id: int | None = None
+    head_sha: str | None = None
+    trigger: str = ""
+    tier_hint: str | None = None
+    payload: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        if not self.kind.strip():
+            raise ValueError("job kind is empty")
+        if not self.owner.strip() or not self.repo.strip():
+            raise ValueError(f"job needs an owner and a repo, got {self.owner!r}/{self.repo!r}")
+        if self.number < 1:
+            raise ValueError(f"PR number must be positive, got {self.number}")
+        if self.tier_hint is not None and self.tier_hint not in TIER_HINTS:
+            raise ValueError(
+                f"tier hint must be 'local', 'frontier' or None, got {self.tier_hint!r}"
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Job(NewJob):
+    """A persisted job as the queue holds it; `attempts` counts the times it was claimed."""
+
+    id: int
+    state: str
+    attempts: int
+    created_at: float
+    run_after: float
+    outcome: str | None = None
+    error: str | None = None
+
+
+class JobQueue:
+    """The jobs and deliveries in one SQLite file; see the module docstring for the guarantees.
+
+    `clock` gives the time in seconds (injectable so tests move time instead of sleeping);
+    `max_attempts` bounds claims of one job, retries and lease expiries together; a retryable
+    failure after attempt n waits `backoff_base * 4 ** (n - 1)` seconds, at most an hour.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        max_attempts: int = 5,
+        backoff_base: float = 10.0,
+        busy_timeout: float = 10.0,
+    ) -> None:
+        if str(path) in ("", ":memory:") or str(path).startswith("file:"):
+            raise ValueError(f"the queue needs a database file path, got {str(path)!r}")
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+        self._path = str(path)
+        self._clock = clock
+        self._max_attempts = max_attempts
+        self._backoff_base = backoff_base
+        self._busy_timeout = busy_timeout
+        self._idle: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._migrate()
+
+    def __enter__(self) -> JobQueue:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the pooled connections; a call in flight closes its own when it ends."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    def record_delivery(self, delivery_id: str, event: str, action: str | None) -> bool:
+        """Record a webhook delivery; False when this delivery id was already recorded."""
+        return self.accept(delivery_id, event, action, ()) is not None
+
+    def accept(
+        self, delivery_id: str, event: str, action: str | None, jobs: Iterable[NewJob]
+    ) -> list[int] | None:
+        """Record a delivery and enqueue its jobs in one transaction; None for a redelivery.
+
+        Atomic both ways: a duplicate enqueues nothing, and a job that cannot be stored (say, a
+        payload that is not JSON) leaves the delivery unrecorded, so GitHub's redelivery can retry.
+        """
+        if not delivery_id:
+            raise ValueError("delivery id is empty")
+        with self._transaction() as conn:
+            now = self._clock()
+            inserted = conn.execute(
+                "INSERT INTO queue_deliveries VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (delivery_id, event, action, now),
+            ).rowcount
+            if not inserted:
+                return None
+            return [_insert(conn, job, delivery_id, now) for job in jobs]
+
+    def enqueue(self, job: NewJob) -> int:
+        """Persist a job and return its id; a review coalesces into the PR's waiting review."""
+        with self._transaction() as conn:
+            return _insert(conn, job, None, self._clock())
+
+    def claim(self, worker: str, *, lease_seconds: float) -> Job | None:
+        """Take the oldest runnable job for `worker`, leased for `lease_seconds`; None if none.
+
+        Runnable: waiting, past its backoff, and no other job of its PR running. Expired leases
+        are reaped first. `worker` must be unique among live workers (say host, pid and index):
+        the lease is checked by this name.
+        """
+        if lease_seconds <= 0:
+            raise ValueError(f"lease_seconds must be positive, got {lease_seconds}")
+        with self._transaction() as conn:
+            now = self._clock()
+            self._reap(conn, now)
+            row = conn.execute(
+                """SELECT id FROM queue_jobs AS j
+                WHERE state = 'waiting' AND run_after <= ? AND NOT EXISTS (
+                    SELECT 1 FROM queue_jobs AS r WHERE r.state = 'running'
+                    AND r.owner = j.owner AND r.repo = j.repo AND r.number = j.number)
+                ORDER BY id LIMIT 1""",
+                (now,),
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                """UPDATE queue_jobs SET state = 'running', worker = ?, lease_until = ?,
+                attempts = attempts + 1, updated_at = ? WHERE id = ?""",
+                (worker, now + lease_seconds, now, row["id"]),
+            )
+            job = conn.execute("SELECT * FROM queue_jobs WHERE id = ?", (row["id"],)).fetchone()
+            return _job(job)
+
+    def renew(self, job_id: int, worker: str, *, lease_seconds: float) -> bool:
+        """Extend the lease from now; False when the worker lost it (stop working on the job)."""
+        with self._transaction() as conn:
+            now = self._clock()
+            return bool(
+                conn.execute(
+                    """UPDATE queue_jobs SET lease_until = ?, updated_at = ?
+                    WHERE id = ? AND state = 'running' AND worker = ?""",
+                    (now + lease_seconds, now, job_id, worker),
+                ).rowcount
+            )
+
+    def complete(self, job_id: int, worker: str, *, outcome: str) -> None:
+        """Mark the job done with its outcome; `LeaseLostError` if the worker no longer holds it."""
+        with self._transaction() as conn:
+            self._held(conn, job_id, worker)
+            self._finish(conn, job_id, DONE, self._clock(), outcome=outcome)
+
+    def fail(self, job_id: int, worker: str, *, error: str, retryable: bool) -> str:
+        """Record a failure; return the job's new state.
+
+        "waiting": it will run again after its backoff. "failed": not retryable, or out of
+        attempts; `error` is kept to show on the PR. "done": a retryable review that a newer waiting
+        review of the same PR supersedes (latest head wins). `LeaseLostError` if not held.
+        """
+        with self._transaction() as conn:
+            job = self._held(conn, job_id, worker)
+            now = self._clock()
+            if not retryable:
+                return self._finish(conn, job_id, FAILED, now, error=error)
+            delay = min(
+                self._backoff_base * BACKOFF_FACTOR ** (job["attempts"] - 1), MAX_BACKOFF_SECONDS
+            )
+            return self._requeue(conn, job, now, now + delay, error)
+
+    def get(self, job_id: int) -> Job | None:
+        """The job with this id, or None."""
+        with self._connection() as conn:
+            row = conn.execute("SELECT * FROM queue_jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else _job(row)
+
+    def depth(self) -> dict[str, int]:
+        """How many jobs are in each state (every state present), for /metrics."""
+        with self._connection() as conn:
+            rows = conn.execute("SELECT state, count(*) FROM queue_jobs GROUP BY state").fetchall()
+        return dict.fromkeys(STATES, 0) | {row[0]: row[1] for row in rows}
+
+    def recent_failures(self, limit: int = 20) -> list[Job]:
+        """The latest failed jobs, newest first, with their errors."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT * FROM queue_jobs WHERE state = 'failed' ORDER BY updated_at DESC, id DESC "
+                "LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [_job(row) for row in rows]
+
+    def prune(self, older_than: float) -> int:
+        """Delete finished jobs and deliveries older than `older_than` seconds; return how many."""
+        with self._transaction() as conn:
+            cutoff = self._clock() - older_than
+            jobs = conn.execute(
+                "DELETE FROM queue_jobs WHERE state IN ('done', 'failed') AND updated_at < ?",
+                (cutoff,),
+            ).rowcount
+            deliveries = conn.execute(
+                "DELETE FROM queue_deliveries WHERE received_at < ?", (cutoff,)
+            ).rowcount
+        return jobs + deliveries
+
+    def _reap(self, conn: sqlite3.Connection, now: float) -> None:
+        """Put running jobs whose lease ran out back in line, or end them if out of attempts."""
+        expired = conn.execute(
+            "SELECT * FROM queue_jobs WHERE state = 'running' AND lease_until <= ?", (now,)
+        ).fetchall()
+        for job in expired:
+            error = f"lease expired on worker {job['worker']} (attempt {job['attempts']})"
+            self._requeue(conn, job, now, now, error)
+
+    def _requeue(
+        self, conn: sqlite3.Connection, job: sqlite3.Row, now: float, run_after: float, error: str
+    ) -> str:
+        """Send a job that ran back to waiting, unless superseded or out of attempts."""
+        if job["kind"] == COALESCING_KIND:
+            newer = conn.execute(
+                """SELECT id FROM queue_jobs WHERE state = 'waiting' AND kind = 'review'
+                AND owner = ? AND repo = ? AND number = ?""",
+                (job["owner"], job["repo"], job["number"]),
+            ).fetchone()
+            if newer is not None:
+                outcome = f"superseded by job {newer['id']}"
+                return self._finish(conn, job["id"], DONE, now, outcome=outcome, error=error)
+        if job["attempts"] >= self._max_attempts:
+            error = f"{error}; gave up after {job['attempts']} attempts"
+            return self._finish(conn, job["id"], FAILED, now, error=error)
+        conn.execute(
+            """UPDATE queue_jobs SET state = 'waiting', worker = NULL, lease_until = NULL,
+            run_after = ?, error = ?, updated_at = ? WHERE id = ?""",
+            (run_after, error, now, job["id"]),
+        )
+        return WAITING
+
+    @staticmethod
+    def _held(conn: sqlite3.Connection, job_id: int, worker: str) -> sqlite3.Row:
+        row: sqlite3.Row | None = conn.execute(
+            "SELECT * FROM queue_jobs WHERE id = ? AND state = 'running' AND worker = ?",
+            (job_id, worker),
+        ).fetchone()
+        if row is None:
+            raise LeaseLostError(f"job {job_id} is not held by worker {worker!r}")
+        return row
+
+    @staticmethod
+    def _finish(
+        conn: sqlite3.Connection,
+        job_id: int,
+        state: str,
+        now: float,
+        *,
+        outcome: str | None = None,
+        error: str | None = None,
+    ) -> str:
+        """End a job in `state`, keeping the last error unless a new one is given."""
+        conn.execute(
+            """UPDATE queue_jobs SET state = ?, outcome = ?, error = coalesce(?, error),
+            lease_until = NULL, updated_at = ? WHERE id = ?""",
+            (state, outcome, error, now, job_id),
+        )
+        return state
+
+    def _migrate(self) -> None:
+        """Create or upgrade this module's tables; refuse a file written by a newer version."""
+        with self._connection() as conn:
+            conn.execute("PRAGMA journal_mode = WAL")
+        with self._transaction() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS queue_schema (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT version FROM queue_schema").fetchone()
+            current = 0 if row is None else int(row[0])
+            if current > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self._path}: queue schema version {current} is newer than this "
+                    f"tierbot's ({SCHEMA_VERSION}); upgrade tierbot"
+                )
+            for statements in _MIGRATIONS[current:]:
+                for statement in statements:
+                    conn.execute(statement)
+            if row is None:
+                conn.execute("INSERT INTO queue_schema VALUES (?)", (SCHEMA_VERSION,))
+            else:
+                conn.execute("UPDATE queue_schema SET version = ?", (SCHEMA_VERSION,))
+
+    def _connect(self) -> sqlite3.Connection:
+        # Autocommit mode (isolation_level=None): transactions are only the explicit ones below.
+        # check_same_thread=False: the pool hands a connection to one thread at a time.
+        conn = sqlite3.connect(
+            self._path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the job queue is closed")
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self._connect()
+        try:
+            yield conn
+        finally:
+            with self._lock:
+                closed = self._closed
+                if not closed:
+                    self._idle.append(conn)
+            if closed:
+                conn.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that takes the write lock at once (no deadlock on lock upgrade)."""
+        with self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+
+
+def _insert(conn: sqlite3.Connection, job: NewJob, delivery_id: str | None, now: float) -> int:
+    """Store a job, coalescing a review into its PR's waiting review (reset as a fresh job)."""
+    payload = json.dumps(dict(job.payload), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    if len(payload.encode()) > MAX_PAYLOAD_BYTES:
+        raise ValueError(f"job payload is {len(payload.encode())} bytes, over {MAX_PAYLOAD_BYTES}")
+    values: tuple[object, ...] = (job.installation_id, job.head_sha, job.trigger, job.tier_hint)
+    values += (payload, delivery_id, now, now)
+    if job.kind == COALESCING_KIND:
+        row = conn.execute(
+            """SELECT id FROM queue_jobs WHERE state = 'waiting' AND kind = 'review'
+            AND owner = ? AND repo = ? AND number = ?""",
+            (job.owner, job.repo, job.number),
+        ).fetchone()
+        if row is not None:
+            conn.execute(
+                """UPDATE queue_jobs SET installation_id = ?, head_sha = ?, trigger = ?,
+                tier_hint = ?, payload = ?, delivery_id = ?, updated_at = ?, run_after = ?,
+                attempts = 0, error = NULL WHERE id = ?""",
+                (*values, row["id"]),
+            )
+            return int(row["id"])
+    cursor = conn.execute(
+        """INSERT INTO queue_jobs (installation_id, head_sha, trigger, tier_hint, payload,
+        delivery_id, updated_at, run_after, kind, owner, repo, number, state, created_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?)""",
+        (*values, job.kind, job.owner, job.repo, job.number, now),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+def _job(row: sqlite3.Row) -> Job:
+    """A Job from its row: the columns carry the fields' names; the payload is JSON text."""
+    values = {f.name: row[f.name] for f in fields(Job)}
+    return Job(**values | {"payload": json.loads(row["payload"])})

@@ -1,0 +1,475 @@
+"""The embedded job queue on real SQLite files: dedupe, coalescing, one job per PR, leases, retries.
+
+Time is a fake clock the tests move, so leases and backoffs expire without sleeping; concurrency
+tests use real threads on one file, as the server's `asyncio.to_thread` calls do.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.queue import SCHEMA_VERSION, JobQueue, LeaseLostError, NewJob
+
+
+class FakeClock:
+    """Seconds that move only when a test says so."""
+
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def review(number: int = 7, head: str = "a1", *, repo: str = "widgets") -> NewJob:
+    return NewJob(
+        "review", "octo", repo, number, installation_id=42, head_sha=head, trigger="pull_request"
+    )
+
+
+def command(number: int = 7, text: str = "/review full") -> NewJob:
+    return NewJob("command", "octo", "widgets", number, payload={"command": text, "comment_id": 9})
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "tierbot.sqlite3"
+
+
+@pytest.fixture
+def queue(path: Path, clock: FakeClock) -> Iterator[JobQueue]:
+    with JobQueue(path, clock=clock) as q:
+        yield q
+
+
+def test_an_enqueued_job_reads_back_with_every_field(queue: JobQueue, clock: FakeClock) -> None:
+    job = NewJob(
+        "command",
+        "octo",
+        "widgets",
+        7,
+        installation_id=42,
+        head_sha="abc",
+        trigger="issue_comment:/ask why",
+        tier_hint="frontier",
+        payload={"command": "/ask why", "comment_id": 123, "user": "mona"},
+    )
+    job_id = queue.enqueue(job)
+    stored = queue.get(job_id)
+    assert stored is not None
+    assert (stored.kind, stored.owner, stored.repo, stored.number) == (
+        "command",
+        "octo",
+        "widgets",
+        7,
+    )
+    assert (stored.installation_id, stored.head_sha, stored.tier_hint) == (42, "abc", "frontier")
+    assert stored.trigger == "issue_comment:/ask why"
+    assert stored.payload == {"command": "/ask why", "comment_id": 123, "user": "mona"}
+    assert (stored.state, stored.attempts, stored.created_at) == ("waiting", 0, clock.now)
+    assert queue.get(job_id + 1) is None
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"kind": " "},
+        {"owner": ""},
+        {"repo": ""},
+        {"number": 0},
+        {"tier_hint": "gpu"},
+    ],
+)
+def test_a_job_without_a_kind_a_pr_or_with_an_unknown_tier_is_refused(
+    bad: dict[str, object],
+) -> None:
+    fields: dict[str, object] = {"kind": "review", "owner": "o", "repo": "r", "number": 1} | bad
+    with pytest.raises(ValueError):  # noqa: PT011
+        NewJob(**fields)  # type: ignore[arg-type]
+
+
+def test_depth_counts_every_state(queue: JobQueue) -> None:
+    assert queue.depth() == {"waiting": 0, "running": 0, "done": 0, "failed": 0}
+    queue.enqueue(review(1))
+    queue.enqueue(review(2))
+    job = queue.claim("w", lease_seconds=30)
+    assert job is not None
+    queue.complete(job.id, "w", outcome="posted")
+    assert queue.depth() == {"waiting": 1, "running": 0, "done": 1, "failed": 0}
+
+
+# Dedupe
+
+
+def test_a_delivery_is_recorded_once(queue: JobQueue) -> None:
+    assert queue.record_delivery("d-1", "pull_request", "opened") is True
+    assert queue.record_delivery("d-1", "pull_request", "opened") is False
+    assert queue.record_delivery("d-2", "ping", None) is True
+    with pytest.raises(ValueError, match="delivery id"):
+        queue.record_delivery("", "ping", None)
+
+
+def test_a_redelivered_delivery_enqueues_nothing(queue: JobQueue) -> None:
+    first = queue.accept("d-1", "issue_comment", "created", [command()])
+    assert first is not None
+    assert len(first) == 1
+    assert queue.accept("d-1", "issue_comment", "created", [command()]) is None
+    assert queue.depth()["waiting"] == 1
+
+
+def test_the_same_delivery_from_eight_threads_at_once_is_accepted_once(queue: JobQueue) -> None:
+    barrier = threading.Barrier(8)
+    results: list[list[int] | None] = []
+
+    def deliver() -> None:
+        barrier.wait()
+        results.append(queue.accept("d-race", "issue_comment", "created", [command()]))
+
+    threads = [threading.Thread(target=deliver) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(result is not None for result in results) == 1
+    assert queue.depth()["waiting"] == 1
+
+
+def test_accept_is_atomic_a_job_that_cannot_be_stored_leaves_the_delivery_unrecorded(
+    queue: JobQueue,
+) -> None:
+    unstorable = NewJob("command", "octo", "widgets", 7, payload={"when": object()})
+    with pytest.raises(TypeError):
+        queue.accept("d-1", "issue_comment", "created", [command(), unstorable])
+    assert queue.depth()["waiting"] == 0
+    # GitHub's redelivery of the same id is then taken as new.
+    assert queue.accept("d-1", "issue_comment", "created", [command()]) is not None
+
+
+def test_an_oversized_payload_is_refused(queue: JobQueue) -> None:
+    with pytest.raises(ValueError, match="payload"):
+        queue.enqueue(NewJob("command", "o", "r", 1, payload={"body": "x" * 300_000}))
+
+
+# Coalescing
+
+
+def test_three_pushes_while_waiting_leave_one_review_of_the_latest_head(queue: JobQueue) -> None:
+    ids = [queue.enqueue(review(head=head)) for head in ("a1", "b2", "c3")]
+    assert len(set(ids)) == 1
+    assert queue.depth()["waiting"] == 1
+    job = queue.claim("w", lease_seconds=30)
+    assert job is not None
+    assert job.head_sha == "c3"
+    assert queue.claim("w2", lease_seconds=30) is None
+
+
+def test_pushes_to_different_prs_do_not_coalesce(queue: JobQueue) -> None:
+    ids = {queue.enqueue(review(1)), queue.enqueue(review(2)), queue.enqueue(review(1, repo="x"))}
+    assert len(ids) == 3
+
+
+def test_owner_and_repo_match_without_regard_to_case(queue: JobQueue) -> None:
+    first = queue.enqueue(NewJob("review", "Octo", "Widgets", 7, head_sha="a1"))
+    assert queue.enqueue(NewJob("review", "octo", "widgets", 7, head_sha="b2")) == first
+
+
+def test_a_push_during_a_running_review_waits_for_it(queue: JobQueue) -> None:
+    queue.enqueue(review(head="a1"))
+    running = queue.claim("w1", lease_seconds=30)
+    assert running is not None
+    newer = queue.enqueue(review(head="b2"))
+    assert newer != running.id
+    assert queue.enqueue(review(head="c3")) == newer
+    assert queue.claim("w2", lease_seconds=30) is None
+    queue.complete(running.id, "w1", outcome="posted")
+    follow_up = queue.claim("w2", lease_seconds=30)
+    assert follow_up is not None
+    assert (follow_up.id, follow_up.head_sha) == (newer, "c3")
+
+
+def test_commands_do_not_coalesce(queue: JobQueue) -> None:
+    ids = {queue.enqueue(command(text="/ask a")), queue.enqueue(command(text="/ask b"))}
+    assert len(ids) == 2
+    assert queue.enqueue(review()) not in ids
+
+
+# One job per PR
+
+
+def test_eight_claimers_never_run_two_jobs_of_one_pr_at_once(queue: JobQueue) -> None:
+    """Jobs for three PRs, worked by eight threads: each PR's jobs run one at a time, in order."""
+    expected: dict[int, list[int]] = {1: [], 2: [], 3: []}
+    for i in range(8):
+        for number in (1, 2, 3):
+            expected[number].append(queue.enqueue(command(number, f"/ask {i}")))
+    running: set[int] = set()
+    ran: dict[int, list[int]] = {1: [], 2: [], 3: []}
+    overlaps: list[int] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(8)
+
+    def work(name: str) -> None:
+        barrier.wait()
+        while queue.depth()["done"] < 24:
+            job = queue.claim(name, lease_seconds=60)
+            if job is None:
+                continue
+            with lock:
+                if job.number in running:
+                    overlaps.append(job.number)
+                running.add(job.number)
+                ran[job.number].append(job.id)
+            threading.Event().wait(0.001)
+            with lock:
+                running.discard(job.number)
+            queue.complete(job.id, name, outcome="ok")
+
+    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert overlaps == []
+    assert ran == expected
+    assert queue.depth() == {"waiting": 0, "running": 0, "done": 24, "failed": 0}
+
+
+def test_a_pr_busy_with_one_job_does_not_hold_up_other_prs(queue: JobQueue) -> None:
+    first = queue.enqueue(command(1))
+    queue.enqueue(command(1))
+    other = queue.enqueue(command(2))
+    claimed = queue.claim("w1", lease_seconds=30)
+    assert claimed is not None
+    assert claimed.id == first
+    next_job = queue.claim("w2", lease_seconds=30)
+    assert next_job is not None
+    assert next_job.id == other
+
+
+# Leases
+
+
+def test_a_job_whose_lease_ran_out_is_taken_up_by_another_worker(
+    queue: JobQueue, clock: FakeClock
+) -> None:
+    job_id = queue.enqueue(review())
+    first = queue.claim("w1", lease_seconds=2)
+    assert first is not None
+    clock.advance(1.5)
+    assert queue.claim("w2", lease_seconds=2) is None
+    clock.advance(1)
+    second = queue.claim("w2", lease_seconds=2)
+    assert second is not None
+    assert (second.id, second.attempts) == (job_id, 2)
+
+    assert queue.renew(job_id, "w1", lease_seconds=2) is False
+    with pytest.raises(LeaseLostError):
+        queue.complete(job_id, "w1", outcome="posted")
+    with pytest.raises(LeaseLostError):
+        queue.fail(job_id, "w1", error="boom", retryable=True)
+    still = queue.get(job_id)
+    assert still is not None
+    assert still.state == "running"
+
+    queue.complete(job_id, "w2", outcome="posted")
+    done = queue.get(job_id)
+    assert done is not None
+    assert (done.state, done.outcome) == ("done", "posted")
+
+
+def test_renewing_keeps_the_lease(queue: JobQueue, clock: FakeClock) -> None:
+    job_id = queue.enqueue(review())
+    assert queue.claim("w1", lease_seconds=2) is not None
+    for _ in range(5):
+        clock.advance(1.5)
+        assert queue.renew(job_id, "w1", lease_seconds=2) is True
+        assert queue.claim("w2", lease_seconds=2) is None
+    clock.advance(2)
+    assert queue.claim("w2", lease_seconds=2) is not None
+
+
+def test_an_expired_lease_nobody_took_up_is_still_held(queue: JobQueue, clock: FakeClock) -> None:
+    """A lease is lost when another claim takes the job up, not at the instant it runs out."""
+    job_id = queue.enqueue(review())
+    assert queue.claim("w1", lease_seconds=1) is not None
+    clock.advance(5)
+    assert queue.renew(job_id, "w1", lease_seconds=1) is True
+    queue.complete(job_id, "w1", outcome="posted")
+
+
+def test_a_short_lease_runs_out_on_the_real_clock(path: Path) -> None:
+    with JobQueue(path) as queue:
+        queue.enqueue(review())
+        assert queue.claim("w1", lease_seconds=0.05) is not None
+        threading.Event().wait(0.1)
+        job = queue.claim("w2", lease_seconds=0.05)
+        assert job is not None
+        assert job.attempts == 2
+
+
+def test_a_job_that_keeps_losing_its_worker_ends_failed(path: Path, clock: FakeClock) -> None:
+    with JobQueue(path, clock=clock, max_attempts=2) as queue:
+        job_id = queue.enqueue(review())
+        for _ in range(2):
+            assert queue.claim("w", lease_seconds=1) is not None
+            clock.advance(2)
+        assert queue.claim("w", lease_seconds=1) is None
+        job = queue.get(job_id)
+        assert job is not None
+        assert job.state == "failed"
+        assert job.error is not None
+        assert "lease expired" in job.error
+        assert "gave up after 2 attempts" in job.error
+
+
+def test_an_expired_review_yields_to_a_newer_push(queue: JobQueue, clock: FakeClock) -> None:
+    old = queue.enqueue(review(head="a1"))
+    assert queue.claim("w1", lease_seconds=1) is not None
+    newer = queue.enqueue(review(head="b2"))
+    clock.advance(2)
+    job = queue.claim("w2", lease_seconds=1)
+    assert job is not None
+    assert (job.id, job.head_sha) == (newer, "b2")
+    superseded = queue.get(old)
+    assert superseded is not None
+    assert (superseded.state, superseded.outcome) == ("done", f"superseded by job {newer}")
+
+
+def test_claim_refuses_a_lease_that_is_not_positive(queue: JobQueue) -> None:
+    with pytest.raises(ValueError, match="lease_seconds"):
+        queue.claim("w", lease_seconds=0)
+
+
+# Retries
+
+
+def test_retryable_failures_back_off_then_end_failed_with_the_error(
+    queue: JobQueue, clock: FakeClock
+) -> None:
+    job_id = queue.enqueue(review())
+    for attempt, delay in enumerate([10, 40, 160, 640], start=1):
+        job = queue.claim("w", lease_seconds=30)
+        assert job is not None
+        assert job.attempts == attempt
+        assert queue.fail(job_id, "w", error=f"GitHub 502 #{attempt}", retryable=True) == "waiting"
+        clock.advance(delay - 0.5)
+        assert queue.claim("w", lease_seconds=30) is None
+        clock.advance(0.5)
+    assert queue.claim("w", lease_seconds=30) is not None
+    assert queue.fail(job_id, "w", error="GitHub 502 #5", retryable=True) == "failed"
+    failed = queue.get(job_id)
+    assert failed is not None
+    assert (failed.state, failed.attempts) == ("failed", 5)
+    assert failed.error is not None
+    assert failed.error.startswith("GitHub 502 #5")
+    assert [job.id for job in queue.recent_failures()] == [job_id]
+
+
+def test_a_non_retryable_failure_ends_at_once(queue: JobQueue) -> None:
+    job_id = queue.enqueue(review())
+    assert queue.claim("w", lease_seconds=30) is not None
+    assert queue.fail(job_id, "w", error="diff does not parse", retryable=False) == "failed"
+    failed = queue.get(job_id)
+    assert failed is not None
+    assert (failed.state, failed.error) == ("failed", "diff does not parse")
+    assert queue.depth()["failed"] == 1
+
+
+def test_a_failing_review_with_a_newer_push_waiting_is_superseded(queue: JobQueue) -> None:
+    old = queue.enqueue(review(head="a1"))
+    assert queue.claim("w", lease_seconds=30) is not None
+    newer = queue.enqueue(review(head="b2"))
+    assert queue.fail(old, "w", error="timeout", retryable=True) == "done"
+    job = queue.claim("w", lease_seconds=30)
+    assert job is not None
+    assert (job.id, job.head_sha) == (newer, "b2")
+
+
+def test_a_push_resets_a_review_waiting_out_its_backoff(queue: JobQueue) -> None:
+    job_id = queue.enqueue(review(head="a1"))
+    assert queue.claim("w", lease_seconds=30) is not None
+    assert queue.fail(job_id, "w", error="timeout", retryable=True) == "waiting"
+    assert queue.enqueue(review(head="b2")) == job_id
+    job = queue.claim("w", lease_seconds=30)
+    assert job is not None
+    assert (job.head_sha, job.attempts) == ("b2", 1)
+
+
+# The file
+
+
+def test_jobs_and_deliveries_survive_reopening_the_file(path: Path, clock: FakeClock) -> None:
+    with JobQueue(path, clock=clock) as first:
+        first.accept("d-1", "pull_request", "opened", [review(1)])
+        first.enqueue(review(2))
+        assert first.claim("w-dead", lease_seconds=1) is not None
+    clock.advance(2)
+    with JobQueue(path, clock=clock) as second:
+        assert second.record_delivery("d-1", "pull_request", "opened") is False
+        assert second.depth() == {"waiting": 1, "running": 1, "done": 0, "failed": 0}
+        claimed = [second.claim("w-new", lease_seconds=1) for _ in range(2)]
+        assert Counter(job.number for job in claimed if job) == {1: 1, 2: 1}
+
+
+def test_the_queue_shares_its_file_with_other_tables(path: Path) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE reviews (id INTEGER PRIMARY KEY, cost TEXT)")
+        conn.execute("INSERT INTO reviews (cost) VALUES ('0.01')")
+    conn.close()
+    JobQueue(path).close()
+    JobQueue(path).close()
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert conn.execute("SELECT count(*) FROM reviews").fetchone() == (1,)
+        assert conn.execute("SELECT version FROM queue_schema").fetchall() == [(SCHEMA_VERSION,)]
+    finally:
+        conn.close()
+
+
+def test_a_file_from_a_newer_queue_schema_is_refused(path: Path) -> None:
+    JobQueue(path).close()
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("UPDATE queue_schema SET version = version + 1")
+    conn.close()
+    with pytest.raises(RuntimeError, match="newer"):
+        JobQueue(path)
+
+
+def test_the_queue_needs_a_file(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="file"):
+        JobQueue(":memory:")
+
+
+def test_a_closed_queue_refuses_calls(path: Path) -> None:
+    queue = JobQueue(path)
+    queue.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        queue.depth()
+
+
+def test_prune_removes_finished_jobs_and_old_deliveries(queue: JobQueue, clock: FakeClock) -> None:
+    queue.accept("d-1", "pull_request", "opened", [review(1), review(2)])
+    job = queue.claim("w", lease_seconds=30)
+    assert job is not None
+    queue.complete(job.id, "w", outcome="posted")
+    clock.advance(100)
+    assert queue.prune(older_than=50) == 2
+    assert queue.get(job.id) is None
+    assert queue.depth() == {"waiting": 1, "running": 0, "done": 0, "failed": 0}
+    assert queue.record_delivery("d-1", "pull_request", "opened") is True
