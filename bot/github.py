@@ -1,25 +1,57 @@
-"""The only module that talks to GitHub: pull requests, their diffs and repo files.
+"""The only module that talks to GitHub: pull requests, diffs, files, reviews and comments.
 
-Built on githubkit. Its own retries wait inside the call (a primary rate-limit hit can block for
-up to an hour), so they are off here: failures come back at once as GitHubError with the status,
-GitHub's message and, for rate limits, when to try again. A diff GitHub refuses as too large
-(406) is rebuilt from the paged file list, where GitHub gives each file's patch (up to 3,000
-files; binary and huge files come without one and are marked as such).
+Built on githubkit, with its own retries off (they wait inside the call, up to an hour on a
+primary rate limit). Ours are bounded instead: 5xx answers and lost connections are retried twice
+with a short backoff (never for a POST that could create something twice), rate limits are waited
+out per `retry-after` / `x-ratelimit-reset` only while the call's total wait stays under a cap, and
+beyond it the GitHubError says when to try again (`retry_at`). Writes from one client are at least
+a second apart, as GitHub asks of integrations. A diff GitHub refuses as too large (406) is rebuilt
+from the paged file list, where binary and huge files come without a patch.
+
+`GitHubApp` signs JWTs with the App's key and hands out one `GitHub` client per installation,
+whose installation token is cached until five minutes before it expires.
+
+The bot finds its own comments by hidden HTML markers: `<!-- tierbot:summary -->` in the summary
+and `<!-- tierbot:fp=<16 hex> -->` at the end of each inline comment (model text cannot forge them:
+the review's anchoring escapes HTML).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import math
 import re
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
+import jwt
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from githubkit import BaseAuthStrategy, TokenAuthStrategy, UnauthAuthStrategy
 from githubkit import GitHub as _Kit
-from githubkit import TokenAuthStrategy, UnauthAuthStrategy
-from githubkit.exception import RateLimitExceeded, RequestError, RequestFailed, RequestTimeout
+from githubkit.exception import RequestError, RequestFailed, RequestTimeout
+
+from bot.review.anchor import Comment
 
 DEFAULT_API_URL = "https://api.github.com"
-_MAX_FILE_PAGES = 30  # 30 pages of 100: GitHub lists at most 3,000 files of a pull request
+SUMMARY_MARKER = "<!-- tierbot:summary -->"
+TokenSource = Callable[[], Awaitable[str]]
+_FP_MARKER = re.compile(r"<!-- tierbot:fp=([0-9a-f]{16}) -->")
+_JSON = "application/vnd.github+json"
+_DIFF = "application/vnd.github.diff"
+_MAX_PAGES = 30  # 30 pages of 100: GitHub lists at most 3,000 files of a pull request
+_RETRIES = 2  # for 5xx, lost connections and rate limits
+_BACKOFF = 0.5  # seconds, doubled per retry of a 5xx or lost connection
+_MAX_PROBES = 20  # pending reviews spent finding comments GitHub cannot place
+_TOKEN_MARGIN = 300.0  # renew an installation token five minutes before it expires
+_ROLES = ("admin", "maintain", "write", "triage", "read")
+_REACTIONS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes")
 _PR_URL = re.compile(
     r"^https?://(?P<host>[^/]+)/(?P<owner>[^/\s]+)/(?P<repo>[^/\s]+)/pulls?/(?P<number>\d+)/?"
     r"(?:[#?/].*)?$"
@@ -27,11 +59,15 @@ _PR_URL = re.compile(
 
 
 class GitHubError(Exception):
-    """A GitHub request that failed; the message says what to do about it where we know."""
+    """A GitHub request that failed; the message says what to do about it where we know.
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    `retry_at` (epoch seconds) is set when GitHub said when to try again: a rate limit whose
+    wait was longer than a call may block."""
+
+    def __init__(self, message: str, status: int | None = None, retry_at: float | None = None):
         super().__init__(message)
         self.status = status
+        self.retry_at = retry_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +95,24 @@ class PullRequest:
     default_branch: str
 
 
+@dataclass(frozen=True, slots=True)
+class DroppedComment:
+    """An inline comment left out of a review because GitHub could not place it, and why."""
+
+    comment: Comment
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PostedReview:
+    """The review GitHub created: its id and page, the comments in it and those dropped."""
+
+    review_id: int
+    url: str
+    posted: tuple[Comment, ...]
+    dropped: tuple[DroppedComment, ...] = ()
+
+
 def parse_pull_url(url: str) -> PullRef:
     """`https://github.com/OWNER/REPO/pull/N` (or a GitHub Enterprise host) as a PullRef."""
     match = _PR_URL.match(url.strip())
@@ -67,18 +121,47 @@ def parse_pull_url(url: str) -> PullRef:
     return PullRef(match["owner"], match["repo"], int(match["number"]))
 
 
+def comment_marker(fingerprint: str) -> str:
+    """The hidden marker that ends an inline comment with this fingerprint (16 hex digits)."""
+    if not re.fullmatch(r"[0-9a-f]{16}", fingerprint):
+        raise ValueError(f"not a comment fingerprint: {fingerprint!r}")
+    return f"<!-- tierbot:fp={fingerprint} -->"
+
+
+def markers_in(body: str) -> set[str]:
+    """The fingerprints in the inline-comment markers of a comment body."""
+    return set(_FP_MARKER.findall(body))
+
+
 class GitHub:
-    """A GitHub REST client for one token (or none: public data only, 60 requests an hour)."""
+    """A GitHub REST client for one token, a token source (an installation) or none (public
+    data only, 60 requests an hour).
+
+    `bot_login` (`<slug>[bot]`) limits the search for the bot's own comments to the bot's.
+    `accept_json` adds `application/json` to the Accept header of JSON requests, which a mock
+    server that negotiates content strictly (Prism) needs; GitHub itself does not.
+    `clock` (epoch seconds) and `sleep` are injectable for tests.
+    """
 
     def __init__(
         self,
-        token: str | None = None,
+        token: str | TokenSource | None = None,
         api_url: str = DEFAULT_API_URL,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 30.0,
+        bot_login: str | None = None,
+        accept_json: bool = False,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        max_wait: float = 60.0,
+        write_spacing: float = 1.0,
     ) -> None:
-        auth = TokenAuthStrategy(token) if token else UnauthAuthStrategy()
+        auth: BaseAuthStrategy
+        if callable(token):
+            auth = _SourceAuthStrategy(token)
+        else:
+            auth = TokenAuthStrategy(token) if token else UnauthAuthStrategy()
         self._kit = _Kit(
             auth,
             base_url=api_url.rstrip("/") + "/",
@@ -88,9 +171,17 @@ class GitHub:
             http_cache=False,
         )
         self._authenticated = bool(token)
+        self.bot_login = bot_login
+        self._accept = f"{_JSON}, application/json" if accept_json else _JSON
+        self._clock = clock
+        self._sleep = sleep
+        self._max_wait = max_wait
+        self._write_spacing = write_spacing
+        self._write_lock = asyncio.Lock()
+        self._last_write = -math.inf
 
     async def pull(self, ref: PullRef) -> PullRequest:
-        data = await self._json(f"/repos/{ref.owner}/{ref.repo}/pulls/{ref.number}")
+        data = await self._json("GET", _pulls(ref))
         return PullRequest(
             ref=ref,
             title=str(data.get("title") or ""),
@@ -109,68 +200,279 @@ class GitHub:
 
     async def pull_diff(self, ref: PullRef) -> bytes:
         """The pull request's unified diff; rebuilt from its file list when GitHub says 406."""
-        path = f"/repos/{ref.owner}/{ref.repo}/pulls/{ref.number}"
-        try:
-            response = await self._kit.arequest(
-                "GET", path, headers={"Accept": "application/vnd.github.diff"}
-            )
-        except RequestFailed as exc:
-            if exc.response.status_code == 406:
-                return await self._diff_from_files(ref)
-            raise self._error(exc, path) from None
-        except RequestError as exc:
-            raise self._error(exc, path) from None
-        return bytes(response.content)
+        response = await self._request("GET", _pulls(ref), accept=_DIFF, allow=(406,))
+        if response.status_code == 406:
+            return await self._diff_from_files(ref)
+        return response.content
+
+    async def compare(self, owner: str, repo: str, base: str, head: str) -> bytes:
+        """The diff from `base` to `head` (commits or refs), for reviewing only what a push added.
+
+        404 (GitHubError) when `base` is gone, as after a force-push: review the whole PR then.
+        https://docs.github.com/en/rest/commits/commits#compare-two-commits
+        """
+        path = f"/repos/{owner}/{repo}/compare/{base}...{head}"
+        return (await self._request("GET", path, accept=_DIFF)).content
 
     async def file_text(self, owner: str, repo: str, path: str, ref: str) -> str | None:
         """A text file's content at `ref`, or None when it does not exist."""
-        url = f"/repos/{owner}/{repo}/contents/{path}"
-        try:
-            response = await self._kit.arequest(
-                "GET", url, params={"ref": ref}, headers={"Accept": "application/vnd.github.raw"}
+        response = await self._request(
+            "GET",
+            f"/repos/{owner}/{repo}/contents/{path}",
+            params={"ref": ref},
+            accept="application/vnd.github.raw",
+            allow=(404,),
+        )
+        if response.status_code == 404:
+            return None
+        return response.content.decode("utf-8", errors="replace")
+
+    async def post_review(
+        self,
+        ref: PullRef,
+        head_sha: str,
+        body: str,
+        comments: Sequence[Comment],
+        event: str = "COMMENT",
+    ) -> PostedReview:
+        """One review of `head_sha` holding all inline comments, each ending in its marker.
+
+        GitHub refuses the whole review (422) when it cannot place one comment, without saying
+        which. Then the comments are probed as pending reviews (created without `event`, deleted
+        at once, visible to nobody else): one probe of them all tells whether the comments are at
+        fault, then halving finds a bad one in log2(n) probes. It is dropped with GitHub's reason
+        and the review posted again; only one review is ever created. Past the probe budget, the
+        comments not yet placed are dropped too.
+        https://docs.github.com/en/rest/pulls/reviews#create-a-review-for-a-pull-request
+        """
+        if event not in ("COMMENT", "APPROVE", "REQUEST_CHANGES"):
+            raise ValueError(f"not a review event: {event!r}")
+        kept, dropped, probes = list(comments), list[DroppedComment](), 0
+        while True:
+            payload = {"commit_id": head_sha, "body": body, "event": event}
+            response = await self._request(
+                "POST",
+                f"{_pulls(ref)}/reviews",
+                json={**payload, "comments": [_comment_json(c) for c in kept]},
+                allow=(422,),
             )
-        except RequestFailed as exc:
-            if exc.response.status_code == 404:
-                return None
-            raise self._error(exc, url) from None
-        except RequestError as exc:
-            raise self._error(exc, url) from None
-        return bytes(response.content).decode("utf-8", errors="replace")
+            if response.status_code != 422:
+                data = response.json()
+                url = str(data.get("html_url") or "")
+                return PostedReview(int(data["id"]), url, tuple(kept), tuple(dropped))
+            reason = _github_message(response)
+            if kept and probes >= _MAX_PROBES:
+                note = f"not placed: GitHub refused the review ({reason}); probe budget spent"
+                dropped += [DroppedComment(c, note) for c in kept]
+                kept = []
+                continue
+            problem = await self._probe(ref, head_sha, kept) if kept else None
+            probes += 1
+            if problem is None:
+                raise GitHubError(f"GitHub refused the review on {ref}: 422 {reason}", 422)
+            lo, hi = 0, len(kept)  # kept[lo:hi] holds a comment GitHub cannot place
+            while hi - lo > 1 and probes < _MAX_PROBES:
+                mid = (lo + hi) // 2
+                found = await self._probe(ref, head_sha, kept[lo:mid])
+                probes += 1
+                lo, hi, problem = (mid, hi, problem) if found is None else (lo, mid, found)
+            for comment in kept[lo:hi]:
+                dropped.append(DroppedComment(comment, problem))
+            del kept[lo:hi]
+
+    async def upsert_comment(self, ref: PullRef, marker: str, body: str) -> int:
+        """Edit the bot's issue comment that holds `marker`, or create it; its id.
+
+        The marker is appended to `body` when missing, so the comment is found next time.
+        https://docs.github.com/en/rest/issues/comments#update-an-issue-comment
+        """
+        text = body if marker in body else f"{body}\n\n{marker}"
+        repo = f"/repos/{ref.owner}/{ref.repo}"
+        async for comment in self._paged(f"{repo}/issues/{ref.number}/comments"):
+            if marker in str(comment.get("body") or "") and self._by_bot(comment):
+                if comment.get("body") != text:
+                    url = f"{repo}/issues/comments/{comment['id']}"
+                    await self._json("PATCH", url, json={"body": text})
+                return int(comment["id"])
+        return await self.reply(ref, text)
+
+    async def reply(self, ref: PullRef, body: str) -> int:
+        """A new comment on the pull request's conversation; its id."""
+        path = f"/repos/{ref.owner}/{ref.repo}/issues/{ref.number}/comments"
+        return int((await self._json("POST", path, json={"body": body}))["id"])
+
+    async def reply_in_thread(self, ref: PullRef, review_comment_id: int, body: str) -> int:
+        """A reply in the thread of an inline review comment; its id.
+        https://docs.github.com/en/rest/pulls/comments#create-a-reply-for-a-review-comment"""
+        path = f"{_pulls(ref)}/comments/{review_comment_id}/replies"
+        return int((await self._json("POST", path, json={"body": body}))["id"])
+
+    async def add_reaction(
+        self,
+        owner: str,
+        repo: str,
+        comment_id: int,
+        content: str = "eyes",
+        *,
+        review_comment: bool = False,
+    ) -> None:
+        """React to an issue comment (or an inline review comment); adding it twice is harmless.
+        https://docs.github.com/en/rest/reactions/reactions#create-reaction-for-an-issue-comment"""
+        if content not in _REACTIONS:
+            raise ValueError(f"not a GitHub reaction: {content!r}")
+        kind = "pulls" if review_comment else "issues"
+        path = f"/repos/{owner}/{repo}/{kind}/comments/{comment_id}/reactions"
+        await self._json("POST", path, json={"content": content}, idempotent=True)
+
+    async def permission(self, owner: str, repo: str, login: str) -> str:
+        """The user's role on the repo: admin, maintain, write, triage, read or none.
+
+        `role_name` keeps maintain and triage, which the older `permission` field folds into
+        write and read; a custom role counts as its base permission. 404 means none.
+        https://docs.github.com/en/rest/collaborators/collaborators#get-repository-permissions-for-a-user
+        """
+        path = f"/repos/{owner}/{repo}/collaborators/{login}/permission"
+        response = await self._request("GET", path, allow=(404,))
+        if response.status_code == 404:
+            return "none"
+        data = response.json()
+        role, base = data.get("role_name"), data.get("permission")
+        return str(role) if role in _ROLES else str(base) if base in _ROLES else "none"
+
+    async def review_comment_fingerprints(self, ref: PullRef) -> set[str]:
+        """The fingerprints of the bot's earlier inline comments, so none is made twice.
+        https://docs.github.com/en/rest/pulls/comments#list-review-comments-on-a-pull-request"""
+        found: set[str] = set()
+        async for comment in self._paged(f"{_pulls(ref)}/comments"):
+            if self._by_bot(comment):
+                found |= markers_in(str(comment.get("body") or ""))
+        return found
+
+    def _by_bot(self, item: dict[str, Any]) -> bool:
+        return self.bot_login is None or (item.get("user") or {}).get("login") == self.bot_login
+
+    async def _probe(self, ref: PullRef, head_sha: str, comments: Sequence[Comment]) -> str | None:
+        """None when GitHub accepts these comments in a pending review (deleted at once), else
+        GitHub's reason."""
+        path = f"{_pulls(ref)}/reviews"
+        json = {"commit_id": head_sha, "comments": [_comment_json(c) for c in comments]}
+        response = await self._request("POST", path, json=json, allow=(422,))
+        if response.status_code == 422:
+            reason = _github_message(response)
+            if "pending review" in reason.lower():  # one per user and PR: ours, left by a crash?
+                raise GitHubError(f"GitHub refused a pending review on {ref}: {reason}", 422)
+            return reason
+        # https://docs.github.com/en/rest/pulls/reviews#delete-a-pending-review-for-a-pull-request
+        await self._request("DELETE", f"{path}/{response.json()['id']}")
+        return None
 
     async def _diff_from_files(self, ref: PullRef) -> bytes:
-        out: list[str] = []
-        for page in range(1, _MAX_FILE_PAGES + 1):
-            files = await self._json(
-                f"/repos/{ref.owner}/{ref.repo}/pulls/{ref.number}/files",
-                params={"per_page": 100, "page": page},
-            )
-            if not isinstance(files, list):
-                raise GitHubError(f"unexpected answer listing the files of {ref}")
-            out.extend(_file_diff(entry) for entry in files)
-            if len(files) < 100:
-                break
+        out = [_file_diff(entry) async for entry in self._paged(f"{_pulls(ref)}/files")]
         return "".join(out).encode("utf-8", errors="surrogateescape")
 
-    async def _json(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        try:
-            response = await self._kit.arequest("GET", path, params=params)
-        except RequestError as exc:
-            raise self._error(exc, path) from None
-        return response.json()
+    async def _paged(self, path: str) -> AsyncIterator[dict[str, Any]]:
+        for page in range(1, _MAX_PAGES + 1):
+            items = await self._json("GET", path, params={"per_page": 100, "page": page})
+            if not isinstance(items, list):
+                raise GitHubError(f"unexpected answer listing {path}")
+            for item in items:
+                yield item
+            if len(items) < 100:
+                return
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return (await self._request(method, path, **kwargs)).json()
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        accept: str | None = None,
+        allow: Collection[int] = (),
+        idempotent: bool | None = None,
+    ) -> httpx.Response:
+        """One call with bounded retries; an answer whose status is in `allow` is returned."""
+        safe = method != "POST" if idempotent is None else idempotent
+        headers = {"Accept": accept or self._accept}
+        waited = 0.0
+        for attempt in range(_RETRIES + 1):
+            try:
+                return await self._send(method, path, params, json, headers)
+            except RequestFailed as exc:
+                response = exc.response.raw_response
+                if response.status_code in allow:
+                    return response
+                error = self._error(exc, path)
+                if error.retry_at is not None:
+                    delay: float | None = max(error.retry_at - self._clock(), 0.0)
+                elif response.status_code >= 500 and safe:
+                    delay = _BACKOFF * 2**attempt
+                else:
+                    delay = None
+            except RequestError as exc:
+                if isinstance(exc.exc, GitHubError):
+                    raise exc.exc from None
+                error = self._error(exc, path)
+                delay = _BACKOFF * 2**attempt if safe else None
+            if delay is None or attempt == _RETRIES:
+                raise error
+            if waited + delay > self._max_wait:
+                raise GitHubError(
+                    f"{error}; not waiting {delay:.0f} s", error.status, error.retry_at
+                )
+            await self._sleep(delay)
+            waited += delay
+        raise AssertionError("unreachable")
+
+    async def _send(
+        self, method: str, path: str, params: Any, json: Any, headers: dict[str, str]
+    ) -> httpx.Response:
+        """Send once; writes wait until a second after the previous write ended.
+        https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api#pause-between-mutative-requests
+        """
+        if method == "GET":
+            response = await self._kit.arequest(method, path, params=params, headers=headers)
+            return response.raw_response
+        async with self._write_lock:
+            wait = self._last_write + self._write_spacing - self._clock()
+            if wait > 0:
+                await self._sleep(min(wait, self._write_spacing))
+            try:
+                response = await self._kit.arequest(
+                    method, path, params=params, json=json, headers=headers
+                )
+                return response.raw_response
+            finally:
+                self._last_write = self._clock()
 
     def _error(self, exc: RequestError[Any], path: str) -> GitHubError:
         if isinstance(exc, RequestTimeout):
             return GitHubError(f"GitHub did not answer in time for {path}")
         if isinstance(exc, RequestFailed):
-            status = exc.response.status_code
-            message = _github_message(exc.response.raw_response)
-            if isinstance(exc, RateLimitExceeded) or (
-                status in (403, 429) and "rate limit" in message.lower()
+            response = exc.response.raw_response
+            status, message = response.status_code, _github_message(response)
+            headers = response.headers
+            if status in (403, 429) and (
+                "retry-after" in headers
+                or headers.get("x-ratelimit-remaining") == "0"
+                or "rate limit" in message.lower()
             ):
-                reset = exc.response.raw_response.headers.get("x-ratelimit-reset", "")
+                # https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api#handle-rate-limit-errors-appropriately
+                now = self._clock()
+                if headers.get("retry-after", "").isdigit():
+                    retry_at = now + int(headers["retry-after"])
+                elif headers.get("x-ratelimit-reset", "").isdigit():
+                    retry_at = max(float(headers["x-ratelimit-reset"]), now + 1.0)
+                else:
+                    retry_at = now + 60.0  # GitHub: wait at least a minute
+                reset = headers.get("x-ratelimit-reset") or f"{retry_at:.0f}"
                 hint = "" if self._authenticated else "; set GITHUB_TOKEN for a higher limit"
-                when = f" (resets at epoch {reset})" if reset else ""
-                return GitHubError(f"GitHub rate limit reached{when}{hint}", status)
+                return GitHubError(
+                    f"GitHub rate limit reached (resets at epoch {reset}){hint}", status, retry_at
+                )
             if status == 404:
                 hint = "" if self._authenticated else " (private? set GITHUB_TOKEN)"
                 return GitHubError(f"not found on GitHub: {path}{hint}", status)
@@ -180,12 +482,145 @@ class GitHub:
         return GitHubError(f"could not reach GitHub for {path}: {exc.exc}")
 
 
+class GitHubApp:
+    """A GitHub App: JWTs from its private key, and a client per installation.
+
+    Installation tokens last an hour; each is cached until five minutes before it expires and
+    renewed on the next call after that, so a long job never sends a stale one.
+    https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/generating-an-installation-access-token-for-a-github-app
+    """
+
+    def __init__(
+        self,
+        app_id: int | str,
+        private_key_pem: str,
+        api_url: str = DEFAULT_API_URL,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        accept_json: bool = False,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        pem = private_key_pem if "\n" in private_key_pem else private_key_pem.replace("\\n", "\n")
+        try:
+            key = load_pem_private_key(pem.strip().encode(), password=None)
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            raise GitHubError(
+                f"the GitHub App private key is not a usable PEM key: {exc}"
+            ) from None
+        if not isinstance(key, RSAPrivateKey):
+            raise GitHubError("the GitHub App private key is not an RSA key")
+        self._key, self._app_id = key, str(app_id)
+        self._options: dict[str, Any] = {
+            "transport": transport,
+            "accept_json": accept_json,
+            "clock": clock,
+            "sleep": sleep,
+        }
+        self._clock = clock
+        self._api = GitHub(self._jwt, api_url, write_spacing=0.0, **self._options)
+        self._api_url = api_url
+        self._tokens: dict[int, tuple[str, float]] = {}
+        self._token_locks: dict[int, asyncio.Lock] = {}
+        self._clients: dict[int, GitHub] = {}
+        self._slug: str | None = None
+
+    async def slug(self) -> str:
+        """The App's slug; its comments are by `<slug>[bot]`.
+        https://docs.github.com/en/rest/apps/apps#get-the-authenticated-app"""
+        if self._slug is None:
+            self._slug = str((await self._api._json("GET", "/app"))["slug"])
+        return self._slug
+
+    async def installation(self, installation_id: int) -> GitHub:
+        """The client for one installation (the same one each time, so its writes stay spaced);
+        fails here when the installation is gone or the App's credentials are wrong."""
+        await self._token(installation_id)
+        client = self._clients.get(installation_id)
+        if client is None:
+            source = functools.partial(self._token, installation_id)
+            login = f"{await self.slug()}[bot]"
+            client = GitHub(source, self._api_url, bot_login=login, **self._options)
+            self._clients[installation_id] = client
+        return client
+
+    async def _jwt(self) -> str:
+        # Issued a minute in the past against clock drift; ten minutes is GitHub's maximum.
+        # https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/generating-a-json-web-token-jwt-for-a-github-app
+        now = int(self._clock())
+        claims = {"iat": now - 60, "exp": now + 540, "iss": self._app_id}
+        return jwt.encode(claims, self._key, algorithm="RS256")
+
+    async def _token(self, installation_id: int) -> str:
+        async with self._token_locks.setdefault(installation_id, asyncio.Lock()):
+            cached = self._tokens.get(installation_id)
+            if cached is not None and self._clock() < cached[1] - _TOKEN_MARGIN:
+                return cached[0]
+            path = f"/app/installations/{installation_id}/access_tokens"
+            data = await self._api._json("POST", path, idempotent=True)
+            try:
+                expires = datetime.fromisoformat(str(data["expires_at"])).timestamp()
+            except (KeyError, ValueError):
+                expires = self._clock() + 3600.0  # GitHub's documented lifetime: one hour
+            self._tokens[installation_id] = (str(data["token"]), expires)
+            return str(data["token"])
+
+
+class _SourceAuth(httpx.Auth):
+    """Asks the source for a token on every request, so a renewed one is used at once."""
+
+    def __init__(self, source: TokenSource) -> None:
+        self._source = source
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        request.headers["Authorization"] = f"Bearer {await self._source()}"
+        yield request
+
+
+@dataclass(frozen=True)
+class _SourceAuthStrategy(BaseAuthStrategy):
+    source: TokenSource
+
+    def get_auth_flow(self, github: Any) -> httpx.Auth:
+        return _SourceAuth(self.source)
+
+
+def _pulls(ref: PullRef) -> str:
+    return f"/repos/{ref.owner}/{ref.repo}/pulls/{ref.number}"
+
+
+def _comment_json(comment: Comment) -> dict[str, Any]:
+    """An inline comment in the review API's terms: `line`/`side`, and a range's start."""
+    body = comment.body
+    if comment.fingerprint and comment.fingerprint not in markers_in(body):
+        body = f"{body}\n\n{comment_marker(comment.fingerprint)}"
+    out: dict[str, Any] = {
+        "path": comment.path,
+        "line": comment.line,
+        "side": str(comment.side),
+        "body": body,
+    }
+    if comment.start_line is not None and comment.start_line < comment.line:
+        out |= {"start_line": comment.start_line, "start_side": str(comment.side)}
+    return out
+
+
 def _github_message(response: httpx.Response) -> str:
+    """GitHub's message, with the details of a 422 (`errors`: strings or objects)."""
     try:
         data = response.json()
     except ValueError:
         return response.text[:200]
-    return str(data.get("message", "")) if isinstance(data, dict) else ""
+    if not isinstance(data, dict):
+        return ""
+    details = [
+        str(e.get("message") or e.get("code") or "") if isinstance(e, dict) else str(e)
+        for e in data.get("errors") or []
+    ]
+    message = str(data.get("message", ""))
+    return "; ".join([message, *filter(None, details)]) if details else message
 
 
 def _file_diff(entry: dict[str, Any]) -> str:

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import structlog
 
 from bot.pipeline import JobSpec, Retry, Services, report_failure, run
+from bot.queue import LeaseLostError
 
 log = structlog.get_logger("tierbot.worker")
 
@@ -96,11 +97,17 @@ class Workers:
             outcome = await self.runner(spec, self.services)
         except Retry as exc:
             await self._failed(job, spec, worker, str(exc), retryable=True)
+        except LeaseLostError:
+            log.warning("lease lost while running; another worker has the job", job=job.id)
         except Exception as exc:  # any bug in one job must not kill the worker
             log.exception("job failed", job=job.id, kind=job.kind)
             await self._failed(job, spec, worker, f"{type(exc).__name__}: {exc}", retryable=False)
         else:
-            await asyncio.to_thread(self.queue.complete, job.id, worker, outcome=outcome)
+            try:
+                await asyncio.to_thread(self.queue.complete, job.id, worker, outcome=outcome)
+            except LeaseLostError:
+                log.warning("lease lost before the job was marked done", job=job.id)
+                return
             log.info("job done", job=job.id, outcome=outcome)
             self._record("done", outcome)
         finally:
@@ -111,9 +118,13 @@ class Workers:
     async def _failed(
         self, job: Any, spec: JobSpec, worker: str, error: str, *, retryable: bool
     ) -> None:
-        state = await asyncio.to_thread(
-            self.queue.fail, job.id, worker, error=error, retryable=retryable
-        )
+        try:
+            state = await asyncio.to_thread(
+                self.queue.fail, job.id, worker, error=error, retryable=retryable
+            )
+        except LeaseLostError:
+            log.warning("lease lost before the failure was recorded", job=job.id)
+            return
         log.warning("job failed", job=job.id, error=error, state=state)
         self._record(state, error)
         if state == "failed":
