@@ -116,13 +116,14 @@ async def review_pull(
     override: Tier | None = None,
     trigger: str = "",
     forced: bool = False,
+    resume: bool = False,
 ) -> str:
     """Review the pull request's new commits (or all of it) and post the comments and summary."""
     pull = await github.pull(ref)
     previous = await github.find_comment(ref, SUMMARY_MARKER)
     previous_body = previous[1] if previous else ""
     paused = PAUSED_MARKER in previous_body
-    if paused and not forced:
+    if paused and not (forced or resume):
         return "skipped: paused"
     last = reviewed_head(previous_body)
     if last == pull.head_sha and not forced:
@@ -253,15 +254,24 @@ async def _command(
         override = (
             Tier.LOCAL if "--local" in args else Tier.FRONTIER if "--frontier" in args else None
         )
-        return await review_pull(
+        # Plain `/review` reviews what changed since the last review; only `full` or a chosen
+        # tier (which need write access) review an already reviewed commit again.
+        forced = "full" in args or override is not None
+        outcome = await review_pull(
             github,
             ref,
             services,
             full="full" in args,
             override=override,
             trigger="/review",
-            forced=True,
+            forced=forced,
+            resume=True,
         )
+        if outcome.startswith("skipped: this commit"):
+            await github.reply(
+                ref, "This commit was already reviewed; `/review full` reviews it again."
+            )
+        return outcome
     if name == "route":
         return await _route(github, ref, services)
     if name in ("pause", "resume"):

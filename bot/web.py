@@ -1,0 +1,218 @@
+"""The webhook server: a Starlette app with `POST /webhook`, `GET /healthz` and `GET /metrics`.
+
+`POST /webhook` verifies, decides and enqueues, then answers; the slow work (GitHub, models) is
+the workers'. In order, for each delivery
+(https://docs.github.com/en/webhooks/webhook-events-and-payloads#delivery-headers):
+
+1. the body, at most 25 MB (GitHub caps payloads at 25 MB; a bigger body is not GitHub's):
+   413 when `Content-Length` says more, or when more arrives while reading (chunked bodies);
+2. `X-Hub-Signature-256`, the HMAC-SHA256 of the raw body under the webhook secret, compared in
+   constant time (https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries):
+   401 when missing or wrong, with the same short answer for both;
+3. `X-GitHub-Event` and `X-GitHub-Delivery`: 400 when missing or not plausible; the body must be a
+   JSON object: 400 otherwise (a GitHub App always sends `application/json`);
+4. `ping` answers 200 "pong"; every other event goes through `events.route()` (pure), and the
+   delivery with its jobs is persisted by `queue.accept()` in one transaction before the answer:
+   202 with `{"delivery", "jobs", "ack"}` when jobs were queued, 200 with the same body when the
+   event was recorded or ignored, 200 `{"duplicate": true}` for a redelivery of a delivery id
+   already accepted, which is not acted on again
+   (https://docs.github.com/en/webhooks/testing-and-troubleshooting-webhooks/redelivering-webhooks).
+
+The signature covers the body only: the event and delivery headers are not signed, so someone
+holding one captured delivery could replay its body under a new delivery id or another event
+name. `route()` only acts on payloads shaped like their event, and the worker's effects are
+idempotent (one review per PR, head commit and tier), which bounds what such a replay can do.
+
+GitHub waits 10 seconds for an answer
+(https://docs.github.com/en/webhooks/using-webhooks/best-practices-for-using-webhooks): nothing
+here calls GitHub or a model; the queue's SQLite calls run in a thread (`asyncio.to_thread`), and
+so do the HMAC and the JSON parsing of bodies over 1 MiB, so the event loop keeps answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import re
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Lifespan
+
+from bot import events
+from bot.events import EventSettings
+from bot.metrics import CONTENT_TYPE, QUEUE_JOBS, WEBHOOK_SECONDS, WEBHOOKS, Metrics
+from bot.queue import NewJob
+
+MAX_BODY_BYTES = 25 * 1024 * 1024
+_OFFLOAD_BYTES = 1024 * 1024
+_LENGTH = re.compile(r"[0-9]{1,20}")
+_EVENT = re.compile(r"[a-z0-9_]{1,64}")  # e.g. projects_v2_item
+_DELIVERY = re.compile(r"[\x21-\x7e]{1,128}")  # a GUID from GitHub; any short printable id
+
+
+class WebhookQueue(Protocol):
+    """What the web app needs of the queue (bot.queue.JobQueue provides it). Blocking calls."""
+
+    def accept(
+        self, delivery_id: str, event: str, action: str | None, jobs: list[NewJob]
+    ) -> list[int] | None: ...
+
+    def depth(self) -> Mapping[str, int]: ...
+
+
+def create_app(
+    *,
+    secret: str,
+    queue: WebhookQueue,
+    bot_login: str,
+    event_settings: EventSettings,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    on_enqueued: Callable[[], None] | None = None,
+    metrics: Metrics | None = None,
+    lifespan: Lifespan[Starlette] | None = None,
+) -> Starlette:
+    """The app. `on_enqueued` is called (on the event loop) after a delivery queued jobs, to wake
+    the workers; `lifespan` is where the caller starts and stops them; `metrics` is the process's
+    registry (a fresh one when not given), also at `app.state.metrics`."""
+    if not secret:
+        raise ValueError("the webhook secret is empty: anyone could sign a delivery")
+    registry = metrics if metrics is not None else Metrics()
+    key = secret.encode()
+
+    async def webhook(request: Request) -> Response:
+        started = time.perf_counter()
+        label, result = "unverified", "error"
+        try:
+            response, label, result = await _webhook(
+                request, key, queue, bot_login, event_settings, max_body_bytes, on_enqueued
+            )
+        finally:
+            registry.inc(WEBHOOKS, {"event": label, "result": result})
+            registry.observe(WEBHOOK_SECONDS, {"event": label}, time.perf_counter() - started)
+        return response
+
+    async def healthz(request: Request) -> Response:
+        depth = await asyncio.to_thread(queue.depth)
+        return JSONResponse({"ok": True, "queue": dict(depth)})
+
+    async def metrics_text(request: Request) -> Response:
+        depth = await asyncio.to_thread(queue.depth)
+        for state, count in depth.items():
+            registry.set_gauge(QUEUE_JOBS, {"state": state}, count)
+        return Response(registry.render(), media_type=CONTENT_TYPE)
+
+    app = Starlette(
+        routes=[
+            Route("/webhook", webhook, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics_text, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.metrics = registry
+    app.state.queue = queue
+    return app
+
+
+def signature(secret: bytes, body: bytes) -> str:
+    """The `X-Hub-Signature-256` value GitHub sends for `body`: `sha256=` and the hex HMAC."""
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(secret: bytes, body: bytes, header: str | None) -> bool:
+    """Whether `header` is the body's signature, compared in constant time."""
+    if not header:
+        return False
+    # Starlette decodes headers as latin-1, so this encoding gives back the bytes sent.
+    return hmac.compare_digest(signature(secret, body).encode(), header.encode("latin-1"))
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, message: str, result: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.result = result
+
+
+async def _webhook(
+    request: Request,
+    key: bytes,
+    queue: WebhookQueue,
+    bot_login: str,
+    settings: EventSettings,
+    max_body_bytes: int,
+    on_enqueued: Callable[[], None] | None,
+) -> tuple[Response, str, str]:
+    """The answer to one delivery, with the metric labels: the event (or `unverified`) and the
+    result."""
+    label = "unverified"
+    try:
+        body = await _body(request, max_body_bytes)
+        header = request.headers.get("x-hub-signature-256")
+        if len(body) > _OFFLOAD_BYTES:
+            valid = await asyncio.to_thread(verify_signature, key, body, header)
+        else:
+            valid = verify_signature(key, body, header)
+        if not valid:
+            raise _Refused(401, "invalid signature", "bad_signature")
+        event = request.headers.get("x-github-event", "")
+        delivery = request.headers.get("x-github-delivery", "")
+        if not _EVENT.fullmatch(event) or not _DELIVERY.fullmatch(delivery):
+            raise _Refused(400, "X-GitHub-Event and X-GitHub-Delivery are required", "bad_request")
+        label = event if event in events.EVENTS else "other"
+        payload = (
+            await asyncio.to_thread(_json, body) if len(body) > _OFFLOAD_BYTES else _json(body)
+        )
+    except _Refused as refused:
+        return JSONResponse({"error": refused.message}, refused.status), label, refused.result
+
+    if event == "ping":
+        return JSONResponse({"delivery": delivery, "ack": "pong"}), label, "pong"
+    routed = events.route(event, payload, bot_login=bot_login, settings=settings)
+    action = payload.get("action")
+    ids = await asyncio.to_thread(
+        queue.accept, delivery, event, action if isinstance(action, str) else None, routed.jobs
+    )
+    if ids is None:
+        return JSONResponse({"delivery": delivery, "duplicate": True}), label, "duplicate"
+    if ids and on_enqueued is not None:
+        on_enqueued()
+    answer = {"delivery": delivery, "jobs": ids, "ack": routed.ack}
+    return JSONResponse(answer, 202 if ids else 200), label, routed.result
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The raw body, refused (413) as soon as it is known to be over `limit` bytes."""
+    length = request.headers.get("content-length")
+    if length is not None:
+        if not _LENGTH.fullmatch(length):
+            raise _Refused(400, "bad Content-Length", "bad_request")
+        if int(length) > limit:
+            raise _Refused(413, f"body over {limit} bytes", "too_large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _Refused(413, f"body over {limit} bytes", "too_large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise _Refused(400, "the body is not JSON", "bad_request") from exc
+    if not isinstance(payload, dict):
+        raise _Refused(400, "the body is not a JSON object", "bad_request")
+    return payload
