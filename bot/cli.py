@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -13,7 +14,9 @@ from typing import Any, TextIO
 from bot import review_command
 from bot.complexity import score
 from bot.config import RepoSettings, Settings, SettingsError
+from bot.cost import UnknownModelError
 from bot.diff import DiffError, parse
+from bot.github import GitHubError
 from bot.routing import Models, Task, decide, without_excluded
 
 EXIT_OK = 0
@@ -61,7 +64,49 @@ def _parser() -> argparse.ArgumentParser:
     )
     score_cmd.set_defaults(run=_score)
     review_command.add_parser(commands)
+
+    serve_cmd = commands.add_parser(
+        "serve",
+        help="run the GitHub App's webhook server with in-process workers (SQLite)",
+        description="Run the webhook server (POST /webhook, GET /healthz, GET /metrics) with "
+        "the embedded defaults: a SQLite file for jobs and in-process workers.",
+    )
+    serve_cmd.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve_cmd.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve_cmd.set_defaults(run=_serve)
+
+    replay_cmd = commands.add_parser(
+        "replay",
+        help="run a saved webhook delivery through the same handlers, now",
+    )
+    replay_cmd.add_argument("payload", type=Path, metavar="PAYLOAD.json")
+    replay_cmd.add_argument("--event", required=True, help="the X-GitHub-Event name")
+    replay_cmd.set_defaults(run=_replay)
     return parser
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import server  # noqa: PLC0415 - the server stack loads only for this command
+
+    try:
+        asyncio.run(server.serve(settings, args.host, args.port))
+    except (SettingsError, UnknownModelError, GitHubError) as exc:
+        print(f"tierbot: {exc}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    return EXIT_OK
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import server  # noqa: PLC0415 - the server stack loads only for this command
+
+    try:
+        outcomes = asyncio.run(server.replay(settings, args.payload, args.event))
+    except (SettingsError, UnknownModelError, GitHubError, OSError, ValueError) as exc:
+        print(f"tierbot: {exc}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    for outcome in outcomes:
+        print(outcome)
+    return EXIT_OK
 
 
 def _score(args: argparse.Namespace, settings: Settings) -> int:

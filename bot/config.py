@@ -21,6 +21,8 @@ from bot.confidence import Thresholds
 
 DEFAULT_FRONTIER_MODEL = "claude-sonnet-5-5"
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
+DEFAULT_DATABASE_URL = "sqlite:///tierbot.sqlite3"
+DEFAULT_WORKERS = 2
 DEFAULT_LOCAL_CONTEXT_TOKENS = 8192
 DEFAULT_THRESHOLD = 45
 DEFAULT_MAX_COMMENTS = 15
@@ -43,6 +45,25 @@ class Settings:
     github_token: str | None = None
     github_api_url: str = DEFAULT_GITHUB_API_URL
     gpu_hour_usd: Decimal | None = None
+    github_app_id: int | None = None
+    github_private_key: str | None = None
+    github_private_key_file: str | None = None
+    webhook_secret: str | None = None
+    database_url: str = DEFAULT_DATABASE_URL
+    workers: int = DEFAULT_WORKERS
+
+    @property
+    def database_path(self) -> str:
+        """The SQLite file of the embedded defaults, from a `sqlite:///PATH` URL or a bare path."""
+        url = self.database_url
+        if url.startswith("sqlite:///"):
+            return url[len("sqlite:///") :]
+        if "://" in url:
+            raise SettingsError(
+                f"TIERBOT_DATABASE_URL {url.split('://')[0]}:// needs the scale-out mode, which "
+                "this version does not have; use a SQLite file (sqlite:///PATH)"
+            )
+        return url
 
     @property
     def local_model(self) -> str:
@@ -68,7 +89,26 @@ class Settings:
             github_token=text("GITHUB_TOKEN"),
             github_api_url=text("TIERBOT_GITHUB_API_URL") or DEFAULT_GITHUB_API_URL,
             gpu_hour_usd=_env_dollars(env, "TIERBOT_GPU_HOUR_USD"),
+            github_app_id=_env_whole(env, "TIERBOT_GITHUB_APP_ID", 1),
+            github_private_key=text("TIERBOT_GITHUB_PRIVATE_KEY"),
+            github_private_key_file=text("TIERBOT_GITHUB_PRIVATE_KEY_FILE"),
+            webhook_secret=text("TIERBOT_WEBHOOK_SECRET"),
+            database_url=text("TIERBOT_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            workers=_env_whole(env, "TIERBOT_WORKERS", 1) or DEFAULT_WORKERS,
         )
+
+    def app_problems(self) -> list[str]:
+        """What the GitHub App mode still needs, in the names of the variables to set."""
+        problems = []
+        if self.github_app_id is None:
+            problems.append("TIERBOT_GITHUB_APP_ID (the App's id)")
+        if not (self.github_private_key or self.github_private_key_file):
+            problems.append(
+                "TIERBOT_GITHUB_PRIVATE_KEY or TIERBOT_GITHUB_PRIVATE_KEY_FILE (the App's key)"
+            )
+        if not self.webhook_secret:
+            problems.append("TIERBOT_WEBHOOK_SECRET (the App's webhook secret)")
+        return problems
 
 
 def _env_whole(env: Mapping[str, str], name: str, minimum: int) -> int | None:
