@@ -238,22 +238,27 @@ class GitHub:
         """One review of `head_sha` holding all inline comments, each ending in its marker.
 
         GitHub refuses the whole review (422) when it cannot place one comment, without saying
-        which. Then the comments are probed as pending reviews (created without `event`, deleted
-        at once, visible to nobody else): one probe of them all tells whether the comments are at
-        fault, then halving finds a bad one in log2(n) probes. It is dropped with GitHub's reason
-        and the review posted again; only one review is ever created. Past the probe budget, the
-        comments not yet placed are dropped too.
+        which. Then the review is probed as pending reviews (no `event`; each deleted at once,
+        never seen by anyone): first without comments, to rule out the body and commit; then
+        halving the comments not yet known to be placeable finds a bad one in log2(n) probes.
+        It is dropped with GitHub's reason and the rest posted again; only one review is ever
+        created. Past the probe budget, the comments not yet checked are dropped as well.
         https://docs.github.com/en/rest/pulls/reviews#create-a-review-for-a-pull-request
         """
         if event not in ("COMMENT", "APPROVE", "REQUEST_CHANGES"):
             raise ValueError(f"not a review event: {event!r}")
-        kept, dropped, probes = list(comments), list[DroppedComment](), 0
+        kept, dropped = list(comments), list[DroppedComment]()
+        start = probes = 0  # kept[:start] are known to be placeable
         while True:
-            payload = {"commit_id": head_sha, "body": body, "event": event}
             response = await self._request(
                 "POST",
                 f"{_pulls(ref)}/reviews",
-                json={**payload, "comments": [_comment_json(c) for c in kept]},
+                json={
+                    "commit_id": head_sha,
+                    "body": body,
+                    "event": event,
+                    "comments": [_comment_json(c) for c in kept],
+                },
                 allow=(422,),
             )
             if response.status_code != 422:
@@ -261,24 +266,34 @@ class GitHub:
                 url = str(data.get("html_url") or "")
                 return PostedReview(int(data["id"]), url, tuple(kept), tuple(dropped))
             reason = _github_message(response)
-            if kept and probes >= _MAX_PROBES:
-                note = f"not placed: GitHub refused the review ({reason}); probe budget spent"
-                dropped += [DroppedComment(c, note) for c in kept]
-                kept = []
-                continue
-            problem = await self._probe(ref, head_sha, kept) if kept else None
-            probes += 1
-            if problem is None:
-                raise GitHubError(f"GitHub refused the review on {ref}: 422 {reason}", 422)
-            lo, hi = 0, len(kept)  # kept[lo:hi] holds a comment GitHub cannot place
+            refused = GitHubError(f"GitHub refused the review on {ref}: 422 {reason}", 422)
+            if start == len(kept):
+                raise refused
+            if probes == 0:
+                probes += 1
+                if await self._probe(ref, head_sha, body, []) is not None:
+                    raise refused
+            lo, hi = start, len(kept)  # kept[lo:hi] holds a comment GitHub cannot place
             while hi - lo > 1 and probes < _MAX_PROBES:
                 mid = (lo + hi) // 2
-                found = await self._probe(ref, head_sha, kept[lo:mid])
                 probes += 1
-                lo, hi, problem = (mid, hi, problem) if found is None else (lo, mid, found)
-            for comment in kept[lo:hi]:
-                dropped.append(DroppedComment(comment, problem))
+                found = await self._probe(ref, head_sha, body, kept[lo:mid])
+                lo, hi, reason = (mid, hi, reason) if found is None else (lo, mid, found)
+            if hi - lo > 1:
+                hi, reason = len(kept), f"not checked ({reason}): probe budget spent"
+            dropped += [DroppedComment(c, reason) for c in kept[lo:hi]]
             del kept[lo:hi]
+            start = lo
+
+    async def find_comment(self, ref: PullRef, marker: str) -> tuple[int, str] | None:
+        """The id and body of the bot's first issue comment on the PR that holds `marker`.
+        https://docs.github.com/en/rest/issues/comments#list-issue-comments"""
+        path = f"/repos/{ref.owner}/{ref.repo}/issues/{ref.number}/comments"
+        async for comment in self._paged(path):
+            body = str(comment.get("body") or "")
+            if marker in body and self._by_bot(comment):
+                return int(comment["id"]), body
+        return None
 
     async def upsert_comment(self, ref: PullRef, marker: str, body: str) -> int:
         """Edit the bot's issue comment that holds `marker`, or create it; its id.
@@ -287,14 +302,13 @@ class GitHub:
         https://docs.github.com/en/rest/issues/comments#update-an-issue-comment
         """
         text = body if marker in body else f"{body}\n\n{marker}"
-        repo = f"/repos/{ref.owner}/{ref.repo}"
-        async for comment in self._paged(f"{repo}/issues/{ref.number}/comments"):
-            if marker in str(comment.get("body") or "") and self._by_bot(comment):
-                if comment.get("body") != text:
-                    url = f"{repo}/issues/comments/{comment['id']}"
-                    await self._json("PATCH", url, json={"body": text})
-                return int(comment["id"])
-        return await self.reply(ref, text)
+        found = await self.find_comment(ref, marker)
+        if found is None:
+            return await self.reply(ref, text)
+        if found[1] != text:
+            url = f"/repos/{ref.owner}/{ref.repo}/issues/comments/{found[0]}"
+            await self._json("PATCH", url, json={"body": text})
+        return found[0]
 
     async def reply(self, ref: PullRef, body: str) -> int:
         """A new comment on the pull request's conversation; its id."""
@@ -322,7 +336,7 @@ class GitHub:
             raise ValueError(f"not a GitHub reaction: {content!r}")
         kind = "pulls" if review_comment else "issues"
         path = f"/repos/{owner}/{repo}/{kind}/comments/{comment_id}/reactions"
-        await self._json("POST", path, json={"content": content}, idempotent=True)
+        await self._request("POST", path, json={"content": content}, idempotent=True)
 
     async def permission(self, owner: str, repo: str, login: str) -> str:
         """The user's role on the repo: admin, maintain, write, triage, read or none.
@@ -351,11 +365,16 @@ class GitHub:
     def _by_bot(self, item: dict[str, Any]) -> bool:
         return self.bot_login is None or (item.get("user") or {}).get("login") == self.bot_login
 
-    async def _probe(self, ref: PullRef, head_sha: str, comments: Sequence[Comment]) -> str | None:
-        """None when GitHub accepts these comments in a pending review (deleted at once), else
-        GitHub's reason."""
+    async def _probe(
+        self, ref: PullRef, head_sha: str, body: str, comments: Sequence[Comment]
+    ) -> str | None:
+        """None when GitHub accepts this review as pending (deleted at once), else its reason."""
         path = f"{_pulls(ref)}/reviews"
-        json = {"commit_id": head_sha, "comments": [_comment_json(c) for c in comments]}
+        json = {
+            "commit_id": head_sha,
+            "body": body,
+            "comments": [_comment_json(c) for c in comments],
+        }
         response = await self._request("POST", path, json=json, allow=(422,))
         if response.status_code == 422:
             reason = _github_message(response)

@@ -1,18 +1,39 @@
 """The GitHub client against a fake GitHub at the HTTP transport: pull requests, diffs (and the
-file-list fallback for diffs GitHub refuses as too large), files, and every failure made clear."""
+file-list fallback for diffs GitHub refuses as too large), files, and every failure made clear;
+reviews (comments GitHub cannot place found and dropped, one review posted), the summary edited in
+place, reactions, replies, permissions, earlier fingerprints; App tokens cached until near expiry;
+writes spaced a second apart; rate limits waited out only within the cap."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
 import json
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import httpx
+import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bot.diff import Status, parse
-from bot.github import GitHub, GitHubError, PullRef, parse_pull_url
+from bot.diff import Side, Status, parse
+from bot.github import (
+    SUMMARY_MARKER,
+    GitHub,
+    GitHubApp,
+    GitHubError,
+    PullRef,
+    comment_marker,
+    markers_in,
+    parse_pull_url,
+)
+from bot.review.anchor import Comment
+from bot.review.schema import Severity
 
 REF = PullRef("octo", "app", 7)
 PULL = {
@@ -33,8 +54,14 @@ DIFF = (
 )
 
 
+async def no_sleep(seconds: float) -> None:
+    return None
+
+
 def client(handler: Callable[[httpx.Request], httpx.Response], token: str | None = None) -> GitHub:
-    return GitHub(token, "https://ghe.example/api/v3", transport=httpx.MockTransport(handler))
+    return GitHub(
+        token, "https://ghe.example/api/v3", transport=httpx.MockTransport(handler), sleep=no_sleep
+    )
 
 
 def test_pull_request_urls_are_parsed() -> None:
@@ -152,3 +179,503 @@ def test_a_missing_settings_file_is_none_and_a_present_one_is_text() -> None:
         "routing:\n  threshold: 60\n"
     )
     assert asyncio.run(github.file_text("octo", "app", ".github/other.yml", "main")) is None
+
+
+# Posting, comments and App authentication.
+
+API = "/api/v3"
+NOW = 1_700_000_000.0
+
+
+class FakeTime:
+    """A clock that only moves when the client sleeps; every sleep is recorded."""
+
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def timed_client(
+    handler: Callable[[httpx.Request], httpx.Response], time: FakeTime, **options: Any
+) -> GitHub:
+    return GitHub(
+        "ghs_test",
+        "https://ghe.example/api/v3",
+        transport=httpx.MockTransport(handler),
+        clock=time.clock,
+        sleep=time.sleep,
+        **options,
+    )
+
+
+def inline(line: int, *, start: int | None = None) -> Comment:
+    return Comment(
+        path="app/up.py",
+        line=line,
+        side=Side.RIGHT,
+        severity=Severity.MINOR,
+        category="bug",
+        body=f"Remark on line {line}.",
+        start_line=start,
+        fingerprint=f"{line:016x}",
+    )
+
+
+class ReviewServer:
+    """Reviews on one PR: 422 for any review holding a comment on an unplaceable line (like
+    GitHub, without saying which), pending reviews deletable, submitted ones recorded."""
+
+    def __init__(self, bad_lines: set[int]) -> None:
+        self.bad_lines = bad_lines
+        self.submitted: list[dict[str, Any]] = []
+        self.pending: dict[int, dict[str, Any]] = {}
+        self.probes = 0
+        self._ids = iter(range(100, 10_000))
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix(API)
+        if request.method == "DELETE":
+            review_id = int(path.rsplit("/", 1)[1])
+            self.pending.pop(review_id)
+            return httpx.Response(200, json={"id": review_id, "state": "PENDING"})
+        assert (request.method, path) == ("POST", "/repos/octo/app/pulls/7/reviews")
+        review = json.loads(request.content)
+        if "event" not in review:
+            self.probes += 1
+            assert not self.pending, "GitHub allows one pending review per user and PR"
+        if any(c["line"] in self.bad_lines for c in review["comments"]):
+            return httpx.Response(
+                422,
+                json={"message": "Unprocessable Entity", "errors": ["Line could not be resolved"]},
+            )
+        if len(review.get("body", "")) > 65_536:
+            return httpx.Response(
+                422, json={"message": "Validation Failed", "errors": [{"code": "too_long"}]}
+            )
+        review_id = next(self._ids)
+        if "event" in review:
+            self.submitted.append(review)
+        else:
+            self.pending[review_id] = review
+        return httpx.Response(
+            200, json={"id": review_id, "html_url": f"https://ghe.example/r/{review_id}"}
+        )
+
+
+def test_a_review_is_one_post_with_every_inline_comment_in_githubs_terms() -> None:
+    server = ReviewServer(bad_lines=set())
+    github = timed_client(server, FakeTime())
+    comments = [inline(3), inline(9, start=5)]
+    posted = asyncio.run(github.post_review(REF, "a" * 40, "Summary", comments))
+    assert posted.review_id == 100
+    assert posted.url == "https://ghe.example/r/100"
+    assert posted.posted == tuple(comments)
+    assert posted.dropped == ()
+    [review] = server.submitted
+    assert review["event"] == "COMMENT"
+    assert review["commit_id"] == "a" * 40
+    assert review["body"] == "Summary"
+    assert review["comments"] == [
+        {
+            "path": "app/up.py",
+            "line": 3,
+            "side": "RIGHT",
+            "body": "Remark on line 3.\n\n<!-- tierbot:fp=0000000000000003 -->",
+        },
+        {
+            "path": "app/up.py",
+            "line": 9,
+            "side": "RIGHT",
+            "start_line": 5,
+            "start_side": "RIGHT",
+            "body": "Remark on line 9.\n\n<!-- tierbot:fp=0000000000000009 -->",
+        },
+    ]
+    assert server.probes == 0
+
+
+@pytest.mark.parametrize(
+    ("count", "bad_lines", "max_probes"),
+    [
+        (8, {6}, 1 + 3),  # one probe without comments, then log2(8) halvings
+        (8, {1, 8}, 1 + 3 + 3),  # the second search skips the comments known to be placeable
+        (8, set(range(1, 9)), 14),
+        (1, {1}, 1),  # a lone comment is dropped without a probe of its own
+    ],
+)
+def test_comments_github_cannot_place_are_found_by_halving_and_the_rest_posted_once(
+    count: int, bad_lines: set[int], max_probes: int
+) -> None:
+    server = ReviewServer(bad_lines)
+    comments = [inline(n) for n in range(1, count + 1)]
+    github = timed_client(server, FakeTime())
+    posted = asyncio.run(github.post_review(REF, "a" * 40, "S", comments))
+    good = [n for n in range(1, count + 1) if n not in bad_lines]
+    [review] = server.submitted
+    assert [c["line"] for c in review["comments"]] == good
+    assert [c.line for c in posted.posted] == good
+    assert sorted(d.comment.line for d in posted.dropped) == sorted(bad_lines)
+    assert {d.reason for d in posted.dropped} == {
+        "Unprocessable Entity; Line could not be resolved"
+    }
+    assert server.probes == max_probes
+    assert not server.pending, "every probe's pending review is deleted"
+
+
+def test_the_search_for_bad_comments_is_bounded_and_what_it_did_not_check_is_dropped() -> None:
+    server = ReviewServer(bad_lines=set(range(1, 41)))
+    comments = [inline(n) for n in range(1, 51)]
+    posted = asyncio.run(timed_client(server, FakeTime()).post_review(REF, "a" * 40, "S", comments))
+    assert server.probes == 20
+    [review] = server.submitted
+    assert review["comments"] == []
+    assert len(posted.dropped) == 50
+    assert posted.dropped[-1].reason == (
+        "not checked (Unprocessable Entity; Line could not be resolved): probe budget spent"
+    )
+
+
+def test_a_refusal_the_comments_do_not_cause_is_an_error_and_nothing_is_left_behind() -> None:
+    server = ReviewServer(bad_lines=set())
+    github = timed_client(server, FakeTime())
+    with pytest.raises(GitHubError, match=r"refused the review on octo/app#7: 422 .*too_long"):
+        asyncio.run(github.post_review(REF, "a" * 40, "x" * 70_000, [inline(1), inline(2)]))
+    assert server.submitted == []
+    assert server.probes == 1
+    assert not server.pending
+
+
+def test_only_comment_reviews_unless_another_event_is_asked_for() -> None:
+    server = ReviewServer(bad_lines=set())
+    github = timed_client(server, FakeTime())
+    asyncio.run(github.post_review(REF, "a" * 40, "Looks good", [], event="APPROVE"))
+    assert server.submitted[0]["event"] == "APPROVE"
+    with pytest.raises(ValueError, match="not a review event"):
+        asyncio.run(github.post_review(REF, "a" * 40, "x", [], event="DISMISS"))
+
+
+def test_markers_carry_fingerprints_and_are_read_back() -> None:
+    assert comment_marker("0123456789abcdef") == "<!-- tierbot:fp=0123456789abcdef -->"
+    body = f"Nit.\n\n{comment_marker('0123456789abcdef')}\n{SUMMARY_MARKER}"
+    assert markers_in(body) == {"0123456789abcdef"}
+    assert markers_in("&lt;!-- tierbot:fp=0123456789abcdef --&gt;") == set()
+    with pytest.raises(ValueError, match="not a comment fingerprint"):
+        comment_marker("<!-- -->")
+
+
+class IssueComments:
+    """Issue comments on PR 7, in pages of 100; edits and new comments recorded."""
+
+    def __init__(self, comments: list[dict[str, Any]]) -> None:
+        self.comments = comments
+        self.writes: list[tuple[str, str, dict[str, Any]]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix(API)
+        if request.method == "GET":
+            assert path == "/repos/octo/app/issues/7/comments"
+            assert request.url.params["per_page"] == "100"
+            start = (int(request.url.params["page"]) - 1) * 100
+            return httpx.Response(200, json=self.comments[start : start + 100])
+        self.writes.append((request.method, path, json.loads(request.content)))
+        return httpx.Response(201 if request.method == "POST" else 200, json={"id": 999})
+
+
+def issue_comment(n: int, body: str, login: str = "mona") -> dict[str, Any]:
+    return {"id": n, "body": body, "user": {"login": login}}
+
+
+def test_the_summary_is_found_by_its_marker_among_the_bots_comments_and_edited() -> None:
+    others = [issue_comment(n, f"comment {n}") for n in range(1, 101)]
+    # A human quoting the marker must not have their comment edited.
+    others[5] = issue_comment(6, f"quoting {SUMMARY_MARKER}", "mona")
+    server = IssueComments(
+        [*others, issue_comment(555, f"old\n\n{SUMMARY_MARKER}", "tierbot[bot]")]
+    )
+    github = timed_client(server, FakeTime(), bot_login="tierbot[bot]")
+    found = asyncio.run(github.find_comment(REF, SUMMARY_MARKER))
+    assert found == (555, f"old\n\n{SUMMARY_MARKER}")
+    assert asyncio.run(github.upsert_comment(REF, SUMMARY_MARKER, "new")) == 555
+    assert server.writes == [
+        ("PATCH", "/repos/octo/app/issues/comments/555", {"body": f"new\n\n{SUMMARY_MARKER}"})
+    ]
+    server.writes.clear()
+    assert asyncio.run(github.upsert_comment(REF, SUMMARY_MARKER, "old")) == 555
+    assert server.writes == [], "an unchanged summary is not written again"
+
+
+def test_the_summary_is_created_when_the_bot_has_none() -> None:
+    server = IssueComments([issue_comment(1, f"quoting {SUMMARY_MARKER}", "mona")])
+    github = timed_client(server, FakeTime(), bot_login="tierbot[bot]")
+    assert asyncio.run(github.upsert_comment(REF, SUMMARY_MARKER, f"{SUMMARY_MARKER}\nhi")) == 999
+    assert server.writes == [
+        ("POST", "/repos/octo/app/issues/7/comments", {"body": f"{SUMMARY_MARKER}\nhi"})
+    ]
+
+
+def test_reactions_and_replies_go_to_the_right_endpoints() -> None:
+    seen: list[tuple[str, str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(
+            (request.method, request.url.path.removeprefix(API), json.loads(request.content))
+        )
+        return httpx.Response(201, json={"id": 31})
+
+    github = timed_client(handler, FakeTime())
+
+    async def run() -> list[int]:
+        await github.add_reaction("octo", "app", 11)
+        await github.add_reaction("octo", "app", 12, "+1", review_comment=True)
+        return [await github.reply(REF, "Done."), await github.reply_in_thread(REF, 12, "Because…")]
+
+    assert asyncio.run(run()) == [31, 31]
+    assert seen == [
+        ("POST", "/repos/octo/app/issues/comments/11/reactions", {"content": "eyes"}),
+        ("POST", "/repos/octo/app/pulls/comments/12/reactions", {"content": "+1"}),
+        ("POST", "/repos/octo/app/issues/7/comments", {"body": "Done."}),
+        ("POST", "/repos/octo/app/pulls/7/comments/12/replies", {"body": "Because…"}),
+    ]
+    with pytest.raises(ValueError, match="not a GitHub reaction"):
+        asyncio.run(github.add_reaction("octo", "app", 11, "thumbsup"))
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ({"permission": "admin", "role_name": "admin"}, "admin"),
+        ({"permission": "write", "role_name": "maintain"}, "maintain"),
+        ({"permission": "write", "role_name": "write"}, "write"),
+        ({"permission": "read", "role_name": "triage"}, "triage"),
+        ({"permission": "read", "role_name": "read"}, "read"),
+        ({"permission": "write", "role_name": "security-reviewer"}, "write"),
+        ({"permission": "none", "role_name": ""}, "none"),
+        (None, "none"),
+    ],
+)
+def test_permissions_keep_githubs_five_roles_and_a_stranger_has_none(
+    answer: dict[str, str] | None, expected: str
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == f"{API}/repos/octo/app/collaborators/bob/permission"
+        if answer is None:
+            return httpx.Response(404, json={"message": "Not Found"})
+        return httpx.Response(200, json=answer)
+
+    assert (
+        asyncio.run(timed_client(handler, FakeTime()).permission("octo", "app", "bob")) == expected
+    )
+
+
+def test_fingerprints_of_the_bots_earlier_inline_comments_are_read_from_every_page() -> None:
+    page1 = [
+        {"id": n, "body": f"x\n\n{comment_marker(f'{n:016x}')}", "user": {"login": "tierbot[bot]"}}
+        for n in range(100)
+    ]
+    page2 = [
+        {"id": 500, "body": f"y {comment_marker('f' * 16)}", "user": {"login": "tierbot[bot]"}},
+        {"id": 501, "body": f"z {comment_marker('e' * 16)}", "user": {"login": "mona"}},
+        {"id": 502, "body": "no marker", "user": {"login": "tierbot[bot]"}},
+    ]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == f"{API}/repos/octo/app/pulls/7/comments"
+        return httpx.Response(200, json=page1 if request.url.params["page"] == "1" else page2)
+
+    github = timed_client(handler, FakeTime(), bot_login="tierbot[bot]")
+    found = asyncio.run(github.review_comment_fingerprints(REF))
+    assert found == {f"{n:016x}" for n in range(100)} | {"f" * 16}
+
+
+def test_an_incremental_diff_comes_from_compare_and_json_accept_is_configurable() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return (
+            httpx.Response(200, text=DIFF)
+            if "compare" in request.url.path
+            else (httpx.Response(200, json=PULL))
+        )
+
+    github = timed_client(handler, FakeTime(), accept_json=True)
+    assert asyncio.run(github.compare("octo", "app", "b" * 40, "a" * 40)) == DIFF.encode()
+    asyncio.run(github.pull(REF))
+    assert seen[0].url.path == f"{API}/repos/octo/app/compare/{'b' * 40}...{'a' * 40}"
+    assert seen[0].headers["accept"] == "application/vnd.github.diff"
+    assert seen[1].headers["accept"] == "application/vnd.github+json, application/json"
+
+
+def test_writes_to_one_installation_are_a_second_apart_and_reads_are_not_held() -> None:
+    time = FakeTime()
+    at: list[tuple[str, float]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        at.append((request.method, time.now))
+        return httpx.Response(200, json=PULL if request.method == "GET" else {"id": 1})
+
+    github = timed_client(handler, time)
+
+    async def run() -> None:
+        await asyncio.gather(*(github.reply(REF, f"r{n}") for n in range(3)))
+        await github.pull(REF)
+        time.now += 5
+        await github.reply(REF, "later")
+
+    asyncio.run(run())
+    writes = [t for method, t in at if method == "POST"]
+    assert [b - a for a, b in itertools.pairwise(writes)] == [1.0, 1.0, 5.0]
+    assert time.sleeps == [1.0, 1.0]
+
+
+def test_a_secondary_rate_limit_is_waited_out_as_github_says() -> None:
+    time = FakeTime()
+    answers = iter(
+        [
+            httpx.Response(
+                403, json={"message": "secondary rate limit"}, headers={"retry-after": "7"}
+            ),
+            httpx.Response(200, json={"id": 5}),
+        ]
+    )
+    github = timed_client(lambda request: next(answers), time)
+    assert asyncio.run(github.reply(REF, "hi")) == 5
+    assert time.sleeps == [7.0]
+
+
+@pytest.mark.parametrize(
+    ("headers", "retry_in", "sleeps"),
+    [
+        ({"retry-after": "120"}, 120, []),
+        (
+            {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(NOW) + 3600)},
+            3600,
+            [],
+        ),
+        ({"retry-after": "40"}, 40, [40.0]),  # the second wait would pass the 60 s cap
+    ],
+)
+def test_a_rate_limit_longer_than_the_cap_is_an_error_saying_when_to_retry(
+    headers: dict[str, str], retry_in: int, sleeps: list[float]
+) -> None:
+    time = FakeTime()
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(403, json={"message": "API rate limit exceeded"}, headers=headers)
+
+    with pytest.raises(GitHubError, match="rate limit reached") as caught:
+        asyncio.run(timed_client(handler, time).pull(REF))
+    assert caught.value.retry_at == time.now + retry_in
+    assert time.sleeps == sleeps
+    assert calls == len(sleeps) + 1
+
+
+def test_server_errors_are_retried_briefly_but_never_a_post_that_may_have_landed() -> None:
+    time = FakeTime()
+    answers = iter([httpx.Response(502), httpx.Response(503), httpx.Response(200, json=PULL)])
+    github = timed_client(lambda request: next(answers), time)
+    assert asyncio.run(github.pull(REF)).title == "Add retries"
+    assert time.sleeps == [0.5, 1.0]
+
+    posts = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal posts
+        posts += 1
+        return httpx.Response(502, json={"message": "Server Error"})
+
+    with pytest.raises(GitHubError, match="answered 502"):
+        asyncio.run(timed_client(handler, FakeTime()).reply(REF, "once"))
+    assert posts == 1
+
+
+@functools.cache
+def private_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def private_pem() -> str:
+    return (
+        private_key()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+
+
+def test_an_installation_token_is_fetched_once_and_renewed_near_expiry() -> None:
+    time = FakeTime()
+    tokens: list[str] = []
+    auth: list[tuple[str, str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix(API)
+        scheme, credential = request.headers["authorization"].split(" ", 1)
+        assert scheme == "Bearer"
+        if path.startswith("/app"):
+            claims = jwt.decode(
+                credential,
+                private_key().public_key(),
+                algorithms=["RS256"],
+                options={"verify_exp": False, "verify_iat": False},
+            )
+            assert claims == {"iss": "1234", "iat": int(time.now) - 60, "exp": int(time.now) + 540}
+        if path == "/app":
+            return httpx.Response(200, json={"id": 1234, "slug": "tierbot"})
+        if path == "/app/installations/42/access_tokens":
+            tokens.append(f"ghs_{len(tokens) + 1}")
+            expires = datetime.fromtimestamp(time.now + 3600, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            return httpx.Response(201, json={"token": tokens[-1], "expires_at": expires})
+        auth.append((path, credential))
+        return httpx.Response(200, json=PULL)
+
+    app = GitHubApp(
+        1234,
+        private_pem(),
+        "https://ghe.example/api/v3",
+        transport=httpx.MockTransport(handler),
+        clock=time.clock,
+        sleep=time.sleep,
+    )
+
+    async def run() -> None:
+        github = await app.installation(42)
+        assert github.bot_login == "tierbot[bot]"
+        assert await app.installation(42) is github
+        await github.pull(REF)
+        await github.pull(REF)
+        time.now += 3600 - 300 - 1
+        await github.pull(REF)
+        assert tokens == ["ghs_1"]
+        time.now += 2  # now within five minutes of expiry
+        await github.pull(REF)
+
+    asyncio.run(run())
+    assert tokens == ["ghs_1", "ghs_2"]
+    assert [credential for _, credential in auth] == ["ghs_1", "ghs_1", "ghs_1", "ghs_2"]
+
+
+def test_a_gone_installation_and_an_unusable_key_are_clear_errors() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, json={"message": "Not Found"})
+
+    app = GitHubApp(1, private_pem().replace("\n", "\\n"), transport=httpx.MockTransport(handler))
+    with pytest.raises(
+        GitHubError, match="not found on GitHub: /app/installations/9/access_tokens"
+    ):
+        asyncio.run(app.installation(9))
+    with pytest.raises(GitHubError, match="not a usable PEM key"):
+        GitHubApp(1, "-----BEGIN RSA PRIVATE KEY-----\nnope\n-----END RSA PRIVATE KEY-----\n")
