@@ -38,11 +38,10 @@ from githubkit import GitHub as _Kit
 from githubkit.exception import RequestError, RequestFailed, RequestTimeout
 
 from bot.review.anchor import Comment
+from bot.review.markers import comment_marker, markers_in
 
 DEFAULT_API_URL = "https://api.github.com"
-SUMMARY_MARKER = "<!-- tierbot:summary -->"
 TokenSource = Callable[[], Awaitable[str]]
-_FP_MARKER = re.compile(r"<!-- tierbot:fp=([0-9a-f]{16}) -->")
 _JSON = "application/vnd.github+json"
 _DIFF = "application/vnd.github.diff"
 _MAX_PAGES = 30  # 30 pages of 100: GitHub lists at most 3,000 files of a pull request
@@ -119,18 +118,6 @@ def parse_pull_url(url: str) -> PullRef:
     if match is None:
         raise GitHubError(f"not a pull request URL: {url!r} (expected …/OWNER/REPO/pull/NUMBER)")
     return PullRef(match["owner"], match["repo"], int(match["number"]))
-
-
-def comment_marker(fingerprint: str) -> str:
-    """The hidden marker that ends an inline comment with this fingerprint (16 hex digits)."""
-    if not re.fullmatch(r"[0-9a-f]{16}", fingerprint):
-        raise ValueError(f"not a comment fingerprint: {fingerprint!r}")
-    return f"<!-- tierbot:fp={fingerprint} -->"
-
-
-def markers_in(body: str) -> set[str]:
-    """The fingerprints in the inline-comment markers of a comment body."""
-    return set(_FP_MARKER.findall(body))
 
 
 class GitHub:

@@ -20,14 +20,14 @@ from bot.complexity import score
 from bot.config import REPO_SETTINGS_PATH, RepoSettings, Settings
 from bot.cost import DEFAULT_GPU_HOUR_USD, PriceTable, review_spend
 from bot.diff import DiffError, parse
-from bot.github import GitHubError, PullRef, PullRequest
+from bot.github import GitHubError, PostedReview, PullRef, PullRequest
 from bot.models.base import Backend
 from bot.review.anchor import Comment
-from bot.review.summary import COMMANDS_HELP, SUMMARY_MARKER, render_summary, reviewed_head
+from bot.review.markers import PAUSED_MARKER, SUMMARY_MARKER, head_marker, reviewed_head
+from bot.review.summary import COMMANDS_HELP, render_summary
 from bot.reviewer import ReviewResult, review_change
 from bot.routing import Decision, Models, Tier, decide, without_excluded
 
-PAUSED_MARKER = "<!-- tierbot:paused -->"
 _WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
 
 
@@ -46,7 +46,7 @@ class GitHubClient(Protocol):
     async def upsert_comment(self, ref: PullRef, marker: str, body: str) -> int: ...
     async def post_review(
         self, ref: PullRef, head_sha: str, body: str, comments: list[Comment]
-    ) -> Any: ...
+    ) -> PostedReview: ...
     async def review_comment_fingerprints(self, ref: PullRef) -> set[str]: ...
     async def add_reaction(self, owner: str, repo: str, comment_id: int, content: str) -> None: ...
     async def reply(self, ref: PullRef, body: str) -> int: ...
@@ -168,7 +168,7 @@ async def review_pull(
     rejected: list[str] = []
     if new and not result.failed:
         posted = await github.post_review(ref, pull.head_sha, _review_body(result, new), new)
-        rejected = list(getattr(posted, "dropped", []) or [])
+        rejected = [f"{d.comment.path}:{d.comment.line}: {d.reason}" for d in posted.dropped]
     body = render_summary(
         result,
         spend,
@@ -224,7 +224,7 @@ def _review_body(result: ReviewResult, new: list[Comment]) -> str:
 def _not_reviewed(head_sha: str, reason: str, paused: bool) -> str:
     markers = SUMMARY_MARKER + ("\n" + PAUSED_MARKER if paused else "")
     return (
-        f"{markers}\n<!-- tierbot:head={head_sha} -->\n## tierbot review\n\n"
+        f"{markers}\n{head_marker(head_sha)}\n## tierbot review\n\n"
         f"**This pull request was not reviewed:** {reason}.\n\n<sub>{COMMANDS_HELP}</sub>\n"
     )
 

@@ -22,17 +22,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.diff import Side, Status, parse
-from bot.github import (
-    SUMMARY_MARKER,
-    GitHub,
-    GitHubApp,
-    GitHubError,
-    PullRef,
-    comment_marker,
-    markers_in,
-    parse_pull_url,
-)
+from bot.github import GitHub, GitHubApp, GitHubError, PullRef, parse_pull_url
 from bot.review.anchor import Comment
+from bot.review.markers import SUMMARY_MARKER, comment_marker, markers_in
 from bot.review.schema import Severity
 
 REF = PullRef("octo", "app", 7)

@@ -17,8 +17,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.diff import Side
-from bot.github import SUMMARY_MARKER, GitHub, GitHubApp, PullRef, comment_marker
+from bot.github import GitHub, GitHubApp, PullRef
 from bot.review.anchor import Comment
+from bot.review.markers import SUMMARY_MARKER, comment_marker
 from bot.review.schema import Severity
 from tests.prism import Prism, prism_fixture  # noqa: F401 (fixture)
 

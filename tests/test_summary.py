@@ -8,9 +8,10 @@ from bot.cost import Spend
 from bot.diff import Side
 from bot.models.base import Usage
 from bot.review.anchor import Anchored, Comment
+from bot.review.markers import SUMMARY_MARKER, reviewed_head
 from bot.review.prompt import Coverage
 from bot.review.schema import Severity
-from bot.review.summary import SUMMARY_MARKER, MonthToDate, render_summary, reviewed_head
+from bot.review.summary import MonthToDate, render_summary
 from bot.reviewer import Attempt, ReviewResult
 from bot.routing import Decision, Task, Tier
 

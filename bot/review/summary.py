@@ -9,19 +9,17 @@ A hidden marker carries the reviewed head commit, so the next push is reviewed i
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from bot.cost import Spend, format_usd
+from bot.review.markers import SUMMARY_MARKER, head_marker
 from bot.review.prompt import Coverage
 from bot.review.schema import Severity
 from bot.reviewer import ReviewResult
 
-SUMMARY_MARKER = "<!-- tierbot:summary -->"
-_HEAD = re.compile(r"<!-- tierbot:head=([0-9a-f]{7,64}) -->")
 _MAX_LISTED = 10
 
 COMMANDS_HELP = """\
@@ -39,12 +37,6 @@ class MonthToDate:
     reviews: int
 
 
-def reviewed_head(body: str) -> str | None:
-    """The head commit an earlier summary says was reviewed, or None."""
-    match = _HEAD.search(body)
-    return match[1] if match else None
-
-
 def render_summary(
     result: ReviewResult,
     spend: Spend | None,
@@ -60,7 +52,7 @@ def render_summary(
 ) -> str:
     """The summary comment's body for `result` on commit `head_sha`."""
     decision = result.decision
-    out = [SUMMARY_MARKER, f"<!-- tierbot:head={head_sha} -->", "## tierbot review", ""]
+    out = [SUMMARY_MARKER, head_marker(head_sha), "## tierbot review", ""]
     scope = f" (changes since {incremental_from[:7]})" if incremental_from else ""
     if result.failed:
         out.append(f"**This pull request was not reviewed{scope}:** {result.failed}.")
