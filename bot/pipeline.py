@@ -120,6 +120,8 @@ async def review_pull(
 ) -> str:
     """Review the pull request's new commits (or all of it) and post the comments and summary."""
     pull = await github.pull(ref)
+    if pull.state != "open":
+        return f"skipped: the pull request is {pull.state}"
     previous = await github.find_comment(ref, SUMMARY_MARKER)
     previous_body = previous[1] if previous else ""
     paused = PAUSED_MARKER in previous_body
