@@ -1,0 +1,123 @@
+"""A stateful fake of the GitHub REST endpoints the pipeline uses, as an httpx transport.
+
+It keeps one pull request's head, its diffs (whole and compared), issue comments, review
+comments and reviews, so pipeline tests can assert on what the bot posted and on what it does
+the second time round. GitHub's schema itself is checked by the Prism contract tests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+BOT = "tierbot[bot]"
+
+
+@dataclass
+class FakeGitHubAPI:
+    owner: str = "octo"
+    repo: str = "app"
+    number: int = 7
+    head: str = "a" * 40
+    diff: str = ""
+    compared: dict[tuple[str, str], str] = field(default_factory=dict)
+    settings_file: str | None = None
+    state: str = "open"
+    permissions: dict[str, str] = field(default_factory=dict)
+    issue_comments: list[dict[str, Any]] = field(default_factory=list)
+    review_comments: list[dict[str, Any]] = field(default_factory=list)
+    reviews: list[dict[str, Any]] = field(default_factory=list)
+    reactions: list[tuple[int, str]] = field(default_factory=list)
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self._handle)
+
+    def bodies(self) -> list[str]:
+        return [c["body"] for c in self.issue_comments]
+
+    def summary(self) -> str:
+        found = [c["body"] for c in self.issue_comments if "tierbot:summary" in c["body"]]
+        assert len(found) == 1, f"expected one summary comment, found {len(found)}"
+        return found[0]
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        method = request.method
+        self.calls.append(
+            (method, path + (f"?{request.url.query.decode()}" if request.url.query else ""))
+        )
+        base = f"/repos/{self.owner}/{self.repo}"
+        body = json.loads(request.content) if request.content else None
+        if path == f"{base}/pulls/{self.number}" and method == "GET":
+            if "diff" in request.headers.get("accept", ""):
+                return httpx.Response(200, text=self.diff)
+            return httpx.Response(200, json=self._pull())
+        compare = re.fullmatch(rf"{base}/compare/(\w+)\.\.\.(\w+)", path)
+        if compare and method == "GET":
+            text = self.compared.get((compare[1], compare[2]))
+            if text is None:
+                return httpx.Response(404, json={"message": "Not Found"})
+            return httpx.Response(200, text=text)
+        if path.startswith(f"{base}/contents/"):
+            if self.settings_file is None:
+                return httpx.Response(404, json={"message": "Not Found"})
+            return httpx.Response(200, text=self.settings_file)
+        if path == f"{base}/issues/{self.number}/comments":
+            if method == "GET":
+                return httpx.Response(200, json=self._page(request, self.issue_comments))
+            comment = self._comment(body["body"])
+            self.issue_comments.append(comment)
+            return httpx.Response(201, json=comment)
+        edit = re.fullmatch(rf"{base}/issues/comments/(\d+)", path)
+        if edit and method == "PATCH":
+            for comment in self.issue_comments:
+                if comment["id"] == int(edit[1]):
+                    comment["body"] = body["body"]
+                    return httpx.Response(200, json=comment)
+            return httpx.Response(404, json={"message": "Not Found"})
+        react = re.fullmatch(rf"{base}/issues/comments/(\d+)/reactions", path)
+        if react:
+            self.reactions.append((int(react[1]), body["content"]))
+            return httpx.Response(201, json={"id": 1, "content": body["content"]})
+        if path == f"{base}/pulls/{self.number}/comments" and method == "GET":
+            return httpx.Response(200, json=self._page(request, self.review_comments))
+        if path == f"{base}/pulls/{self.number}/reviews" and method == "POST":
+            review = {"id": 100 + len(self.reviews), "html_url": "https://github.test/r", **body}
+            self.reviews.append(review)
+            for item in body.get("comments", []):
+                self.review_comments.append({**self._comment(item["body"]), **item})
+            return httpx.Response(200, json=review)
+        permission = re.fullmatch(rf"{base}/collaborators/([^/]+)/permission", path)
+        if permission:
+            level = self.permissions.get(permission[1], "read")
+            return httpx.Response(200, json={"permission": level, "role_name": level})
+        return httpx.Response(404, json={"message": f"fake has no {method} {path}"})
+
+    def _pull(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "title": "Cache lookups",
+            "body": "Adds a cache.",
+            "head": {"sha": self.head},
+            "base": {"sha": "b" * 40, "repo": {"default_branch": "main"}},
+            "user": {"login": "mona"},
+            "author_association": "CONTRIBUTOR",
+            "draft": False,
+            "state": self.state,
+            "changed_files": 1,
+        }
+
+    def _comment(self, text: str) -> dict[str, Any]:
+        ident = 1000 + len(self.issue_comments) + len(self.review_comments)
+        return {"id": ident, "body": text, "user": {"login": BOT, "type": "Bot"}}
+
+    @staticmethod
+    def _page(request: httpx.Request, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        page = int(request.url.params.get("page", "1"))
+        size = int(request.url.params.get("per_page", "30"))
+        return items[(page - 1) * size : page * size]

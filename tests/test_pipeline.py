@@ -1,0 +1,253 @@
+"""The review of a pull request and the commands, end to end over a fake GitHub (at the HTTP
+transport) and the fake Messages API: what is posted, and what happens the second time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from bot.config import Settings
+from bot.cost import PriceTable
+from bot.github import GitHub
+from bot.models.anthropic import FrontierBackend
+from bot.models.base import Backend
+from bot.pipeline import GitHubClient, JobSpec, Retry, Services, run
+from bot.routing import Models, Tier
+from tests.builders import Edit, git_diff
+from tests.fake_anthropic import (
+    FakeAnthropic,
+    error,
+    fake_anthropic_fixture,  # noqa: F401 (the fake_anthropic fixture)
+    message,
+)
+from tests.fake_github_api import BOT, FakeGitHubAPI
+
+FIRST = git_diff(
+    Edit(
+        "app/cache.py", context=["def get(key):"], added=["    return store[key].decode()"], start=3
+    )
+)
+
+
+def answer(line: int, code: str, body: str) -> str:
+    return json.dumps(
+        {
+            "summary": "Cache helpers.",
+            "comments": [
+                {
+                    "path": "app/cache.py",
+                    "line": line,
+                    "side": "RIGHT",
+                    "code": code,
+                    "severity": "major",
+                    "category": "bug",
+                    "body": body,
+                }
+            ],
+        }
+    )
+
+
+FIRST_ANSWER = answer(4, "    return store[key].decode()", "A missing key raises KeyError.")
+
+
+@pytest.fixture
+def github() -> FakeGitHubAPI:
+    return FakeGitHubAPI(diff=FIRST)
+
+
+@pytest.fixture
+def services(fake_anthropic: FakeAnthropic, github: FakeGitHubAPI) -> Services:
+    frontier = FrontierBackend(
+        "claude-sonnet-5-5",
+        api_key="sk-ant-test-0123456789",
+        base_url=fake_anthropic.base_url,
+        max_retries=0,
+    )
+    client = GitHub(
+        "ghs_test",
+        "https://api.github.test",
+        transport=github.transport(),
+        bot_login=BOT,
+        write_spacing=0.0,
+    )
+
+    async def github_for(installation_id: int | None) -> GitHubClient:
+        return client
+
+    backends: dict[Tier, Backend] = {Tier.FRONTIER: frontier}
+    models = Models(
+        local="qwen", frontier="claude-sonnet-5-5", local_window=8192, local_unavailable="no GPU"
+    )
+    return Services(Settings(), PriceTable.load(), backends, models, github_for)
+
+
+def job(kind: str = "review", **payload: Any) -> JobSpec:
+    return JobSpec(kind, "octo", "app", 7, 1, None, payload)
+
+
+# A backend's HTTP client belongs to one event loop, as in the server: one loop per test.
+_LOOP: list[asyncio.AbstractEventLoop] = []
+
+
+@pytest.fixture(autouse=True)
+def loop() -> Iterator[None]:
+    _LOOP.append(asyncio.new_event_loop())
+    try:
+        yield
+    finally:
+        _LOOP.pop().close()
+
+
+def go(spec: JobSpec, services: Services) -> str:
+    return _LOOP[-1].run_until_complete(run(spec, services))
+
+
+def test_a_review_posts_one_review_and_a_summary(
+    services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic
+) -> None:
+    fake_anthropic.reply(message(FIRST_ANSWER, input_tokens=2000, output_tokens=300))
+    outcome = go(job(), services)
+    assert outcome.startswith("reviewed by frontier: 1 comments")
+    (review,) = github.reviews
+    assert review["event"] == "COMMENT"
+    assert review["commit_id"] == github.head
+    (comment,) = review["comments"]
+    assert (comment["path"], comment["line"], comment["side"]) == ("app/cache.py", 4, "RIGHT")
+    assert "KeyError" in comment["body"]
+    assert "<!-- tierbot:fp=" in comment["body"]
+    summary = github.summary()
+    assert f"<!-- tierbot:head={github.head} -->" in summary
+    assert "by the **frontier** model" in summary
+    assert "**Cost:** $0.0070 for 2,000 tokens in and 300 out" in summary
+
+
+def test_the_same_commit_is_not_reviewed_twice(
+    services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic
+) -> None:
+    fake_anthropic.reply(message(FIRST_ANSWER))
+    go(job(), services)
+    assert go(job(), services) == "skipped: this commit was already reviewed"
+    assert len(github.reviews) == 1
+    assert len(fake_anthropic.requests) == 1
+
+
+def test_a_push_is_reviewed_from_the_last_reviewed_commit_without_repeating_comments(
+    services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic
+) -> None:
+    fake_anthropic.reply(message(FIRST_ANSWER))
+    go(job(), services)
+    first_head = github.head
+    github.head = "c" * 40
+    # The push touched the same lines again; the model repeats its remark.
+    github.compared[(first_head, github.head)] = FIRST
+    fake_anthropic.reply(message(FIRST_ANSWER))
+    outcome = go(job(), services)
+    assert outcome.startswith("reviewed by frontier: 0 comments")
+    assert ("GET", f"/repos/octo/app/compare/{first_head}...{github.head}") in github.calls
+    assert len(github.reviews) == 1, "the same remark is not posted again"
+    summary = github.summary()
+    assert f"(changes since {first_head[:7]})" in summary
+    assert "1 already made on an earlier commit" in summary
+
+
+def test_a_force_push_falls_back_to_the_whole_pull_request(
+    services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic
+) -> None:
+    fake_anthropic.reply(message(FIRST_ANSWER))
+    go(job(), services)
+    github.head = "d" * 40
+    fake_anthropic.reply(message(json.dumps({"summary": "ok", "comments": []})))
+    go(job(), services)
+    assert "changes since" not in github.summary()
+
+
+def test_an_unreadable_diff_is_reported_on_the_pull_request(
+    services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic
+) -> None:
+    github.diff = "this is not a diff\n"
+    assert go(job(), services) == "failed: unreadable diff"
+    assert github.reviews == []
+    assert "**This pull request was not reviewed:** the diff could not be read" in github.summary()
+    assert fake_anthropic.requests == []
+
+
+def test_a_model_outage_is_retried_not_reported_as_a_review(
+    services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic
+) -> None:
+    fake_anthropic.reply(error(529, "overloaded_error"))
+    with pytest.raises(Retry, match="overloaded"):
+        go(job(), services)
+    assert github.reviews == []
+    assert github.issue_comments == []
+
+
+def test_pause_stops_automatic_reviews_and_resume_restarts_them(
+    services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic
+) -> None:
+    github.permissions["maintainer"] = "write"
+    pause = job(
+        "command",
+        command="pause",
+        args=[],
+        user="maintainer",
+        comment_id=55,
+        needs_permission_check=True,
+    )
+    assert go(pause, services) == "paused"
+    assert (55, "eyes") in github.reactions
+    assert go(job(), services) == "skipped: paused"
+    assert "Automatic reviews on this pull request are paused." in github.bodies()[-1]
+    resume = job(
+        "command",
+        command="resume",
+        args=[],
+        user="maintainer",
+        comment_id=56,
+        needs_permission_check=True,
+    )
+    assert go(resume, services) == "resumed"
+    fake_anthropic.reply(message(FIRST_ANSWER))
+    assert go(job(), services).startswith("reviewed by frontier")
+
+
+def test_a_frontier_review_asked_for_without_write_access_is_refused(
+    services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic
+) -> None:
+    github.permissions["drive-by"] = "read"
+    spec = job(
+        "command",
+        command="review",
+        args=["--frontier"],
+        user="drive-by",
+        comment_id=9,
+        needs_permission_check=True,
+    )
+    assert go(spec, services) == "refused: no write access"
+    assert "needs write access" in github.bodies()[-1]
+    assert github.reviews == []
+    assert fake_anthropic.requests == []
+
+
+def test_route_explains_the_decision_without_reviewing(
+    services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic
+) -> None:
+    spec = job("command", command="route", args=[], user="mona", comment_id=3)
+    assert go(spec, services).startswith("replied: route")
+    assert "would be reviewed by the **" in github.bodies()[-1]
+    assert github.reviews == []
+    assert fake_anthropic.requests == []
+
+
+def test_help_lists_the_commands(services: Services, github: FakeGitHubAPI) -> None:
+    assert go(job("command", command="help", args=[], user="mona"), services) == "replied: help"
+    assert "`/review full`" in github.bodies()[-1]
+
+
+def test_a_closed_pull_request_is_not_reviewed(services: Services, github: FakeGitHubAPI) -> None:
+    github.state = "closed"
+    assert go(job(), services) == "skipped: the pull request is closed"
