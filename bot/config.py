@@ -23,6 +23,7 @@ DEFAULT_FRONTIER_MODEL = "claude-sonnet-5-5"
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
 DEFAULT_DATABASE_URL = "sqlite:///tierbot.sqlite3"
 DEFAULT_WORKERS = 2
+DEFAULT_LEASE_SECONDS = 60
 DEFAULT_LOCAL_CONTEXT_TOKENS = 8192
 DEFAULT_THRESHOLD = 45
 DEFAULT_MAX_COMMENTS = 15
@@ -51,6 +52,7 @@ class Settings:
     webhook_secret: str | None = None
     database_url: str = DEFAULT_DATABASE_URL
     workers: int = DEFAULT_WORKERS
+    lease_seconds: int = DEFAULT_LEASE_SECONDS
 
     @property
     def database_path(self) -> str:
@@ -95,6 +97,7 @@ class Settings:
             webhook_secret=text("TIERBOT_WEBHOOK_SECRET"),
             database_url=text("TIERBOT_DATABASE_URL") or DEFAULT_DATABASE_URL,
             workers=_env_whole(env, "TIERBOT_WORKERS", 1) or DEFAULT_WORKERS,
+            lease_seconds=_env_whole(env, "TIERBOT_LEASE_SECONDS", 1) or DEFAULT_LEASE_SECONDS,
         )
 
     def app_problems(self) -> list[str]:

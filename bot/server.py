@@ -74,7 +74,9 @@ async def build(settings: Settings, *, transport: Any = None) -> Server:
     services = Services(settings, prices, backends, models, github_for)
     queue = JobQueue(settings.database_path)
     metrics = Metrics()
-    workers = Workers(queue, services, concurrency=settings.workers)
+    workers = Workers(
+        queue, services, concurrency=settings.workers, lease_seconds=settings.lease_seconds
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

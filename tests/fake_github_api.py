@@ -43,7 +43,7 @@ class FakeGitHubAPI:
     def summary(self) -> str:
         found = [c["body"] for c in self.issue_comments if "tierbot:summary" in c["body"]]
         assert len(found) == 1, f"expected one summary comment, found {len(found)}"
-        return found[0]
+        return str(found[0])
 
     def _handle(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
@@ -52,7 +52,7 @@ class FakeGitHubAPI:
             (method, path + (f"?{request.url.query.decode()}" if request.url.query else ""))
         )
         base = f"/repos/{self.owner}/{self.repo}"
-        body = json.loads(request.content) if request.content else None
+        body: Any = json.loads(request.content) if request.content else {}
         if path == f"{base}/pulls/{self.number}" and method == "GET":
             if "diff" in request.headers.get("accept", ""):
                 return httpx.Response(200, text=self.diff)
