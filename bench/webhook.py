@@ -1,0 +1,770 @@
+"""Latency of tierbot's `POST /webhook` under a steady load, beside a bare Starlette endpoint.
+
+What it measures, in one run on loopback:
+
+* tierbot: the real webhook app (`bot.web.create_app`) with its `JobQueue` on a SQLite file in
+  a temporary folder and no workers, so every delivery is verified (HMAC-SHA256), parsed,
+  routed and persisted (the delivery row and its review job, in one transaction) before the
+  answer, as in production; nothing takes the jobs, so they stay `waiting`;
+* bare: a Starlette app with one `POST /webhook` route that answers 200 without reading the
+  body or the headers: what uvicorn, Starlette and the client cost on their own.
+
+Each app runs under uvicorn in its own process (`uvicorn --factory webhook:tierbot_app` and
+`webhook:bare_app` from this file; asyncio loop and h11 unless uvloop or httptools are
+installed), so the load generator, here in the bench process (asyncio + httpx, keep-alive
+connections), does not share an interpreter with the server. The generator is open-loop: request
+i is sent at t0 + i / `--rate` whether or not the earlier ones were answered (a slow answer does
+not delay the next request, so a stall shows in the latency instead of lowering the rate). Each
+request is a signed delivery as GitHub sends it: the real `pull_request.synchronize` example of
+`@octokit/webhooks-examples` (under tests/contract, `npm ci --prefix tests/contract`; a realistic
+built payload when it is not installed; the output says which), with a fresh `X-GitHub-Delivery`
+and, so that no job coalesces with another, its own PR number and head commit, signed with
+`bot.web.signature`. Both servers get the same bodies.
+
+The two servers are loaded in turn (tierbot, bare, tierbot, bare, ...) for `--rounds` rounds of
+`--seconds` each, after `--warmup` seconds of untimed load on each. Latency is from the moment a
+request starts being sent to its full answer, measured in the bench process.
+
+How to read it:
+
+* The per-round table: requests sent, answers by status, errors (no answer in 10 s, the time
+  GitHub waits, refused connections, any status other than 200/202), achieved requests per
+  second (answers over the time from the first send to the last answer), p50/p99/max latency in
+  milliseconds, `late p99`: how late the generator started its requests against the schedule
+  (large values mean the generator, not the server, could not keep up, and the latencies are
+  suspect), and the server process's CPU milliseconds per request (from /proc; `n/a` elsewhere),
+  which is less noisy than latency on a busy machine.
+* The summary pools every round: tierbot and bare side by side, and the ratio tierbot/bare of
+  p50 and p99 (what verifying, routing and persisting add on top of the HTTP stack).
+* `persisted:` compares the SQLite file, read after the load while the server still runs, with
+  the answers: every delivery id answered 200 or 202 must have its row in `queue_deliveries`,
+  and every one answered 202 its job in `queue_jobs`. Warm-up deliveries count too.
+* `target:` p99 under 10 ms at 200 requests/s (pooled p99 of tierbot below 10 ms, achieved rate
+  at least 98% of `--rate`, no errors) and every accepted delivery persisted, each with PASS or
+  FAIL. The script reports; it exits 0 either way (1 only when a server cannot be started).
+
+Timings from a small, shared machine move from run to run: compare tierbot with bare from the
+same run, and runs only on the same machine.
+
+Run: `uv run python bench/webhook.py [--rate N] [--seconds S] [--rounds N] [--warmup S]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import copy
+import gc
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import math
+import os
+import platform
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+# Runnable as `python bench/webhook.py` from anywhere, and importable by uvicorn as `webhook`
+# (with `--app-dir bench`): put the repository root on the path.
+_ROOT = Path(__file__).resolve().parents[1]
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
+
+from bot.events import EventSettings  # noqa: E402
+from bot.queue import JobQueue  # noqa: E402
+from bot.web import create_app, signature  # noqa: E402
+
+EXAMPLES = (
+    _ROOT
+    / "tests"
+    / "contract"
+    / "node_modules"
+    / "@octokit"
+    / "webhooks-examples"
+    / "api.github.com"
+    / "index.json"
+)
+SECRET = "tierbot-bench-webhook-secret"
+BOT_LOGIN = "tierbot[bot]"
+DB_ENV = "TIERBOT_BENCH_DB"
+SECRET_ENV = "TIERBOT_BENCH_SECRET"
+TARGET_RATE = 200.0
+TARGET_P99_MS = 10.0
+RATE_SHARE = 0.98  # the achieved rate must be at least this share of --rate
+REQUEST_TIMEOUT = 10.0  # GitHub waits 10 s for an answer
+_NUMBER_MARK = 987_654_321
+_SHA_MARK = "5ead" * 10
+_OK = (200, 202)
+
+
+class ServerError(RuntimeError):
+    """A server process did not start."""
+
+
+# --- the two servers: factories for `uvicorn --factory` ---------------------------------------
+
+
+def tierbot_app() -> Starlette:
+    """tierbot's webhook app on a JobQueue at $TIERBOT_BENCH_DB, with no workers."""
+    queue = JobQueue(os.environ[DB_ENV])
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            queue.close()
+
+    return create_app(
+        secret=os.environ.get(SECRET_ENV, SECRET),
+        queue=queue,
+        bot_login=BOT_LOGIN,
+        event_settings=EventSettings(),
+        lifespan=lifespan,
+    )
+
+
+def bare_app() -> Starlette:
+    """One `POST /webhook` that answers 200 at once, reading nothing."""
+
+    async def ok(request: Request) -> Response:
+        return Response(status_code=200)
+
+    return Starlette(routes=[Route("/webhook", ok, methods=["POST"])])
+
+
+@dataclass
+class ServerProcess:
+    """One uvicorn process serving `factory` from this file on a loopback port."""
+
+    name: str
+    factory: str
+    env: dict[str, str]
+    log: Path
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.port = _free_port()
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            f"webhook:{self.factory}",
+            "--app-dir",
+            str(_ROOT / "bench"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--timeout-keep-alive",
+            "300",  # connections stay open across rounds
+        ]
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                command, cwd=_ROOT, env=os.environ | self.env, stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerError(self._failure(f"exited with {self.process.returncode}"))
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
+                return
+            time.sleep(0.05)
+        raise ServerError(self._failure(f"did not listen within {timeout:.0f} s"))
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time of the server process, all threads; None where /proc is not."""
+        if self.process is None:
+            return None
+        try:
+            stat = Path(f"/proc/{self.process.pid}/stat").read_text()
+        except OSError:
+            return None
+        fields = stat.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def _failure(self, what: str) -> str:
+        tail = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+        return f"the {self.name} server {what}:\n{tail}"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+# --- the deliveries ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Deliveries:
+    """Signed `pull_request` deliveries made from one payload: each with its own delivery id,
+    PR number and head commit, so each is a new delivery that queues a new review job."""
+
+    source: str
+    action: str
+    template: bytes
+    secret: bytes
+
+    @classmethod
+    def make(cls, secret: str) -> Deliveries:
+        payload, source = _payload()
+        action = payload["action"]
+        payload = copy.deepcopy(payload)
+        payload["number"] = _NUMBER_MARK
+        pull = payload["pull_request"]
+        pull["number"] = _NUMBER_MARK
+        pull["draft"] = False
+        pull["head"]["sha"] = _SHA_MARK
+        template = json.dumps(payload).encode()
+        if (
+            template.count(str(_NUMBER_MARK).encode()) != 2
+            or template.count(_SHA_MARK.encode()) != 1
+        ):
+            raise RuntimeError("the payload already holds the bench's marks; pick others")
+        return cls(source, action, template, secret.encode())
+
+    def delivery(self, index: int) -> tuple[str, bytes, dict[str, str]]:
+        """The delivery id, body and headers of the `index`-th delivery (PR number index + 1)."""
+        sha = hashlib.sha1(index.to_bytes(8, "big")).hexdigest()
+        body = self.template.replace(str(_NUMBER_MARK).encode(), str(index + 1).encode(), 2)
+        body = body.replace(_SHA_MARK.encode(), sha.encode(), 1)
+        delivery = str(uuid.uuid4())
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "GitHub-Hookshot/bench",
+            "X-GitHub-Event": "pull_request",
+            "X-GitHub-Delivery": delivery,
+            "X-GitHub-Hook-ID": "1",
+            "X-GitHub-Hook-Installation-Target-Type": "integration",
+            "X-Hub-Signature-256": signature(self.secret, body),
+        }
+        return delivery, body, headers
+
+
+def _payload() -> tuple[dict[str, Any], str]:
+    """A real pull_request.synchronize (or .opened) example sent to an App installation, or a
+    built one; with a line saying which."""
+    if EXAMPLES.is_file():
+        index = json.loads(EXAMPLES.read_text(encoding="utf-8"))
+        examples = {entry["name"]: entry["examples"] for entry in index}
+        for action in ("synchronize", "opened"):
+            found = [
+                e
+                for e in examples.get("pull_request", [])
+                if e.get("action") == action and "installation" in e
+            ]
+            if found:
+                return found[0], f"real pull_request.{action} from @octokit/webhooks-examples"
+    return _built_payload(), "built pull_request.synchronize (@octokit/webhooks-examples missing)"
+
+
+def _built_payload() -> dict[str, Any]:
+    """A pull_request.synchronize shaped like GitHub's, with the fields a real one carries most
+    of its bytes in (users, both repositories, links), for when the examples are not installed."""
+    owner = {
+        "login": "octo-org",
+        "id": 6811672,
+        "node_id": "MDEyOk9yZ2FuaXphdGlvbjY4MTE2NzI=",
+        "avatar_url": "https://avatars.githubusercontent.com/u/6811672?v=4",
+        "html_url": "https://github.com/octo-org",
+        "type": "Organization",
+        "site_admin": False,
+    }
+    user = owner | {"login": "mona", "id": 21031067, "type": "User"}
+    repo_url = "https://api.github.com/repos/octo-org/service"
+    repository = {
+        "id": 186853002,
+        "node_id": "MDEwOlJlcG9zaXRvcnkxODY4NTMwMDI=",
+        "name": "service",
+        "full_name": "octo-org/service",
+        "private": True,
+        "owner": owner,
+        "html_url": "https://github.com/octo-org/service",
+        "description": "The order service",
+        "fork": False,
+        "url": repo_url,
+        **{
+            f"{name}_url": f"{repo_url}/{name}{{/number}}"
+            for name in ("issues", "pulls", "commits", "branches", "tags", "labels", "milestones")
+        },
+        "created_at": "2019-05-15T15:19:25Z",
+        "updated_at": "2024-05-15T15:20:00Z",
+        "pushed_at": "2024-05-15T15:20:33Z",
+        "default_branch": "main",
+        "language": "Python",
+        "visibility": "private",
+        "size": 1024,
+    }
+    branch = {"label": "octo-org:main", "ref": "main", "user": owner, "repo": repository}
+    return {
+        "action": "synchronize",
+        "number": 2,
+        "before": "ec26c3e57ca3a959ca5aad62de7213c562f8c821",
+        "after": "34c5c7793cb3b279e22454cb6750c80560547b3a",
+        "pull_request": {
+            "url": f"{repo_url}/pulls/2",
+            "id": 279147437,
+            "node_id": "MDExOlB1bGxSZXF1ZXN0Mjc5MTQ3NDM3",
+            "html_url": "https://github.com/octo-org/service/pull/2",
+            "diff_url": "https://github.com/octo-org/service/pull/2.diff",
+            "number": 2,
+            "state": "open",
+            "locked": False,
+            "title": "Retry the payment call on timeouts",
+            "user": user,
+            "body": "Retries with backoff; see the runbook.\n" * 10,
+            "created_at": "2024-05-15T15:20:33Z",
+            "updated_at": "2024-05-15T15:21:00Z",
+            "draft": False,
+            "head": branch
+            | {
+                "label": "mona:retry-payments",
+                "ref": "retry-payments",
+                "sha": "34c5c7793cb3b279e22454cb6750c80560547b3a",
+                "user": user,
+            },
+            "base": branch | {"sha": "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"},
+            "author_association": "MEMBER",
+            "commits": 3,
+            "additions": 120,
+            "deletions": 14,
+            "changed_files": 6,
+        },
+        "repository": repository,
+        "organization": owner,
+        "sender": user,
+        "installation": {
+            "id": 2311213,
+            "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uMjMxMTIxMw==",
+        },
+    }
+
+
+# --- the load ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    """The answers of one server to one stretch of paced load."""
+
+    server: str
+    round: int
+    sent: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)
+    lateness: list[float] = field(default_factory=list)
+    elapsed: float = 0.0
+    cpu: float | None = None
+    accepted: list[str] = field(default_factory=list)
+    queued: list[str] = field(default_factory=list)
+
+    @property
+    def answered(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def failed(self) -> int:
+        return sum(self.errors.values())
+
+    @property
+    def rate(self) -> float:
+        return self.answered / self.elapsed if self.elapsed > 0 else 0.0
+
+
+async def _send(
+    client: httpx.AsyncClient,
+    phase: Phase,
+    delivery: str,
+    body: bytes,
+    headers: dict[str, str],
+    due: float,
+) -> float:
+    start = time.perf_counter()
+    phase.lateness.append(start - due)
+    try:
+        response = await client.post("/webhook", content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        phase.errors[type(exc).__name__] += 1
+        return time.perf_counter()
+    done = time.perf_counter()
+    phase.latencies.append(done - start)
+    phase.statuses[response.status_code] += 1
+    if response.status_code in _OK:
+        phase.accepted.append(delivery)
+        if response.status_code == 202:
+            phase.queued.append(delivery)
+    else:
+        phase.errors[f"HTTP {response.status_code}"] += 1
+    return done
+
+
+async def load(
+    server: ServerProcess,
+    client: httpx.AsyncClient,
+    deliveries: Deliveries,
+    first: int,
+    rate: float,
+    seconds: float,
+    round_no: int,
+) -> Phase:
+    """Send round(rate * seconds) deliveries, request i at t0 + i / rate, and wait for all."""
+    phase = Phase(server.name, round_no)
+    count = max(round(rate * seconds), 1)
+    gc.collect()
+    cpu_before = server.cpu_seconds()
+    tasks: list[asyncio.Task[float]] = []
+    t0 = time.perf_counter() + 0.01
+    for i in range(count):
+        delivery, body, headers = deliveries.delivery(first + i)
+        due = t0 + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(_send(client, phase, delivery, body, headers, due)))
+        phase.sent += 1
+    finished = await asyncio.gather(*tasks)
+    phase.elapsed = max(finished) - t0
+    cpu_after = server.cpu_seconds()
+    if cpu_before is not None and cpu_after is not None:
+        phase.cpu = cpu_after - cpu_before
+    return phase
+
+
+# --- the report -------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..1); nan for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(max(math.ceil(q * len(ordered)) - 1, 0), len(ordered) - 1)]
+
+
+def _ms(seconds: float) -> str:
+    return "n/a" if math.isnan(seconds) else f"{seconds * 1000:.2f}"
+
+
+def _ratio(ours: float, bare: float) -> str:
+    return f"{ours / bare:.2f}" if bare > 0 and not math.isnan(ours + bare) else "n/a"
+
+
+def _cpu_ms(phase: Phase) -> str:
+    if phase.cpu is None or not phase.sent:
+        return "n/a"
+    return f"{phase.cpu * 1000 / phase.sent:.3f}"
+
+
+def _statuses(phase: Phase) -> str:
+    return " ".join(f"{code}:{n}" for code, n in sorted(phase.statuses.items())) or "-"
+
+
+_ROW = "{:>5} {:<8} {:>6} {:>6} {:<14} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8}"
+
+
+def _row(phase: Phase, label: str) -> str:
+    return _ROW.format(
+        label,
+        phase.server,
+        phase.sent,
+        phase.failed,
+        _statuses(phase),
+        f"{phase.rate:.1f}",
+        _ms(percentile(phase.latencies, 0.50)),
+        _ms(percentile(phase.latencies, 0.99)),
+        _ms(max(phase.latencies, default=math.nan)),
+        _ms(percentile(phase.lateness, 0.99)),
+        _cpu_ms(phase),
+    )
+
+
+def pooled(phases: Sequence[Phase], server: str) -> Phase:
+    """Every round of one server as one phase (elapsed and CPU time summed)."""
+    total = Phase(server, 0, cpu=0.0)
+    for phase in phases:
+        if phase.server != server:
+            continue
+        total.sent += phase.sent
+        total.statuses.update(phase.statuses)
+        total.errors.update(phase.errors)
+        total.latencies.extend(phase.latencies)
+        total.lateness.extend(phase.lateness)
+        total.elapsed += phase.elapsed
+        total.cpu = None if phase.cpu is None or total.cpu is None else total.cpu + phase.cpu
+        total.accepted.extend(phase.accepted)
+        total.queued.extend(phase.queued)
+    return total
+
+
+def stored(db: Path) -> tuple[set[str], set[str], Counter[str]]:
+    """The delivery ids in `queue_deliveries`, those with a job in `queue_jobs`, and the jobs
+    by state, read from the file (read-only) as another process would."""
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        deliveries = {row[0] for row in conn.execute("SELECT delivery_id FROM queue_deliveries")}
+        jobs = {
+            row[0]
+            for row in conn.execute(
+                "SELECT delivery_id FROM queue_jobs WHERE delivery_id IS NOT NULL"
+            )
+        }
+        states = Counter(
+            {
+                row[0]: int(row[1])
+                for row in conn.execute("SELECT state, count(*) FROM queue_jobs GROUP BY state")
+            }
+        )
+    return deliveries, jobs, states
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
+def _environment() -> str:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return (
+        f"python {platform.python_version()}, uvicorn {_version('uvicorn')} ({loop}, {http}), "
+        f"starlette {_version('starlette')}, httpx {_version('httpx')}; "
+        f"{cpus} CPUs, {platform.system()} {platform.machine()}"
+    )
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+async def run(args: argparse.Namespace, servers: list[ServerProcess], db: Path) -> None:
+    deliveries = Deliveries.make(SECRET)
+    print(f"payload: {deliveries.source}, {len(deliveries.template):,} bytes; PR number, head")
+    print("  commit and delivery id varied per delivery, signed X-Hub-Signature-256")
+    print(
+        f"load: open-loop {args.rate:g} requests/s, {args.seconds:g} s per server per round, "
+        f"{args.rounds} round(s) ({', '.join(s.name for s in servers)}, ...), "
+        f"{args.warmup:g} s untimed warm-up each"
+    )
+    print()
+    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
+    clients = {
+        s.name: httpx.AsyncClient(
+            base_url=s.url, limits=limits, timeout=REQUEST_TIMEOUT, trust_env=False
+        )
+        for s in servers
+    }
+    counters = dict.fromkeys(clients, 0)
+    warm: list[Phase] = []
+    phases: list[Phase] = []
+    try:
+        for server in servers:
+            if args.warmup > 0:
+                phase = await load(
+                    server,
+                    clients[server.name],
+                    deliveries,
+                    counters[server.name],
+                    args.rate,
+                    args.warmup,
+                    0,
+                )
+                counters[server.name] += phase.sent
+                warm.append(phase)
+        print(
+            _ROW.format(
+                "round",
+                "server",
+                "sent",
+                "errors",
+                "answers",
+                "req/s",
+                "p50 ms",
+                "p99 ms",
+                "max ms",
+                "late p99",
+                "cpu ms/r",
+            )
+        )
+        for round_no in range(1, args.rounds + 1):
+            for server in servers:
+                phase = await load(
+                    server,
+                    clients[server.name],
+                    deliveries,
+                    counters[server.name],
+                    args.rate,
+                    args.seconds,
+                    round_no,
+                )
+                counters[server.name] += phase.sent
+                phases.append(phase)
+                print(_row(phase, str(round_no)), flush=True)
+    finally:
+        for client in clients.values():
+            await client.aclose()
+    _summary(args, phases, warm, db)
+
+
+def _summary(args: argparse.Namespace, phases: list[Phase], warm: list[Phase], db: Path) -> None:
+    ours, bare = pooled(phases, "tierbot"), pooled(phases, "bare")
+    print()
+    print(f"all rounds ({args.rounds} x {args.seconds:g} s)   {'tierbot':>12} {'bare':>12}  ratio")
+    p50 = (percentile(ours.latencies, 0.5), percentile(bare.latencies, 0.5))
+    p99 = (percentile(ours.latencies, 0.99), percentile(bare.latencies, 0.99))
+    top = (max(ours.latencies, default=math.nan), max(bare.latencies, default=math.nan))
+    late = (percentile(ours.lateness, 0.99), percentile(bare.lateness, 0.99))
+    cpu = "" if ours.cpu is None or bare.cpu is None else _ratio(ours.cpu, bare.cpu)
+    lines = [
+        ("requests sent", f"{ours.sent:,}", f"{bare.sent:,}", ""),
+        ("answers", _statuses(ours), _statuses(bare), ""),
+        ("errors", f"{ours.failed:,}", f"{bare.failed:,}", ""),
+        ("achieved requests/s", f"{ours.rate:.1f}", f"{bare.rate:.1f}", ""),
+        ("p50 latency ms", _ms(p50[0]), _ms(p50[1]), _ratio(*p50)),
+        ("p99 latency ms", _ms(p99[0]), _ms(p99[1]), _ratio(*p99)),
+        ("max latency ms", _ms(top[0]), _ms(top[1]), _ratio(*top)),
+        ("generator late p99 ms", _ms(late[0]), _ms(late[1]), ""),
+        ("server CPU ms/request", _cpu_ms(ours), _cpu_ms(bare), cpu),
+    ]
+    for label, left, right, ratio in lines:
+        print(f"  {label:<28} {left:>12} {right:>12}  {ratio}".rstrip())
+    errors = ours.errors + bare.errors
+    if errors:
+        print("  errors by kind: " + ", ".join(f"{k} {n}" for k, n in errors.most_common()))
+    lateness = max(late)
+    if lateness > 0.005:
+        print(
+            f"  note: the generator started p99 {lateness * 1000:.1f} ms late: it, not only the "
+            "server, was short of CPU; read the latencies with care"
+        )
+
+    answered = pooled([*warm, *phases], "tierbot")  # warm-up deliveries were persisted too
+    in_file, with_job, states = stored(db)
+    lost = set(answered.accepted) - in_file
+    lost_jobs = set(answered.queued) - with_job
+    extra = len(in_file - set(answered.accepted))
+    print()
+    print(
+        f"persisted: {len(answered.accepted):,} deliveries answered 200/202 by tierbot "
+        f"({len(answered.queued):,} with 202, warm-up included)"
+    )
+    print(
+        f"  the queue file holds {len(in_file):,} deliveries and {sum(states.values()):,} jobs "
+        f"({', '.join(f'{s} {n:,}' for s, n in sorted(states.items())) or 'none'})"
+    )
+    print(
+        f"  accepted deliveries missing from queue_deliveries: {len(lost):,}; "
+        f"202 answers without their job in queue_jobs: {len(lost_jobs):,}"
+        + (f"; rows without a 2xx answer (errored requests): {extra:,}" if extra else "")
+    )
+
+    fast = (
+        p99[0] < TARGET_P99_MS / 1000
+        and ours.rate >= RATE_SHARE * args.rate
+        and ours.failed == 0
+        and ours.sent > 0
+    )
+    kept = not lost and not lost_jobs and bool(answered.accepted)
+    print()
+    print(
+        f"target: p99 under {TARGET_P99_MS:g} ms at {TARGET_RATE:g} requests/s, "
+        "every accepted delivery persisted"
+    )
+    if args.rate != TARGET_RATE:
+        print(f"  (this run's rate is {args.rate:g} requests/s, not the target's)")
+    print(
+        f"  latency: p99 {_ms(p99[0])} ms at {ours.rate:.1f} requests/s achieved, "
+        f"{ours.failed} errors: {'PASS' if fast else 'FAIL'}"
+    )
+    print(
+        f"  persisted: {len(answered.accepted) - len(lost):,} of {len(answered.accepted):,} "
+        f"accepted deliveries, {len(answered.queued) - len(lost_jobs):,} of "
+        f"{len(answered.queued):,} queued jobs: {'PASS' if kept else 'FAIL'}"
+    )
+    print(f"  overall: {'PASS' if fast and kept and args.rate >= TARGET_RATE else 'FAIL'}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rate", type=float, default=TARGET_RATE, help="requests per second")
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds per server per round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of tierbot then bare")
+    parser.add_argument("--warmup", type=float, default=1.0, help="untimed seconds per server")
+    args = parser.parse_args(argv)
+    if args.rate <= 0 or args.seconds <= 0 or args.rounds < 1 or args.warmup < 0:
+        parser.error("--rate and --seconds must be positive, --rounds at least 1")
+
+    print("webhook: tierbot POST /webhook (SQLite JobQueue, no workers) vs a bare Starlette 200")
+    print(_environment())
+    with tempfile.TemporaryDirectory(prefix="tierbot-bench-") as tmp:
+        db = Path(tmp) / "tierbot.sqlite3"
+        servers = [
+            ServerProcess(
+                "tierbot",
+                "tierbot_app",
+                {DB_ENV: str(db), SECRET_ENV: SECRET},
+                Path(tmp) / "tierbot.log",
+            ),
+            ServerProcess("bare", "bare_app", {}, Path(tmp) / "bare.log"),
+        ]
+        try:
+            for server in servers:
+                server.start()
+            asyncio.run(run(args, servers, db))
+        except ServerError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        finally:
+            for server in servers:
+                server.stop()
+        for server in servers:
+            log = server.log.read_text(errors="replace").strip()
+            if log:
+                print(f"\n{server.name} server log (last lines):\n{log[-1500:]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
