@@ -18,9 +18,10 @@ from typing import Any, Protocol
 
 from bot.complexity import score
 from bot.config import REPO_SETTINGS_PATH, RepoSettings, Settings
-from bot.cost import DEFAULT_GPU_HOUR_USD, PriceTable, review_spend
+from bot.cost import DEFAULT_GPU_HOUR_USD, PriceTable, Spend, review_spend
 from bot.diff import DiffError, parse
 from bot.github import GitHubError, PostedReview, PullRef, PullRequest
+from bot.metrics import BASELINE_DOLLARS, DOLLARS, REVIEWS, TOKENS, Metrics
 from bot.models.base import Backend
 from bot.review.anchor import Comment
 from bot.review.markers import PAUSED_MARKER, SUMMARY_MARKER, head_marker, reviewed_head
@@ -62,6 +63,7 @@ class Services:
     backends: Mapping[Tier, Backend]
     models: Models
     github_for: Callable[[int | None], Awaitable[GitHubClient]]
+    metrics: Metrics | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +164,7 @@ async def review_pull(
     if result.attempts:
         gpu_hour = services.settings.gpu_hour_usd or DEFAULT_GPU_HOUR_USD
         spend = review_spend(result.attempts, services.prices, services.models.frontier, gpu_hour)
+    _count(services.metrics, result, spend)
     if result.failed and _transient(result) and not forced:
         raise Retry(result.failed)
 
@@ -209,6 +212,29 @@ def _decide(kept: Any, repo: RepoSettings, services: Services, override: Tier | 
     complexity = score(kept)
     paths = tuple(f.path for f in kept.files)
     return decide(complexity, services.models, repo=repo, paths=paths, override=override)
+
+
+def _count(metrics: Metrics | None, result: ReviewResult, spend: Spend | None) -> None:
+    """Reviews by tier, tokens by kind and dollars against the baseline, for /metrics."""
+    if metrics is None:
+        return
+    if not result.failed:
+        metrics.inc(REVIEWS, {"tier": result.tier.value})
+    for attempt in result.attempts:
+        tier = attempt.tier.value
+        usage = attempt.usage
+        for kind, tokens in (
+            ("input", usage.input_tokens),
+            ("output", usage.output_tokens),
+            ("cache_read", usage.cache_read_tokens),
+            ("cache_write", usage.cache_write_tokens),
+        ):
+            if tokens:
+                metrics.inc(TOKENS, {"tier": tier, "kind": kind}, tokens)
+    if spend is not None:
+        metrics.inc(DOLLARS, {"tier": "frontier"}, float(spend.frontier_usd))
+        metrics.inc(DOLLARS, {"tier": "local"}, float(spend.local_usd))
+        metrics.inc(BASELINE_DOLLARS, None, float(spend.baseline_usd))
 
 
 def _transient(result: ReviewResult) -> bool:

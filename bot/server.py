@@ -24,7 +24,7 @@ from bot.config import Settings, SettingsError
 from bot.cost import PriceTable
 from bot.events import EventSettings, route
 from bot.github import GitHubApp
-from bot.metrics import Metrics
+from bot.metrics import JOBS, Metrics
 from bot.models.anthropic import FrontierBackend
 from bot.models.base import Backend
 from bot.pipeline import GitHubClient, Services
@@ -71,11 +71,15 @@ async def build(settings: Settings, *, transport: Any = None) -> Server:
             raise SettingsError("a job without an installation cannot reach GitHub as the App")
         return await github_app.installation(installation_id)
 
-    services = Services(settings, prices, backends, models, github_for)
-    queue = JobQueue(settings.database_path)
     metrics = Metrics()
+    services = Services(settings, prices, backends, models, github_for, metrics)
+    queue = JobQueue(settings.database_path)
     workers = Workers(
-        queue, services, concurrency=settings.workers, lease_seconds=settings.lease_seconds
+        queue,
+        services,
+        concurrency=settings.workers,
+        lease_seconds=settings.lease_seconds,
+        on_outcome=lambda kind, state, _: metrics.inc(JOBS, {"kind": kind, "outcome": state}),
     )
 
     @contextlib.asynccontextmanager
@@ -141,7 +145,9 @@ async def replay(settings: Settings, payload_path: Path, event: str) -> list[str
         raise SettingsError(f"{payload_path} does not hold a webhook payload (a JSON object)")
     routed = route(event, payload, bot_login=server.bot_login, settings=EventSettings())
     outcomes = [routed.ack]
-    server.workers.on_outcome = lambda state, detail: outcomes.append(f"{state}: {detail}")
+    server.workers.on_outcome = lambda kind, state, detail: outcomes.append(
+        f"{kind} {state}: {detail}"
+    )
     delivery = f"replay-{uuid.uuid4()}"
     await asyncio.to_thread(
         server.queue.accept, delivery, event, payload.get("action"), routed.jobs

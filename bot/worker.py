@@ -41,7 +41,7 @@ class Workers:
     lease_seconds: float = 60.0
     poll_seconds: float = 2.0
     runner: Callable[[JobSpec, Services], Awaitable[str]] = run
-    on_outcome: Callable[[str, str], None] | None = None
+    on_outcome: Callable[[str, str, str], None] | None = None
 
     def __post_init__(self) -> None:
         self._wake = asyncio.Event()
@@ -109,7 +109,7 @@ class Workers:
                 log.warning("lease lost before the job was marked done", job=job.id)
                 return
             log.info("job done", job=job.id, outcome=outcome)
-            self._record("done", outcome)
+            self._record(job.kind, "done", outcome)
         finally:
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -126,7 +126,7 @@ class Workers:
             log.warning("lease lost before the failure was recorded", job=job.id)
             return
         log.warning("job failed", job=job.id, error=error, state=state)
-        self._record(state, error)
+        self._record(job.kind, state, error)
         if state == "failed":
             try:
                 await report_failure(spec, self.services, error)
@@ -143,6 +143,6 @@ class Workers:
                 log.warning("lease lost", job=job_id, worker=worker)
                 return
 
-    def _record(self, state: str, detail: str) -> None:
+    def _record(self, kind: str, state: str, detail: str) -> None:
         if self.on_outcome is not None:
-            self.on_outcome(state, detail)
+            self.on_outcome(kind, state, detail)

@@ -131,7 +131,7 @@ async def app(tmp_path: Path, proxy: GitHubProxy, anthropic: FakeAnthropic) -> A
     server = await build(settings)
     server.workers.concurrency = 0  # the test runs the jobs itself
     made = App(server, httpx.AsyncClient(), database)
-    server.workers.on_outcome = lambda state, detail: made.outcomes.append((state, detail))
+    server.workers.on_outcome = lambda _kind, state, detail: made.outcomes.append((state, detail))
     transport = httpx.ASGITransport(app=server.app)
     async with (
         server.app.router.lifespan_context(server.app),

@@ -251,3 +251,18 @@ def test_help_lists_the_commands(services: Services, github: FakeGitHubAPI) -> N
 def test_a_closed_pull_request_is_not_reviewed(services: Services, github: FakeGitHubAPI) -> None:
     github.state = "closed"
     assert go(job(), services) == "skipped: the pull request is closed"
+
+
+def test_a_review_is_counted_in_the_metrics(
+    services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic
+) -> None:
+    from dataclasses import replace
+
+    from bot.metrics import DOLLARS, REVIEWS, TOKENS, Metrics
+
+    metrics = Metrics()
+    fake_anthropic.reply(message(FIRST_ANSWER, input_tokens=2000, output_tokens=300))
+    go(job(), replace(services, metrics=metrics))
+    assert metrics.value(REVIEWS, {"tier": "frontier"}) == 1
+    assert metrics.value(TOKENS, {"tier": "frontier", "kind": "input"}) == 2000
+    assert metrics.value(DOLLARS, {"tier": "frontier"}) == pytest.approx(0.007)
