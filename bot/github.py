@@ -325,6 +325,14 @@ class GitHub:
         path = f"/repos/{owner}/{repo}/{kind}/comments/{comment_id}/reactions"
         await self._request("POST", path, json={"content": content}, idempotent=True)
 
+    async def review_comment(self, owner: str, repo: str, comment_id: int) -> dict[str, Any]:
+        """One inline review comment (its author, body, path and line).
+        https://docs.github.com/en/rest/pulls/comments#get-a-review-comment-for-a-pull-request"""
+        found = await self._json("GET", f"/repos/{owner}/{repo}/pulls/comments/{comment_id}")
+        if not isinstance(found, dict):
+            raise GitHubError(f"unexpected answer for review comment {comment_id}")
+        return found
+
     async def permission(self, owner: str, repo: str, login: str) -> str:
         """The user's role on the repo: admin, maintain, write, triage, read or none.
 

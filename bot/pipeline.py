@@ -18,16 +18,17 @@ from typing import Any, Protocol
 
 from bot.complexity import score
 from bot.config import REPO_SETTINGS_PATH, RepoSettings, Settings
-from bot.cost import DEFAULT_GPU_HOUR_USD, PriceTable, Spend, review_spend
+from bot.cost import DEFAULT_GPU_HOUR_USD, PriceTable, Spend, format_usd, review_spend
 from bot.diff import DiffError, parse
 from bot.github import GitHubError, PostedReview, PullRef, PullRequest
 from bot.metrics import BASELINE_DOLLARS, DOLLARS, REVIEWS, TOKENS, Metrics
 from bot.models.base import Backend
-from bot.review.anchor import Comment
+from bot.question import answer_question
+from bot.review.anchor import Comment, neutralise
 from bot.review.markers import PAUSED_MARKER, SUMMARY_MARKER, head_marker, reviewed_head
 from bot.review.summary import COMMANDS_HELP, render_summary
 from bot.reviewer import ReviewResult, review_change
-from bot.routing import Decision, Models, Tier, decide, without_excluded
+from bot.routing import Decision, Models, Task, Tier, decide, without_excluded
 
 _WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
 
@@ -52,6 +53,10 @@ class GitHubClient(Protocol):
     async def add_reaction(self, owner: str, repo: str, comment_id: int, content: str) -> None: ...
     async def reply(self, ref: PullRef, body: str) -> int: ...
     async def permission(self, owner: str, repo: str, login: str) -> str: ...
+    async def review_comment(self, owner: str, repo: str, comment_id: int) -> dict[str, Any]: ...
+    async def reply_in_thread(self, ref: PullRef, review_comment_id: int, body: str) -> int: ...
+    @property
+    def bot_login(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +94,7 @@ async def run(job: JobSpec, services: Services) -> str:
         if job.kind == "command":
             return await _command(github, ref, job.payload, services)
         if job.kind == "reply":
-            await github.reply(ref, _NOT_YET.format(what="Answering in review threads"))
-            return "replied: not supported"
+            return await _thread_reply(github, ref, job.payload, services)
     except GitHubError as exc:
         if exc.status is None or exc.status >= 500 or exc.status in (403, 429):
             raise Retry(str(exc)) from exc
@@ -305,13 +309,72 @@ async def _command(
     if name in ("pause", "resume"):
         return await _pause(github, ref, paused=name == "pause")
     if name == "ask":
-        await github.reply(ref, _NOT_YET.format(what="`/ask`"))
-        return "replied: /ask not supported"
+        question = str(args[0]) if args else ""
+        text = await _answer(github, ref, question, services, thread="")
+        await github.reply(ref, f"> {_quote(question)}\n\n{text}")
+        return "replied: /ask"
     if name == "cost":
         await github.reply(ref, _NOT_YET.format(what="`/cost` (the cost ledger)"))
         return "replied: /cost not supported"
     await github.reply(ref, "tierbot commands:\n\n" + COMMANDS_HELP)
     return "replied: help"
+
+
+async def _thread_reply(
+    github: GitHubClient, ref: PullRef, payload: Mapping[str, Any], services: Services
+) -> str:
+    """Answer a reply in a review thread, but only in the bot's own threads."""
+    root_id = payload.get("in_reply_to_id")
+    comment_id = payload.get("comment_id")
+    if not isinstance(root_id, int):
+        return "ignored: not a reply in a thread"
+    root = await github.review_comment(ref.owner, ref.repo, root_id)
+    author = str((root.get("user") or {}).get("login", ""))
+    if github.bot_login is None or author != github.bot_login:
+        return "ignored: a thread the bot did not start"
+    question = str(payload.get("question", "")).strip()
+    if not question:
+        return "ignored: an empty reply"
+    where = f"{root.get('path')}:{root.get('line') or root.get('original_line')}"
+    thread = f"The bot's comment on {where}:\n{root.get('body', '')}"
+    text = await _answer(github, ref, question, services, thread=thread)
+    await github.reply_in_thread(ref, root_id, text)
+    if isinstance(comment_id, int):
+        return f"replied in thread {root_id} to {comment_id}"
+    return f"replied in thread {root_id}"
+
+
+async def _answer(
+    github: GitHubClient, ref: PullRef, question: str, services: Services, thread: str
+) -> str:
+    """The answer to post, or why there is none; never an empty success."""
+    pull = await github.pull(ref)
+    text = await github.file_text(ref.owner, ref.repo, REPO_SETTINGS_PATH, pull.default_branch)
+    repo = RepoSettings.from_yaml(text) if text is not None else RepoSettings()
+    try:
+        changes = parse(await github.pull_diff(ref))
+    except DiffError as exc:
+        return f"I could not read this pull request's diff, so I cannot answer: {exc}"
+    kept, _ = without_excluded(changes, repo)
+    if kept is None:
+        return "Every changed file is excluded by the repo settings, so I cannot answer."
+    complexity = score(kept)
+    paths = tuple(f.path for f in kept.files)
+    decision = decide(complexity, services.models, task=Task.ASK, repo=repo, paths=paths)
+    answer = await answer_question(kept, question, decision, services.backends, repo, thread=thread)
+    if answer.failed and not answer.text:
+        return f"I could not answer: {answer.failed}."
+    gpu_hour = services.settings.gpu_hour_usd or DEFAULT_GPU_HOUR_USD
+    spend = review_spend(answer.attempts, services.prices, services.models.frontier, gpu_hour)
+    return (
+        f"{answer.text}\n\n<sub>Answered by the {answer.tier} model `{answer.model}` for "
+        f"{format_usd(spend.spent_usd)}.</sub>"
+    )
+
+
+def _quote(text: str) -> str:
+    first = text.strip().split("\n", 1)[0]
+    return neutralise(first[:200] + ("…" if len(first) > 200 else ""))
 
 
 async def _may_write(github: GitHubClient, ref: PullRef, user: str) -> bool:

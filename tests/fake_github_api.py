@@ -92,6 +92,17 @@ class FakeGitHubAPI:
             for item in body.get("comments", []):
                 self.review_comments.append({**self._comment(item["body"]), **item})
             return httpx.Response(200, json=review)
+        single = re.fullmatch(rf"{base}/pulls/comments/(\d+)", path)
+        if single and method == "GET":
+            for comment in self.review_comments:
+                if comment["id"] == int(single[1]):
+                    return httpx.Response(200, json=comment)
+            return httpx.Response(404, json={"message": "Not Found"})
+        thread = re.fullmatch(rf"{base}/pulls/{self.number}/comments/(\d+)/replies", path)
+        if thread and method == "POST":
+            reply = {**self._comment(body["body"]), "in_reply_to_id": int(thread[1])}
+            self.review_comments.append(reply)
+            return httpx.Response(201, json=reply)
         permission = re.fullmatch(rf"{base}/collaborators/([^/]+)/permission", path)
         if permission:
             level = self.permissions.get(permission[1], "read")

@@ -266,3 +266,38 @@ def test_a_review_is_counted_in_the_metrics(
     assert metrics.value(REVIEWS, {"tier": "frontier"}) == 1
     assert metrics.value(TOKENS, {"tier": "frontier", "kind": "input"}) == 2000
     assert metrics.value(DOLLARS, {"tier": "frontier"}) == pytest.approx(0.007)
+
+
+ANSWER = json.dumps({"answer": "Yes: `app/cache.py:4` raises KeyError on a miss. Ping @octocat"})
+
+
+def test_ask_answers_in_a_reply_with_the_model_and_cost(
+    services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic
+) -> None:
+    fake_anthropic.reply(message(ANSWER, input_tokens=1000, output_tokens=50))
+    spec = job("command", command="ask", args=["Can get() fail?"], user="mona", comment_id=4)
+    assert go(spec, services) == "replied: /ask"
+    reply = github.bodies()[-1]
+    assert reply.startswith("> Can get() fail?")
+    assert "raises KeyError on a miss" in reply
+    assert "@octocat" not in reply
+    assert "Answered by the frontier model `claude-sonnet-5-5` for $0.0025." in reply
+    sent = fake_anthropic.requests[0].body
+    assert "<question>\nCan get() fail?\n</question>" in sent["messages"][0]["content"]
+    assert sent["output_config"]["format"]["schema"]["required"] == ["answer"]
+
+
+def test_a_reply_in_the_bots_thread_is_answered_there_and_others_are_left_alone(
+    services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic
+) -> None:
+    fake_anthropic.reply(message(FIRST_ANSWER))
+    go(job(), services)
+    root = github.review_comments[0]["id"]
+    github.review_comments.append({"id": 999, "body": "human note", "user": {"login": "mona"}})
+    fake_anthropic.reply(message(ANSWER))
+    spec = job("reply", comment_id=5000, in_reply_to_id=root, user="mona", question="Why?")
+    assert go(spec, services) == f"replied in thread {root} to 5000"
+    assert github.review_comments[-1]["in_reply_to_id"] == root
+    other = job("reply", comment_id=5001, in_reply_to_id=999, user="mona", question="Hm?")
+    assert go(other, services) == "ignored: a thread the bot did not start"
+    assert len(fake_anthropic.requests) == 2

@@ -1,0 +1,150 @@
+"""Answering a question about a change (`/ask`, or a reply in one of the bot's review threads).
+
+One request, on the tier routing picked for the `ask` task (local unless the change is too big
+for its window), with the question and the diff as untrusted data. A local answer that is not
+the JSON asked for, or that the model was unsure of, is asked again of the frontier model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bot.config import RepoSettings
+from bot.diff import ChangeSet
+from bot.models.base import Backend, CompletionRequest, ModelError, Usage
+from bot.review.anchor import neutralise
+from bot.review.prompt import SYSTEM, Budget, Coverage, plan_review
+from bot.reviewer import Attempt, budget_for
+from bot.routing import Decision, Tier
+
+MAX_ANSWER_CHARS = 6000
+ANSWER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "answer": {
+            "type": "string",
+            "description": "The answer, in Markdown; cite code as path:line.",
+        }
+    },
+    "required": ["answer"],
+    "additionalProperties": False,
+}
+ASK_GUIDELINES = """\
+Answer the question about this pull request, using the diff shown. Be direct and short: a few
+sentences or a small list. Cite code as `path:line` with the numbers shown at the left of the
+diff. If the diff does not show enough to answer, say what is missing instead of guessing.
+Answer with JSON only: {"answer": "..."}."""
+_ENTROPY_LIMIT = 1.2
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    text: str
+    tier: Tier
+    model: str
+    attempts: tuple[Attempt, ...]
+    coverage: tuple[Coverage, ...]
+    escalation: tuple[str, ...] = ()
+    failed: str | None = None
+
+
+async def answer_question(
+    changes: ChangeSet,
+    question: str,
+    decision: Decision,
+    backends: Mapping[Tier, Backend],
+    repo: RepoSettings | None = None,
+    thread: str = "",
+) -> Answer:
+    """Answer `question` about `changes`; `thread` is the review thread it was asked in."""
+    repo = repo or RepoSettings()
+    if decision.error is not None:
+        return Answer("", decision.tier, decision.model, (), (), failed=decision.error)
+    backend = backends.get(decision.tier)
+    if backend is None or backend.unavailable_reason() is not None:
+        return Answer(
+            "",
+            decision.tier,
+            decision.model,
+            (),
+            (),
+            failed=f"the {decision.tier} model cannot run",
+        )
+    first, text, why = await _ask(decision.tier, backend, changes, question, repo, thread)
+    frontier = backends.get(Tier.FRONTIER)
+    if (
+        why
+        and decision.tier is Tier.LOCAL
+        and frontier is not None
+        and (frontier.unavailable_reason() is None)
+    ):
+        second, text2, why2 = await _ask(Tier.FRONTIER, frontier, changes, question, repo, thread)
+        return Answer(
+            text2,
+            Tier.FRONTIER,
+            frontier.model,
+            (first[0], second[0]),
+            second[1],
+            (why,),
+            failed=why2 or None,
+        )
+    return Answer(text, decision.tier, backend.model, (first[0],), first[1], failed=why or None)
+
+
+async def _ask(
+    tier: Tier,
+    backend: Backend,
+    changes: ChangeSet,
+    question: str,
+    repo: RepoSettings,
+    thread: str,
+) -> tuple[tuple[Attempt, tuple[Coverage, ...]], str, str]:
+    """One request; returns (attempt and coverage), the answer text, and why it is unusable."""
+    paths = tuple(f.path for f in changes.files)
+    room = budget_for(tier, backend.context_tokens, repo, paths)
+    budget = Budget(room.prompt_tokens, 1, 1024)
+    context = f"<question>\n{question}\n</question>"
+    if thread:
+        context = f"<review_thread>\n{thread}\n</review_thread>\n\n{context}"
+    plan = plan_review(changes, budget, repo, context=context)
+    prompt = plan.parts[0].diff if plan.parts else context
+    request = CompletionRequest(
+        system=SYSTEM,
+        stable=ASK_GUIDELINES,
+        prompt=prompt,
+        schema=ANSWER_SCHEMA,
+        max_output_tokens=budget.max_output_tokens,
+        label="ask",
+    )
+    try:
+        completion = await backend.complete(request)
+    except ModelError as exc:
+        attempt = Attempt(tier, backend.model, 1, exc.usage, 0.0, 0.0, (str(exc),))
+        return (attempt, plan.coverage), "", f"the request failed: {exc}"
+    attempt = Attempt(
+        tier,
+        backend.model,
+        1,
+        completion.usage or Usage(),
+        completion.wall_seconds,
+        completion.gpu_seconds,
+        prompt_tokens_estimate=plan.prompt_tokens,
+    )
+    parsed = completion.parsed
+    text = parsed.get("answer") if isinstance(parsed, dict) else None
+    if not isinstance(text, str) or not text.strip():
+        return (attempt, plan.coverage), "", "the answer was not the JSON asked for"
+    stats = completion.token_stats
+    if stats is not None and stats.entropies and stats.mean > _ENTROPY_LIMIT:
+        why = f"the model was unsure (mean token entropy {stats.mean:.2f} nats)"
+        return (attempt, plan.coverage), neutralise(text.strip()), why
+    return (attempt, plan.coverage), neutralise(_cut(text.strip())), ""
+
+
+def _cut(text: str) -> str:
+    if len(text) <= MAX_ANSWER_CHARS:
+        return text
+    return re.sub(r"\s+\S*$", "", text[:MAX_ANSWER_CHARS]) + " …"
