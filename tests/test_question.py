@@ -1,0 +1,87 @@
+"""Answering a question about a change: local first, the frontier model when the local answer
+is unusable or unsure, and a failure that says so."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+
+from bot.complexity import score
+from bot.diff import parse
+from bot.models.anthropic import FrontierBackend
+from bot.models.base import Backend
+from bot.question import Answer, answer_question
+from bot.routing import Models, Task, Tier, decide
+from tests.builders import Edit, git_diff
+from tests.fake_anthropic import (
+    FakeAnthropic,
+    fake_anthropic_fixture,  # noqa: F401 (the fake_anthropic fixture)
+    message,
+)
+from tests.fakes import ScriptedLocalModel
+
+CHANGES = parse(git_diff(Edit("app/cache.py", added=["    return store[key]"], start=3)))
+MODELS = Models(local="qwen", frontier="claude-sonnet-5-5", local_window=8192)
+
+
+def ask(backends: dict[Tier, Backend], question: str = "Can this fail?") -> Answer:
+    decision = decide(score(CHANGES), MODELS, task=Task.ASK)
+    assert decision.tier is Tier.LOCAL
+
+    async def go() -> Answer:
+        try:
+            return await answer_question(CHANGES, question, decision, backends)
+        finally:
+            for backend in backends.values():
+                if isinstance(backend, FrontierBackend):
+                    await backend.aclose()
+
+    return asyncio.run(go())
+
+
+def frontier(fake: FakeAnthropic) -> FrontierBackend:
+    return FrontierBackend(
+        "claude-sonnet-5-5", api_key="sk-ant-test-0123", base_url=fake.base_url, max_retries=0
+    )
+
+
+def test_a_confident_local_answer_stands(fake_anthropic: FakeAnthropic) -> None:
+    local = ScriptedLocalModel(answers=deque([{"answer": "Only on a missing key."}]))
+    answer = ask({Tier.LOCAL: local, Tier.FRONTIER: frontier(fake_anthropic)})
+    assert answer.text == "Only on a missing key."
+    assert answer.tier is Tier.LOCAL
+    assert answer.failed is None
+    assert fake_anthropic.requests == []
+    assert "<question>\nCan this fail?\n</question>" in local.requests[0].prompt
+
+
+def test_an_unusable_local_answer_is_asked_of_the_frontier_model(
+    fake_anthropic: FakeAnthropic,
+) -> None:
+    local = ScriptedLocalModel(answers=deque(["I think maybe"]))
+    fake_anthropic.reply(message(json.dumps({"answer": "It raises KeyError."})))
+    answer = ask({Tier.LOCAL: local, Tier.FRONTIER: frontier(fake_anthropic)})
+    assert answer.tier is Tier.FRONTIER
+    assert answer.text == "It raises KeyError."
+    assert answer.escalation == ("the answer was not the JSON asked for",)
+    assert [a.tier for a in answer.attempts] == [Tier.LOCAL, Tier.FRONTIER]
+
+
+def test_an_unsure_local_answer_is_escalated(fake_anthropic: FakeAnthropic) -> None:
+    local = ScriptedLocalModel(answers=deque([{"answer": "Probably not."}]), entropy=2.0)
+    fake_anthropic.reply(message(json.dumps({"answer": "Yes, on a miss."})))
+    answer = ask({Tier.LOCAL: local, Tier.FRONTIER: frontier(fake_anthropic)})
+    assert answer.text == "Yes, on a miss."
+    assert "unsure" in answer.escalation[0]
+
+
+def test_no_usable_answer_is_a_failure_not_an_empty_reply(fake_anthropic: FakeAnthropic) -> None:
+    local = ScriptedLocalModel(answers=deque(["not json"]))
+    answer = ask({Tier.LOCAL: local, Tier.FRONTIER: frontier_without_key(fake_anthropic)})
+    assert answer.text == ""
+    assert answer.failed == "the answer was not the JSON asked for"
+
+
+def frontier_without_key(fake: FakeAnthropic) -> FrontierBackend:
+    return FrontierBackend("claude-sonnet-5-5", api_key=None, base_url=fake.base_url)
