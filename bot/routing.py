@@ -65,6 +65,8 @@ def decide(
     paths: tuple[str, ...] = (),
     override: Tier | None = None,
     frontier_budget_left_usd: Decimal | None = None,
+    frontier_estimate_usd: Decimal | None = None,
+    budget_note: str = "",
 ) -> Decision:
     """Decide the tier for `task` on a change with this complexity; `paths` are its files."""
     repo = repo or RepoSettings()
@@ -72,10 +74,18 @@ def decide(
     fits_local = tokens <= models.local_window
     size = f"needs ~{tokens:,} tokens of context"
     window = f"the local model's {models.local_window:,}-token window"
-    budget_spent = frontier_budget_left_usd is not None and frontier_budget_left_usd <= 0
+    # Spent, or too little left for this review's estimate: the budget is never overrun by
+    # more than one request.
+    budget_spent = frontier_budget_left_usd is not None and (
+        frontier_budget_left_usd <= 0
+        or (frontier_estimate_usd is not None and frontier_estimate_usd > frontier_budget_left_usd)
+    )
+    spent_words = "the month's frontier budget is spent" + (
+        f" ({budget_note})" if budget_note else ""
+    )
 
     if override is not None:
-        return _overridden(complexity, models, task, override, budget_spent)
+        return _overridden(complexity, models, task, override, budget_spent, spent_words)
 
     tier, why = _preferred(complexity, models, task, repo, paths, fits_local, size, window)
     reasons = [why]
@@ -102,11 +112,10 @@ def decide(
                 task,
                 tier,
                 reasons,
-                error="the month's frontier budget is spent and no local model is available "
-                f"({models.local_unavailable})",
+                error=f"{spent_words} and no local model is available ({models.local_unavailable})",
             )
         tier = Tier.LOCAL
-        reasons.append("the month's frontier budget is spent: using the local model instead")
+        reasons.append(f"{spent_words}: using the local model instead")
         if not fits_local:
             reasons.append(f"the change {size}, more than {window}: it will be reviewed in parts")
     elif tier is Tier.LOCAL and models.local_unavailable is not None:
@@ -117,8 +126,7 @@ def decide(
                 task,
                 tier,
                 reasons,
-                error=f"no local model is available ({models.local_unavailable}) and the "
-                "month's frontier budget is spent",
+                error=f"no local model is available ({models.local_unavailable}) and {spent_words}",
             )
         tier = Tier.FRONTIER
         reasons.append(f"no local model is available ({models.local_unavailable}): using frontier")
@@ -154,7 +162,12 @@ def _preferred(
 
 
 def _overridden(
-    complexity: Complexity, models: Models, task: Task, override: Tier, budget_spent: bool
+    complexity: Complexity,
+    models: Models,
+    task: Task,
+    override: Tier,
+    budget_spent: bool,
+    spent_words: str,
 ) -> Decision:
     reasons = [f"asked for the {override} model by command"]
     error = None
@@ -165,7 +178,7 @@ def _overridden(
             f"the frontier model was asked for but is not available ({models.frontier_unavailable})"
         )
     elif override is Tier.FRONTIER and budget_spent:
-        error = "the frontier model was asked for but the month's frontier budget is spent"
+        error = f"the frontier model was asked for but {spent_words}"
     return _decision(complexity, models, task, override, reasons, error=error)
 
 

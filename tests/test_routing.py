@@ -183,3 +183,29 @@ def test_asking_for_frontier_without_a_key_is_an_error() -> None:
     assert decision.tier is Tier.FRONTIER
     assert decision.error is not None
     assert "ANTHROPIC_API_KEY" in decision.error
+
+
+def test_too_little_budget_left_for_this_review_counts_as_spent() -> None:
+    decision = decide(
+        complexity(80),
+        MODELS,
+        frontier_budget_left_usd=Decimal("0.02"),
+        frontier_estimate_usd=Decimal("0.05"),
+        budget_note="$49.98 of $50.00 spent",
+    )
+    assert decision.tier is Tier.LOCAL
+    assert "frontier budget is spent ($49.98 of $50.00 spent)" in decision.reasons[1]
+
+
+def test_a_refused_frontier_override_gives_the_figures() -> None:
+    decision = decide(
+        complexity(10),
+        MODELS,
+        override=Tier.FRONTIER,
+        frontier_budget_left_usd=Decimal(0),
+        budget_note="$50.00 of $50.00 spent",
+    )
+    assert decision.error == (
+        "the frontier model was asked for but the month's frontier budget is spent "
+        "($50.00 of $50.00 spent)"
+    )
