@@ -3,8 +3,8 @@
 The web handler verifies a delivery and calls `route()`; whatever must be done is returned as
 jobs for the queue, so nothing here (or in the handler) talks to GitHub or a model. The worker
 (bot.pipeline) carries the jobs out: it reacts 👀 to a command, asks GitHub's permission API
-when a job says so and posts the replies. A per-PR rate limit on commands belongs there too: it
-needs state across deliveries, which a pure decision does not have.
+when a job says so and posts the replies. The per-PR rate limit on commands needs state across
+deliveries, which a pure decision does not have: the queue applies it as it stores the jobs.
 
 Events (https://docs.github.com/en/webhooks/webhook-events-and-payloads):
 - `pull_request` opened, reopened, synchronize, ready_for_review → a `review` job for the head

@@ -9,6 +9,11 @@ Semantics (the same as the scale-out engine's, procrastinate's `queueing_lock` a
 - a delivery id (`X-GitHub-Delivery`) is accepted once; a redelivery enqueues nothing;
 - a new "review" job replaces the PR's waiting one in place (latest head wins, the PR keeps its
   place in line); other kinds, such as commands, never coalesce;
+- with a command limit (max, window), `admit` stores a PR's "command" job only while fewer than
+  max command jobs of that PR were created in the last window seconds (whatever became of them);
+  one over is refused, not stored, counted in the same transaction as the insert, so concurrent
+  deliveries cannot overshoot; refused commands do not count, so a flood does not extend its own
+  lockout;
 - at most one job per PR (owner, repo, number) runs at a time;
 - a running job whose lease ran out (its worker died or hung) is taken up again by the next claim,
   and the old worker can no longer renew, complete or fail it;
@@ -43,6 +48,8 @@ STATES: Final = (WAITING, RUNNING, DONE, FAILED)
 
 COALESCING_KIND: Final = "review"
 """The one kind that coalesces; its literal is also in the SQL below, the unique index included."""
+COMMAND_KIND: Final = "command"
+"""The kind a command limit applies to; its literal is also in the SQL below and its index."""
 TIER_HINTS: Final = frozenset({"local", "frontier"})
 MAX_PAYLOAD_BYTES: Final = 256 * 1024
 """Only ids and short text go on the queue; a payload this big is a whole webhook body or a diff."""
@@ -74,6 +81,11 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             ON queue_jobs (owner, repo, number) WHERE state = 'running'""",
         """CREATE UNIQUE INDEX queue_jobs_one_waiting_review_per_pr
             ON queue_jobs (owner, repo, number) WHERE state = 'waiting' AND kind = 'review'""",
+    ),
+    # 2: the command limit counts a PR's recent commands without scanning the table.
+    (
+        """CREATE INDEX queue_jobs_commands_by_pr
+            ON queue_jobs (owner, repo, number, created_at) WHERE kind = 'command'""",
     ),
 )
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
@@ -108,6 +120,15 @@ class NewJob:
             raise ValueError(
                 f"tier hint must be 'local', 'frontier' or None, got {self.tier_hint!r}"
             )
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """What `JobQueue.admit` did with a new delivery's jobs: the ids of those stored, in order
+    (a coalesced review gives its waiting job's id), and the commands the limit refused."""
+
+    ids: list[int]
+    refused: list[NewJob]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -173,15 +194,44 @@ class JobQueue:
         return self.accept(delivery_id, event, action, ()) is not None
 
     def accept(
-        self, delivery_id: str, event: str, action: str | None, jobs: Iterable[NewJob]
+        self,
+        delivery_id: str,
+        event: str,
+        action: str | None,
+        jobs: Iterable[NewJob],
+        *,
+        command_limit: tuple[int, float] | None = None,
     ) -> list[int] | None:
         """Record a delivery and enqueue its jobs in one transaction; None for a redelivery.
 
-        Atomic both ways: a duplicate enqueues nothing, and a job that cannot be stored (say, a
-        payload that is not JSON) leaves the delivery unrecorded, so GitHub's redelivery can retry.
+        The ids of the jobs stored; a command over `command_limit` is left out (see `admit`,
+        which also says which were refused). Atomic both ways: a duplicate enqueues nothing, and
+        a job that cannot be stored (say, a payload that is not JSON) leaves the delivery
+        unrecorded, so GitHub's redelivery can retry.
+        """
+        admitted = self.admit(delivery_id, event, action, jobs, command_limit=command_limit)
+        return None if admitted is None else admitted.ids
+
+    def admit(
+        self,
+        delivery_id: str,
+        event: str,
+        action: str | None,
+        jobs: Iterable[NewJob],
+        *,
+        command_limit: tuple[int, float] | None = None,
+    ) -> Admitted | None:
+        """`accept`, telling which jobs were stored and which commands the limit refused.
+
+        `command_limit` is (max commands, window seconds) per PR: a "command" job is refused when
+        `max` command jobs of its PR (owner, repo, number) were created within the last `window`
+        seconds of the queue's clock. The delivery is recorded all the same (a redelivery of it
+        is a duplicate), and the count and the inserts share the transaction.
         """
         if not delivery_id:
             raise ValueError("delivery id is empty")
+        if command_limit is not None:
+            check_command_limit(command_limit)
         with self._transaction() as conn:
             now = self._clock()
             inserted = conn.execute(
@@ -190,7 +240,15 @@ class JobQueue:
             ).rowcount
             if not inserted:
                 return None
-            return [_insert(conn, job, delivery_id, now) for job in jobs]
+            admitted = Admitted([], [])
+            for job in jobs:
+                if command_limit is not None and job.kind == COMMAND_KIND:
+                    most, window = command_limit
+                    if _recent_commands(conn, job, now - window) >= most:
+                        admitted.refused.append(job)
+                        continue
+                admitted.ids.append(_insert(conn, job, delivery_id, now))
+            return admitted
 
     def enqueue(self, job: NewJob) -> int:
         """Persist a job and return its id; a review coalesces into the PR's waiting review."""
@@ -417,6 +475,25 @@ class JobQueue:
             except BaseException:
                 conn.rollback()
                 raise
+
+
+def check_command_limit(limit: tuple[int, float]) -> None:
+    """Refuse a command limit that is not (at least 1 command, a positive window in seconds)."""
+    most, window = limit
+    if isinstance(most, bool) or not isinstance(most, int) or most < 1 or not window > 0:
+        raise ValueError(
+            f"command limit must be (max commands >= 1, window seconds > 0), got {limit!r}"
+        )
+
+
+def _recent_commands(conn: sqlite3.Connection, job: NewJob, since: float) -> int:
+    """How many command jobs of the job's PR were created after `since`, in any state."""
+    row = conn.execute(
+        """SELECT count(*) FROM queue_jobs WHERE kind = 'command'
+        AND owner = ? AND repo = ? AND number = ? AND created_at > ?""",
+        (job.owner, job.repo, job.number, since),
+    ).fetchone()
+    return int(row[0])
 
 
 def _insert(conn: sqlite3.Connection, job: NewJob, delivery_id: str | None, now: float) -> int:

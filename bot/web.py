@@ -12,11 +12,16 @@ the workers'. In order, for each delivery
 3. `X-GitHub-Event` and `X-GitHub-Delivery`: 400 when missing or not plausible; the body must be a
    JSON object: 400 otherwise (a GitHub App always sends `application/json`);
 4. `ping` answers 200 "pong"; every other event goes through `events.route()` (pure), and the
-   delivery with its jobs is persisted by `queue.accept()` in one transaction before the answer:
+   delivery with its jobs is persisted by `queue.admit()` in one transaction before the answer:
    202 with `{"delivery", "jobs", "ack"}` when jobs were queued, 200 with the same body when the
    event was recorded or ignored, 200 `{"duplicate": true}` for a redelivery of a delivery id
    already accepted, which is not acted on again
-   (https://docs.github.com/en/webhooks/testing-and-troubleshooting-webhooks/redelivering-webhooks).
+   (https://docs.github.com/en/webhooks/testing-and-troubleshooting-webhooks/redelivering-webhooks);
+5. slash commands are limited per pull request (`command_limit`, by default 10 per 10 minutes,
+   counted by the queue in the same transaction): a command over the limit is not queued and is
+   answered 200 with `ack` "ignored: command rate limit for owner/repo#N (10 per 10 minutes)",
+   counted as result `rate_limited`. Nothing is posted about it, no reaction and no reply: the
+   worker posts those from a job, and answering a flood would be a flood.
 
 The signature covers the body only: the event and delivery headers are not signed, so someone
 holding one captured delivery could replay its body under a new delivery id or another event
@@ -49,21 +54,29 @@ from starlette.types import Lifespan
 from bot import events
 from bot.events import EventSettings
 from bot.metrics import CONTENT_TYPE, QUEUE_JOBS, WEBHOOK_SECONDS, WEBHOOKS, Metrics
-from bot.queue import NewJob
+from bot.queue import Admitted, NewJob, check_command_limit
 
 MAX_BODY_BYTES = 25 * 1024 * 1024
 _OFFLOAD_BYTES = 1024 * 1024
 _LENGTH = re.compile(r"[0-9]{1,20}")
 _EVENT = re.compile(r"[a-z0-9_]{1,64}")  # e.g. projects_v2_item
 _DELIVERY = re.compile(r"[\x21-\x7e]{1,128}")  # a GUID from GitHub; any short printable id
+COMMAND_LIMIT = (10, 600.0)
+"""Slash commands per pull request, per window of seconds: more in the window are not queued."""
 
 
 class WebhookQueue(Protocol):
     """What the web app needs of the queue (bot.queue.JobQueue provides it). Blocking calls."""
 
-    def accept(
-        self, delivery_id: str, event: str, action: str | None, jobs: list[NewJob]
-    ) -> list[int] | None: ...
+    def admit(
+        self,
+        delivery_id: str,
+        event: str,
+        action: str | None,
+        jobs: list[NewJob],
+        *,
+        command_limit: tuple[int, float] | None = None,
+    ) -> Admitted | None: ...
 
     def depth(self) -> Mapping[str, int]: ...
 
@@ -78,12 +91,16 @@ def create_app(
     on_enqueued: Callable[[], None] | None = None,
     metrics: Metrics | None = None,
     lifespan: Lifespan[Starlette] | None = None,
+    command_limit: tuple[int, float] | None = COMMAND_LIMIT,
 ) -> Starlette:
     """The app. `on_enqueued` is called (on the event loop) after a delivery queued jobs, to wake
     the workers; `lifespan` is where the caller starts and stops them; `metrics` is the process's
-    registry (a fresh one when not given), also at `app.state.metrics`."""
+    registry (a fresh one when not given), also at `app.state.metrics`; `command_limit` is (max
+    slash commands, window seconds) per pull request, None for no limit."""
     if not secret:
         raise ValueError("the webhook secret is empty: anyone could sign a delivery")
+    if command_limit is not None:
+        check_command_limit(command_limit)
     registry = metrics if metrics is not None else Metrics()
     key = secret.encode()
 
@@ -92,7 +109,14 @@ def create_app(
         label, result = "unverified", "error"
         try:
             response, label, result = await _webhook(
-                request, key, queue, bot_login, event_settings, max_body_bytes, on_enqueued
+                request,
+                key,
+                queue,
+                bot_login,
+                event_settings,
+                max_body_bytes,
+                on_enqueued,
+                command_limit,
             )
         finally:
             registry.inc(WEBHOOKS, {"event": label, "result": result})
@@ -151,6 +175,7 @@ async def _webhook(
     settings: EventSettings,
     max_body_bytes: int,
     on_enqueued: Callable[[], None] | None,
+    command_limit: tuple[int, float] | None,
 ) -> tuple[Response, str, str]:
     """The answer to one delivery, with the metric labels: the event (or `unverified`) and the
     result."""
@@ -179,15 +204,40 @@ async def _webhook(
         return JSONResponse({"delivery": delivery, "ack": "pong"}), label, "pong"
     routed = events.route(event, payload, bot_login=bot_login, settings=settings)
     action = payload.get("action")
-    ids = await asyncio.to_thread(
-        queue.accept, delivery, event, action if isinstance(action, str) else None, routed.jobs
+    admitted = await asyncio.to_thread(
+        queue.admit,
+        delivery,
+        event,
+        action if isinstance(action, str) else None,
+        routed.jobs,
+        command_limit=command_limit,
     )
-    if ids is None:
+    if admitted is None:
         return JSONResponse({"delivery": delivery, "duplicate": True}), label, "duplicate"
+    ids = admitted.ids
     if ids and on_enqueued is not None:
         on_enqueued()
-    answer = {"delivery": delivery, "jobs": ids, "ack": routed.ack}
-    return JSONResponse(answer, 202 if ids else 200), label, routed.result
+    ack, result = routed.ack, routed.result
+    if admitted.refused and command_limit is not None:
+        ack, result = _rate_limited(admitted.refused[0], command_limit), "rate_limited"
+    answer = {"delivery": delivery, "jobs": ids, "ack": ack}
+    return JSONResponse(answer, 202 if ids else 200), label, result
+
+
+def _rate_limited(job: NewJob, limit: tuple[int, float]) -> str:
+    """The ack of a command refused by the limit, e.g. "... (10 per 10 minutes)"."""
+    most, window = limit
+    where = f"{job.owner}/{job.repo}#{job.number}"
+    return f"ignored: command rate limit for {where} ({most} per {_span(window)})"
+
+
+def _span(seconds: float) -> str:
+    """A window in words: "hour", "10 minutes", "90 seconds"."""
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            return unit if count == 1 else f"{count} {unit}s"
+    return "second" if seconds == 1 else f"{seconds:g} seconds"
 
 
 async def _body(request: Request, limit: int) -> bytes:

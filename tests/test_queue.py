@@ -1,4 +1,5 @@
-"""The embedded job queue on real SQLite files: dedupe, coalescing, one job per PR, leases, retries.
+"""The embedded job queue on real SQLite files: dedupe, coalescing, the command limit, one job per
+PR, leases, retries.
 
 Time is a fake clock the tests move, so leases and backoffs expire without sleeping; concurrency
 tests use real threads on one file, as the server's `asyncio.to_thread` calls do.
@@ -205,6 +206,178 @@ def test_commands_do_not_coalesce(queue: JobQueue) -> None:
     ids = {queue.enqueue(command(text="/ask a")), queue.enqueue(command(text="/ask b"))}
     assert len(ids) == 2
     assert queue.enqueue(review()) not in ids
+
+
+# Command limit
+
+LIMIT = (10, 600.0)
+
+
+def command_on(number: int = 7, *, owner: str = "octo", repo: str = "widgets") -> NewJob:
+    return NewJob("command", owner, repo, number, payload={"command": "review", "comment_id": 9})
+
+
+def comment(
+    queue: JobQueue,
+    delivery: str,
+    *jobs: NewJob,
+    limit: tuple[int, float] | None = LIMIT,
+) -> list[int] | None:
+    """Deliver a PR comment's jobs (one command when none given) under `limit`: the ids stored."""
+    return queue.accept(
+        delivery, "issue_comment", "created", list(jobs) or [command()], command_limit=limit
+    )
+
+
+def test_the_eleventh_command_on_a_pr_within_the_window_is_refused(
+    queue: JobQueue, clock: FakeClock
+) -> None:
+    for i in range(10):
+        admitted = queue.admit(
+            f"d-{i}", "issue_comment", "created", [command()], command_limit=LIMIT
+        )
+        assert admitted is not None
+        assert (len(admitted.ids), admitted.refused) == (1, [])
+        clock.advance(59)  # the tenth lands at +531 s, all within 600 s of the first
+    over = command()
+    refused = queue.admit("d-10", "issue_comment", "created", [over], command_limit=LIMIT)
+    assert refused is not None
+    assert (refused.ids, refused.refused) == ([], [over])
+    assert queue.depth()["waiting"] == 10
+    # The delivery is handled all the same: its redelivery is a duplicate, not a second try.
+    assert queue.admit("d-10", "issue_comment", "created", [over], command_limit=LIMIT) is None
+    # `accept` leaves the refused command out of its ids.
+    assert comment(queue, "d-11") == []
+
+
+def test_commands_are_allowed_again_as_the_window_slides(queue: JobQueue, clock: FakeClock) -> None:
+    first_at = clock.now
+    for i in range(10):
+        assert comment(queue, f"d-{i}")
+        clock.advance(1)
+    assert comment(queue, "d-x") == []
+    clock.now = first_at + 600  # the first command is now out of the window, the others not
+    assert comment(queue, "d-y")
+    assert comment(queue, "d-z") == []
+    clock.advance(600)
+    assert all(comment(queue, f"d-late-{i}") for i in range(10))
+    assert comment(queue, "d-late-x") == []
+    assert queue.depth()["waiting"] == 21
+
+
+def test_finished_commands_count_and_refused_ones_do_not(queue: JobQueue, clock: FakeClock) -> None:
+    for i in range(10):
+        comment(queue, f"d-{i}")
+    while (job := queue.claim("w", lease_seconds=30)) is not None:
+        queue.complete(job.id, "w", outcome="answered")
+    for i in range(50):  # a flood while limited does not extend the limit
+        clock.advance(1)
+        assert comment(queue, f"d-flood-{i}") == []
+    clock.advance(550)
+    assert comment(queue, "d-after")
+
+
+def test_reviews_and_replies_are_not_limited(queue: JobQueue) -> None:
+    for i in range(10):
+        comment(queue, f"d-{i}")
+    reply = NewJob("reply", "octo", "widgets", 7, payload={"comment_id": 1})
+    for i in range(20):
+        admitted = queue.admit(
+            f"d-push-{i}",
+            "pull_request",
+            "synchronize",
+            [review(head=f"h{i}"), reply],
+            command_limit=LIMIT,
+        )
+        assert admitted is not None
+        assert (len(admitted.ids), admitted.refused) == (2, [])
+    assert queue.depth()["waiting"] == 10 + 1 + 20
+
+
+def test_the_limit_is_per_pr_and_owner_and_repo_match_without_regard_to_case(
+    queue: JobQueue,
+) -> None:
+    for i in range(10):
+        comment(queue, f"d-{i}", command_on())
+    assert comment(queue, "d-same", command_on(owner="OCTO", repo="Widgets")) == []
+    others = [command_on(8), command_on(repo="gadgets"), command_on(owner="x")]
+    assert all(comment(queue, f"d-other-{i}", job) for i, job in enumerate(others))
+
+
+def test_without_a_limit_commands_are_not_counted_but_stored(queue: JobQueue) -> None:
+    assert all(comment(queue, f"d-{i}", limit=None) for i in range(30))
+    assert comment(queue, "d-x") == []
+
+
+def test_commands_in_one_delivery_count_each_other(queue: JobQueue) -> None:
+    admitted = queue.admit(
+        "d-1", "issue_comment", "created", [command()] * 4, command_limit=(3, 60.0)
+    )
+    assert admitted is not None
+    assert (len(admitted.ids), len(admitted.refused)) == (3, 1)
+
+
+def test_a_duplicate_or_a_rolled_back_delivery_uses_none_of_the_limit(queue: JobQueue) -> None:
+    limit = (3, 600.0)
+    assert comment(queue, "d-1", limit=limit)
+    assert all(comment(queue, "d-1", limit=limit) is None for _ in range(5))
+    # Two commands that would fit, the second not storable: neither is kept, nor counted.
+    unstorable = NewJob("command", "octo", "widgets", 7, payload={"when": object()})
+    with pytest.raises(TypeError):
+        comment(queue, "d-2", command(), unstorable, limit=limit)
+    assert queue.depth()["waiting"] == 1
+    assert comment(queue, "d-2", limit=limit)
+    assert comment(queue, "d-3", limit=limit)
+    assert comment(queue, "d-4", limit=limit) == []
+    assert queue.depth()["waiting"] == 3
+
+
+def test_twenty_commands_from_eight_threads_at_once_store_exactly_the_limit(
+    queue: JobQueue,
+) -> None:
+    barrier = threading.Barrier(8)
+    stored: list[int] = []
+    lock = threading.Lock()
+
+    def deliver(worker: int) -> None:
+        barrier.wait()
+        for i in range(20):
+            ids = comment(queue, f"d-{worker}-{i}")
+            assert ids is not None
+            with lock:
+                stored.extend(ids)
+
+    threads = [threading.Thread(target=deliver, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(stored) == 10
+    assert queue.depth()["waiting"] == 10
+
+
+@pytest.mark.parametrize(
+    "bad", [(0, 600.0), (10, 0.0), (10, -1.0), (10, float("nan")), (True, 1.0)]
+)
+def test_a_command_limit_that_allows_nothing_is_refused(
+    queue: JobQueue, bad: tuple[int, float]
+) -> None:
+    with pytest.raises(ValueError, match="command limit"):
+        comment(queue, "d-1", limit=bad)
+    assert queue.record_delivery("d-1", "issue_comment", "created") is True
+
+
+def test_the_count_uses_the_command_index(queue: JobQueue, path: Path) -> None:
+    conn = sqlite3.connect(path)
+    try:
+        plan = conn.execute(
+            """EXPLAIN QUERY PLAN SELECT count(*) FROM queue_jobs WHERE kind = 'command'
+            AND owner = ? AND repo = ? AND number = ? AND created_at > ?""",
+            ("octo", "widgets", 7, 0.0),
+        ).fetchall()
+    finally:
+        conn.close()
+    assert any("queue_jobs_commands_by_pr" in row[-1] for row in plan), plan
 
 
 # One job per PR
@@ -449,6 +622,26 @@ def test_a_file_from_a_newer_queue_schema_is_refused(path: Path) -> None:
     conn.close()
     with pytest.raises(RuntimeError, match="newer"):
         JobQueue(path)
+
+
+def test_a_file_from_schema_version_1_is_upgraded_in_place(path: Path, clock: FakeClock) -> None:
+    with JobQueue(path, clock=clock) as queue:
+        queue.accept("d-1", "issue_comment", "created", [command()])
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("DROP INDEX queue_jobs_commands_by_pr")
+        conn.execute("UPDATE queue_schema SET version = 1")
+    conn.close()
+    with JobQueue(path, clock=clock) as queue:
+        assert comment(queue, "d-2", limit=(1, 60.0)) == []
+        assert queue.depth()["waiting"] == 1
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT version FROM queue_schema").fetchall() == [(SCHEMA_VERSION,)]
+        indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        assert "queue_jobs_commands_by_pr" in indexes
+    finally:
+        conn.close()
 
 
 def test_the_queue_needs_a_file(tmp_path: Path) -> None:

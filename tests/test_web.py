@@ -350,6 +350,79 @@ def test_installation_events_are_recorded(server: Server) -> None:
     assert answer["ack"].startswith("recorded: installation.created")
 
 
+# --- /webhook: the command limit ----------------------------------------------------------------
+
+LIMITED = "ignored: command rate limit for Codertocat/Hello-World#1 (10 per 10 minutes)"
+
+
+@pytest.mark.usefixtures("real")
+def test_the_eleventh_review_command_on_a_pr_is_answered_200_and_not_queued(
+    server: Server,
+) -> None:
+    answers = [server.deliver("issue_comment", pr_comment("/review")) for _ in range(10)]
+    assert [a["status"] for a in answers] == [202] * 10
+    over = server.deliver("issue_comment", pr_comment("/review"), delivery="d-11th")
+    assert over == {"status": 200, "delivery": "d-11th", "jobs": [], "ack": LIMITED}
+    assert server.persisted() == 10
+    assert server.wakeups == 10
+    # Handled, so GitHub's redelivery of it is a duplicate and not a second try.
+    again = server.deliver("issue_comment", pr_comment("/review"), delivery="d-11th")
+    assert again == {"status": 200, "delivery": "d-11th", "duplicate": True}
+    labels = {"event": "issue_comment", "result": "rate_limited"}
+    assert server.metrics.value(WEBHOOKS, labels) == 1
+    assert server.metrics.value(WEBHOOKS, {"event": "issue_comment", "result": "queued"}) == 10
+
+
+@pytest.mark.usefixtures("real")
+def test_the_command_limit_leaves_pushes_and_other_prs_alone(server: Server) -> None:
+    for _ in range(10):
+        server.deliver("issue_comment", pr_comment("/ask why?"))
+    assert server.deliver("issue_comment", pr_comment("@tierbot help"))["ack"] == LIMITED
+    push = payload("pull_request", "synchronize")
+    push["pull_request"]["number"] = 1
+    assert server.deliver("pull_request", push)["status"] == 202
+    other = pr_comment("/review")
+    other["issue"]["number"] = 3
+    answer = server.deliver("issue_comment", other)
+    assert answer["status"] == 202
+    assert server.job(answer["jobs"][0]).number == 3
+
+
+@pytest.mark.usefixtures("real")
+@pytest.mark.parametrize(
+    ("limit", "answers"),
+    [
+        ((2, 60.0), [202, 202, "(2 per minute)"]),
+        ((1, 5400.0), [202, "(1 per 90 minutes)", "(1 per 90 minutes)"]),
+        (None, [202, 202, 202]),
+    ],
+)
+def test_the_command_limit_is_set_by_the_app_or_turned_off(
+    tmp_path: Path, limit: tuple[int, float] | None, answers: list[int | str]
+) -> None:
+    made = Server(tmp_path, command_limit=limit)
+    try:
+        got: list[int | str] = []
+        for _ in range(3):
+            answer = made.deliver("issue_comment", pr_comment("/route"))
+            got.append(answer["status"] if answer["status"] == 202 else answer["ack"])
+    finally:
+        made.queue.close()
+    prefix = "ignored: command rate limit for Codertocat/Hello-World#1 "
+    assert got == [a if isinstance(a, int) else prefix + a for a in answers]
+
+
+def test_a_command_limit_that_allows_nothing_is_refused(tmp_path: Path) -> None:
+    with JobQueue(tmp_path / "q.db") as queue, pytest.raises(ValueError, match="command limit"):
+        create_app(
+            secret=SECRET,
+            queue=queue,
+            bot_login=BOT_LOGIN,
+            event_settings=EventSettings(),
+            command_limit=(0, 600.0),
+        )
+
+
 # --- /healthz and /metrics ----------------------------------------------------------------------
 
 
