@@ -46,6 +46,7 @@ class Settings:
     github_token: str | None = None
     github_api_url: str = DEFAULT_GITHUB_API_URL
     gpu_hour_usd: Decimal | None = None
+    frontier_budget_usd: Decimal | None = None
     github_app_id: int | None = None
     github_private_key: str | None = None
     github_private_key_file: str | None = None
@@ -91,6 +92,7 @@ class Settings:
             github_token=text("GITHUB_TOKEN"),
             github_api_url=text("TIERBOT_GITHUB_API_URL") or DEFAULT_GITHUB_API_URL,
             gpu_hour_usd=_env_dollars(env, "TIERBOT_GPU_HOUR_USD"),
+            frontier_budget_usd=_env_dollars(env, "TIERBOT_FRONTIER_BUDGET_USD"),
             github_app_id=_env_whole(env, "TIERBOT_GITHUB_APP_ID", 1),
             github_private_key=text("TIERBOT_GITHUB_PRIVATE_KEY"),
             github_private_key_file=text("TIERBOT_GITHUB_PRIVATE_KEY_FILE"),
@@ -156,6 +158,7 @@ class RepoSettings:
     path_instructions: tuple[PathInstruction, ...] = ()
     max_comments: int = DEFAULT_MAX_COMMENTS
     escalation: Thresholds = field(default_factory=Thresholds)
+    frontier_budget_usd: Decimal | None = None
     problems: tuple[str, ...] = field(default=())
 
     @classmethod
@@ -182,6 +185,7 @@ class RepoSettings:
         routing = _section(data, "routing", problems)
         review = _section(data, "review", problems)
         escalation = _section(data, "escalation", problems)
+        budget = _section(data, "budget", problems)
         return cls(
             threshold=_whole(routing, "routing.threshold", DEFAULT_THRESHOLD, 0, 101, problems),
             frontier_paths=_patterns(routing, "frontier_paths", "routing.", problems),
@@ -193,6 +197,7 @@ class RepoSettings:
                 review, "review.max_comments", DEFAULT_MAX_COMMENTS, 0, 100, problems
             ),
             escalation=_thresholds(escalation, problems),
+            frontier_budget_usd=_budget(budget, problems),
             problems=tuple(problems),
         )
 
@@ -212,6 +217,7 @@ _KEYS: dict[str, frozenset[str]] = {
         {"mean_entropy", "quantile_entropy", "max_unanchored_share", "max_hedges"}
     ),
     "exclude": frozenset(),
+    "budget": frozenset({"frontier_usd_month"}),
 }
 _MAX_INSTRUCTIONS_CHARS = 4000
 
@@ -254,6 +260,19 @@ def _thresholds(data: Mapping[str, Any], problems: list[str]) -> Thresholds:
         data, "escalation.max_hedges", default.max_hedges, 0, 100, problems
     )
     return replace(default, **values)
+
+
+def _budget(data: Mapping[str, Any], problems: list[str]) -> Decimal | None:
+    """The repo's own monthly frontier budget; it can only lower the operator's."""
+    value = data.get("frontier_usd_month")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        problems.append(
+            f"`budget.frontier_usd_month` must be an amount in dollars, not {value!r}; ignored"
+        )
+        return None
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
 
 
 def _fraction(

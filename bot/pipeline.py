@@ -11,16 +11,28 @@ fingerprint, so nothing is posted twice, even after a crash, without any local s
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 from bot.complexity import score
 from bot.config import REPO_SETTINGS_PATH, RepoSettings, Settings
-from bot.cost import DEFAULT_GPU_HOUR_USD, PriceTable, Spend, format_usd, review_spend
+from bot.cost import (
+    DEFAULT_GPU_HOUR_USD,
+    DEFAULT_OUTPUT_TOKENS,
+    PriceTable,
+    Spend,
+    baseline_cost,
+    format_usd,
+    review_spend,
+)
 from bot.diff import DiffError, parse
 from bot.github import GitHubError, PostedReview, PullRef, PullRequest
+from bot.ledger import Ledger
 from bot.metrics import BASELINE_DOLLARS, DOLLARS, REVIEWS, TOKENS, Metrics
 from bot.models.base import Backend
 from bot.question import answer_question
@@ -69,6 +81,7 @@ class Services:
     models: Models
     github_for: Callable[[int | None], Awaitable[GitHubClient]]
     metrics: Metrics | None = None
+    ledger: Ledger | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +103,17 @@ async def run(job: JobSpec, services: Services) -> str:
     ref = PullRef(job.owner, job.repo, job.number)
     try:
         if job.kind == "review":
-            return await review_pull(github, ref, services, trigger=str(job.payload.get("trigger")))
+            return await review_pull(
+                github,
+                ref,
+                services,
+                trigger=str(job.payload.get("trigger")),
+                installation_id=job.installation_id,
+            )
         if job.kind == "command":
-            return await _command(github, ref, job.payload, services)
+            return await _command(github, ref, job.payload, services, job.installation_id)
         if job.kind == "reply":
-            return await _thread_reply(github, ref, job.payload, services)
+            return await _thread_reply(github, ref, job.payload, services, job.installation_id)
     except GitHubError as exc:
         if exc.status is None or exc.status >= 500 or exc.status in (403, 429):
             raise Retry(str(exc)) from exc
@@ -123,6 +142,7 @@ async def review_pull(
     trigger: str = "",
     forced: bool = False,
     resume: bool = False,
+    installation_id: int | None = None,
 ) -> str:
     """Review the pull request's new commits (or all of it) and post the comments and summary."""
     pull = await github.pull(ref)
@@ -160,7 +180,8 @@ async def review_pull(
         await github.upsert_comment(ref, SUMMARY_MARKER, body)
         return "skipped: everything excluded"
 
-    decision = _decide(kept, repo, services, override)
+    repo_name = f"{ref.owner}/{ref.repo}"
+    decision = await _decide_with_budget(kept, repo, services, override, repo_name, installation_id)
     result = await review_change(
         kept, decision, services.backends, repo, context=f"{pull.title}\n\n{pull.body}".strip()
     )
@@ -175,9 +196,27 @@ async def review_pull(
     seen = await github.review_comment_fingerprints(ref)
     new = [c for c in result.comments if c.fingerprint not in seen]
     rejected: list[str] = []
+    posted_comments: list[Comment] = []
     if new and not result.failed:
         posted = await github.post_review(ref, pull.head_sha, _review_body(result, new), new)
         rejected = [f"{d.comment.path}:{d.comment.line}: {d.reason}" for d in posted.dropped]
+        posted_comments = list(posted.posted)
+    month = None
+    if services.ledger is not None:
+        ledger = services.ledger
+        await asyncio.to_thread(
+            lambda: ledger.record_review(
+                repo=repo_name,
+                number=ref.number,
+                head_sha=pull.head_sha,
+                trigger=trigger,
+                result=result,
+                spend=spend,
+                comments_posted=posted_comments,
+                installation_id=installation_id,
+            )
+        )
+        month = await asyncio.to_thread(ledger.month_to_date, repo_name, datetime.now(UTC))
     body = render_summary(
         result,
         spend,
@@ -188,6 +227,7 @@ async def review_pull(
         rejected=rejected,
         settings_problems=repo.problems,
         excluded=excluded,
+        month=month,
     )
     if paused:
         body = body.replace(SUMMARY_MARKER, SUMMARY_MARKER + "\n" + PAUSED_MARKER, 1)
@@ -210,6 +250,63 @@ async def _diff(
         if exc.status in (404, 422):
             return None
         raise
+
+
+async def _decide_with_budget(
+    kept: Any,
+    repo: RepoSettings,
+    services: Services,
+    override: Tier | None,
+    repo_name: str,
+    installation_id: int | None,
+) -> Decision:
+    """The decision, with the month's frontier budget left (installation's and repo's)."""
+    complexity = score(kept)
+    paths = tuple(f.path for f in kept.files)
+    left, note = await _budget_left(services, repo, repo_name, installation_id)
+    estimate = None
+    if left is not None:
+        price = services.prices.require(services.models.frontier)
+        estimate = baseline_cost(complexity.context_tokens, DEFAULT_OUTPUT_TOKENS, price)
+    return decide(
+        complexity,
+        services.models,
+        repo=repo,
+        paths=paths,
+        override=override,
+        frontier_budget_left_usd=left,
+        frontier_estimate_usd=estimate,
+        budget_note=note,
+    )
+
+
+async def _budget_left(
+    services: Services, repo: RepoSettings, repo_name: str, installation_id: int | None
+) -> tuple[Decimal | None, str]:
+    """The smallest frontier budget left this month, and its figures in words."""
+    ledger = services.ledger
+    if ledger is None:
+        return None, ""
+    since = month_start(datetime.now(UTC))
+    limits: list[tuple[Decimal, Decimal, str]] = []
+    budget = services.settings.frontier_budget_usd
+    if budget is not None and installation_id is not None:
+        spent = await asyncio.to_thread(
+            lambda: ledger.frontier_spent(since=since, installation_id=installation_id)
+        )
+        limits.append((budget, spent, "this installation"))
+    if repo.frontier_budget_usd is not None:
+        spent = await asyncio.to_thread(lambda: ledger.frontier_spent(since=since, repo=repo_name))
+        limits.append((repo.frontier_budget_usd, spent, "this repo"))
+    if not limits:
+        return None, ""
+    budget, spent, who = min(limits, key=lambda item: item[0] - item[1])
+    return budget - spent, f"{format_usd(spent)} of {format_usd(budget)} spent by {who}"
+
+
+def month_start(now: datetime) -> datetime:
+    """The first instant of `now`'s calendar month, in UTC."""
+    return now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 def _decide(kept: Any, repo: RepoSettings, services: Services, override: Tier | None) -> Decision:
@@ -263,7 +360,6 @@ def _not_reviewed(head_sha: str, reason: str, paused: bool) -> str:
 
 # --- commands ------------------------------------------------------------------------------
 
-_NOT_YET = "{what} is not available in this version of tierbot."
 _REFUSED = (
     "Sorry @{user}, `{command}` spends frontier-model money or changes how this pull request "
     "is reviewed, so it needs write access to the repository."
@@ -271,7 +367,11 @@ _REFUSED = (
 
 
 async def _command(
-    github: GitHubClient, ref: PullRef, payload: Mapping[str, Any], services: Services
+    github: GitHubClient,
+    ref: PullRef,
+    payload: Mapping[str, Any],
+    services: Services,
+    installation_id: int | None = None,
 ) -> str:
     name = str(payload.get("command", "help"))
     args = [str(a) for a in payload.get("args", [])]
@@ -298,6 +398,7 @@ async def _command(
             trigger="/review",
             forced=forced,
             resume=True,
+            installation_id=installation_id,
         )
         if outcome.startswith("skipped: this commit"):
             await github.reply(
@@ -310,18 +411,22 @@ async def _command(
         return await _pause(github, ref, paused=name == "pause")
     if name == "ask":
         question = str(args[0]) if args else ""
-        text = await _answer(github, ref, question, services, thread="")
+        text = await _answer(github, ref, question, services, "", installation_id)
         await github.reply(ref, f"> {_quote(question)}\n\n{text}")
         return "replied: /ask"
     if name == "cost":
-        await github.reply(ref, _NOT_YET.format(what="`/cost` (the cost ledger)"))
-        return "replied: /cost not supported"
+        await github.reply(ref, await _cost_text(ref, services))
+        return "replied: /cost"
     await github.reply(ref, "tierbot commands:\n\n" + COMMANDS_HELP)
     return "replied: help"
 
 
 async def _thread_reply(
-    github: GitHubClient, ref: PullRef, payload: Mapping[str, Any], services: Services
+    github: GitHubClient,
+    ref: PullRef,
+    payload: Mapping[str, Any],
+    services: Services,
+    installation_id: int | None = None,
 ) -> str:
     """Answer a reply in a review thread, but only in the bot's own threads."""
     root_id = payload.get("in_reply_to_id")
@@ -337,7 +442,7 @@ async def _thread_reply(
         return "ignored: an empty reply"
     where = f"{root.get('path')}:{root.get('line') or root.get('original_line')}"
     thread = f"The bot's comment on {where}:\n{root.get('body', '')}"
-    text = await _answer(github, ref, question, services, thread=thread)
+    text = await _answer(github, ref, question, services, thread, installation_id)
     await github.reply_in_thread(ref, root_id, text)
     if isinstance(comment_id, int):
         return f"replied in thread {root_id} to {comment_id}"
@@ -345,7 +450,12 @@ async def _thread_reply(
 
 
 async def _answer(
-    github: GitHubClient, ref: PullRef, question: str, services: Services, thread: str
+    github: GitHubClient,
+    ref: PullRef,
+    question: str,
+    services: Services,
+    thread: str,
+    installation_id: int | None = None,
 ) -> str:
     """The answer to post, or why there is none; never an empty success."""
     pull = await github.pull(ref)
@@ -366,10 +476,48 @@ async def _answer(
         return f"I could not answer: {answer.failed}."
     gpu_hour = services.settings.gpu_hour_usd or DEFAULT_GPU_HOUR_USD
     spend = review_spend(answer.attempts, services.prices, services.models.frontier, gpu_hour)
+    if services.ledger is not None and answer.attempts:
+        ledger = services.ledger
+        await asyncio.to_thread(
+            lambda: ledger.record_request(
+                repo=f"{ref.owner}/{ref.repo}",
+                number=ref.number,
+                attempts=answer.attempts,
+                spend=spend,
+                installation_id=installation_id,
+            )
+        )
     return (
         f"{answer.text}\n\n<sub>Answered by the {answer.tier} model `{answer.model}` for "
         f"{format_usd(spend.spent_usd)}.</sub>"
     )
+
+
+async def _cost_text(ref: PullRef, services: Services) -> str:
+    """This repo's month so far: reviews and requests by tier, spend against the baseline."""
+    ledger = services.ledger
+    if ledger is None:
+        return "Costs are not recorded by this tierbot (it runs without a ledger)."
+    repo = f"{ref.owner}/{ref.repo}"
+    since = month_start(datetime.now(UTC))
+    report = await asyncio.to_thread(lambda: ledger.report(repo=repo, since=since))
+    lines = [f"**{repo} this month** ({since:%B %Y}):", ""]
+    lines.append("| tier | reviews | requests | tokens in / out | spent |")
+    lines.append("|---|---|---|---|---|")
+    for tier in report.tiers:
+        tokens = tier.tokens
+        lines.append(
+            f"| {tier.tier} | {tier.reviews} | {tier.requests} | "
+            f"{tokens.input + tokens.cache_read:,} / {tokens.output:,} | {format_usd(tier.usd)} |"
+        )
+    saved = "" if report.saved_pct is None else f" ({report.saved_pct}% saved)"
+    lines += [
+        "",
+        f"Spent {format_usd(report.spend_usd)} against {format_usd(report.baseline_usd)} "
+        f"for the same work on the frontier model alone{saved}; "
+        f"{report.escalations} local reviews were escalated.",
+    ]
+    return "\n".join(lines)
 
 
 def _quote(text: str) -> str:

@@ -24,6 +24,7 @@ from bot.config import Settings, SettingsError
 from bot.cost import PriceTable
 from bot.events import EventSettings, route
 from bot.github import GitHubApp
+from bot.ledger import Ledger
 from bot.metrics import JOBS, Metrics
 from bot.models.anthropic import FrontierBackend
 from bot.models.base import Backend
@@ -72,7 +73,9 @@ async def build(settings: Settings, *, transport: Any = None) -> Server:
         return await github_app.installation(installation_id)
 
     metrics = Metrics()
-    services = Services(settings, prices, backends, models, github_for, metrics)
+    ledger = Ledger(settings.database_url)
+    await asyncio.to_thread(ledger.migrate)
+    services = Services(settings, prices, backends, models, github_for, metrics, ledger)
     queue = JobQueue(settings.database_path)
     workers = Workers(
         queue,
@@ -94,6 +97,7 @@ async def build(settings: Settings, *, transport: Any = None) -> Server:
                 if close is not None:
                     await close()
             queue.close()
+            ledger.close()
 
     app = create_app(
         secret=settings.webhook_secret,
@@ -157,4 +161,6 @@ async def replay(settings: Settings, payload_path: Path, event: str) -> list[str
             pass
     finally:
         server.queue.close()
+        if server.services.ledger is not None:
+            server.services.ledger.close()
     return outcomes

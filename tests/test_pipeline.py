@@ -301,3 +301,85 @@ def test_a_reply_in_the_bots_thread_is_answered_there_and_others_are_left_alone(
     other = job("reply", comment_id=5001, in_reply_to_id=999, user="mona", question="Hm?")
     assert go(other, services) == "ignored: a thread the bot did not start"
     assert len(fake_anthropic.requests) == 2
+
+
+# --- the ledger: costs recorded, the month in the summary, /cost, budgets ----------------------
+
+
+@pytest.fixture
+def ledger(tmp_path: Any) -> Iterator[Any]:
+    from bot.ledger import Ledger
+
+    book = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+    book.migrate()
+    try:
+        yield book
+    finally:
+        book.close()
+
+
+def test_a_review_is_recorded_and_the_summary_shows_the_month(
+    services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic, ledger: Any
+) -> None:
+    from dataclasses import replace
+
+    fake_anthropic.reply(message(FIRST_ANSWER, input_tokens=1_000_000, output_tokens=0))
+    go(job(), replace(services, ledger=ledger))
+    report = ledger.report(repo="octo/app")
+    assert report.reviews == 1
+    assert str(report.spend_usd) == "2.000000000"
+    assert "This repo this month: 1 reviews, $2.00 spent" in github.summary()
+
+
+def test_cost_replies_with_the_month_by_tier(
+    services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic, ledger: Any
+) -> None:
+    from dataclasses import replace
+
+    with_ledger = replace(services, ledger=ledger)
+    fake_anthropic.reply(message(FIRST_ANSWER, input_tokens=1_000_000, output_tokens=0))
+    go(job(), with_ledger)
+    assert go(job("command", command="cost", args=[], user="mona"), with_ledger) == "replied: /cost"
+    reply = github.bodies()[-1]
+    assert "**octo/app this month**" in reply
+    assert "| frontier | 1 | 1 | 1,000,000 / 0 | $2.00 |" in reply
+
+
+def test_a_spent_budget_sends_the_review_to_the_local_model_and_refuses_frontier(
+    services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic, ledger: Any
+) -> None:
+    from collections import deque
+    from dataclasses import replace
+    from decimal import Decimal
+
+    from bot.config import Settings
+    from tests.fakes import ScriptedLocalModel
+
+    fake_anthropic.reply(message(FIRST_ANSWER, input_tokens=1_000_000, output_tokens=0))
+    budgeted = replace(
+        services, ledger=ledger, settings=Settings(frontier_budget_usd=Decimal("1.50"))
+    )
+    go(job(), budgeted)  # $2.00 of frontier spend: over the $1.50 budget now
+    local = ScriptedLocalModel(answers=deque([json.loads(FIRST_ANSWER)]))
+    models = replace(services.models, local_unavailable=None)
+    with_local = replace(budgeted, backends={**services.backends, Tier.LOCAL: local}, models=models)
+    github.head = "e" * 40
+    github.settings_file = "routing:\n  threshold: 0\n"  # every change prefers frontier now
+    outcome = go(job(), with_local)
+    assert outcome.startswith("reviewed by local")
+    assert "frontier budget is spent ($2.00 of $1.50 spent by this installation)" in (
+        github.summary()
+    )
+    github.permissions["maintainer"] = "write"
+    forced = job(
+        "command",
+        command="review",
+        args=["--frontier"],
+        user="maintainer",
+        needs_permission_check=True,
+    )
+    go(forced, with_local)
+    assert "the frontier model was asked for but the month's frontier budget is spent" in (
+        github.summary()
+    )
+    assert len(fake_anthropic.requests) == 1
