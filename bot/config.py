@@ -47,6 +47,7 @@ class Settings:
     github_api_url: str = DEFAULT_GITHUB_API_URL
     gpu_hour_usd: Decimal | None = None
     frontier_budget_usd: Decimal | None = None
+    prices_file: str | None = None
     github_app_id: int | None = None
     github_private_key: str | None = None
     github_private_key_file: str | None = None
@@ -93,6 +94,7 @@ class Settings:
             github_api_url=text("TIERBOT_GITHUB_API_URL") or DEFAULT_GITHUB_API_URL,
             gpu_hour_usd=_env_dollars(env, "TIERBOT_GPU_HOUR_USD"),
             frontier_budget_usd=_env_dollars(env, "TIERBOT_FRONTIER_BUDGET_USD"),
+            prices_file=text("TIERBOT_PRICES_FILE"),
             github_app_id=_env_whole(env, "TIERBOT_GITHUB_APP_ID", 1),
             github_private_key=text("TIERBOT_GITHUB_PRIVATE_KEY"),
             github_private_key_file=text("TIERBOT_GITHUB_PRIVATE_KEY_FILE"),

@@ -25,6 +25,7 @@ from decimal import (
     localcontext,
 )
 from importlib import resources
+from pathlib import Path
 from typing import Literal, Protocol
 
 from bot.models.base import Usage
@@ -123,6 +124,22 @@ class PriceTable:
         needs at least `input` and `output` (see `PriceTable.parse`)."""
         text = resources.files("bot").joinpath(PRICES_FILE).read_text(encoding="utf-8")
         return cls.parse(text, overrides, origin=f"bot/{PRICES_FILE}")
+
+    @classmethod
+    def for_settings(cls, overrides_file: str | None) -> PriceTable:
+        """The packaged prices with the operator's file of overrides on top, when one is set:
+        TOML with `[models."MODEL"]` tables of full or partial rows (TIERBOT_PRICES_FILE)."""
+        if not overrides_file:
+            return cls.load()
+        try:
+            text = Path(overrides_file).read_text(encoding="utf-8")
+            data = tomllib.loads(text, parse_float=Decimal)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise PriceError(f"TIERBOT_PRICES_FILE {overrides_file}: {exc}") from exc
+        rows = data.get("models", {})
+        if not isinstance(rows, dict):
+            raise PriceError(f"TIERBOT_PRICES_FILE {overrides_file}: [models] must be a table")
+        return cls.load(overrides=rows)
 
     @classmethod
     def parse(

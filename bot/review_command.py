@@ -19,7 +19,14 @@ from pathlib import Path
 
 from bot.complexity import score
 from bot.config import RepoSettings, Settings
-from bot.cost import DEFAULT_GPU_HOUR_USD, CostEstimate, PriceTable, UnknownModelError, review_spend
+from bot.cost import (
+    DEFAULT_GPU_HOUR_USD,
+    CostEstimate,
+    PriceError,
+    PriceTable,
+    UnknownModelError,
+    review_spend,
+)
 from bot.diff import ChangeSet, DiffError, parse
 from bot.github import GitHub, GitHubError, parse_pull_url
 from bot.models.anthropic import FrontierBackend
@@ -68,10 +75,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print("tierbot: give a pull request URL or --diff PATH (one of them)", file=sys.stderr)
         return EXIT_INPUT_ERROR
     try:
-        prices = PriceTable.load()
+        prices = PriceTable.for_settings(settings.prices_file)
         prices.require(settings.frontier_model)
-    except UnknownModelError as exc:
-        print(f"tierbot: TIERBOT_FRONTIER_MODEL: {exc}", file=sys.stderr)
+    except (UnknownModelError, PriceError) as exc:
+        print(f"tierbot: prices: {exc}", file=sys.stderr)
         return EXIT_INPUT_ERROR
     return asyncio.run(_run(args, settings, prices))
 

@@ -59,7 +59,7 @@ async def build(settings: Settings, *, transport: Any = None) -> Server:
             key = Path(settings.github_private_key_file).read_text(encoding="utf-8")
         except OSError as exc:
             raise SettingsError(f"TIERBOT_GITHUB_PRIVATE_KEY_FILE cannot be read: {exc}") from None
-    prices = PriceTable.load()
+    prices = PriceTable.for_settings(settings.prices_file)
     prices.require(settings.frontier_model)
     github_app = GitHubApp(
         settings.github_app_id, key, settings.github_api_url, transport=transport

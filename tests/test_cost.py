@@ -6,6 +6,7 @@ import re
 from datetime import date
 from decimal import Decimal
 from importlib import resources
+from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -359,3 +360,18 @@ def test_an_invalid_override_names_the_row_and_the_field() -> None:
         PriceTable.load({"claude-opus-5-5": {"output": "-20"}})
     with pytest.raises(PriceError, match="'claude-opus-5-5': expected a table"):
         PriceTable.load({"claude-opus-5-5": "4"})  # type: ignore[dict-item]
+
+
+def test_an_operator_prices_file_overrides_and_adds_rows(tmp_path: Path) -> None:
+    path = tmp_path / "prices.toml"
+    path.write_text(
+        '[models."claude-sonnet-5-5"]\ninput = "1.5"\n\n'
+        '[models."house-model"]\ninput = "1"\noutput = "3"\n'
+    )
+    table = PriceTable.for_settings(str(path))
+    assert table.require("claude-sonnet-5-5").input == D("1.5")
+    assert table.require("claude-sonnet-5-5").output == D("10")
+    assert table.require("house-model").cache_read == D("0.1")
+    assert PriceTable.for_settings(None).require("claude-sonnet-5-5").input == D("2")
+    with pytest.raises(PriceError, match="TIERBOT_PRICES_FILE"):
+        PriceTable.for_settings(str(tmp_path / "missing.toml"))
