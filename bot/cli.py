@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import json
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot import review_command
+from bot import action, review_command
 from bot.complexity import score
 from bot.config import RepoSettings, Settings, SettingsError
-from bot.cost import UnknownModelError
+from bot.cost import PriceError, UnknownModelError
 from bot.diff import DiffError, parse
 from bot.github import GitHubError
 from bot.routing import Models, Task, decide, without_excluded
@@ -64,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     score_cmd.set_defaults(run=_score)
     review_command.add_parser(commands)
+    action.add_parser(commands)
 
     serve_cmd = commands.add_parser(
         "serve",
@@ -74,6 +77,18 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve_cmd.add_argument("--port", type=int, default=8000, help="port to listen on")
     serve_cmd.set_defaults(run=_serve)
+
+    report_cmd = commands.add_parser(
+        "report",
+        help="what reviews cost, by tier, against the all-frontier baseline",
+        description="Reviews and requests by tier, escalations, spend against what the frontier "
+        "model alone would have charged, the saving, GPU hours, comments by severity and the "
+        "share with positive feedback, from the ledger (TIERBOT_DATABASE_URL).",
+    )
+    report_cmd.add_argument("--repo", metavar="OWNER/NAME", help="one repository only")
+    report_cmd.add_argument("--since", metavar="DATE", help="from this date (YYYY-MM-DD, UTC)")
+    report_cmd.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    report_cmd.set_defaults(run=_report)
 
     replay_cmd = commands.add_parser(
         "replay",
@@ -90,9 +105,93 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         asyncio.run(server.serve(settings, args.host, args.port))
-    except (SettingsError, UnknownModelError, GitHubError) as exc:
+    except (SettingsError, UnknownModelError, PriceError, GitHubError) as exc:
         print(f"tierbot: {exc}", file=sys.stderr)
         return EXIT_INPUT_ERROR
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.ledger import Ledger  # noqa: PLC0415 - the database stack loads only for this command
+
+    since = None
+    if args.since:
+        try:
+            since = datetime.strptime(args.since, "%Y-%m-%d").replace(tzinfo=UTC)
+        except ValueError:
+            print(
+                f"tierbot: --since must be a date like 2026-11-01, not {args.since!r}",
+                file=sys.stderr,
+            )
+            return EXIT_INPUT_ERROR
+    ledger = Ledger(settings.database_url)
+    try:
+        ledger.migrate()
+        report = ledger.report(repo=args.repo, since=since)
+    finally:
+        ledger.close()
+    data = report.as_dict()
+    if args.format == "json":
+        sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+        return EXIT_OK
+    rows = [
+        (
+            "tier",
+            "reviews",
+            "requests",
+            "escalations",
+            "tokens_in",
+            "tokens_out",
+            "usd",
+            "baseline_usd",
+            "gpu_hours",
+            "positive_pct",
+        )
+    ]
+    for tier, figures in data["tiers"].items():
+        tokens = figures["tokens"]
+        rows.append(
+            (
+                tier,
+                str(figures["reviews"]),
+                str(figures["requests"]),
+                str(figures["escalations"]),
+                str(tokens["input"] + tokens["cache_read"]),
+                str(tokens["output"]),
+                figures["usd"],
+                figures["baseline_usd"],
+                figures["gpu_hours"],
+                str(figures["positive_share_pct"] or "-"),
+            )
+        )
+    rows.append(
+        (
+            "total",
+            str(data["reviews"]),
+            "",
+            str(data["escalations"]),
+            "",
+            "",
+            data["spend_usd"],
+            data["baseline_usd"],
+            data["gpu_hours"],
+            "",
+        )
+    )
+    if args.format == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerows(rows)
+        return EXIT_OK
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        sys.stdout.write(
+            "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n"
+        )
+    saved = data["saved_pct"]
+    sys.stdout.write(
+        f"\nspent ${data['spend_usd']} against ${data['baseline_usd']} all-frontier"
+        + (f": {saved}% saved\n" if saved is not None else "\n")
+    )
     return EXIT_OK
 
 

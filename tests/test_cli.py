@@ -146,3 +146,18 @@ def test_the_local_window_setting_reaches_routing(
     _, rows = run_json(capsys, "--task", "ask", str(path))
     assert rows[0]["tier"] == "frontier"
     assert rows[0]["task"] == "ask"
+
+
+def test_report_prints_the_ledger_as_json_csv_and_a_table(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TIERBOT_DATABASE_URL", f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+    assert main(["report", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {"spend_usd", "baseline_usd", "saved_pct", "tiers"} <= data.keys()
+    assert set(data["tiers"]) == {"local", "frontier"}
+    assert main(["report", "--format", "csv", "--repo", "octo/app", "--since", "2026-11-01"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith("tier,reviews,requests")
+    assert main(["report"]) == 0
+    assert "all-frontier" in capsys.readouterr().out
+    assert main(["report", "--since", "last week"]) == 2
