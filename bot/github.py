@@ -112,6 +112,18 @@ class PostedReview:
     dropped: tuple[DroppedComment, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class CommentFeedback:
+    """One of the bot's inline comments as GitHub lists it now: the fingerprint in its marker,
+    its file, the 👍 and 👎 counts of its reaction summary, and its body."""
+
+    fingerprint: str
+    path: str
+    thumbs_up: int
+    thumbs_down: int
+    body: str
+
+
 def parse_pull_url(url: str) -> PullRef:
     """`https://github.com/OWNER/REPO/pull/N` (or a GitHub Enterprise host) as a PullRef."""
     match = _PR_URL.match(url.strip())
@@ -349,12 +361,30 @@ class GitHub:
         return str(role) if role in _ROLES else str(base) if base in _ROLES else "none"
 
     async def review_comment_fingerprints(self, ref: PullRef) -> set[str]:
-        """The fingerprints of the bot's earlier inline comments, so none is made twice.
+        """The fingerprints of the bot's earlier inline comments, so none is made twice."""
+        return {found.fingerprint for found in await self.review_comment_feedback(ref)}
+
+    async def review_comment_feedback(self, ref: PullRef) -> list[CommentFeedback]:
+        """The bot's earlier inline comments, one entry per fingerprint marker: its file, body
+        and the 👍 / 👎 counts of the `reactions` summary GitHub puts on each comment.
         https://docs.github.com/en/rest/pulls/comments#list-review-comments-on-a-pull-request"""
-        found: set[str] = set()
+        found: list[CommentFeedback] = []
         async for comment in self._paged(f"{_pulls(ref)}/comments"):
-            if self._by_bot(comment):
-                found |= markers_in(str(comment.get("body") or ""))
+            if not self._by_bot(comment):
+                continue
+            body = str(comment.get("body") or "")
+            reactions = comment.get("reactions")
+            counts = reactions if isinstance(reactions, dict) else {}
+            found += [
+                CommentFeedback(
+                    fingerprint=fingerprint,
+                    path=str(comment.get("path") or ""),
+                    thumbs_up=_count(counts.get("+1")),
+                    thumbs_down=_count(counts.get("-1")),
+                    body=body,
+                )
+                for fingerprint in sorted(markers_in(body))
+            ]
         return found
 
     def _by_bot(self, item: dict[str, Any]) -> bool:
@@ -619,6 +649,11 @@ def _comment_json(comment: Comment) -> dict[str, Any]:
     if comment.start_line is not None and comment.start_line < comment.line:
         out |= {"start_line": comment.start_line, "start_side": str(comment.side)}
     return out
+
+
+def _count(value: object) -> int:
+    """A reaction count from GitHub's summary; 0 when missing or not a count."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _github_message(response: httpx.Response) -> str:

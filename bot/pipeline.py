@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from bot.complexity import score
 from bot.config import REPO_SETTINGS_PATH, RepoSettings, Settings
@@ -30,8 +30,8 @@ from bot.cost import (
     format_usd,
     review_spend,
 )
-from bot.diff import DiffError, parse
-from bot.github import GitHubError, PostedReview, PullRef, PullRequest
+from bot.diff import ChangeSet, DiffError, parse
+from bot.github import CommentFeedback, GitHubError, PostedReview, PullRef, PullRequest
 from bot.ledger import Ledger
 from bot.metrics import BASELINE_DOLLARS, DOLLARS, REVIEWS, TOKENS, Metrics
 from bot.models.base import Backend
@@ -43,6 +43,7 @@ from bot.reviewer import ReviewResult, review_change
 from bot.routing import Decision, Models, Task, Tier, decide, without_excluded
 
 _WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
+_SUGGESTION = re.compile(r"^```suggestion[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 
 class Retry(Exception):
@@ -69,6 +70,14 @@ class GitHubClient(Protocol):
     async def reply_in_thread(self, ref: PullRef, review_comment_id: int, body: str) -> int: ...
     @property
     def bot_login(self) -> str | None: ...
+
+
+@runtime_checkable
+class FeedbackSource(Protocol):
+    """A GitHub client that also lists the bot's inline comments with their reactions
+    (bot.github.GitHub does); a review reads the ledger's feedback from it."""
+
+    async def review_comment_feedback(self, ref: PullRef) -> list[CommentFeedback]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +202,15 @@ async def review_pull(
     if result.failed and _transient(result) and not forced:
         raise Retry(result.failed)
 
-    seen = await github.review_comment_fingerprints(ref)
+    if services.ledger is not None and isinstance(github, FeedbackSource):
+        earlier = await github.review_comment_feedback(ref)  # one listing for both uses
+        seen = {c.fingerprint for c in earlier}
+        ledger = services.ledger
+        await asyncio.to_thread(
+            lambda: _record_feedback(ledger, repo_name, ref.number, earlier, changes)
+        )
+    else:
+        seen = await github.review_comment_fingerprints(ref)
     new = [c for c in result.comments if c.fingerprint not in seen]
     rejected: list[str] = []
     posted_comments: list[Comment] = []
@@ -235,6 +252,47 @@ async def review_pull(
     if result.failed:
         return f"failed: {result.failed}"
     return f"reviewed by {result.tier}: {len(new) - len(rejected)} comments ({trigger})"
+
+
+def _record_feedback(
+    ledger: Ledger, repo: str, number: int, earlier: list[CommentFeedback], changes: ChangeSet
+) -> int:
+    """Record what the bot's earlier inline comments got since: `thumbs_up` / `thumbs_down` for
+    any 👍 / 👎 in GitHub's reaction summary, and `suggestion_committed` when every line of a
+    comment's suggestion block is now an added line of one hunk of its file in `changes`.
+
+    The summary holds counts, not who reacted, so reactions are recorded with actor "" (one
+    row per comment and kind, however many reacted); the ledger ignores repeats. A reaction
+    taken back later stays recorded. Returns the number of new records."""
+    new = 0
+    for comment in earlier:
+        kinds = [
+            *(["thumbs_up"] if comment.thumbs_up else []),
+            *(["thumbs_down"] if comment.thumbs_down else []),
+            *(["suggestion_committed"] if _suggestion_committed(comment, changes) else []),
+        ]
+        for kind in kinds:
+            new += ledger.record_feedback(
+                repo=repo, number=number, fingerprint=comment.fingerprint, kind=kind
+            )
+    return new
+
+
+def _suggestion_committed(comment: CommentFeedback, changes: ChangeSet) -> bool:
+    """Whether the non-blank lines of the comment's suggestion block, stripped, are all added
+    lines of one hunk of its file."""
+    match = _SUGGESTION.search(comment.body)
+    change = changes.file(comment.path) if match else None
+    if match is None or change is None:
+        return False
+    wanted = {line.strip() for line in match[1].splitlines()} - {""}
+    if not wanted:
+        return False  # a suggestion that only deletes lines leaves nothing to find
+    for hunk in change.hunks:
+        added = {text.strip() for kind, _, _, text in hunk.numbered() if kind == "+"}
+        if wanted <= added:
+            return True
+    return False
 
 
 async def _diff(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -383,3 +384,102 @@ def test_a_spent_budget_sends_the_review_to_the_local_model_and_refuses_frontier
         github.summary()
     )
     assert len(fake_anthropic.requests) == 1
+
+
+# --- feedback on the bot's inline comments, read on the next review ----------------------------
+
+NO_COMMENTS = json.dumps({"summary": "Fine.", "comments": []})
+SUGGESTED = '    return store.get(key, b"").decode()'
+
+
+def feedback_rows(ledger: Any) -> list[tuple[str, str, str]]:
+    import sqlalchemy as sa
+
+    from bot.ledger import feedback
+
+    query = sa.select(feedback.c.fingerprint, feedback.c.kind, feedback.c.actor)
+    with ledger.engine.connect() as conn:
+        return sorted((fp, kind, actor) for fp, kind, actor in conn.execute(query))
+
+
+def push(github: FakeGitHubAPI, head: str, diff: str) -> None:
+    github.compared[(github.head, head)] = diff
+    github.head = head
+
+
+def listings(github: FakeGitHubAPI) -> int:
+    return sum(
+        1
+        for m, p in github.calls
+        if m == "GET" and p.startswith("/repos/octo/app/pulls/7/comments")
+    )
+
+
+def test_a_thumbs_up_is_recorded_on_the_next_review_and_only_once(
+    services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic, ledger: Any
+) -> None:
+    from dataclasses import replace
+    from decimal import Decimal
+
+    with_ledger = replace(services, ledger=ledger)
+    fake_anthropic.reply(message(FIRST_ANSWER))
+    go(job(), with_ledger)
+    assert ledger.report(repo="octo/app").tier("frontier").positive_comments == 0
+    comment = github.review_comments[0]
+    (fingerprint,) = re.findall(r"tierbot:fp=([0-9a-f]{16})", comment["body"])
+    comment["reactions"] = {"+1": 2, "-1": 0, "eyes": 1}
+    github.review_comments.append(  # a human's 👎 on their own comment is not the bot's
+        {"id": 998, "body": "x", "user": {"login": "mona"}, "reactions": {"-1": 1}}
+    )
+    push(github, "c" * 40, FIRST)
+    fake_anthropic.reply(message(NO_COMMENTS))
+    before = listings(github)
+    go(job(), with_ledger)
+    assert listings(github) - before == 1, "the review comments are listed once per review"
+    assert feedback_rows(ledger) == [(fingerprint, "thumbs_up", "")]
+    frontier = ledger.report(repo="octo/app").tier("frontier")
+    assert frontier.positive_comments == 1
+    assert frontier.positive_share_pct == Decimal("100.0")
+    push(github, "d" * 40, FIRST)
+    fake_anthropic.reply(message(FIRST_ANSWER))
+    assert go(job(), with_ledger).startswith("reviewed by frontier: 0 comments")
+    assert feedback_rows(ledger) == [(fingerprint, "thumbs_up", "")]
+    assert ledger.report(repo="octo/app").tier("frontier").positive_comments == 1
+
+
+def test_a_committed_suggestion_is_recorded_once(
+    services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic, ledger: Any
+) -> None:
+    from dataclasses import replace
+
+    with_ledger = replace(services, ledger=ledger)
+    suggesting = json.loads(FIRST_ANSWER)
+    suggesting["comments"][0]["suggestion"] = SUGGESTED
+    fake_anthropic.reply(message(json.dumps(suggesting)))
+    go(job(), with_ledger)
+    body = github.review_comments[0]["body"]
+    assert f"```suggestion\n{SUGGESTED}\n```" in body
+    (fingerprint,) = re.findall(r"tierbot:fp=([0-9a-f]{16})", body)
+    elsewhere = git_diff(Edit("app/other.py", added=[SUGGESTED]))
+    push(github, "c" * 40, elsewhere)  # the same line, but in another file
+    fake_anthropic.reply(message(NO_COMMENTS))
+    go(job(), with_ledger)
+    assert feedback_rows(ledger) == []
+    committed = git_diff(
+        Edit(
+            "app/cache.py",
+            context=["def get(key):"],
+            removed=["    return store[key].decode()"],
+            added=[SUGGESTED.strip()],  # re-indented: lines are compared stripped
+            start=3,
+        )
+    )
+    push(github, "d" * 40, committed)
+    fake_anthropic.reply(message(NO_COMMENTS))
+    go(job(), with_ledger)
+    assert feedback_rows(ledger) == [(fingerprint, "suggestion_committed", "")]
+    assert ledger.report(repo="octo/app").tier("frontier").positive_comments == 1
+    push(github, "e" * 40, committed)
+    fake_anthropic.reply(message(NO_COMMENTS))
+    go(job(), with_ledger)
+    assert feedback_rows(ledger) == [(fingerprint, "suggestion_committed", "")]
