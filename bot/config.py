@@ -24,6 +24,7 @@ DEFAULT_GITHUB_API_URL = "https://api.github.com"
 DEFAULT_DATABASE_URL = "sqlite:///tierbot.sqlite3"
 DEFAULT_WORKERS = 2
 DEFAULT_LEASE_SECONDS = 60
+DEFAULT_FEEDBACK_INTERVAL_SECONDS = 3600
 DEFAULT_LOCAL_CONTEXT_TOKENS = 8192
 DEFAULT_THRESHOLD = 45
 DEFAULT_MAX_COMMENTS = 15
@@ -55,6 +56,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     workers: int = DEFAULT_WORKERS
     lease_seconds: int = DEFAULT_LEASE_SECONDS
+    feedback_interval_seconds: int = DEFAULT_FEEDBACK_INTERVAL_SECONDS
 
     @property
     def database_path(self) -> str:
@@ -102,6 +104,8 @@ class Settings:
             database_url=text("TIERBOT_DATABASE_URL") or DEFAULT_DATABASE_URL,
             workers=_env_whole(env, "TIERBOT_WORKERS", 1) or DEFAULT_WORKERS,
             lease_seconds=_env_whole(env, "TIERBOT_LEASE_SECONDS", 1) or DEFAULT_LEASE_SECONDS,
+            feedback_interval_seconds=_env_whole(env, "TIERBOT_FEEDBACK_INTERVAL_SECONDS", 1)
+            or DEFAULT_FEEDBACK_INTERVAL_SECONDS,
         )
 
     def app_problems(self) -> list[str]:

@@ -48,6 +48,7 @@ _MAX_PAGES = 30  # 30 pages of 100: GitHub lists at most 3,000 files of a pull r
 _RETRIES = 2  # for 5xx, lost connections and rate limits
 _BACKOFF = 0.5  # seconds, doubled per retry of a 5xx or lost connection
 _MAX_PROBES = 20  # pending reviews spent finding comments GitHub cannot place
+_MAX_THREAD_PAGES = 10  # pages of 100 review threads read for resolutions
 _TOKEN_MARGIN = 300.0  # renew an installation token five minutes before it expires
 _ROLES = ("admin", "maintain", "write", "triage", "read")
 _REACTIONS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes")
@@ -170,6 +171,13 @@ class GitHub:
             http_cache=False,
         )
         self._authenticated = bool(token)
+        # GitHub Enterprise serves REST under /api/v3 and GraphQL at /api/graphql.
+        root = api_url.rstrip("/")
+        self._graphql = (
+            root.removesuffix("/api/v3") + "/api/graphql"
+            if root.endswith("/api/v3")
+            else "/graphql"
+        )
         self.bot_login = bot_login
         self._accept = f"{_JSON}, application/json" if accept_json else _JSON
         self._clock = clock
@@ -385,6 +393,41 @@ class GitHub:
                 )
                 for fingerprint in sorted(markers_in(body))
             ]
+        return found
+
+    async def resolved_fingerprints(self, ref: PullRef) -> set[str]:
+        """The fingerprints of the bot's inline comments whose review thread is resolved: the
+        markers in the first comment of each resolved thread the bot started (up to 1,000
+        threads). GraphQL names an App by its slug, without REST's `[bot]`.
+        https://docs.github.com/en/graphql/reference/objects#pullrequestreviewthread"""
+        login = self.bot_login.removesuffix("[bot]") if self.bot_login is not None else None
+        found: set[str] = set()
+        cursor: str | None = None
+        for _ in range(_MAX_THREAD_PAGES):
+            variables = {
+                "owner": ref.owner,
+                "name": ref.repo,
+                "number": ref.number,
+                "cursor": cursor,
+            }
+            data = await self._json(
+                "POST",
+                self._graphql,
+                json={"query": _RESOLVED_QUERY, "variables": variables},
+                idempotent=True,  # a query changes nothing
+            )
+            threads = _review_threads(data, ref)
+            for thread in threads.get("nodes") or []:
+                if not isinstance(thread, dict) or thread.get("isResolved") is not True:
+                    continue
+                for comment in (thread.get("comments") or {}).get("nodes") or []:
+                    author = (comment.get("author") or {}).get("login")
+                    if login is None or author in (login, self.bot_login):
+                        found |= markers_in(str(comment.get("body") or ""))
+            page = threads.get("pageInfo") or {}
+            cursor = page.get("endCursor")
+            if not page.get("hasNextPage") or not cursor:
+                break
         return found
 
     def _by_bot(self, item: dict[str, Any]) -> bool:
@@ -629,6 +672,38 @@ class _SourceAuthStrategy(BaseAuthStrategy):
 
     def get_auth_flow(self, github: Any) -> httpx.Auth:
         return _SourceAuth(self.source)
+
+
+_RESOLVED_QUERY = """
+query($owner: String!, $name: String!, $number: Int!, $cursor: String) {
+  repository(owner: $owner, name: $name) {
+    pullRequest(number: $number) {
+      reviewThreads(first: 100, after: $cursor) {
+        pageInfo { hasNextPage endCursor }
+        nodes { isResolved comments(first: 1) { nodes { body author { login } } } }
+      }
+    }
+  }
+}
+"""
+
+
+def _review_threads(data: Any, ref: PullRef) -> dict[str, Any]:
+    """The `reviewThreads` connection of a GraphQL answer; GitHubError for its `errors`."""
+    if not isinstance(data, dict):
+        raise GitHubError(f"unexpected GraphQL answer for {ref}")
+    if data.get("errors"):
+        messages = "; ".join(
+            str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in data["errors"]
+        )
+        raise GitHubError(f"GitHub GraphQL refused the review threads of {ref}: {messages}")
+    try:
+        threads = data["data"]["repository"]["pullRequest"]["reviewThreads"]
+    except (KeyError, TypeError):
+        raise GitHubError(f"GitHub has no review threads for {ref}") from None
+    if not isinstance(threads, dict):
+        raise GitHubError(f"GitHub has no review threads for {ref}")
+    return threads
 
 
 def _pulls(ref: PullRef) -> str:

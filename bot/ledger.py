@@ -31,6 +31,8 @@ starts with BEGIN IMMEDIATE, so concurrent writers queue instead of failing on a
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -461,6 +463,20 @@ class Ledger:
         with self._read() as conn:
             return conn.scalar(query) or Decimal(0)
 
+    def recent_pulls(self, *, since: datetime) -> list[tuple[str, int, int | None]]:
+        """The (repo, number, installation_id) of the pull requests reviewed since `since`, each
+        once, in that order."""
+        query = (
+            sa.select(reviews.c.repo, reviews.c.number, reviews.c.installation_id)
+            .where(*_span(reviews, None, since, None))
+            .distinct()
+            .order_by(reviews.c.repo, reviews.c.number, reviews.c.installation_id)
+        )
+        with self._read() as conn:
+            return [
+                (str(r), int(n), None if i is None else int(i)) for r, n, i in conn.execute(query)
+            ]
+
     def report(
         self,
         *,
@@ -583,10 +599,27 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
-    cursor.execute("PRAGMA journal_mode = WAL")
+    _wal(cursor)
     cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.close()
+
+
+def _wal(cursor: Any) -> None:
+    """Put the file in WAL mode once. The switch needs the file to itself and SQLite answers
+    "locked" at once, without its busy wait, while another connection (another process
+    starting up) holds it, so it is tried again for a few seconds. WAL then stays on the file."""
+    if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+        return
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _sqlite_begin(conn: Connection) -> None:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
+
+import structlog
 
 from bot.complexity import score
 from bot.config import REPO_SETTINGS_PATH, RepoSettings, Settings
@@ -42,6 +44,7 @@ from bot.review.summary import COMMANDS_HELP, render_summary
 from bot.reviewer import ReviewResult, review_change
 from bot.routing import Decision, Models, Task, Tier, decide, without_excluded
 
+log = structlog.get_logger("tierbot.pipeline")
 _WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
 _SUGGESTION = re.compile(r"^```suggestion[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
@@ -75,9 +78,11 @@ class GitHubClient(Protocol):
 @runtime_checkable
 class FeedbackSource(Protocol):
     """A GitHub client that also lists the bot's inline comments with their reactions
-    (bot.github.GitHub does); a review reads the ledger's feedback from it."""
+    and the fingerprints of its resolved threads (bot.github.GitHub does); a review and the
+    periodic pass (`collect_feedback`) read the ledger's feedback from it."""
 
     async def review_comment_feedback(self, ref: PullRef) -> list[CommentFeedback]: ...
+    async def resolved_fingerprints(self, ref: PullRef) -> set[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,9 +210,14 @@ async def review_pull(
     if services.ledger is not None and isinstance(github, FeedbackSource):
         earlier = await github.review_comment_feedback(ref)  # one listing for both uses
         seen = {c.fingerprint for c in earlier}
+        try:
+            resolved = await github.resolved_fingerprints(ref) if earlier else set()
+        except GitHubError as exc:  # feedback is a by-product: it never stops a review
+            log.warning("could not read resolved threads", pull=str(ref), error=str(exc))
+            resolved = set()
         ledger = services.ledger
         await asyncio.to_thread(
-            lambda: _record_feedback(ledger, repo_name, ref.number, earlier, changes)
+            lambda: _record_feedback(ledger, repo_name, ref.number, earlier, changes, resolved)
         )
     else:
         seen = await github.review_comment_fingerprints(ref)
@@ -254,12 +264,41 @@ async def review_pull(
     return f"reviewed by {result.tier}: {len(new) - len(rejected)} comments ({trigger})"
 
 
+async def collect_feedback(
+    github: GitHubClient, ref: PullRef, services: Services, installation_id: int | None = None
+) -> int:
+    """Record the feedback on the bot's inline comments of one pull request without reviewing
+    it (the periodic pass over recently reviewed PRs): reactions and resolved threads. Committed
+    suggestions need a diff, so only a review finds those. Posts nothing; returns the number of
+    new records (0 without a ledger or a client that lists feedback).
+
+    `installation_id` is the installation the client belongs to, kept for the caller's logs."""
+    ledger = services.ledger
+    if ledger is None or not isinstance(github, FeedbackSource):
+        return 0
+    earlier = await github.review_comment_feedback(ref)
+    if not earlier:
+        return 0
+    resolved = await github.resolved_fingerprints(ref)
+    repo = f"{ref.owner}/{ref.repo}"
+    return await asyncio.to_thread(
+        lambda: _record_feedback(ledger, repo, ref.number, earlier, None, resolved)
+    )
+
+
 def _record_feedback(
-    ledger: Ledger, repo: str, number: int, earlier: list[CommentFeedback], changes: ChangeSet
+    ledger: Ledger,
+    repo: str,
+    number: int,
+    earlier: list[CommentFeedback],
+    changes: ChangeSet | None,
+    resolved: Collection[str] = (),
 ) -> int:
     """Record what the bot's earlier inline comments got since: `thumbs_up` / `thumbs_down` for
-    any 👍 / 👎 in GitHub's reaction summary, and `suggestion_committed` when every line of a
-    comment's suggestion block is now an added line of one hunk of its file in `changes`.
+    any 👍 / 👎 in GitHub's reaction summary, `resolved` when its fingerprint is in `resolved`
+    (its review thread is resolved), and `suggestion_committed` when every line of a comment's
+    suggestion block is now an added line of one hunk of its file in `changes` (not looked for
+    without `changes`).
 
     The summary holds counts, not who reacted, so reactions are recorded with actor "" (one
     row per comment and kind, however many reacted); the ledger ignores repeats. A reaction
@@ -269,7 +308,12 @@ def _record_feedback(
         kinds = [
             *(["thumbs_up"] if comment.thumbs_up else []),
             *(["thumbs_down"] if comment.thumbs_down else []),
-            *(["suggestion_committed"] if _suggestion_committed(comment, changes) else []),
+            *(["resolved"] if comment.fingerprint in resolved else []),
+            *(
+                ["suggestion_committed"]
+                if changes is not None and _suggestion_committed(comment, changes)
+                else []
+            ),
         ]
         for kind in kinds:
             new += ledger.record_feedback(

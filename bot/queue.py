@@ -418,7 +418,16 @@ class JobQueue:
     def _migrate(self) -> None:
         """Create or upgrade this module's tables; refuse a file written by a newer version."""
         with self._connection() as conn:
-            conn.execute("PRAGMA journal_mode = WAL")
+            # Switching to WAL needs the file to itself, and SQLite answers "locked" at once,
+            # without its busy wait, while another process is starting up on it: try again.
+            deadline = time.monotonic() + 10
+            while str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                try:
+                    conn.execute("PRAGMA journal_mode = WAL")
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
         with self._transaction() as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS queue_schema (version INTEGER NOT NULL)")
             row = conn.execute("SELECT version FROM queue_schema").fetchone()

@@ -14,25 +14,30 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import structlog
 import uvicorn
 from starlette.applications import Starlette
 
 from bot.config import Settings, SettingsError
 from bot.cost import PriceTable
 from bot.events import EventSettings, route
-from bot.github import GitHubApp
+from bot.github import GitHubApp, PullRef
 from bot.ledger import Ledger
 from bot.metrics import JOBS, Metrics
 from bot.models.anthropic import FrontierBackend
 from bot.models.base import Backend
-from bot.pipeline import GitHubClient, Services
+from bot.pipeline import GitHubClient, Services, collect_feedback
 from bot.queue import JobQueue
 from bot.routing import Models, Tier
 from bot.web import create_app
 from bot.worker import Workers
+
+log = structlog.get_logger("tierbot.server")
+FEEDBACK_WINDOW = timedelta(days=14)  # PRs reviewed this recently get their feedback collected
 
 
 @dataclass
@@ -88,9 +93,15 @@ async def build(settings: Settings, *, transport: Any = None) -> Server:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         workers.start()
+        feedback = asyncio.create_task(
+            feedback_loop(services, settings.feedback_interval_seconds), name="tierbot-feedback"
+        )
         try:
             yield
         finally:
+            feedback.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feedback
             await workers.stop()
             for backend in backends.values():
                 close = getattr(backend, "aclose", None)
@@ -109,6 +120,42 @@ async def build(settings: Settings, *, transport: Any = None) -> Server:
         lifespan=lifespan,
     )
     return Server(app, queue, workers, services, bot_login, github_app)
+
+
+async def collect_recent_feedback(services: Services, *, now: datetime | None = None) -> int:
+    """One pass of the periodic feedback collection: for each pull request reviewed in the last
+    FEEDBACK_WINDOW by an installation, that installation's client records the reactions and
+    resolved threads on the bot's comments. A PR that fails is logged and skipped; one reviewed
+    without an installation (the CLI) is left out. Returns the number of new records."""
+    ledger = services.ledger
+    if ledger is None:
+        return 0
+    since = (now or datetime.now(UTC)) - FEEDBACK_WINDOW
+    pulls = await asyncio.to_thread(lambda: ledger.recent_pulls(since=since))
+    new = 0
+    for repo, number, installation_id in pulls:
+        if installation_id is None:
+            continue  # reviewed outside the App (the CLI): no installation to ask as
+        owner, _, name = repo.partition("/")
+        ref = PullRef(owner, name, number)
+        try:
+            github = await services.github_for(installation_id)
+            new += await collect_feedback(github, ref, services, installation_id)
+        except Exception:  # one PR (a removed installation, a deleted repo) never stops the pass
+            log.exception("feedback collection failed", pull=str(ref), installation=installation_id)
+    return new
+
+
+async def feedback_loop(services: Services, interval: float) -> None:
+    """Run `collect_recent_feedback` every `interval` seconds, the first time one interval after
+    the start, until cancelled; a failed pass is logged and the loop goes on."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            new = await collect_recent_feedback(services)
+            log.info("feedback collected", new=new)
+        except Exception:
+            log.exception("feedback collection failed")
 
 
 def _backends(settings: Settings) -> tuple[dict[Tier, Backend], Models]:

@@ -2,7 +2,9 @@
 
 It keeps one pull request's head, its diffs (whole and compared), issue comments, review
 comments and reviews, so pipeline tests can assert on what the bot posted and on what it does
-the second time round. GitHub's schema itself is checked by the Prism contract tests.
+the second time round. `POST /graphql` answers with the review threads, one per review comment
+that is not a reply, resolved where that comment's id is in `resolved`. GitHub's schema itself
+is checked by the Prism contract tests.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class FakeGitHubAPI:
     review_comments: list[dict[str, Any]] = field(default_factory=list)
     reviews: list[dict[str, Any]] = field(default_factory=list)
     reactions: list[tuple[int, str]] = field(default_factory=list)
+    resolved: set[int] = field(default_factory=set)
     calls: list[tuple[str, str]] = field(default_factory=list)
 
     def transport(self) -> httpx.MockTransport:
@@ -53,6 +56,8 @@ class FakeGitHubAPI:
         )
         base = f"/repos/{self.owner}/{self.repo}"
         body: Any = json.loads(request.content) if request.content else {}
+        if path == "/graphql" and method == "POST":
+            return httpx.Response(200, json=self._threads(body.get("variables") or {}))
         if path == f"{base}/pulls/{self.number}" and method == "GET":
             if "diff" in request.headers.get("accept", ""):
                 return httpx.Response(200, text=self.diff)
@@ -122,6 +127,37 @@ class FakeGitHubAPI:
             "state": self.state,
             "changed_files": 1,
         }
+
+    def _threads(self, variables: dict[str, Any]) -> dict[str, Any]:
+        """`reviewThreads` in pages of 100 (the cursor is the next index); GraphQL names a bot
+        by its login without `[bot]`."""
+        if (variables.get("owner"), variables.get("name"), variables.get("number")) != (
+            self.owner,
+            self.repo,
+            self.number,
+        ):
+            return {"data": {"repository": None}, "errors": [{"message": "not found"}]}
+        roots = [c for c in self.review_comments if "in_reply_to_id" not in c]
+        start = int(variables.get("cursor") or 0)
+        page = roots[start : start + 100]
+        nodes = [
+            {
+                "isResolved": c["id"] in self.resolved,
+                "comments": {
+                    "nodes": [
+                        {
+                            "body": c["body"],
+                            "author": {"login": c["user"]["login"].removesuffix("[bot]")},
+                        }
+                    ]
+                },
+            }
+            for c in page
+        ]
+        more = start + 100 < len(roots)
+        info = {"hasNextPage": more, "endCursor": str(start + 100) if more else None}
+        threads = {"pageInfo": info, "nodes": nodes}
+        return {"data": {"repository": {"pullRequest": {"reviewThreads": threads}}}}
 
     def _comment(self, text: str) -> dict[str, Any]:
         ident = 1000 + len(self.issue_comments) + len(self.review_comments)

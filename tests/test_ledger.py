@@ -430,6 +430,24 @@ def test_frontier_spent_counts_frontier_requests_by_time_repo_and_installation(
     assert ledger.frontier_spent(since=NOW + timedelta(seconds=1)) == 0
 
 
+def test_recent_pulls_lists_each_pull_reviewed_since_once(ledger: Ledger) -> None:
+    record(ledger, review(attempt(Tier.LOCAL)), installation_id=1)
+    record(ledger, review(attempt(Tier.FRONTIER)), installation_id=1, at=NOW - timedelta(hours=1))
+    record(ledger, review(attempt(Tier.LOCAL)), repo="octo/b", number=2)
+    record(ledger, review(attempt(Tier.LOCAL)), repo="octo/a", number=5, installation_id=3)
+    old = NOW - timedelta(days=15)
+    record(ledger, review(attempt(Tier.LOCAL)), repo="octo/old", number=1, at=old)
+
+    since = NOW - timedelta(days=14)
+    assert ledger.recent_pulls(since=since) == [
+        ("octo/a", 5, 3),
+        ("octo/app", 7, 1),
+        ("octo/b", 2, None),
+    ]
+    assert ("octo/old", 1, None) in ledger.recent_pulls(since=old)
+    assert ledger.recent_pulls(since=NOW + timedelta(seconds=1)) == []
+
+
 # -- feedback -------------------------------------------------------------------------------------
 
 

@@ -13,10 +13,10 @@ import pytest
 
 from bot.config import Settings
 from bot.cost import PriceTable
-from bot.github import GitHub
+from bot.github import GitHub, PullRef
 from bot.models.anthropic import FrontierBackend
 from bot.models.base import Backend
-from bot.pipeline import GitHubClient, JobSpec, Retry, Services, run
+from bot.pipeline import GitHubClient, JobSpec, Retry, Services, collect_feedback, run
 from bot.routing import Models, Tier
 from tests.builders import Edit, git_diff
 from tests.fake_anthropic import (
@@ -483,3 +483,138 @@ def test_a_committed_suggestion_is_recorded_once(
     fake_anthropic.reply(message(NO_COMMENTS))
     go(job(), with_ledger)
     assert feedback_rows(ledger) == [(fingerprint, "suggestion_committed", "")]
+
+
+# --- resolved threads, and feedback collected without a review ---------------------------------
+
+
+def fingerprint_of(comment: dict[str, Any]) -> str:
+    (found,) = re.findall(r"tierbot:fp=([0-9a-f]{16})", comment["body"])
+    return str(found)
+
+
+def writes(github: FakeGitHubAPI) -> list[tuple[str, str]]:
+    """Every call that could change something on GitHub (a GraphQL query changes nothing)."""
+    return [(m, p) for m, p in github.calls if m != "GET" and p != "/graphql"]
+
+
+def test_a_resolved_bot_thread_is_recorded_on_the_next_review(
+    services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic, ledger: Any
+) -> None:
+    from dataclasses import replace
+
+    with_ledger = replace(services, ledger=ledger)
+    fake_anthropic.reply(message(FIRST_ANSWER))
+    go(job(), with_ledger)
+    comment = github.review_comments[0]
+    fingerprint = fingerprint_of(comment)
+    forged = {  # a human's resolved thread quoting the bot's marker is not the bot's
+        "id": 997,
+        "body": "<!-- tierbot:fp=0123456789abcdef -->",
+        "user": {"login": "mona"},
+    }
+    github.review_comments.append(forged)
+    github.resolved |= {comment["id"], 997}
+    client = _LOOP[-1].run_until_complete(services.github_for(1))
+    assert isinstance(client, GitHub)
+    ref = PullRef("octo", "app", 7)
+    assert _LOOP[-1].run_until_complete(client.resolved_fingerprints(ref)) == {fingerprint}
+    push(github, "c" * 40, FIRST)
+    fake_anthropic.reply(message(NO_COMMENTS))
+    go(job(), with_ledger)
+    assert feedback_rows(ledger) == [(fingerprint, "resolved", "")]
+    assert ledger.report(repo="octo/app").tier("frontier").positive_comments == 1
+
+
+def test_resolved_threads_are_read_page_by_page(github: FakeGitHubAPI) -> None:
+    client = GitHub(
+        "ghs_test", "https://api.github.test", transport=github.transport(), bot_login=BOT
+    )
+    for index in range(150):
+        marker = f"<!-- tierbot:fp={index:016x} -->"
+        github.review_comments.append({"id": index, "body": marker, "user": {"login": BOT}})
+    github.resolved = {3, 120}
+    ref = PullRef("octo", "app", 7)
+    found = _LOOP[-1].run_until_complete(client.resolved_fingerprints(ref))
+    assert found == {f"{3:016x}", f"{120:016x}"}
+    assert github.calls.count(("POST", "/graphql")) == 2
+
+
+def test_collect_feedback_records_reactions_and_resolutions_and_posts_nothing(
+    services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic, ledger: Any
+) -> None:
+    from dataclasses import replace
+
+    with_ledger = replace(services, ledger=ledger)
+    two = json.loads(FIRST_ANSWER)
+    two["comments"].append({**two["comments"][0], "body": "And the cache never expires."})
+    fake_anthropic.reply(message(json.dumps(two)))
+    go(job(), with_ledger)
+    liked, resolved = github.review_comments[:2]
+    liked["reactions"] = {"+1": 1, "-1": 1}
+    github.resolved.add(resolved["id"])
+    before = len(writes(github))
+    client = _LOOP[-1].run_until_complete(services.github_for(1))
+    ref = PullRef("octo", "app", 7)
+    assert _LOOP[-1].run_until_complete(collect_feedback(client, ref, with_ledger, 1)) == 3
+    assert writes(github)[before:] == []
+    assert feedback_rows(ledger) == sorted(
+        [
+            (fingerprint_of(liked), "thumbs_up", ""),
+            (fingerprint_of(liked), "thumbs_down", ""),
+            (fingerprint_of(resolved), "resolved", ""),
+        ]
+    )
+    assert _LOOP[-1].run_until_complete(collect_feedback(client, ref, with_ledger, 1)) == 0
+    assert _LOOP[-1].run_until_complete(collect_feedback(client, ref, services, 1)) == 0
+    assert len(fake_anthropic.requests) == 1
+
+
+def test_the_periodic_pass_visits_the_recently_reviewed_pulls_and_survives_failures(
+    services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic, ledger: Any
+) -> None:
+    from dataclasses import replace
+    from datetime import UTC, datetime, timedelta
+
+    from bot.server import collect_recent_feedback, feedback_loop
+    from tests.test_ledger import attempt, record, review
+
+    now = datetime.now(UTC)
+    recent = now - timedelta(days=1)
+    abc = {"repo": "octo/abc", "number": 9, "installation_id": 2, "at": recent}
+    record(ledger, review(attempt(Tier.FRONTIER)), **abc)
+    old = now - timedelta(days=20)
+    record(ledger, review(attempt(Tier.FRONTIER)), repo="octo/old", number=3, at=old)
+    asked: list[int | None] = []
+
+    async def github_for(installation_id: int | None) -> GitHubClient:
+        asked.append(installation_id)
+        return await services.github_for(installation_id)
+
+    with_ledger = replace(services, ledger=ledger, github_for=github_for)
+    fake_anthropic.reply(message(FIRST_ANSWER))
+    go(job(), with_ledger)  # octo/app#7, by installation 1
+    asked.clear()
+    github.review_comments[0]["reactions"] = {"+1": 1}
+    github.resolved.add(github.review_comments[0]["id"])
+    before = len(writes(github))
+    # octo/abc#9 fails (the fake has no such repo), and octo/app#7 is still collected.
+    new = _LOOP[-1].run_until_complete(collect_recent_feedback(with_ledger, now=now))
+    assert new == 2
+    assert asked == [2, 1]
+    fingerprint = fingerprint_of(github.review_comments[0])
+    assert feedback_rows(ledger) == [(fingerprint, "resolved", ""), (fingerprint, "thumbs_up", "")]
+    assert writes(github)[before:] == []
+
+    async def briefly() -> None:  # the loop keeps going after failing passes until cancelled
+        task = asyncio.create_task(feedback_loop(with_ledger, 0.01))
+        await asyncio.sleep(0.1)
+        assert not task.done()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asked.clear()
+    _LOOP[-1].run_until_complete(briefly())
+    assert asked[:2] == [2, 1]
+    assert len(asked) >= 4
