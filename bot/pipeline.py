@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -41,7 +41,7 @@ from bot.question import answer_question
 from bot.review.anchor import Comment, neutralise
 from bot.review.markers import PAUSED_MARKER, SUMMARY_MARKER, head_marker, reviewed_head
 from bot.review.summary import COMMANDS_HELP, render_summary
-from bot.reviewer import ReviewResult, review_change
+from bot.reviewer import Attempt, ReviewResult, review_change
 from bot.routing import Decision, Models, Task, Tier, decide, without_excluded
 
 log = structlog.get_logger("tierbot.pipeline")
@@ -423,7 +423,12 @@ def _count(metrics: Metrics | None, result: ReviewResult, spend: Spend | None) -
         return
     if not result.failed:
         metrics.inc(REVIEWS, {"tier": result.tier.value})
-    for attempt in result.attempts:
+    _count_requests(metrics, result.attempts, spend)
+
+
+def _count_requests(metrics: Metrics, attempts: Sequence[Attempt], spend: Spend | None) -> None:
+    """Tokens by tier and kind, and dollars against the baseline, of any task's requests."""
+    for attempt in attempts:
         tier = attempt.tier.value
         usage = attempt.usage
         for kind, tokens in (
@@ -578,6 +583,8 @@ async def _answer(
         return f"I could not answer: {answer.failed}."
     gpu_hour = services.settings.gpu_hour_usd or DEFAULT_GPU_HOUR_USD
     spend = review_spend(answer.attempts, services.prices, services.models.frontier, gpu_hour)
+    if services.metrics is not None:
+        _count_requests(services.metrics, answer.attempts, spend)
     if services.ledger is not None and answer.attempts:
         ledger = services.ledger
         await asyncio.to_thread(

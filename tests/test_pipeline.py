@@ -618,3 +618,18 @@ def test_the_periodic_pass_visits_the_recently_reviewed_pulls_and_survives_failu
     _LOOP[-1].run_until_complete(briefly())
     assert asked[:2] == [2, 1]
     assert len(asked) >= 4
+
+
+def test_an_answer_is_counted_in_the_metrics(
+    services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic
+) -> None:
+    from dataclasses import replace
+
+    from bot.metrics import DOLLARS, TOKENS, Metrics
+
+    metrics = Metrics()
+    fake_anthropic.reply(message(ANSWER, input_tokens=1000, output_tokens=50))
+    spec = job("command", command="ask", args=["Can get() fail?"], user="mona", comment_id=4)
+    go(spec, replace(services, metrics=metrics))
+    assert metrics.value(TOKENS, {"tier": "frontier", "kind": "input"}) == 1000
+    assert metrics.value(DOLLARS, {"tier": "frontier"}) == pytest.approx(0.0025)
