@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot import events
+from bot.backends import backends_for, close_backends
 from bot.complexity import score
 from bot.config import REPO_SETTINGS_PATH, RepoSettings, Settings
 from bot.cost import (
@@ -69,7 +70,7 @@ from bot.cost import (
 from bot.diff import ChangeSet, DiffError, parse
 from bot.github import GitHub, GitHubError, PostedReview, PullRef, PullRequest
 from bot.metrics import BASELINE_DOLLARS, DOLLARS, REVIEWS, Metrics
-from bot.models.base import Backend, CompletionRequest, ModelError
+from bot.models.base import CompletionRequest, ModelError
 from bot.pipeline import GitHubClient, JobSpec, Retry, Services, review_pull
 from bot.pipeline import run as run_job
 from bot.queue import NewJob
@@ -685,8 +686,6 @@ async def _review(
     override: Tier | None,
     out: TextIO,
 ) -> Report:
-    from bot.server import _backends  # noqa: PLC0415 - the App's backends, loaded on demand
-
     routed: Plan | None = None
     if inputs.mode is Mode.AUTO:
         routed = await make_plan(
@@ -695,7 +694,7 @@ async def _review(
         if not routed.work:
             annotate(out, "notice", "tierbot: nothing to do: " + "; ".join(routed.reasons))
             return Report(inputs.mode, routed, outcome="nothing to do")
-    backends, models = _backends(settings)
+    backends, models = backends_for(settings)
     if inputs.model_dir and models.local_unavailable:
         annotate(
             out, "warning", f"tierbot: the local model cannot run here: {models.local_unavailable}"
@@ -717,7 +716,7 @@ async def _review(
             raise ActionError(_github_failure(cause, writing=True)) from None
         raise ActionError(f"a transient failure ({exc}); re-run the job to try again") from None
     finally:
-        await _close(backends)
+        await close_backends(backends)
     if report.outcome.startswith(("skipped", "refused", "ignored")):
         annotate(out, "notice", f"tierbot: {report.outcome}")
     _account(report, client, metrics, settings, inputs.fail_on)
@@ -802,13 +801,6 @@ def _config_text(path: Path | None) -> str | None:
         raise ActionError(
             f"the config input {path} cannot be read: {exc}", EXIT_INPUT_ERROR
         ) from None
-
-
-async def _close(backends: Mapping[Tier, Backend]) -> None:
-    for backend in backends.values():
-        close = getattr(backend, "aclose", None)
-        if close is not None:
-            await close()
 
 
 def _github_failure(exc: GitHubError, writing: bool) -> str:

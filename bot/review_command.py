@@ -13,10 +13,12 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from bot.backends import backends_for, close_backends
 from bot.complexity import score
 from bot.config import RepoSettings, Settings
 from bot.cost import (
@@ -27,16 +29,15 @@ from bot.cost import (
     UnknownModelError,
     review_spend,
 )
-from bot.diff import ChangeSet, DiffError, parse
+from bot.diff import DiffError, parse
 from bot.github import GitHub, GitHubError, parse_pull_url
-from bot.models.anthropic import FrontierBackend
-from bot.models.base import Backend
-from bot.review.prompt import plan_review
+from bot.models.anthropic import DEFAULT_CONTEXT_TOKENS
+from bot.review.prompt import Plan, plan_review
 from bot.review.render import Estimates, result_json, result_text
 from bot.reviewer import budget_for, review_change
 from bot.routing import Models, Tier, decide, without_excluded
 
-FRONTIER_CONTEXT_TOKENS = 200_000
+FRONTIER_CONTEXT_TOKENS = DEFAULT_CONTEXT_TOKENS
 EXIT_OK = 0
 EXIT_NOT_REVIEWED = 1
 EXIT_INPUT_ERROR = 2
@@ -101,32 +102,22 @@ async def _run(args: argparse.Namespace, settings: Settings, prices: PriceTable)
         print(f"tierbot: {given.title}: every changed file is excluded by the repo settings")
         return EXIT_OK
 
-    frontier = FrontierBackend(
-        settings.frontier_model,
-        api_key=settings.anthropic_api_key,
-        base_url=settings.anthropic_base_url,
-        context_tokens=FRONTIER_CONTEXT_TOKENS,
-    )
-    local = _local_backend(settings)
-    backends: dict[Tier, Backend] = {Tier.FRONTIER: frontier}
-    if local is not None:
-        backends[Tier.LOCAL] = local
-    local_unavailable = (
-        local.unavailable_reason() if local is not None else "TIERBOT_LOCAL_MODEL_DIR is not set"
-    )
-    models = Models(
-        local=settings.local_model,
-        frontier=settings.frontier_model,
-        local_window=settings.local_context_tokens,
-        local_unavailable=local_unavailable,
-        frontier_unavailable=frontier.unavailable_reason(),
-    )
+    backends, models = backends_for(settings)
     complexity = score(kept)
     paths = tuple(f.path for f in kept.files)
     override = None if args.tier == "auto" else Tier(args.tier)
     decision = decide(complexity, models, repo=given.repo, paths=paths, override=override)
     gpu_hour = settings.gpu_hour_usd if settings.gpu_hour_usd is not None else DEFAULT_GPU_HOUR_USD
-    estimates = _estimates(kept, given, settings, prices, gpu_hour)
+    plans = {
+        tier: plan_review(
+            kept,
+            budget_for(tier, _window(tier, settings), given.repo, paths),
+            given.repo,
+            given.context,
+        )
+        for tier in Tier
+    }
+    estimates = _estimates(plans, settings, prices, gpu_hour)
     configure = _configure(models)
 
     result = spend = None
@@ -136,10 +127,9 @@ async def _run(args: argparse.Namespace, settings: Settings, prices: PriceTable)
                 kept, decision, backends, given.repo, context=given.context
             )
         finally:
-            await frontier.aclose()
+            await close_backends(backends)
         spend = review_spend(result.attempts, prices, settings.frontier_model, gpu_hour)
-    window = _window(decision.tier, settings)
-    coverage = plan_review(kept, budget_for(decision.tier, window, given.repo, paths)).coverage
+    coverage = plans[decision.tier].coverage
     if args.json:
         payload = result_json(result, decision, coverage, estimates, spend, configure, excluded)
         sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
@@ -179,30 +169,15 @@ async def _read_input(args: argparse.Namespace, settings: Settings) -> _Input:
     return _Input(f"{ref} ({pull.title})", diff, repo, context)
 
 
-def _local_backend(settings: Settings) -> Backend | None:
-    if not settings.local_model_dir:
-        return None
-    from bot.models.exllama import LocalBackend  # noqa: PLC0415 - the GPU stack loads on demand
-
-    return LocalBackend(settings.local_model_dir, context_tokens=settings.local_context_tokens)
-
-
 def _window(tier: Tier, settings: Settings) -> int:
     return settings.local_context_tokens if tier is Tier.LOCAL else FRONTIER_CONTEXT_TOKENS
 
 
 def _estimates(
-    changes: ChangeSet,
-    given: _Input,
-    settings: Settings,
-    prices: PriceTable,
-    gpu_hour: Decimal,
+    plans: Mapping[Tier, Plan], settings: Settings, prices: PriceTable, gpu_hour: Decimal
 ) -> Estimates:
-    paths = tuple(f.path for f in changes.files)
-    tokens: dict[Tier, int] = {}
-    for tier in Tier:
-        budget = budget_for(tier, _window(tier, settings), given.repo, paths)
-        tokens[tier] = plan_review(changes, budget, given.repo, given.context).prompt_tokens
+    """The cost of each tier's plan before it runs (estimated tokens, assumed output)."""
+    tokens = {tier: plan.prompt_tokens for tier, plan in plans.items()}
     price = prices.require(settings.frontier_model)
     return Estimates(
         local=CostEstimate.for_review(tokens[Tier.LOCAL], price, gpu_hour_usd=gpu_hour),

@@ -22,17 +22,15 @@ import structlog
 import uvicorn
 from starlette.applications import Starlette
 
+from bot.backends import backends_for, close_backends
 from bot.config import Settings, SettingsError
 from bot.cost import PriceTable
 from bot.events import EventSettings, route
 from bot.github import GitHubApp, PullRef
 from bot.ledger import Ledger
 from bot.metrics import JOBS, Metrics
-from bot.models.anthropic import FrontierBackend
-from bot.models.base import Backend
 from bot.pipeline import GitHubClient, Services, collect_feedback
 from bot.queue import JobQueue
-from bot.routing import Models, Tier
 from bot.web import create_app
 from bot.worker import Workers
 
@@ -70,7 +68,7 @@ async def build(settings: Settings, *, transport: Any = None) -> Server:
         settings.github_app_id, key, settings.github_api_url, transport=transport
     )
     bot_login = f"{await github_app.slug()}[bot]"
-    backends, models = _backends(settings)
+    backends, models = backends_for(settings)
 
     async def github_for(installation_id: int | None) -> GitHubClient:
         if installation_id is None:
@@ -103,10 +101,7 @@ async def build(settings: Settings, *, transport: Any = None) -> Server:
             with contextlib.suppress(asyncio.CancelledError):
                 await feedback
             await workers.stop()
-            for backend in backends.values():
-                close = getattr(backend, "aclose", None)
-                if close is not None:
-                    await close()
+            await close_backends(backends)
             queue.close()
             ledger.close()
 
@@ -156,30 +151,6 @@ async def feedback_loop(services: Services, interval: float) -> None:
             log.info("feedback collected", new=new)
         except Exception:
             log.exception("feedback collection failed")
-
-
-def _backends(settings: Settings) -> tuple[dict[Tier, Backend], Models]:
-    frontier = FrontierBackend(
-        settings.frontier_model,
-        api_key=settings.anthropic_api_key,
-        base_url=settings.anthropic_base_url,
-    )
-    backends: dict[Tier, Backend] = {Tier.FRONTIER: frontier}
-    local_unavailable = "TIERBOT_LOCAL_MODEL_DIR is not set"
-    if settings.local_model_dir:
-        from bot.models.exllama import LocalBackend  # noqa: PLC0415 - GPU stack on demand
-
-        local = LocalBackend(settings.local_model_dir, context_tokens=settings.local_context_tokens)
-        backends[Tier.LOCAL] = local
-        local_unavailable = local.unavailable_reason() or ""
-    models = Models(
-        local=settings.local_model,
-        frontier=settings.frontier_model,
-        local_window=settings.local_context_tokens,
-        local_unavailable=local_unavailable or None,
-        frontier_unavailable=frontier.unavailable_reason(),
-    )
-    return backends, models
 
 
 async def serve(settings: Settings, host: str, port: int) -> None:

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from anthropic.types import MessageParam, OutputConfigParam, TextBlockParam
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
+# The window of the current Claude models, prompt and answer together.
+DEFAULT_CONTEXT_TOKENS = 200_000
 NO_KEY = "ANTHROPIC_API_KEY is not set"
 
 # https://platform.claude.com/docs/en/api/errors: "prompt is too long: N tokens > M maximum";
@@ -65,7 +67,7 @@ class FrontierBackend:
         timeout: float = 120.0,
         max_retries: int = 2,
         max_retry_wait: float = 60.0,
-        context_tokens: int = 200_000,
+        context_tokens: int = DEFAULT_CONTEXT_TOKENS,
     ) -> None:
         if timeout <= 0 or max_retries < 0 or max_retry_wait < 0 or context_tokens <= 0:
             raise ValueError(
