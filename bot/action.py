@@ -422,9 +422,11 @@ class _Client:
     async def find_comment(self, ref: PullRef, marker: str) -> tuple[int, str] | None:
         return await self._github.find_comment(ref, marker)
 
-    async def upsert_comment(self, ref: PullRef, marker: str, body: str) -> int:
+    async def upsert_comment(
+        self, ref: PullRef, marker: str, body: str, *, known: tuple[int, str] | None = None
+    ) -> int:
         self._write("the summary comment")
-        found = await self._github.upsert_comment(ref, marker, body)
+        found = await self._github.upsert_comment(ref, marker, body, known=known)
         if marker == SUMMARY_MARKER:
             self.summary = body
         return found

@@ -302,14 +302,18 @@ class GitHub:
                 return int(comment["id"]), body
         return None
 
-    async def upsert_comment(self, ref: PullRef, marker: str, body: str) -> int:
+    async def upsert_comment(
+        self, ref: PullRef, marker: str, body: str, *, known: tuple[int, str] | None = None
+    ) -> int:
         """Edit the bot's issue comment that holds `marker`, or create it; its id.
 
-        The marker is appended to `body` when missing, so the comment is found next time.
+        `known` is that comment (id, body) when the caller has just found it, which saves
+        listing the PR's comments again. The marker is appended to `body` when missing, so the
+        comment is found next time.
         https://docs.github.com/en/rest/issues/comments#update-an-issue-comment
         """
         text = body if marker in body else f"{body}\n\n{marker}"
-        found = await self.find_comment(ref, marker)
+        found = known if known is not None else await self.find_comment(ref, marker)
         if found is None:
             return await self.reply(ref, text)
         if found[1] != text:

@@ -39,7 +39,13 @@ from bot.metrics import BASELINE_DOLLARS, DOLLARS, REVIEWS, TOKENS, Metrics
 from bot.models.base import Backend
 from bot.question import answer_question
 from bot.review.anchor import Comment, neutralise
-from bot.review.markers import PAUSED_MARKER, SUMMARY_MARKER, head_marker, reviewed_head
+from bot.review.markers import (
+    PAUSED_MARKER,
+    SUMMARY_MARKER,
+    head_marker,
+    reviewed_head,
+    set_paused,
+)
 from bot.review.summary import COMMANDS_HELP, render_summary
 from bot.reviewer import Attempt, ReviewResult, review_change
 from bot.routing import Decision, Models, Task, Tier, decide, without_excluded
@@ -61,7 +67,9 @@ class GitHubClient(Protocol):
     async def compare(self, owner: str, repo: str, base: str, head: str) -> bytes: ...
     async def file_text(self, owner: str, repo: str, path: str, ref: str) -> str | None: ...
     async def find_comment(self, ref: PullRef, marker: str) -> tuple[int, str] | None: ...
-    async def upsert_comment(self, ref: PullRef, marker: str, body: str) -> int: ...
+    async def upsert_comment(
+        self, ref: PullRef, marker: str, body: str, *, known: tuple[int, str] | None = None
+    ) -> int: ...
     async def post_review(
         self, ref: PullRef, head_sha: str, body: str, comments: list[Comment]
     ) -> PostedReview: ...
@@ -170,29 +178,18 @@ async def review_pull(
     last = reviewed_head(previous_body)
     if last == pull.head_sha and not forced:
         return "skipped: this commit was already reviewed"
-    settings_text = await github.file_text(
-        ref.owner, ref.repo, REPO_SETTINGS_PATH, pull.default_branch
-    )
-    repo = RepoSettings.from_yaml(settings_text) if settings_text is not None else RepoSettings()
+    repo = await _repo_settings(github, ref, pull)
 
     since = None if full or last is None else last
     diff = await _diff(github, ref, pull, since)
     if diff is None:
         since = None
         diff = await github.pull_diff(ref)
-    try:
-        changes = parse(diff)
-    except DiffError as exc:
-        body = _not_reviewed(pull.head_sha, f"the diff could not be read ({exc})", paused)
-        await github.upsert_comment(ref, SUMMARY_MARKER, body)
-        return "failed: unreadable diff"
-    kept, excluded = without_excluded(changes, repo)
+    changes, kept, excluded, problem = _read_change(diff, repo)
     if kept is None:
-        body = _not_reviewed(
-            pull.head_sha, "every changed file is excluded by the settings", paused
-        )
-        await github.upsert_comment(ref, SUMMARY_MARKER, body)
-        return "skipped: everything excluded"
+        body = _not_reviewed(pull.head_sha, problem, paused)
+        await github.upsert_comment(ref, SUMMARY_MARKER, body, known=previous)
+        return "failed: unreadable diff" if changes is None else "skipped: everything excluded"
 
     repo_name = f"{ref.owner}/{ref.repo}"
     decision = await _decide_with_budget(kept, repo, services, override, repo_name, installation_id)
@@ -204,7 +201,7 @@ async def review_pull(
         gpu_hour = services.settings.gpu_hour_usd or DEFAULT_GPU_HOUR_USD
         spend = review_spend(result.attempts, services.prices, services.models.frontier, gpu_hour)
     _count(services.metrics, result, spend)
-    if result.failed and _transient(result) and not forced:
+    if result.transient and not forced:
         raise Retry(result.failed)
 
     if services.ledger is not None and isinstance(github, FeedbackSource):
@@ -256,9 +253,7 @@ async def review_pull(
         excluded=excluded,
         month=month,
     )
-    if paused:
-        body = body.replace(SUMMARY_MARKER, SUMMARY_MARKER + "\n" + PAUSED_MARKER, 1)
-    await github.upsert_comment(ref, SUMMARY_MARKER, body)
+    await github.upsert_comment(ref, SUMMARY_MARKER, set_paused(body, paused), known=previous)
     if result.failed:
         return f"failed: {result.failed}"
     return f"reviewed by {result.tier}: {len(new) - len(rejected)} comments ({trigger})"
@@ -339,6 +334,27 @@ def _suggestion_committed(comment: CommentFeedback, changes: ChangeSet) -> bool:
     return False
 
 
+async def _repo_settings(github: GitHubClient, ref: PullRef, pull: PullRequest) -> RepoSettings:
+    """The repo's settings file from its default branch, never from the pull request itself."""
+    text = await github.file_text(ref.owner, ref.repo, REPO_SETTINGS_PATH, pull.default_branch)
+    return RepoSettings.from_yaml(text) if text is not None else RepoSettings()
+
+
+def _read_change(
+    diff: bytes, repo: RepoSettings
+) -> tuple[ChangeSet | None, ChangeSet | None, list[str], str]:
+    """The parsed diff, what is left after the settings' exclusions, the excluded paths, and
+    why there is nothing to work on when that is the case."""
+    try:
+        changes = parse(diff)
+    except DiffError as exc:
+        return None, None, [], f"the diff could not be read ({exc})"
+    kept, excluded = without_excluded(changes, repo)
+    if kept is None:
+        return changes, None, excluded, "every changed file is excluded by the settings"
+    return changes, kept, excluded, ""
+
+
 async def _diff(
     github: GitHubClient, ref: PullRef, pull: PullRequest, since: str | None
 ) -> bytes | None:
@@ -411,12 +427,6 @@ def month_start(now: datetime) -> datetime:
     return now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def _decide(kept: Any, repo: RepoSettings, services: Services, override: Tier | None) -> Decision:
-    complexity = score(kept)
-    paths = tuple(f.path for f in kept.files)
-    return decide(complexity, services.models, repo=repo, paths=paths, override=override)
-
-
 def _count(metrics: Metrics | None, result: ReviewResult, spend: Spend | None) -> None:
     """Reviews by tier, tokens by kind and dollars against the baseline, for /metrics."""
     if metrics is None:
@@ -445,11 +455,6 @@ def _count_requests(metrics: Metrics, attempts: Sequence[Attempt], spend: Spend 
         metrics.inc(BASELINE_DOLLARS, None, float(spend.baseline_usd))
 
 
-def _transient(result: ReviewResult) -> bool:
-    words = ("overloaded", "rate-limited", "timeout")
-    return bool(result.failed) and any(w in (result.failed or "") for w in words)
-
-
 def _review_body(result: ReviewResult, new: list[Comment]) -> str:
     return (
         f"tierbot ({result.tier} model `{result.model}`): {len(new)} "
@@ -458,10 +463,10 @@ def _review_body(result: ReviewResult, new: list[Comment]) -> str:
 
 
 def _not_reviewed(head_sha: str, reason: str, paused: bool) -> str:
-    markers = SUMMARY_MARKER + ("\n" + PAUSED_MARKER if paused else "")
-    return (
-        f"{markers}\n{head_marker(head_sha)}\n## tierbot review\n\n"
-        f"**This pull request was not reviewed:** {reason}.\n\n<sub>{COMMANDS_HELP}</sub>\n"
+    return set_paused(
+        f"{SUMMARY_MARKER}\n{head_marker(head_sha)}\n## tierbot review\n\n"
+        f"**This pull request was not reviewed:** {reason}.\n\n<sub>{COMMANDS_HELP}</sub>\n",
+        paused,
     )
 
 
@@ -513,7 +518,7 @@ async def _command(
             )
         return outcome
     if name == "route":
-        return await _route(github, ref, services)
+        return await _route(github, ref, services, installation_id)
     if name in ("pause", "resume"):
         return await _pause(github, ref, paused=name == "pause")
     if name == "ask":
@@ -566,15 +571,10 @@ async def _answer(
 ) -> str:
     """The answer to post, or why there is none; never an empty success."""
     pull = await github.pull(ref)
-    text = await github.file_text(ref.owner, ref.repo, REPO_SETTINGS_PATH, pull.default_branch)
-    repo = RepoSettings.from_yaml(text) if text is not None else RepoSettings()
-    try:
-        changes = parse(await github.pull_diff(ref))
-    except DiffError as exc:
-        return f"I could not read this pull request's diff, so I cannot answer: {exc}"
-    kept, _ = without_excluded(changes, repo)
+    repo = await _repo_settings(github, ref, pull)
+    _, kept, _, problem = _read_change(await github.pull_diff(ref), repo)
     if kept is None:
-        return "Every changed file is excluded by the repo settings, so I cannot answer."
+        return f"I cannot answer: {problem}."
     complexity = score(kept)
     paths = tuple(f.path for f in kept.files)
     decision = decide(complexity, services.models, task=Task.ASK, repo=repo, paths=paths)
@@ -638,20 +638,17 @@ async def _may_write(github: GitHubClient, ref: PullRef, user: str) -> bool:
     return bool(user) and await github.permission(ref.owner, ref.repo, user) in _WRITE_PERMISSIONS
 
 
-async def _route(github: GitHubClient, ref: PullRef, services: Services) -> str:
+async def _route(
+    github: GitHubClient, ref: PullRef, services: Services, installation_id: int | None
+) -> str:
     pull = await github.pull(ref)
-    text = await github.file_text(ref.owner, ref.repo, REPO_SETTINGS_PATH, pull.default_branch)
-    repo = RepoSettings.from_yaml(text) if text is not None else RepoSettings()
-    try:
-        changes = parse(await github.pull_diff(ref))
-    except DiffError as exc:
-        await github.reply(ref, f"The diff could not be read: {exc}")
-        return "replied: unreadable diff"
-    kept, _ = without_excluded(changes, repo)
+    repo = await _repo_settings(github, ref, pull)
+    _, kept, _, problem = _read_change(await github.pull_diff(ref), repo)
     if kept is None:
-        await github.reply(ref, "Every changed file is excluded by the repo settings.")
-        return "replied: everything excluded"
-    decision = _decide(kept, repo, services, None)
+        await github.reply(ref, f"This pull request cannot be routed: {problem}.")
+        return "replied: nothing to route"
+    repo_name = f"{ref.owner}/{ref.repo}"
+    decision = await _decide_with_budget(kept, repo, services, None, repo_name, installation_id)
     lines = [
         f"This pull request would be reviewed by the **{decision.tier}** model "
         f"`{decision.model}` (complexity {decision.score}/100):",
@@ -667,10 +664,7 @@ async def _route(github: GitHubClient, ref: PullRef, services: Services) -> str:
 async def _pause(github: GitHubClient, ref: PullRef, *, paused: bool) -> str:
     found = await github.find_comment(ref, SUMMARY_MARKER)
     body = found[1] if found else f"{SUMMARY_MARKER}\n## tierbot review\n\nNot reviewed yet.\n"
-    body = re.sub(r"\n?" + re.escape(PAUSED_MARKER), "", body)
-    if paused:
-        body = body.replace(SUMMARY_MARKER, SUMMARY_MARKER + "\n" + PAUSED_MARKER, 1)
-    await github.upsert_comment(ref, SUMMARY_MARKER, body)
+    await github.upsert_comment(ref, SUMMARY_MARKER, set_paused(body, paused), known=found)
     word = "paused" if paused else "resumed"
     await github.reply(
         ref,

@@ -18,7 +18,7 @@ from bot.confidence import Thresholds, Verdict, judge
 from bot.config import RepoSettings
 from bot.cost import estimate_tokens
 from bot.diff import ChangeSet
-from bot.models.base import Backend, Completion, ModelError, Usage
+from bot.models.base import Backend, Completion, ErrorKind, ModelError, Usage
 from bot.review.anchor import Anchored, Comment, anchor
 from bot.review.prompt import (
     SYSTEM,
@@ -38,6 +38,8 @@ FRONTIER_PART_TOKENS = 48_000
 LOCAL_MAX_PARTS = 8
 FRONTIER_MAX_PARTS = 4
 _MARGIN_TOKENS = 256
+# Failures that may pass: a review that failed only for these is retried later, not reported.
+TRANSIENT = frozenset({ErrorKind.OVERLOADED, ErrorKind.RATE_LIMITED, ErrorKind.TIMEOUT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,7 @@ class ReviewResult:
     anchored: Anchored
     escalation: tuple[str, ...] = ()
     failed: str | None = None
+    transient: bool = False
     problems: tuple[str, ...] = field(default=())
     redactions: int = 0
 
@@ -122,6 +125,7 @@ class _Run:
     reviews_by_part: tuple[tuple[int, ModelReview], ...]
     anchored: Anchored
     failed_parts: tuple[tuple[int, str], ...]
+    failed_kinds: frozenset[ErrorKind] = frozenset()
 
 
 async def _attempt(
@@ -143,11 +147,13 @@ async def _attempt(
     reviews: list[ModelReview] = []
     by_part: list[tuple[int, ModelReview]] = []
     failed: list[tuple[int, str]] = []
+    kinds: set[ErrorKind] = set()
     usage = Usage()
     errors: list[str] = []
     for index, outcome in enumerate(outcomes):
         if isinstance(outcome, ModelError):
             failed.append((index, str(outcome)))
+            kinds.add(outcome.kind)
             errors.append(f"{plan.parts[index].label}: {outcome}")
             usage = usage + outcome.usage
             continue
@@ -174,7 +180,7 @@ async def _attempt(
         verdict=verdict,
         prompt_tokens_estimate=plan.prompt_tokens,
     )
-    return _Run(attempt, plan, tuple(by_part), anchored, tuple(failed))
+    return _Run(attempt, plan, tuple(by_part), anchored, tuple(failed), frozenset(kinds))
 
 
 def _combined_verdict(
@@ -219,10 +225,13 @@ def _result(
         for c in run.plan.coverage
     )
     failed = None
+    transient = False
     if run.plan.parts and len(unusable) == len(run.plan.parts):
         failed = "no part of the review could be done: " + "; ".join(
             dict.fromkeys(unusable.values())
         )
+        # Worth another try later only when every part failed for a passing reason.
+        transient = len(run.failed_parts) == len(unusable) and run.failed_kinds <= TRANSIENT
     return ReviewResult(
         decision=decision,
         tier=run.attempt.tier,
@@ -234,6 +243,7 @@ def _result(
         anchored=run.anchored,
         escalation=escalation,
         failed=failed,
+        transient=transient,
         problems=tuple(p for _, r in run.reviews_by_part for p in r.problems),
         redactions=run.plan.redactions,
     )

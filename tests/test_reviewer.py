@@ -217,3 +217,13 @@ def test_repo_escalation_thresholds_decide_when_a_local_review_is_redone(
     result = asyncio.run(go())
     assert result.tier is Tier.FRONTIER
     assert any("limit 0.05" in reason for reason in result.escalation)
+
+
+def test_an_outage_is_transient_but_garbage_is_not(fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.reply(error(529, "overloaded_error"))
+    outage = run(decision_for(Tier.FRONTIER), {Tier.FRONTIER: frontier(fake_anthropic)})
+    assert outage.transient
+    fake_anthropic.reply(message("not json"))
+    garbage = run(decision_for(Tier.FRONTIER), {Tier.FRONTIER: frontier(fake_anthropic)})
+    assert garbage.failed is not None
+    assert not garbage.transient

@@ -116,3 +116,13 @@ def test_incremental_reviews_escalation_month_and_settings_problems_are_shown() 
 
 def test_a_summary_without_a_head_marker_has_no_reviewed_head() -> None:
     assert reviewed_head("some comment") is None
+
+
+def test_the_paused_marker_is_set_and_cleared_once() -> None:
+    from bot.review.markers import PAUSED_MARKER, set_paused
+
+    body = render_summary(result(), SPEND, head_sha=HEAD)
+    paused = set_paused(set_paused(body, True), True)
+    assert paused.count(PAUSED_MARKER) == 1
+    assert paused.startswith(f"{SUMMARY_MARKER}\n{PAUSED_MARKER}\n")
+    assert set_paused(paused, False) == body

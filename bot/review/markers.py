@@ -36,3 +36,11 @@ def comment_marker(fingerprint: str) -> str:
 def markers_in(body: str) -> set[str]:
     """The fingerprints in the inline-comment markers of a comment body."""
     return set(_FINGERPRINT.findall(body))
+
+
+def set_paused(body: str, paused: bool) -> str:
+    """A summary body with the paused marker put right after the summary marker, or taken out."""
+    body = re.sub(r"\n?" + re.escape(PAUSED_MARKER), "", body)
+    if paused:
+        body = body.replace(SUMMARY_MARKER, f"{SUMMARY_MARKER}\n{PAUSED_MARKER}", 1)
+    return body
