@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -39,6 +43,41 @@ class FakeGitHubAPI:
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self._handle)
+
+    @contextmanager
+    def served(self) -> Iterator[str]:
+        """The same fake on a real local HTTP server, for code that makes its own client (the
+        CLI reads TIERBOT_GITHUB_API_URL); yields the API URL."""
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _any(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                request = httpx.Request(
+                    self.command,
+                    f"http://fake{self.path}",
+                    headers=dict(self.headers.items()),
+                    content=self.rfile.read(length),
+                )
+                response = fake._handle(request)
+                self.send_response(response.status_code)
+                self.send_header("Content-Type", response.headers.get("content-type", "text/plain"))
+                self.send_header("Content-Length", str(len(response.content)))
+                self.end_headers()
+                self.wfile.write(response.content)
+
+            do_GET = do_POST = do_PATCH = _any
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+            server.server_close()
 
     def bodies(self) -> list[str]:
         return [c["body"] for c in self.issue_comments]

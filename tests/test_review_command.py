@@ -16,7 +16,7 @@ from tests.fake_anthropic import (
     fake_anthropic_fixture,  # noqa: F401 (the fake_anthropic fixture)
     message,
 )
-from tests.fake_github import FakeGitHub, fake_github_fixture  # noqa: F401 (fixture)
+from tests.fake_github_api import FakeGitHubAPI
 
 ANSWER = {
     "summary": "Adds a retry loop.",
@@ -141,31 +141,31 @@ def test_an_unknown_frontier_model_is_an_error_at_start(
 
 @pytest.mark.usefixtures("no_models")
 def test_a_pull_request_is_read_from_github_with_its_default_branch_settings(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fake_github: FakeGitHub
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     diff = git_diff(
         Edit("net/retry.py", added=code_lines(8, "attempt")), Edit("vendor/lib.js", added=["x"])
     )
-    fake_github.add_pull("octo", "app", 12, diff, title="Retry uploads")
-    fake_github.files[("octo", "app", ".github/tierbot.yml")] = (
-        "exclude: ['vendor/']\nrouting:\n  frontier_paths: ['net/**']\n"
-    )
-    monkeypatch.setenv("TIERBOT_GITHUB_API_URL", fake_github.api_url)
+    github = FakeGitHubAPI(number=12, diff=diff)
+    github.settings_file = "exclude: ['vendor/']\nrouting:\n  frontier_paths: ['net/**']\n"
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
-    code, out = run_json(capsys, "https://github.com/octo/app/pull/12", "--dry-run")
+    with github.served() as api_url:
+        monkeypatch.setenv("TIERBOT_GITHUB_API_URL", api_url)
+        code, out = run_json(capsys, "https://github.com/octo/app/pull/12", "--dry-run")
     assert code == 0
     assert out["excluded"] == ["vendor/lib.js"]
     assert "repo settings send net/retry.py to the frontier model" in out["decision"]["reasons"]
-    paths = [path for _, path, _ in fake_github.requests]
+    paths = [path for _, path in github.calls]
     assert "/repos/octo/app/pulls/12" in paths
     assert any(p.startswith("/repos/octo/app/contents/.github/tierbot.yml?ref=main") for p in paths)
 
 
 @pytest.mark.usefixtures("no_models")
 def test_a_missing_pull_request_is_exit_2_with_a_hint(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fake_github: FakeGitHub
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("TIERBOT_GITHUB_API_URL", fake_github.api_url)
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
-    assert main(["review", "https://github.com/octo/app/pull/404"]) == 2
+    with FakeGitHubAPI(number=12).served() as api_url:
+        monkeypatch.setenv("TIERBOT_GITHUB_API_URL", api_url)
+        assert main(["review", "https://github.com/octo/app/pull/404"]) == 2
     assert "set GITHUB_TOKEN" in capsys.readouterr().err
