@@ -182,11 +182,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
         writer = csv.writer(sys.stdout)
         writer.writerows(rows)
         return EXIT_OK
-    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        sys.stdout.write(
-            "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n"
-        )
+    _write_columns(sys.stdout, [tuple(str(cell) for cell in row) for row in rows])
     saved = data["saved_pct"]
     sys.stdout.write(
         f"\nspent ${data['spend_usd']} against ${data['baseline_usd']} all-frontier"
@@ -290,10 +286,18 @@ def _print_table(results: list[dict[str, Any]], out: TextIO) -> None:
                     r["reasons"][0],
                 )
             )
-    widths = [max(len(row[i]) for row in rows) for i in range(6)]
+    _write_columns(out, rows, numeric=(0, 2, 3, 4), last_free=True)
+
+
+def _write_columns(
+    out: TextIO,
+    rows: Sequence[Sequence[str]],
+    numeric: tuple[int, ...] = (),
+    last_free: bool = False,
+) -> None:
+    """Rows as aligned columns: `numeric` ones right-aligned; a free last column is not padded."""
+    padded = len(rows[0]) - (1 if last_free else 0)
+    widths = [max(len(row[i]) for row in rows) for i in range(padded)]
     for row in rows:
-        cells = [
-            cell.rjust(w) if i in (0, 2, 3, 4) else cell.ljust(w)
-            for i, (cell, w) in enumerate(zip(row, widths, strict=False))
-        ]
-        out.write("  ".join([*cells, row[6]]).rstrip() + "\n")
+        cells = [row[i].rjust(w) if i in numeric else row[i].ljust(w) for i, w in enumerate(widths)]
+        out.write("  ".join([*cells, *row[padded:]]).rstrip() + "\n")
