@@ -82,8 +82,8 @@ from bot.cost import (  # noqa: E402
     format_usd,
 )
 from bot.diff import ChangeSet, DiffError, parse  # noqa: E402
+from bot.models.anthropic import DEFAULT_CONTEXT_TOKENS as FRONTIER_CONTEXT_TOKENS  # noqa: E402
 from bot.review.prompt import plan_review  # noqa: E402
-from bot.review_command import FRONTIER_CONTEXT_TOKENS  # noqa: E402
 from bot.reviewer import budget_for  # noqa: E402
 from bot.routing import Models, Tier, decide  # noqa: E402
 

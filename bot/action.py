@@ -113,31 +113,6 @@ class ActionError(Exception):
         self.code = code
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register `tierbot action` and `tierbot doctor`."""
-    action = commands.add_parser(
-        "action",
-        help="run as a step of a GitHub Actions workflow (reads the runner's environment)",
-        description="Route or review the pull request of the workflow's event "
-        "(GITHUB_EVENT_NAME, GITHUB_EVENT_PATH) with the action's inputs (INPUT_MODE, "
-        "INPUT_TIER, INPUT_MODEL_DIR, INPUT_CONFIG, INPUT_FAIL_ON, ...); outputs go to "
-        "GITHUB_OUTPUT and a report to GITHUB_STEP_SUMMARY.",
-    )
-    action.set_defaults(run=run)
-    doctor_cmd = commands.add_parser(
-        "doctor",
-        help="check the local tier: the GPU, the exllamav2 extension and the model",
-        description="Say whether the GPU, the exllamav2 extension and the EXL2 model load, and "
-        "how long one short generation takes. Exits 1 when the local model cannot run here.",
-    )
-    doctor_cmd.add_argument(
-        "--model-dir",
-        metavar="DIR",
-        help="the EXL2 model folder (default: TIERBOT_LOCAL_MODEL_DIR)",
-    )
-    doctor_cmd.set_defaults(run=run_doctor)
-
-
 # --- the runner's environment -------------------------------------------------------------------
 
 

@@ -5,20 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import importlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot import action, review_command
 from bot.complexity import score
 from bot.config import RepoSettings, Settings, SettingsError
 from bot.cost import PriceError, UnknownModelError
 from bot.diff import DiffError, parse
-from bot.github import GitHubError
 from bot.routing import Models, Task, decide, without_excluded
 
 EXIT_OK = 0
@@ -65,8 +64,44 @@ def _parser() -> argparse.ArgumentParser:
         help="the task to route (default: review)",
     )
     score_cmd.set_defaults(run=_score)
-    review_command.add_parser(commands)
-    action.add_parser(commands)
+    review = commands.add_parser(
+        "review",
+        help="review a diff or a pull request and print the result",
+        description="Review a change on the tier routing picks (or the one you force) and print "
+        "the comments, coverage and cost. Nothing is posted to GitHub.",
+    )
+    review.add_argument("pr_url", nargs="?", metavar="PR_URL", help="a pull request URL")
+    review.add_argument("--diff", metavar="PATH", help="a diff file to review, or - for stdin")
+    review.add_argument(
+        "--tier", choices=["auto", "local", "frontier"], default="auto", help="force a tier"
+    )
+    review.add_argument(
+        "--dry-run", action="store_true", help="print what would be posted (always the case here)"
+    )
+    review.add_argument("--json", action="store_true", help="print one JSON object")
+    review.add_argument("--config", type=Path, metavar="FILE", help="a repo settings file")
+    review.set_defaults(run=_lazy("bot.review_command", "run"))
+    action_cmd = commands.add_parser(
+        "action",
+        help="run as a step of a GitHub Actions workflow (reads the runner's environment)",
+        description="Route or review the pull request of the workflow's event "
+        "(GITHUB_EVENT_NAME, GITHUB_EVENT_PATH) with the action's inputs (INPUT_MODE, "
+        "INPUT_TIER, INPUT_MODEL_DIR, INPUT_CONFIG, INPUT_FAIL_ON, ...); outputs go to "
+        "GITHUB_OUTPUT and a report to GITHUB_STEP_SUMMARY.",
+    )
+    action_cmd.set_defaults(run=_lazy("bot.action", "run"))
+    doctor_cmd = commands.add_parser(
+        "doctor",
+        help="check the local tier: the GPU, the exllamav2 extension and the model",
+        description="Say whether the GPU, the exllamav2 extension and the EXL2 model load, and "
+        "how long one short generation takes. Exits 1 when the local model cannot run here.",
+    )
+    doctor_cmd.add_argument(
+        "--model-dir",
+        metavar="DIR",
+        help="the EXL2 model folder (default: TIERBOT_LOCAL_MODEL_DIR)",
+    )
+    doctor_cmd.set_defaults(run=_lazy("bot.action", "run_doctor"))
 
     serve_cmd = commands.add_parser(
         "serve",
@@ -100,8 +135,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _lazy(module: str, name: str) -> Callable[[argparse.Namespace, Settings], int]:
+    """A command's entry point, imported when the command runs: `tierbot score` does not pay
+    for loading GitHub, model and database clients it never uses."""
+
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        entry: Callable[[argparse.Namespace, Settings], int] = getattr(
+            importlib.import_module(module), name
+        )
+        return entry(args, settings)
+
+    return run
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from bot import server  # noqa: PLC0415 - the server stack loads only for this command
+    from bot.github import GitHubError  # noqa: PLC0415
 
     try:
         asyncio.run(server.serve(settings, args.host, args.port))
@@ -193,6 +242,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from bot import server  # noqa: PLC0415 - the server stack loads only for this command
+    from bot.github import GitHubError  # noqa: PLC0415
 
     try:
         outcomes = asyncio.run(server.replay(settings, args.payload, args.event))

@@ -42,8 +42,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
 
@@ -319,6 +317,10 @@ class Ledger:
         """Bring the schema to the newest revision; a no-op when it is there. Safe when several
         processes start at once: they take turns under a lock (SQLite's write lock, a PostgreSQL
         advisory lock) held for the whole transaction, and each migration is transactional."""
+        # Alembic is needed only here, at start-up: not imported for every ledger read.
+        from alembic import command  # noqa: PLC0415
+        from alembic.config import Config  # noqa: PLC0415
+
         config = Config()
         config.set_main_option("script_location", str(_MIGRATIONS))
         config.set_main_option("path_separator", "os")

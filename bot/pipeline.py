@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import structlog
 
@@ -34,7 +34,6 @@ from bot.cost import (
 )
 from bot.diff import ChangeSet, DiffError, parse
 from bot.github import CommentFeedback, GitHubError, PostedReview, PullRef, PullRequest
-from bot.ledger import Ledger
 from bot.metrics import BASELINE_DOLLARS, DOLLARS, REVIEWS, TOKENS, Metrics
 from bot.models.base import Backend
 from bot.question import answer_question
@@ -49,6 +48,9 @@ from bot.review.markers import (
 from bot.review.summary import COMMANDS_HELP, render_summary
 from bot.reviewer import Attempt, ReviewResult, review_change
 from bot.routing import Decision, Models, Task, Tier, decide, without_excluded
+
+if TYPE_CHECKING:  # the ledger (SQLAlchemy) loads only in processes that keep one
+    from bot.ledger import Ledger
 
 log = structlog.get_logger("tierbot.pipeline")
 _WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})

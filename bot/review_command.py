@@ -51,26 +51,6 @@ class _Input:
     context: str
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    review = commands.add_parser(
-        "review",
-        help="review a diff or a pull request and print the result",
-        description="Review a change on the tier routing picks (or the one you force) and print "
-        "the comments, coverage and cost. Nothing is posted to GitHub.",
-    )
-    review.add_argument("pr_url", nargs="?", metavar="PR_URL", help="a pull request URL")
-    review.add_argument("--diff", metavar="PATH", help="a diff file to review, or - for stdin")
-    review.add_argument(
-        "--tier", choices=["auto", "local", "frontier"], default="auto", help="force a tier"
-    )
-    review.add_argument(
-        "--dry-run", action="store_true", help="print what would be posted (always the case here)"
-    )
-    review.add_argument("--json", action="store_true", help="print one JSON object")
-    review.add_argument("--config", type=Path, metavar="FILE", help="a repo settings file")
-    review.set_defaults(run=run)
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if (args.pr_url is None) == (args.diff is None):
         print("tierbot: give a pull request URL or --diff PATH (one of them)", file=sys.stderr)
