@@ -9,6 +9,7 @@ is checked by the Prism contract tests.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -19,8 +20,28 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 BOT = "tierbot[bot]"
+
+
+@functools.cache
+def private_key() -> rsa.RSAPrivateKey:
+    """One RSA key per test run for a fake GitHub App (2048 bits, as GitHub issues)."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def private_pem() -> str:
+    return (
+        private_key()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
 
 
 @dataclass

@@ -32,9 +32,9 @@ from bot.review.markers import SUMMARY_MARKER, comment_marker, head_marker, mark
 from bot.server import Server, build
 from tests.builders import Edit, git_diff
 from tests.fake_anthropic import FakeAnthropic, fake_anthropic_fixture, message  # noqa: F401
+from tests.fake_github_api import private_pem
 from tests.github_proxy import GitHubProxy, github_proxy_fixture  # noqa: F401
 from tests.prism import Prism, prism_fixture  # noqa: F401
-from tests.test_github_contract import private_pem
 from tests.webhooks import SECRET, encode, headers, need_real_deliveries, payload, pr_comment
 
 T = TypeVar("T")

@@ -28,10 +28,10 @@ import pytest
 from bot.queue import Job, JobQueue
 from bot.review.markers import SUMMARY_MARKER, head_marker
 from tests.fake_anthropic import FakeAnthropic, fake_anthropic_fixture, message  # noqa: F401
+from tests.fake_github_api import private_pem
 from tests.github_proxy import GitHubProxy, github_proxy_fixture  # noqa: F401
 from tests.prism import Prism, prism_fixture  # noqa: F401
 from tests.test_app_e2e import ANSWER, DIFF, OWNER, REPO, opened
-from tests.test_github_contract import private_pem
 from tests.webhooks import SECRET, encode, headers, need_real_deliveries
 
 T = TypeVar("T")

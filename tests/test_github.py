@@ -7,7 +7,6 @@ writes spaced a second apart; rate limits waited out only within the cap."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import itertools
 import json
 import re
@@ -18,14 +17,13 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.diff import Side, Status, parse
 from bot.github import GitHub, GitHubApp, GitHubError, PullRef, parse_pull_url
 from bot.review.anchor import Comment
 from bot.review.markers import SUMMARY_MARKER, comment_marker, markers_in
 from bot.review.schema import Severity
+from tests.fake_github_api import private_key, private_pem
 
 REF = PullRef("octo", "app", 7)
 PULL = {
@@ -589,23 +587,6 @@ def test_server_errors_are_retried_briefly_but_never_a_post_that_may_have_landed
     with pytest.raises(GitHubError, match="answered 502"):
         asyncio.run(timed_client(handler, FakeTime()).reply(REF, "once"))
     assert posts == 1
-
-
-@functools.cache
-def private_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def private_pem() -> str:
-    return (
-        private_key()
-        .private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        .decode()
-    )
 
 
 def test_an_installation_token_is_fetched_once_and_renewed_near_expiry() -> None:

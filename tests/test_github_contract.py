@@ -9,18 +9,16 @@ compare (those requests are tested against a fake at the transport in test_githu
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Callable
 
 import httpx
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.diff import Side
 from bot.github import GitHub, GitHubApp, PullRef
 from bot.review.anchor import Comment
 from bot.review.markers import SUMMARY_MARKER, comment_marker
 from bot.review.schema import Severity
+from tests.fake_github_api import private_pem
 from tests.prism import Prism, prism_fixture  # noqa: F401 (fixture)
 
 REF = PullRef("octo", "app", 7)
@@ -188,14 +186,6 @@ def test_reactions_replies_permissions_and_fingerprints_keep_to_the_contract(
         ("GET", "/repos/octo/app/pulls/7/comments"),
     ]
     assert prism.problems(since) == []
-
-
-@functools.cache
-def private_pem() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
 
 
 def test_app_authentication_keeps_to_the_contract(prism: Prism) -> None:
