@@ -165,6 +165,7 @@ class RepoSettings:
     max_comments: int = DEFAULT_MAX_COMMENTS
     escalation: Thresholds = field(default_factory=Thresholds)
     frontier_budget_usd: Decimal | None = None
+    redact_local: bool = True
     problems: tuple[str, ...] = field(default=())
 
     @classmethod
@@ -192,6 +193,7 @@ class RepoSettings:
         review = _section(data, "review", problems)
         escalation = _section(data, "escalation", problems)
         budget = _section(data, "budget", problems)
+        privacy = _section(data, "privacy", problems)
         return cls(
             threshold=_whole(routing, "routing.threshold", DEFAULT_THRESHOLD, 0, 101, problems),
             frontier_paths=_patterns(routing, "frontier_paths", "routing.", problems),
@@ -204,6 +206,7 @@ class RepoSettings:
             ),
             escalation=_thresholds(escalation, problems),
             frontier_budget_usd=_budget(budget, problems),
+            redact_local=_flag(privacy, "privacy.redact_local", True, problems),
             problems=tuple(problems),
         )
 
@@ -224,6 +227,9 @@ _KEYS: dict[str, frozenset[str]] = {
     ),
     "exclude": frozenset(),
     "budget": frozenset({"frontier_usd_month"}),
+    # Secrets are redacted before any model sees a change; `redact_local: false` lets the
+    # local model (on the team's own GPU) see them. The frontier model never does.
+    "privacy": frozenset({"redact_local"}),
 }
 _MAX_INSTRUCTIONS_CHARS = 4000
 
@@ -248,6 +254,16 @@ def _whole(
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         problems.append(
             f"`{name}` must be a whole number from {low} to {high}, not {value!r}; {default} used"
+        )
+        return default
+    return value
+
+
+def _flag(data: Mapping[str, Any], name: str, default: bool, problems: list[str]) -> bool:
+    value = data.get(name.rsplit(".", maxsplit=1)[-1], default)
+    if not isinstance(value, bool):
+        problems.append(
+            f"`{name}` must be true or false, not {value!r}; {str(default).lower()} used"
         )
         return default
     return value

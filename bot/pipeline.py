@@ -45,6 +45,7 @@ from bot.review.markers import (
     reviewed_head,
     set_paused,
 )
+from bot.review.secrets import redact_text
 from bot.review.summary import COMMANDS_HELP, render_summary
 from bot.reviewer import Attempt, ReviewResult, review_change
 from bot.routing import Decision, Models, Task, Tier, decide, without_excluded
@@ -204,6 +205,7 @@ async def review_pull(
         spend = review_spend(result.attempts, services.prices, services.models.frontier, gpu_hour)
     _count(services.metrics, result, spend)
     if result.transient and not forced:
+        await _post_secrets_now(github, ref, pull.head_sha, result)
         raise Retry(result.failed)
 
     if services.ledger is not None and isinstance(github, FeedbackSource):
@@ -220,10 +222,12 @@ async def review_pull(
         )
     else:
         seen = await github.review_comment_fingerprints(ref)
-    new = [c for c in result.comments if c.fingerprint not in seen]
+    # The bot's own comments on committed secrets go out whether or not the model review did.
+    candidates = [*result.secrets, *(() if result.failed else result.comments)]
+    new = [c for c in candidates if c.fingerprint not in seen]
     rejected: list[str] = []
     posted_comments: list[Comment] = []
-    if new and not result.failed:
+    if new:
         posted = await github.post_review(ref, pull.head_sha, _review_body(result, new), new)
         rejected = [f"{d.comment.path}:{d.comment.line}: {d.reason}" for d in posted.dropped]
         posted_comments = list(posted.posted)
@@ -249,7 +253,7 @@ async def review_pull(
         head_sha=pull.head_sha,
         incremental_from=since,
         posted=len(new) - len(rejected),
-        repeated=len(result.comments) - len(new),
+        repeated=len(candidates) - len(new),
         rejected=rejected,
         settings_problems=repo.problems,
         excluded=excluded,
@@ -457,7 +461,28 @@ def _count_requests(metrics: Metrics, attempts: Sequence[Attempt], spend: Spend 
         metrics.inc(BASELINE_DOLLARS, None, float(spend.baseline_usd))
 
 
+async def _post_secrets_now(
+    github: GitHubClient, ref: PullRef, head_sha: str, result: ReviewResult
+) -> None:
+    """Post the comments on committed secrets before a review is put off for a retry: they do
+    not depend on the model, and a leaked key should not wait for an outage to end. The retry
+    finds their fingerprints and does not repeat them."""
+    if not result.secrets:
+        return
+    seen = await github.review_comment_fingerprints(ref)
+    new = [c for c in result.secrets if c.fingerprint not in seen]
+    if new:
+        await github.post_review(ref, head_sha, _review_body(result, new), new)
+
+
 def _review_body(result: ReviewResult, new: list[Comment]) -> str:
+    secrets = {c.fingerprint for c in result.secrets}
+    if all(c.fingerprint in secrets for c in new):
+        count = len(new)
+        return (
+            f"tierbot: {count} line{'s' if count != 1 else ''} of this change add"
+            f"{'s' if count == 1 else ''} a secret; the summary comment has the details."
+        )
     return (
         f"tierbot ({result.tier} model `{result.model}`): {len(new)} "
         f"comment{'s' if len(new) != 1 else ''}; the summary comment has the details."
@@ -632,7 +657,7 @@ async def _cost_text(ref: PullRef, services: Services) -> str:
 
 
 def _quote(text: str) -> str:
-    first = text.strip().split("\n", 1)[0]
+    first = redact_text(text).strip().split("\n", 1)[0]
     return neutralise(first[:200] + ("…" if len(first) > 200 else ""))
 
 

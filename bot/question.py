@@ -3,6 +3,8 @@
 One request, on the tier routing picked for the `ask` task (local unless the change is too big
 for its window), with the question and the diff as untrusted data. A local answer that is not
 the JSON asked for, or that the model was unsure of, is asked again of the frontier model.
+The change, the question and the thread are redacted of secrets as for a review
+(bot.reviewer.redacts).
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from bot.config import RepoSettings
 from bot.diff import ChangeSet
 from bot.models.base import Backend, CompletionRequest, ModelError, Usage
 from bot.review.anchor import neutralise
+from bot.review.leaks import expose
 from bot.review.prompt import SYSTEM, Budget, Coverage, plan_review
-from bot.reviewer import Attempt, budget_for
+from bot.review.secrets import redact_text
+from bot.reviewer import Attempt, budget_for, redacts
 from bot.routing import Decision, Tier
 
 MAX_ANSWER_CHARS = 6000
@@ -73,7 +77,13 @@ async def answer_question(
             (),
             failed=f"the {decision.tier} model cannot run",
         )
-    first, text, why = await _ask(decision.tier, backend, changes, question, repo, thread)
+    redacted = (expose(changes).changes, redact_text(question), redact_text(thread))
+
+    def shown(tier: Tier) -> tuple[ChangeSet, str, str]:
+        return redacted if redacts(tier, repo) else (changes, question, thread)
+
+    seen, asked, context = shown(decision.tier)
+    first, text, why = await _ask(decision.tier, backend, seen, asked, repo, context)
     frontier = backends.get(Tier.FRONTIER)
     if (
         why
@@ -81,7 +91,8 @@ async def answer_question(
         and frontier is not None
         and (frontier.unavailable_reason() is None)
     ):
-        second, text2, why2 = await _ask(Tier.FRONTIER, frontier, changes, question, repo, thread)
+        seen, asked, context = shown(Tier.FRONTIER)
+        second, text2, why2 = await _ask(Tier.FRONTIER, frontier, seen, asked, repo, context)
         return Answer(
             text2,
             Tier.FRONTIER,

@@ -6,13 +6,17 @@ it cannot, the frontier model redoes the whole review and its result replaces th
 Every request is kept as an Attempt with its usage, time and errors, so costs can be recorded.
 A review that could not be done says so in `failed`; one that was done in part lists the parts
 that failed, and their files' coverage says why.
+
+A model sees the change with its secrets redacted (always the frontier model; the local one
+unless the repo's `privacy.redact_local` is false), and the secrets the change adds come back
+as the bot's own comments in `secrets`, whether or not the model review could be done.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.confidence import Thresholds, Verdict, judge
 from bot.config import RepoSettings
@@ -20,6 +24,7 @@ from bot.cost import estimate_tokens
 from bot.diff import ChangeSet
 from bot.models.base import Backend, Completion, ErrorKind, ModelError, Usage
 from bot.review.anchor import Anchored, Comment, anchor
+from bot.review.leaks import Exposure, expose, leak_comments
 from bot.review.prompt import (
     SYSTEM,
     Budget,
@@ -30,6 +35,7 @@ from bot.review.prompt import (
     stable_text,
 )
 from bot.review.schema import ModelReview, RawComment, read_answer
+from bot.review.secrets import redact
 from bot.routing import Decision, Tier
 
 LOCAL_OUTPUT_TOKENS = 2048
@@ -72,6 +78,13 @@ class ReviewResult:
     transient: bool = False
     problems: tuple[str, ...] = field(default=())
     redactions: int = 0
+    secrets: tuple[Comment, ...] = ()
+
+
+def redacts(tier: Tier, repo: RepoSettings) -> bool:
+    """Whether what is sent to `tier` has its secrets redacted: always for the frontier model,
+    for the local model unless the repo's settings say otherwise."""
+    return tier is Tier.FRONTIER or repo.redact_local
 
 
 def budget_for(
@@ -98,24 +111,43 @@ async def review_change(
     """Review `changes` on the decided tier; escalate a doubtful local review to frontier."""
     repo = repo or RepoSettings()
     thresholds = thresholds or repo.escalation
+    exposure = expose(changes)
+    secrets = leak_comments(exposure.leaks)
     if decision.error is not None:
-        return _failed(decision, changes, decision.error)
+        return _failed(decision, changes, decision.error, secrets)
     backend = backends.get(decision.tier)
     if backend is None or backend.unavailable_reason() is not None:
         why = backend.unavailable_reason() if backend is not None else "it is not configured"
-        return _failed(decision, changes, f"the {decision.tier} model cannot run: {why}")
+        return _failed(decision, changes, f"the {decision.tier} model cannot run: {why}", secrets)
 
-    first = await _attempt(decision.tier, backend, changes, repo, context, thresholds)
+    shown = _Shown(changes, exposure, context)
+    first = await _attempt(decision.tier, backend, shown, repo, thresholds)
     escalate_for = _escalation_reasons(first)
     frontier = backends.get(Tier.FRONTIER)
     if decision.tier is Tier.LOCAL and escalate_for:
         if not frontier_allowed or frontier is None or frontier.unavailable_reason() is not None:
             why = "frontier budget is spent" if not frontier_allowed else "no frontier model"
             escalate_for = (*escalate_for, f"not escalated: {why}")
-            return _result(decision, first, changes, (first.attempt,), escalate_for)
-        second = await _attempt(Tier.FRONTIER, frontier, changes, repo, context, thresholds)
-        return _result(decision, second, changes, (first.attempt, second.attempt), escalate_for)
-    return _result(decision, first, changes, (first.attempt,), ())
+            return _result(decision, first, secrets, (first.attempt,), escalate_for)
+        second = await _attempt(Tier.FRONTIER, frontier, shown, repo, thresholds)
+        return _result(decision, second, secrets, (first.attempt, second.attempt), escalate_for)
+    return _result(decision, first, secrets, (first.attempt,), ())
+
+
+@dataclass(frozen=True, slots=True)
+class _Shown:
+    """The change and the pull request's text, as they are and with their secrets redacted."""
+
+    changes: ChangeSet
+    exposure: Exposure
+    context: str
+
+    def to(self, tier: Tier, repo: RepoSettings) -> tuple[ChangeSet, str, int]:
+        """What a request to `tier` may see, and how many secrets were taken out of it."""
+        if not redacts(tier, repo):
+            return self.changes, self.context, 0
+        context = redact(self.context)
+        return self.exposure.changes, context.text, self.exposure.redactions + len(context.found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,19 +158,21 @@ class _Run:
     anchored: Anchored
     failed_parts: tuple[tuple[int, str], ...]
     failed_kinds: frozenset[ErrorKind] = frozenset()
+    redactions: int = 0
 
 
 async def _attempt(
     tier: Tier,
     backend: Backend,
-    changes: ChangeSet,
+    shown: _Shown,
     repo: RepoSettings,
-    context: str,
     thresholds: Thresholds | None,
 ) -> _Run:
+    changes = shown.changes
     paths = tuple(f.path for f in changes.files)
     budget = budget_for(tier, backend.context_tokens, repo, paths)
-    plan = plan_review(changes, budget, repo, context)
+    visible, context, redactions = shown.to(tier, repo)
+    plan = plan_review(visible, budget, repo, context)
     requests = [request_for(plan, part, budget) for part in plan.parts]
     outcomes = await asyncio.gather(
         *(backend.complete(r) for r in requests), return_exceptions=True
@@ -180,7 +214,9 @@ async def _attempt(
         verdict=verdict,
         prompt_tokens_estimate=plan.prompt_tokens,
     )
-    return _Run(attempt, plan, tuple(by_part), anchored, tuple(failed), frozenset(kinds))
+    return _Run(
+        attempt, plan, tuple(by_part), anchored, tuple(failed), frozenset(kinds), redactions
+    )
 
 
 def _combined_verdict(
@@ -211,7 +247,7 @@ def _escalation_reasons(run: _Run) -> tuple[str, ...]:
 def _result(
     decision: Decision,
     run: _Run,
-    changes: ChangeSet,
+    secrets: tuple[Comment, ...],
     attempts: tuple[Attempt, ...],
     escalation: tuple[str, ...],
 ) -> ReviewResult:
@@ -232,24 +268,42 @@ def _result(
         )
         # Worth another try later only when every part failed for a passing reason.
         transient = len(run.failed_parts) == len(unusable) and run.failed_kinds <= TRANSIENT
+    anchored = _without_repeats_of(secrets, run.anchored)
     return ReviewResult(
         decision=decision,
         tier=run.attempt.tier,
         model=run.attempt.model,
-        comments=run.anchored.comments,
+        comments=anchored.comments,
         summary="\n\n".join(r.summary for _, r in run.reviews_by_part if r.summary),
         coverage=coverage,
         attempts=attempts,
-        anchored=run.anchored,
+        anchored=anchored,
         escalation=escalation,
         failed=failed,
         transient=transient,
         problems=tuple(p for _, r in run.reviews_by_part for p in r.problems),
-        redactions=run.plan.redactions,
+        redactions=run.redactions,
+        secrets=secrets,
     )
 
 
-def _failed(decision: Decision, changes: ChangeSet, why: str) -> ReviewResult:
+def _without_repeats_of(secrets: tuple[Comment, ...], anchored: Anchored) -> Anchored:
+    """The model's comments less its security remarks on lines the bot's own secret comments
+    already cover (the model sees the placeholder and often says the same), counted as merged."""
+    covered = {(c.path, c.line) for c in secrets}
+    kept = tuple(
+        c for c in anchored.comments if c.category != "security" or (c.path, c.line) not in covered
+    )
+    if len(kept) == len(anchored.comments):
+        return anchored
+    return replace(
+        anchored, comments=kept, merged=anchored.merged + len(anchored.comments) - len(kept)
+    )
+
+
+def _failed(
+    decision: Decision, changes: ChangeSet, why: str, secrets: tuple[Comment, ...]
+) -> ReviewResult:
     return ReviewResult(
         decision=decision,
         tier=decision.tier,
@@ -260,4 +314,5 @@ def _failed(decision: Decision, changes: ChangeSet, why: str) -> ReviewResult:
         attempts=(),
         anchored=Anchored(comments=()),
         failed=why,
+        secrets=secrets,
     )

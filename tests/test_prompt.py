@@ -10,6 +10,7 @@ import pytest
 from bot.config import PathInstruction, RepoSettings
 from bot.cost import estimate_tokens
 from bot.diff import ChangeSet, parse
+from bot.review.leaks import expose
 from bot.review.prompt import (
     GUIDELINES,
     Budget,
@@ -139,13 +140,30 @@ def test_a_file_larger_than_a_part_is_split_by_hunks() -> None:
     assert "piece 1 of" in plan.parts[0].diff
 
 
-def test_secrets_are_redacted_before_the_prompt_leaves() -> None:
-    key = "AKIA" + "ABCDEFGHIJKLMNOP"
-    changes = parse(git_diff(Edit("cfg/settings.py", added=[f'AWS_KEY = "{key}"'])))
-    plan = plan_review(changes, Budget(prompt_tokens=4000, max_parts=1))
-    assert key not in plan.parts[0].diff
-    assert "[REDACTED" in plan.parts[0].diff
-    assert plan.redactions == 1
+def test_a_redacted_change_is_shown_with_placeholders_on_its_own_numbered_lines() -> None:
+    key = "AKIA" + "QX7RT2MZK4PLW9VB"
+    changes = parse(
+        git_diff(
+            Edit("cfg/settings.py", context=["import os"], added=[f'AWS_KEY = "{key}"'], start=1)
+        )
+    )
+    plan = plan_review(expose(changes).changes, Budget(prompt_tokens=4000, max_parts=1))
+    diff = plan.parts[0].diff
+    assert key not in diff
+    assert '2 +AWS_KEY = "<redacted:aws-access-key>"' in diff.splitlines()
+    assert "1  import os" in diff.splitlines()
+
+
+def test_secrets_in_repo_instructions_are_redacted_in_the_stable_part() -> None:
+    token = "ghp_" + "Zr8Kq2Lm5Nx7Vb3Cd9Fg1Hj4Tw6Ys0Pa2Qe"
+    repo = RepoSettings(
+        instructions=f"Our CI token is {token}; never log it.",
+        path_instructions=(PathInstruction(("ci/**",), f"Do not print {token}."),),
+    )
+    text = stable_text(repo, ("ci/run.sh",))
+    assert token not in text
+    assert text.count("<redacted:github-token>") == 2
+    assert text.startswith(GUIDELINES)
 
 
 def test_repo_and_path_instructions_go_into_the_stable_part() -> None:

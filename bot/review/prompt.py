@@ -7,12 +7,13 @@ budget is first trimmed of deletion-only hunks, then split into parts by area (e
 request, reviewed in parallel), a file larger than a part split by hunks and a huge hunk by
 lines, and as a last resort the least useful files are left out. Every file's coverage says
 which happened.
-Secrets that look like credentials are redacted before any text leaves the process.
+The change and text given are shown as they are: the caller passes them with their secrets
+redacted (bot.review.leaks, bot.review.secrets), which it must for the frontier model; the
+repo's instructions are redacted here.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 
 from bot.complexity import area_of
@@ -21,6 +22,7 @@ from bot.cost import estimate_tokens
 from bot.diff import ChangeSet, FileChange, Hunk, Status
 from bot.models.base import CompletionRequest
 from bot.review.schema import CATEGORIES, OUTPUT_SCHEMA
+from bot.review.secrets import redact_text
 
 SYSTEM = """\
 You are tierbot, a careful senior engineer reviewing a pull request. You find real problems:
@@ -84,7 +86,6 @@ class Plan:
     parts: tuple[Part, ...]
     coverage: tuple[Coverage, ...]
     stable: str
-    redactions: int = 0
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -98,8 +99,10 @@ def stable_text(repo: RepoSettings, paths: tuple[str, ...]) -> str:
     """Guidelines and the repo's instructions: the part of a prompt that repeats, so is cached."""
     sections = [GUIDELINES]
     if repo.instructions:
-        sections.append("Instructions from this repository's maintainers:\n" + repo.instructions)
-    path_rules = repo.instructions_for(paths)
+        sections.append(
+            "Instructions from this repository's maintainers:\n" + redact_text(repo.instructions)
+        )
+    path_rules = [redact_text(rule) for rule in repo.instructions_for(paths)]
     if path_rules:
         sections.append("Instructions for some paths:\n" + "\n".join(f"- {r}" for r in path_rules))
     return "\n\n".join(sections)
@@ -123,12 +126,9 @@ def plan_review(
             listed.append(f"{f.path} ({reason})")
         else:
             shown.append(f)
-    redactions = 0
     blocks: list[_Block] = []
     for order, f in enumerate(shown):
-        block, count = _render(f, f.hunks, order)
-        redactions += count
-        blocks.append(block)
+        blocks.append(_render(f, f.hunks, order))
         coverage[f.path] = Coverage(f.path, "reviewed")
 
     room = budget.prompt_tokens - estimate_tokens(context) - _LISTING_TOKENS
@@ -145,7 +145,6 @@ def plan_review(
         parts=parts,
         coverage=tuple(coverage[f.path] for f in changes.files),
         stable=stable_text(repo, paths),
-        redactions=redactions,
     )
 
 
@@ -164,18 +163,6 @@ def request_for(plan: Plan, part: Part, budget: Budget) -> CompletionRequest:
 # --- rendering -------------------------------------------------------------------------------
 
 _LISTING_TOKENS = 300
-_SECRET = re.compile(
-    r"""(?x)
-    -----BEGIN[ A-Z]*PRIVATE KEY-----
-    | \b(?:AKIA|ASIA)[0-9A-Z]{16}\b
-    | \bgh[pousr]_[A-Za-z0-9]{30,}\b | \bgithub_pat_[A-Za-z0-9_]{40,}\b
-    | \bxox[abposr]-[A-Za-z0-9-]{10,}\b
-    | \bsk-(?:ant-)?[A-Za-z0-9_-]{20,}\b
-    | \bAIza[0-9A-Za-z_-]{35}\b
-    | (?i:\b(?:password|passwd|secret|api_?key|access_?token|auth_?token)\b\s*[:=]\s*
-         ["'][^"'\s]{8,}["'])
-    """
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,23 +190,17 @@ def _not_shown(f: FileChange) -> str:
     return ""
 
 
-def _render(f: FileChange, hunks: tuple[Hunk, ...], order: int) -> tuple[_Block, int]:
+def _render(f: FileChange, hunks: tuple[Hunk, ...], order: int) -> _Block:
     facts = [str(f.status)] + ([f.kind.language] if f.kind.language else [])
     header = f"### {f.path} ({', '.join(facts)})"
     if f.old_path:
         header += f" — from {f.old_path}"
-    redactions = 0
-    rendered: list[str] = []
-    for hunk in hunks:
-        text, count = _render_hunk(hunk)
-        rendered.append(text)
-        redactions += count
+    rendered = [_render_hunk(hunk) for hunk in hunks]
     tokens = estimate_tokens(header) + sum(estimate_tokens(h) for h in rendered)
-    block = _Block(f.path, header, tuple(rendered), tokens, _value(f), area_of(f.path), order)
-    return block, redactions
+    return _Block(f.path, header, tuple(rendered), tokens, _value(f), area_of(f.path), order)
 
 
-def _render_hunk(hunk: Hunk) -> tuple[str, int]:
+def _render_hunk(hunk: Hunk) -> str:
     """`@@` header, then one line per diff line: `12 +added`, `13  context`, `(9) -removed`."""
     out = [f"@@ -{hunk.old_start},{hunk.old_count} +{hunk.new_start},{hunk.new_count} @@"]
     if hunk.section:
@@ -232,9 +213,7 @@ def _render_hunk(hunk: Hunk) -> tuple[str, int]:
             out.append(f"({old}) -{line}")
         else:
             out.append(f"{new} {kind}{line}")
-    body = "\n".join(out)
-    redacted, count = _SECRET.subn("[REDACTED: looks like a secret]", body)
-    return redacted, count
+    return "\n".join(out)
 
 
 def _value(f: FileChange) -> int:

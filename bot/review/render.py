@@ -100,7 +100,9 @@ def result_json(
     out: dict[str, Any] = {
         "reviewed": result is not None and result.failed is None,
         "decision": decision_json(decision),
-        "comments": [comment_json(c) for c in result.comments] if result else [],
+        "comments": [comment_json(c) for c in (*result.secrets, *result.comments)]
+        if result
+        else [],
         "summary": result.summary if result else "",
         "coverage": coverage_json(result.coverage if result else coverage),
         "cost": cost,
@@ -175,8 +177,9 @@ def result_text(
             out.extend(f"  - {reason}" for reason in result.escalation)
         if result.summary:
             out += ["", "Summary:", _indent(result.summary)]
-        out += ["", f"Comments ({len(result.comments)}):"]
-        for comment in result.comments:
+        comments = (*result.secrets, *result.comments)
+        out += ["", f"Comments ({len(comments)}):"]
+        for comment in comments:
             where = (
                 f"{comment.path}:{comment.start_line}-{comment.line}"
                 if comment.start_line

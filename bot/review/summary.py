@@ -3,7 +3,8 @@
 Pure: a review's result and its costs in, Markdown out. It says which tier reviewed and why,
 what the review covered, the comments by severity, any escalation, and what the review cost
 against what the frontier model would have charged; it ends with the commands that change the
-decision. A review that could not be done says so, and why, instead of reporting no issues.
+decision. A review that could not be done says so, and why, instead of reporting no issues;
+the secrets a change commits are counted whether or not the model review was done.
 A hidden marker carries the reviewed head commit, so the next push is reviewed incrementally.
 """
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from bot.cost import Spend, format_usd
+from bot.review.anchor import Comment
 from bot.review.markers import SUMMARY_MARKER, head_marker
 from bot.review.prompt import Coverage
 from bot.review.schema import Severity
@@ -71,8 +73,18 @@ def render_summary(
     if result.escalation:
         out.append("")
         out.append("**Escalated to the frontier model** because " + "; ".join(result.escalation))
-    if result.comments and not result.failed:
-        out += ["", _by_severity(result)]
+    if result.secrets:
+        count = len(result.secrets)
+        out += [
+            "",
+            f"**Committed secrets:** {count} line{'s' if count != 1 else ''} of this change "
+            f"add{'s' if count == 1 else ''} a credential or key; each has its own comment "
+            "saying what to do (rotate it, remove it from the history, load it from a secret "
+            "store). The values are not repeated anywhere the bot writes.",
+        ]
+    listed = [*result.secrets, *(() if result.failed else result.comments)]
+    if listed:
+        out += ["", _by_severity(listed)]
     out += ["", *_coverage(result.coverage, excluded)]
     account = result.anchored
     notes = []
@@ -102,8 +114,8 @@ def _comment_count(count: int) -> str:
     return "1 inline comment" if count == 1 else f"{count} inline comments"
 
 
-def _by_severity(result: ReviewResult) -> str:
-    counts = Counter(c.severity for c in result.comments)
+def _by_severity(comments: Sequence[Comment]) -> str:
+    counts = Counter(c.severity for c in comments)
     return "Comments: " + ", ".join(f"{counts[s]} {s.value}" for s in Severity if counts[s])
 
 
