@@ -78,6 +78,7 @@ from bot.review.anchor import Comment
 from bot.review.markers import PAUSED_MARKER, SUMMARY_MARKER, reviewed_head
 from bot.review.prompt import plan_review
 from bot.review.schema import Severity
+from bot.review.secrets import scrub
 from bot.review_command import FRONTIER_CONTEXT_TOKENS
 from bot.reviewer import budget_for
 from bot.routing import Decision, Models, Task, Tier, decide, without_excluded
@@ -280,7 +281,7 @@ def read_runner(env: Mapping[str, str]) -> Runner:
 def annotate(out: TextIO, level: str, message: str) -> None:
     """A workflow command (`::error::`, `::warning::`, `::notice::`), its data escaped.
     https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-commands"""
-    data = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    data = scrub(message).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
     out.write(f"::{level}::{data}\n")
     out.flush()
 
@@ -305,7 +306,7 @@ def _append(path: str | None, text: str) -> None:
         return
     try:
         with Path(path).open("a", encoding="utf-8") as file:
-            file.write(text)
+            file.write(scrub(text))  # the step summary is public to anyone who can see the run
     except OSError as exc:
         raise ActionError(f"cannot write {path}: {exc}") from None
 
@@ -565,7 +566,7 @@ def act(env: Mapping[str, str], settings: Settings, out: TextIO) -> int:
         _append(runner.summary_path, _failed_summary(str(exc)))
         return exc.code
     if report.outcome:
-        out.write(f"tierbot: {report.outcome}\n")
+        out.write(f"tierbot: {scrub(report.outcome)}\n")
     outputs = report.outputs()
     for name in OUTPUTS:
         out.write(f"tierbot: {name}: {outputs[name].replace(chr(10), '; ')}\n")

@@ -33,6 +33,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"tierbot: {exc}", file=sys.stderr)
         return EXIT_INPUT_ERROR
+    if args.command != "score":  # the one command that logs nothing keeps its quick start
+        from bot import logs  # noqa: PLC0415 - structlog loads only for commands that log
+
+        logs.configure()
     result: int = args.run(args, settings)
     return result
 

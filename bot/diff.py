@@ -19,12 +19,16 @@ from unidiff.errors import UnidiffParseError
 from unidiff.patch import PatchedFile, PatchSet
 
 from bot.filekind import FileKind, classify
+from bot.review.secrets import redact_text
 
 
 class DiffError(ValueError):
-    """A diff that cannot be read: says what is wrong and, where known, at which input line."""
+    """A diff that cannot be read: says what is wrong and, where known, at which input line.
+    A message that quotes the diff (unidiff's do) has any secret in it redacted, since it is
+    shown in the summary, logs and the ledger."""
 
     def __init__(self, message: str, line: int | None = None) -> None:
+        message = redact_text(message)
         self.message = message
         self.line = line
         super().__init__(f"{message} (diff line {line})" if line is not None else message)

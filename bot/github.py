@@ -39,6 +39,7 @@ from githubkit.exception import RequestError, RequestFailed, RequestTimeout
 
 from bot.review.anchor import Comment
 from bot.review.markers import comment_marker, markers_in
+from bot.review.secrets import scrub_bodies
 
 DEFAULT_API_URL = "https://api.github.com"
 TokenSource = Callable[[], Awaitable[str]]
@@ -527,6 +528,7 @@ class GitHub:
         if method == "GET":
             response = await self._kit.arequest(method, path, params=params, headers=headers)
             return response.raw_response
+        json = scrub_bodies(json)  # the last check that no secret is posted
         async with self._write_lock:
             wait = self._last_write + self._write_spacing - self._clock()
             if wait > 0:

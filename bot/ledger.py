@@ -18,6 +18,9 @@ What a row means:
 - `ledger_comments`: one inline comment posted, by fingerprint, with the tier that wrote it;
 - `ledger_feedback`: one reaction, resolved thread or committed suggestion, recorded once.
 
+Text that came from elsewhere (reasons, coverage, failures, errors, paths) is stored with any
+secret in it replaced (bot.review.secrets.scrub); comment bodies are not stored.
+
 Money is exact: amounts are stored to the nano-dollar (9 places, rounded half-even), as
 NUMERIC(18, 9) on PostgreSQL and, because SQLite's NUMERIC is a float, as an integer count of
 nano-dollars on SQLite; either way SQL's SUM is exact and comes back as a Decimal. Seconds are
@@ -47,6 +50,7 @@ from sqlalchemy.engine import Connection, Dialect, Engine
 
 from bot.cost import Spend
 from bot.review.anchor import Comment
+from bot.review.secrets import scrub
 from bot.review.summary import MonthToDate
 from bot.reviewer import Attempt, ReviewResult
 
@@ -360,14 +364,15 @@ class Ledger:
             "tier": str(result.tier),
             "model": result.model,
             "score": result.decision.score,
-            "reasons": list(result.decision.reasons),
+            "reasons": [scrub(r) for r in result.decision.reasons],
             "coverage": [
-                {"path": c.path, "state": c.state, "reason": c.reason} for c in result.coverage
+                {"path": scrub(c.path), "state": c.state, "reason": scrub(c.reason)}
+                for c in result.coverage
             ],
             "outcome": outcome or ("failed" if result.failed else "reviewed"),
-            "failure": result.failed,
+            "failure": scrub(result.failed) if result.failed else None,
             "escalated": len(result.attempts) > 1,
-            "escalation": list(result.escalation),
+            "escalation": [scrub(e) for e in result.escalation],
             "comments_posted": len(comments_posted),
             "spent_usd": sum((r["usd"] for r in rows), Decimal(0)) if priced else None,
             "baseline_usd": _exact(spend.baseline_usd, 9) if spend is not None else None,
@@ -676,7 +681,7 @@ def _request_rows(
             "gpu_seconds": a.gpu_seconds,
             "wall_seconds": a.wall_seconds,
             "escalated": i > 0,
-            "error": "; ".join(a.errors) or None,
+            "error": scrub("; ".join(a.errors)) or None,
         }
         for i, (a, cost) in enumerate(zip(attempts, usd, strict=True))
     ]
@@ -690,7 +695,7 @@ def _comment_row(
         "repo": repo,
         "number": number,
         "fingerprint": comment.fingerprint,
-        "path": comment.path,
+        "path": scrub(comment.path),
         "line": comment.line,
         "side": str(comment.side),
         "severity": str(comment.severity),

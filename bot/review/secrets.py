@@ -174,6 +174,19 @@ def scrub(text: str) -> str:
     return "".join(out)
 
 
+def scrub_bodies(payload: object) -> object:
+    """A JSON payload for GitHub with every `body` text in it scrubbed (a comment, a review and
+    its inline comments, a reply); other fields (paths, SHAs, queries) are left as they are."""
+    if isinstance(payload, dict):
+        return {
+            key: scrub(value) if key == "body" and isinstance(value, str) else scrub_bodies(value)
+            for key, value in payload.items()
+        }
+    if isinstance(payload, list):
+        return [scrub_bodies(item) for item in payload]
+    return payload
+
+
 # --- multi-line blocks -------------------------------------------------------------------------
 
 _KEY_BLOCK = re.compile(

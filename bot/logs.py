@@ -1,0 +1,49 @@
+"""How the process logs: structlog's console output, with every secret taken out.
+
+Logs are the easiest place for a secret to slip through: an exception that quotes a line of a
+diff, a URL with its password, an API error that echoes a request. `redact_secrets` replaces
+any secret in any value of an event, formatted tracebacks included, before it is rendered. It is
+defence in depth: text is redacted where it is made, and this catches what was missed.
+`configure` is called by the command line's entry point, never at import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+from bot.review.secrets import scrub
+
+_PLAIN = (bool, int, float, type(None))
+
+
+def redact_secrets(
+    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """A structlog processor: every text value of the event with its secrets replaced; other
+    values (exceptions, paths, objects) are rendered as text first so none slips past."""
+    for key, value in event_dict.items():
+        if isinstance(value, str):
+            event_dict[key] = scrub(value)
+        elif not isinstance(value, _PLAIN):
+            event_dict[key] = scrub(str(value))
+    return event_dict
+
+
+def configure(stream: TextIO | None = None) -> None:
+    """Log to `stream` (standard output by default) through the redacting processor."""
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.StackInfoRenderer(),
+            structlog.dev.set_exc_info,
+            structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S", utc=False),
+            structlog.processors.format_exc_info,  # tracebacks as text, so they are redacted
+            redact_secrets,
+            structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback),
+        ],
+        logger_factory=structlog.PrintLoggerFactory(stream),
+    )
