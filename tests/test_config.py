@@ -199,3 +199,26 @@ def test_escalation_thresholds_are_settings_with_defaults() -> None:
     bad = RepoSettings.from_yaml("escalation:\n  mean_entropy: lots\n  max_unanchored_share: 2\n")
     assert bad.escalation == Thresholds()
     assert len(bad.problems) == 2
+
+
+def test_secrets_are_redacted_for_the_local_model_unless_the_repo_turns_it_off() -> None:
+    assert RepoSettings().redact_local is True
+    assert RepoSettings.from_yaml("privacy: {redact_local: true}").redact_local is True
+    off = RepoSettings.from_yaml("privacy:\n  redact_local: false\n")
+    assert off.redact_local is False
+    assert off.problems == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("privacy: {redact_local: 'no'}", "`privacy.redact_local` must be true or false"),
+        ("privacy: {redact_local: 0}", "`privacy.redact_local` must be true or false"),
+        ("privacy: {redact_frontier: false}", "unknown key `privacy.redact_frontier` ignored"),
+        ("privacy: off", "`privacy` must be a mapping; ignored"),
+    ],
+)
+def test_a_bad_privacy_setting_keeps_redaction_on_and_says_so(text: str, problem: str) -> None:
+    repo = RepoSettings.from_yaml(text)
+    assert repo.redact_local is True
+    assert any(p.startswith(problem) for p in repo.problems), repo.problems

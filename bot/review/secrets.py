@@ -335,9 +335,9 @@ def _aws_kind(value: str) -> str:
 
 
 # The user-info of a URL: scheme://[user]:password@host. The password runs to the last `@`
-# before the host, so an unencoded `@` or `!` in it does not end it early.
+# before the host, so an unencoded `@`, `!` or `#` in it does not end it early.
 _URL_PASSWORD = re.compile(
-    r"(?i)\b[a-z][a-z0-9+.-]{1,20}://[^\s:/?#@'\"`<>]*:(?P<pw>[^\s/?#'\"`<>]+)@[^\s@/'\"`<>]"
+    r"(?i)\b[a-z][a-z0-9+.-]{1,20}://[^\s:/?#@'\"`<>]*:(?P<pw>[^\s/'\"`<>]+)@[^\s@/'\"`<>]"
 )
 
 
@@ -563,10 +563,23 @@ def _keywords(line: str, path: str) -> Iterator[Secret]:
         if not value or not _literal(value, strict=False) or _filtered(value, line):
             continue
         start = line.rfind(value)
-        if start >= 0:
+        if start >= 0 and not _names_no_secret(line[:start]):
             yield Secret(
                 "secret" if not _is_password_line(line) else "password", start, start + len(value)
             )
+
+
+_NAME_BEFORE = re.compile(r"([A-Za-z_][\w.\-]*)[\"'\]]*\s*(?::=|=>|==?|:)\s*[\"'`]?$")
+
+
+def _names_no_secret(before: str) -> bool:
+    """Whether the name assigned to ends in a word that says it is not the secret itself
+    (`private_key_id`, `password_file`), which detect-secrets' keyword rules match anyway."""
+    match = _NAME_BEFORE.search(before)
+    if match is None:
+        return False
+    words = _WORDS.findall(match[1])
+    return bool(words) and words[-1].lower() in _NOT_SECRET_LAST - {"key", "keys"}
 
 
 def _is_password_line(line: str) -> bool:
