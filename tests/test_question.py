@@ -8,6 +8,7 @@ import json
 from collections import deque
 
 from bot.complexity import score
+from bot.config import RepoSettings
 from bot.diff import parse
 from bot.models.anthropic import FrontierBackend
 from bot.models.base import Backend
@@ -85,3 +86,56 @@ def test_no_usable_answer_is_a_failure_not_an_empty_reply(fake_anthropic: FakeAn
 
 def frontier_without_key(fake: FakeAnthropic) -> FrontierBackend:
     return FrontierBackend("claude-sonnet-5-5", api_key=None, base_url=fake.base_url)
+
+
+REDIS_PASSWORD = "pbNf2MnLib3AGx" + "pwu5lg16H4"
+SLACK = "xoxb-" + "123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"
+LEAKY = parse(
+    git_diff(Edit(".env", added=[f"REDIS_URL=redis://default:{REDIS_PASSWORD}@cache:6379/0"]))
+)
+
+
+def ask_leaky(backends: dict[Tier, Backend], repo: RepoSettings | None = None) -> Answer:
+    decision = decide(score(LEAKY), MODELS, task=Task.ASK)
+    question = f"Is it fine that the bot token {SLACK} is in CI?"
+    thread = f"The bot's comment on .env:1:\nThe URL carries {REDIS_PASSWORD}."
+
+    async def go() -> Answer:
+        try:
+            return await answer_question(LEAKY, question, decision, backends, repo, thread)
+        finally:
+            for backend in backends.values():
+                if isinstance(backend, FrontierBackend):
+                    await backend.aclose()
+
+    return asyncio.run(go())
+
+
+def test_a_secret_in_a_question_its_thread_or_the_diff_never_reaches_a_model(
+    fake_anthropic: FakeAnthropic,
+) -> None:
+    local = ScriptedLocalModel(answers=deque(["not json"]))  # unusable: asked again of frontier
+    fake_anthropic.reply(message(json.dumps({"answer": "Rotate both."})))
+    answer = ask_leaky({Tier.LOCAL: local, Tier.FRONTIER: frontier(fake_anthropic)})
+    assert answer.text == "Rotate both."
+    (seen,) = local.requests
+    (sent,) = fake_anthropic.requests
+    for text in (seen.prompt, json.dumps(sent.body)):
+        assert SLACK not in text
+        assert REDIS_PASSWORD not in text
+        assert "the bot token <redacted:slack-token> is in CI" in text
+        assert "redis://default:<redacted:url-password>@cache" in text
+
+
+def test_a_repo_that_shows_secrets_to_its_local_model_still_hides_them_from_the_frontier(
+    fake_anthropic: FakeAnthropic,
+) -> None:
+    repo = RepoSettings.from_yaml("privacy: {redact_local: false}")
+    local = ScriptedLocalModel(answers=deque(["not json"]))
+    fake_anthropic.reply(message(json.dumps({"answer": "Rotate both."})))
+    ask_leaky({Tier.LOCAL: local, Tier.FRONTIER: frontier(fake_anthropic)}, repo)
+    assert SLACK in local.requests[0].prompt
+    assert REDIS_PASSWORD in local.requests[0].prompt
+    sent = json.dumps(fake_anthropic.requests[0].body)
+    assert SLACK not in sent
+    assert REDIS_PASSWORD not in sent

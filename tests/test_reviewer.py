@@ -227,3 +227,112 @@ def test_an_outage_is_transient_but_garbage_is_not(fake_anthropic: FakeAnthropic
     garbage = run(decision_for(Tier.FRONTIER), {Tier.FRONTIER: frontier(fake_anthropic)})
     assert garbage.failed is not None
     assert not garbage.transient
+
+
+# --- secrets: what each tier sees, and the bot's own comments on them ---------------------------
+
+AWS_SECRET = "3qAAEW8+HZqJLGgm" + "nvmdCUpbWYiuk/xaP+PWtlhG"
+PR_TOKEN = "ghp_" + "Zr8Kq2Lm5Nx7Vb3Cd9Fg1Hj4Tw6Ys0Pa2Qe"
+LEAKY = git_diff(
+    Edit(
+        "app/cache.py",
+        context=["def get(key):"],
+        added=[f'    AWS_SECRET_ACCESS_KEY = "{AWS_SECRET}"', "    return value.decode()"],
+        start=3,
+    )
+)
+LEAKY_CONTEXT = f"Cache lookups\n\nDeploy with GITHUB_TOKEN={PR_TOKEN} if CI is down."
+
+
+def review_leaky(
+    backends: dict[Tier, Backend], repo: Any = None, tier: Tier = Tier.LOCAL
+) -> ReviewResult:
+    models = Models(local="qwen", frontier="claude-sonnet-5-5", local_window=8192)
+    change = parse(LEAKY)
+
+    async def go() -> ReviewResult:
+        try:
+            return await review_change(
+                change,
+                decide(score(change), models, override=tier),
+                backends,
+                repo=repo,
+                context=LEAKY_CONTEXT,
+            )
+        finally:
+            for backend in backends.values():
+                if isinstance(backend, FrontierBackend):
+                    await backend.aclose()
+
+    return asyncio.run(go())
+
+
+def sent_text(request: Any) -> str:
+    return json.dumps(request.body)
+
+
+def test_the_local_model_sees_secrets_redacted_by_default(fake_anthropic: FakeAnthropic) -> None:
+    local = ScriptedLocalModel(answers=deque([{"summary": "", "comments": []}]))
+    result = review_leaky({Tier.LOCAL: local, Tier.FRONTIER: frontier(fake_anthropic)})
+    assert result.tier is Tier.LOCAL
+    (request,) = local.requests
+    assert AWS_SECRET not in request.prompt
+    assert PR_TOKEN not in request.prompt
+    assert '4 +    AWS_SECRET_ACCESS_KEY = "<redacted:aws-secret-key>"' in request.prompt
+    assert "<redacted:github-token>" in request.prompt
+    assert result.redactions == 2
+
+
+def test_a_repo_may_show_secrets_to_its_local_model_but_never_to_the_frontier_model(
+    fake_anthropic: FakeAnthropic,
+) -> None:
+    from bot.config import RepoSettings
+
+    repo = RepoSettings.from_yaml("privacy:\n  redact_local: false\n")
+    local = ScriptedLocalModel(answers=deque(["not json"]))  # unusable: escalates
+    fake_anthropic.reply(message(json.dumps({"summary": "", "comments": []})))
+    result = review_leaky({Tier.LOCAL: local, Tier.FRONTIER: frontier(fake_anthropic)}, repo)
+    assert [a.tier for a in result.attempts] == [Tier.LOCAL, Tier.FRONTIER]
+    (shown,) = local.requests
+    assert AWS_SECRET in shown.prompt
+    assert PR_TOKEN in shown.prompt
+    (sent,) = fake_anthropic.requests
+    assert AWS_SECRET not in sent_text(sent)
+    assert PR_TOKEN not in sent_text(sent)
+    assert "<redacted:aws-secret-key>" in sent_text(sent)
+
+
+def test_a_committed_secret_is_a_comment_even_when_the_model_review_fails(
+    fake_anthropic: FakeAnthropic,
+) -> None:
+    fake_anthropic.reply(message("not json"))
+    result = review_leaky({Tier.FRONTIER: frontier(fake_anthropic)}, tier=Tier.FRONTIER)
+    assert result.failed is not None
+    (comment,) = result.secrets
+    assert (comment.path, comment.line, comment.severity.value, comment.category) == (
+        "app/cache.py",
+        4,
+        "critical",
+        "security",
+    )
+    assert "an AWS secret access key" in comment.body
+    assert AWS_SECRET not in comment.body
+
+
+def test_the_models_own_remark_on_a_secret_line_gives_way_to_the_bots_comment(
+    fake_anthropic: FakeAnthropic,
+) -> None:
+    remark = {
+        "path": "app/cache.py",
+        "line": 4,
+        "side": "RIGHT",
+        "code": 'AWS_SECRET_ACCESS_KEY = "<redacted:aws-secret-key>"',
+        "severity": "critical",
+        "category": "security",
+        "body": "A hard-coded AWS secret key is committed here.",
+    }
+    fake_anthropic.reply(message(json.dumps({"summary": "", "comments": [remark]})))
+    result = review_leaky({Tier.FRONTIER: frontier(fake_anthropic)}, tier=Tier.FRONTIER)
+    assert result.comments == ()
+    assert result.anchored.merged == 1
+    assert [(c.path, c.line) for c in result.secrets] == [("app/cache.py", 4)]

@@ -344,3 +344,10 @@ def test_real_diffs_keep_their_hashes_and_are_rarely_redacted(CORPUS: Path) -> N
         "url-password",
         "password",
     }
+
+
+def test_a_key_pasted_into_a_sentence_is_redacted_but_identifiers_in_code_are_not() -> None:
+    token = "pbNf2MnLib3AGx" + "pwu5lg16H4"
+    assert redact_text(f"Try {token}.") == f"Try {placeholder(HIGH_ENTROPY)}."
+    assert find_secrets(f"result = {token}(value)", "app.py") == ()
+    assert find_secrets("See UserProfile2SettingsComponent and test_requests_with_unicode_2.") == ()

@@ -281,6 +281,8 @@ def _in_line(line: str, path: str, form: str) -> Iterator[Secret]:
         yield from _bearer(line)
     if _QUOTED_RUN.search(line):
         yield from _high_entropy(line, named=named or _named_line(line))
+    if form == _PROSE and _LONG_RUN.search(line):
+        yield from _bare_tokens(line)
 
 
 # Token formats: detect-secrets' regex plugins first, then the ones it lacks.
@@ -627,6 +629,28 @@ def _high_entropy(line: str, *, named: bool) -> Iterator[Secret]:
             continue  # a long word in CamelCase or a list of letters, not a key
         for start in _occurrences(line, value):
             yield Secret(HIGH_ENTROPY, start, start + len(value))
+
+
+_BARE_TOKEN = re.compile(r"(?<![\w/.+=\-])[A-Za-z0-9_+=\-]{20,}(?![\w/+=\-]|\.\w)")
+
+
+def _bare_tokens(line: str) -> Iterator[Secret]:
+    """In free text (a question, a pull request's body, docs), an unquoted token of 20 or more
+    characters mixing upper case, lower case and digits, as random as detect-secrets' base64
+    limit less a little (short tokens measure lower): a key pasted into a sentence. Code is
+    left to the quoted-string rule, where identifiers like this are common."""
+    base64, _ = _entropy_plugins()
+    for match in _BARE_TOKEN.finditer(line):
+        value = match[0]
+        if not (
+            any(c.isupper() for c in value)
+            and any(c.islower() for c in value)
+            and any(c.isdigit() for c in value)
+        ):
+            continue
+        if base64.calculate_shannon_entropy(value) < 4.2 or _filtered(value, line):
+            continue
+        yield Secret(HIGH_ENTROPY, match.start(), match.end())
 
 
 def _named_line(line: str) -> bool:
