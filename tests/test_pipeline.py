@@ -633,3 +633,92 @@ def test_an_answer_is_counted_in_the_metrics(
     go(spec, replace(services, metrics=metrics))
     assert metrics.value(TOKENS, {"tier": "frontier", "kind": "input"}) == 1000
     assert metrics.value(DOLLARS, {"tier": "frontier"}) == pytest.approx(0.0025)
+
+
+# --- secrets: never sent, never posted, and each committed one commented on once --------------
+
+AWS_SECRET = "3qAAEW8+HZqJLGgm" + "nvmdCUpbWYiuk/xaP+PWtlhG"
+LEAKY = git_diff(
+    Edit(
+        "config/.env",
+        context=["LOG_LEVEL=info"],
+        added=[f"AWS_SECRET_ACCESS_KEY={AWS_SECRET}", "PORT=8000"],
+        start=1,
+    )
+)
+
+
+def posted_text(github: FakeGitHubAPI) -> str:
+    return json.dumps([github.issue_comments, github.review_comments, github.reviews])
+
+
+def test_a_committed_secret_is_commented_when_the_model_fails_and_never_again(
+    services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic
+) -> None:
+    github.diff = LEAKY
+    fake_anthropic.reply(message("not json"))
+    assert go(job(), services).startswith("failed: no part of the review could be done")
+    (review,) = github.reviews
+    (comment,) = review["comments"]
+    assert (comment["path"], comment["line"], comment["side"]) == ("config/.env", 2, "RIGHT")
+    assert comment["body"].startswith(
+        "**Committed secret:** this line adds an AWS secret access key."
+    )
+    assert review["body"].startswith("tierbot: 1 line of this change adds a secret")
+    summary = github.summary()
+    assert "**This pull request was not reviewed" in summary
+    assert "**Committed secrets:** 1 line of this change adds a credential or key" in summary
+    assert "Comments: 1 critical" in summary
+    assert AWS_SECRET not in posted_text(github)
+    assert AWS_SECRET not in json.dumps(fake_anthropic.requests[0].body)
+
+    fake_anthropic.reply(message(json.dumps({"summary": "ok", "comments": []})))
+    spec = job("command", command="review", args=["full"], user="mona")
+    assert go(spec, services).startswith("reviewed by frontier: 0 comments")
+    assert len(github.reviews) == 1, "the secret's comment is not posted again"
+    assert "1 already made on an earlier commit" in github.summary()
+
+
+def test_a_secret_is_commented_before_a_review_waits_out_a_model_outage(
+    services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic
+) -> None:
+    github.diff = LEAKY
+    fake_anthropic.reply(error(529, "overloaded_error"))
+    with pytest.raises(Retry, match="overloaded"):
+        go(job(), services)
+    (review,) = github.reviews
+    assert [(c["path"], c["line"]) for c in review["comments"]] == [("config/.env", 2)]
+    fake_anthropic.reply(message(json.dumps({"summary": "ok", "comments": []})))
+    assert go(job(), services).startswith("reviewed by frontier: 0 comments")
+    assert len(github.reviews) == 1
+    assert AWS_SECRET not in posted_text(github)
+
+
+def test_ask_with_a_secret_in_the_question_neither_sends_nor_quotes_it(
+    services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic
+) -> None:
+    url = "amqp://billing:" + "Gu3st-pw$x9Lq" + "@rabbit.internal:5672/"
+    fake_anthropic.reply(message(ANSWER))
+    spec = job("command", command="ask", args=[f"Can {url} leak?"], user="mona", comment_id=4)
+    assert go(spec, services) == "replied: /ask"
+    reply = github.bodies()[-1]
+    assert reply.startswith("> Can amqp://billing:&lt;redacted:url-password&gt;@")
+    sent = json.dumps(fake_anthropic.requests[0].body)
+    assert "Gu3st-pw$x9Lq" not in sent
+    assert "Gu3st-pw$x9Lq" not in posted_text(github)
+    assert "<redacted:url-password>" in sent
+
+
+def test_a_model_that_repeats_a_secret_it_was_shown_is_not_posted(
+    services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic
+) -> None:
+    """The last check on the way out: whatever a model writes, GitHub gets no secret."""
+    token = "ghp_" + "Zr8Kq2Lm5Nx7Vb3Cd9Fg1Hj4Tw6Ys0Pa2Qe"
+    fake_anthropic.reply(
+        message(answer(4, "    return store[key].decode()", f"Use the CI token {token} here."))
+    )
+    go(job(), services)
+    (comment,) = github.reviews[0]["comments"]
+    assert "Use the CI token <redacted:github-token> here." in comment["body"]
+    assert "tierbot:fp=" in comment["body"], "the hidden marker is kept"
+    assert token not in posted_text(github)

@@ -720,7 +720,7 @@ _PLACEHOLDER_WORDS = frozenset(
 _TEMPLATE = re.compile(
     r"^\$\{.*\}$|^\{\{.*\}\}$|^<.*>$|^%\(.*\)s$|^%s$|^\$[A-Za-z_][A-Za-z0-9_]*$|^\$\(.*\)$"
     r"|^#\{.*\}$|^\{[A-Za-z_][A-Za-z0-9_]*\}$|^!(?:secret|vault|env|ref)\b|^ENC\[|^vault:"
-    r"|\$\{\{|\{\{|\$\{|<redacted:"
+    r"|\$\{\{|\{\{|\$\{|<redacted:|&lt;redacted:"
 )
 
 
@@ -797,8 +797,14 @@ def _rank(kind: str) -> int:
 
 
 def _merged(spans: list[Secret], text: str) -> tuple[Secret, ...]:
-    """Overlapping finds as one span, of the most specific kind; placeholders never redacted."""
-    spans = [s for s in spans if s.end > s.start and not _inside_placeholder(text, s)]
+    """Overlapping finds as one span, of the most specific kind; a placeholder (also as HTML
+    escapes it, `&lt;redacted:…&gt;`) is never redacted again."""
+    kept = list(_PLACEHOLDER.finditer(text)) if "redacted:" in text else []
+    spans = [
+        s
+        for s in spans
+        if s.end > s.start and not any(p.start() < s.end and s.start < p.end() for p in kept)
+    ]
     spans.sort(key=lambda s: (s.start, -s.end))
     out: list[Secret] = []
     for span in spans:
@@ -811,12 +817,7 @@ def _merged(spans: list[Secret], text: str) -> tuple[Secret, ...]:
     return tuple(out)
 
 
-def _inside_placeholder(text: str, span: Secret) -> bool:
-    opening = text.rfind("<redacted:", 0, span.end)
-    if opening < 0:
-        return False
-    closing = text.find(">", opening)
-    return closing >= span.end - 1 and opening <= span.start
+_PLACEHOLDER = re.compile(r"<redacted:[a-z0-9-]+>|&lt;redacted:[a-z0-9-]+&gt;")
 
 
 # --- detect-secrets, loaded on first use ------------------------------------------------------
