@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.queue import NewJob
+from bot.review.secrets import redact_text
 
 # The events the App subscribes to, and the ones the handler answers itself.
 EVENTS = frozenset(
@@ -396,7 +397,9 @@ def _number(data: Mapping[str, Any], key: str, where: str = "") -> int:
 
 def _cut(text: str) -> str:
     """A question short enough for a job payload (the queue refuses payloads over 256 KiB; a
-    65,536-character comment of emoji is more than that as escaped JSON)."""
+    65,536-character comment of emoji is more than that as escaped JSON), with any secret in it
+    redacted: the queue keeps payloads on disk, and no model needs the value to answer."""
+    text = redact_text(text)
     if len(text) <= MAX_QUESTION_CHARS:
         return text
     return text[:MAX_QUESTION_CHARS] + " [cut]"

@@ -132,9 +132,11 @@ def find_secrets(text: str, path: str = "") -> tuple[Secret, ...]:
     spans = list(_blocks(text))
     form = _form(path)
     for start, line in _lines(text):
-        spans.extend(
-            Secret(s.kind, s.start + start, s.end + start) for s in _in_line(line, path, form)
-        )
+        for offset, window in _windows(line):
+            at = start + offset
+            spans.extend(
+                Secret(s.kind, s.start + at, s.end + at) for s in _in_line(window, path, form)
+            )
     return _merged(spans, text)
 
 
@@ -249,6 +251,22 @@ def _form(path: str) -> str:
     return _CODE
 
 
+_WINDOW = 2000
+_OVERLAP = 500
+
+
+def _windows(line: str) -> Iterator[tuple[int, str]]:
+    """A long line (minified code, a hostile comment) in overlapping pieces, so the cost of
+    scanning it grows with its length, not with its square (some of detect-secrets' rules scan
+    from every keyword to the end of the line). A secret shorter than the overlap is whole in
+    at least one piece; finds in two pieces merge."""
+    if len(line) <= _WINDOW:
+        yield 0, line
+        return
+    for offset in range(0, len(line) - _OVERLAP, _WINDOW - _OVERLAP):
+        yield offset, line[offset : offset + _WINDOW]
+
+
 def _lines(text: str) -> Iterator[tuple[int, str]]:
     at = 0
     for line in text.split("\n"):
@@ -339,7 +357,8 @@ def _aws_kind(value: str) -> str:
 # The user-info of a URL: scheme://[user]:password@host. The password runs to the last `@`
 # before the host, so an unencoded `@`, `!` or `#` in it does not end it early.
 _URL_PASSWORD = re.compile(
-    r"(?i)\b[a-z][a-z0-9+.-]{1,20}://[^\s:/?#@'\"`<>]*:(?P<pw>[^\s/'\"`<>]+)@[^\s@/'\"`<>]"
+    r"(?i)\b[a-z][a-z0-9+.-]{1,20}://[^\s:/?#@'\"`<>]{0,200}:(?P<pw>[^\s/'\"`<>]{1,200})@"
+    r"[^\s@/'\"`<>]"
 )
 
 
@@ -717,22 +736,27 @@ _PLACEHOLDER_WORDS = frozenset(
         "value",
     }
 )
+# A value that is a template, a reference to a secret store, or a placeholder, not a secret.
 _TEMPLATE = re.compile(
-    r"^\$\{.*\}$|^\{\{.*\}\}$|^<.*>$|^%\(.*\)s$|^%s$|^\$[A-Za-z_][A-Za-z0-9_]*$|^\$\(.*\)$"
-    r"|^#\{.*\}$|^\{[A-Za-z_][A-Za-z0-9_]*\}$|^!(?:secret|vault|env|ref)\b|^ENC\[|^vault:"
-    r"|\$\{\{|\{\{|\$\{|<redacted:|&lt;redacted:"
+    r"\$\{.*\}|\{\{.*\}\}|<.*>|%\(.*\)s|%s|\$[A-Za-z_][A-Za-z0-9_]*|\$\(.*\)|#\{.*\}"
+    r"|\{[A-Za-z_][A-Za-z0-9_]*\}|(?:!(?:secret|vault|env|ref)\b|ENC\[|vault:).*",
+    re.DOTALL,
 )
+_TEMPLATE_PIECES = ("${", "{{", "<redacted:", "&lt;redacted:")
 
 
 def _placeholder_value(value: str) -> bool:
     lowered = value.lower().strip()
-    if not lowered or lowered in _PLACEHOLDER_WORDS or _TEMPLATE.search(value):
+    if not lowered or lowered in _PLACEHOLDER_WORDS or _TEMPLATE.fullmatch(value):
+        return True
+    if any(piece in value for piece in _TEMPLATE_PIECES):
         return True
     if len(set(lowered)) <= 2:  # ****, xxxx, 0000, xoxo
         return True
     return "..." in value or "…" in value or lowered.startswith(("your", "<", "example"))
 
 
+_SPACE = re.compile(r"\s")
 _REFERENCE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$")
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
 
@@ -742,7 +766,7 @@ def _literal(value: str, *, strict: bool) -> bool:
     a path, a type or a word. `strict` (free text) also wants a digit or symbol in it."""
     if len(value) < 5 or _placeholder_value(value):
         return False
-    if any(c.isspace() for c in value) or value.isdigit():
+    if _SPACE.search(value) or value.isdigit():
         return False
     if value.startswith(("/", "./", "../", "~/", "http://", "https://", "file:")):
         return False
