@@ -135,3 +135,17 @@ def test_a_secret_in_a_file_path_or_hunk_header_is_redacted() -> None:
     assert token not in everything(exposure.changes)
     assert exposure.changes.files[0].path == "keys/<redacted:github-token>.txt"
     assert exposure.leaks == ()  # nothing in an added line
+
+
+def test_a_diff_error_that_quotes_a_line_does_not_quote_its_secret() -> None:
+    from bot.diff import DiffError
+
+    password = "Kq2Lm5Nx7" + "!Vb3rT"
+    broken = (
+        "diff --git a/.env b/.env\n--- a/.env\n+++ b/.env\n@@ -1,2 +1,2 @@\n+A=1\n"
+        f"SESSION_SECRET={password}\n"
+    )
+    with pytest.raises(DiffError) as caught:
+        parse(broken)
+    assert "SESSION_SECRET=<redacted:secret>" in str(caught.value)
+    assert password not in str(caught.value)

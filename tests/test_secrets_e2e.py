@@ -172,3 +172,38 @@ def test_no_planted_secret_leaves_and_each_committed_one_gets_its_comment(
     assert "It is a live Stripe key; rotate it." in reply
     assert "redacted:stripe-key" in reply
     assert prism.problems(since) == []
+
+
+def test_the_actions_log_step_summary_and_outputs_carry_no_secret(
+    tmp_path: Path, prism: Prism, github_proxy: GitHubProxy, fake_anthropic: FakeAnthropic
+) -> None:
+    """The Action, as a runner starts it, on the keys pull request, with a provider error that
+    echoes a planted key back: the error is reported everywhere, the key nowhere."""
+    from tests.test_action import opened as action_event
+    from tests.test_action import run_action
+
+    need_real_deliveries(signing=False)
+    github_proxy.diffs[(OWNER, REPO, KEYS_PR)] = diff_text(KEYS)
+    echoed = next(p.value for p in planted(KEYS) if p.kind == "sendgrid-key")
+    fake_anthropic.reply(
+        error(400, "invalid_request_error", f"cannot read the prompt near {echoed}")
+    )
+
+    step = run_action(
+        tmp_path,
+        "pull_request",
+        action_event(KEYS_PR),
+        proxy=github_proxy,
+        anthropic=fake_anthropic,
+        mode="review",
+    )
+
+    assert "cannot read the prompt near <redacted:sendgrid-key>" in step.summary
+    for text in (step.log, step.summary, step.raw_outputs, sent_to_github(github_proxy)):
+        assert leaked(text) == []
+    where = sorted(
+        (str(c["path"]), int(str(c["line"])))
+        for c in inline_comments(github_proxy, KEYS_PR)
+        if str(c["body"]).startswith("**Committed secret")
+    )
+    assert where == sorted({(p.path, p.line) for p in planted(KEYS) if p.commented})
