@@ -351,3 +351,85 @@ def test_a_key_pasted_into_a_sentence_is_redacted_but_identifiers_in_code_are_no
     assert redact_text(f"Try {token}.") == f"Try {placeholder(HIGH_ENTROPY)}."
     assert find_secrets(f"result = {token}(value)", "app.py") == ()
     assert find_secrets("See UserProfile2SettingsComponent and test_requests_with_unicode_2.") == ()
+
+
+@pytest.mark.parametrize(
+    ("path", "line", "kind", "value"),
+    [
+        ("wp-config.php", "define('DB_PASSWORD', 'Kq2Lm5Nx7!Vb3');", "password", "Kq2Lm5Nx7!Vb3"),
+        (
+            "app.py",
+            'os.environ.setdefault("API_KEY", "a8f3k2m9q1w7e5r4z6x")',
+            "api-key",
+            "a8f3k2m9q1w7e5r4z6x",
+        ),
+        (
+            ".netrc",
+            "machine api.github.com login octo password Kq2Lm5Nx7Vb3",
+            "password",
+            "Kq2Lm5Nx7Vb3",
+        ),
+        (
+            "deploy.sh",
+            "curl -u deploy:Kq2Lm5Nx7Vb3 https://repo.internal/upload",
+            "password",
+            "Kq2Lm5Nx7Vb3",
+        ),
+        (
+            "config.json",
+            '{"auths": {"ghcr.io": {"auth": "ZGVwbG95OktxMkxtNU54N1ZiMw=="}}}',
+            "secret",
+            "ZGVwbG95OktxMkxtNU54N1ZiMw==",
+        ),
+        (
+            "app.js",
+            "const STRIPE_KEY = 'rk9Kq2Lm5Nx7Vb3Cd9Fg1Hj4';",
+            "secret",
+            "rk9Kq2Lm5Nx7Vb3Cd9Fg1Hj4",
+        ),
+        (
+            "k8s.yaml",
+            "  tls.key: LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQpNSUlF",
+            "private-key",
+            "LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQpNSUlF",
+        ),
+        (
+            "api.py",
+            'headers={"Authorization": "Basic ZGVwbG95OmhlbGxv"}',
+            "bearer-token",
+            "ZGVwbG95OmhlbGxv",
+        ),
+        (
+            "mail.py",
+            'MAILGUN = "key-' + "0123456789abcdef0123456789abcdef" + '"',
+            "mailgun-key",
+            "key-" + "0123456789abcdef0123456789abcdef",
+        ),
+        (
+            "vault.sh",
+            "export VAULT_TOKEN=hvs." + "CAESIJkx8Zr8Kq2Lm5Nx7Vb3Cd9Fg1Hj4Tw",
+            "vault-token",
+            "hvs." + "CAESIJkx8Zr8Kq2Lm5Nx7Vb3Cd9Fg1Hj4Tw",
+        ),
+    ],
+)
+def test_secrets_in_arguments_netrc_curl_docker_and_encoded_keys_are_found(
+    path: str, line: str, kind: str, value: str
+) -> None:
+    assert only(line, path) == (kind, value)
+
+
+@pytest.mark.parametrize(
+    ("path", "line"),
+    [
+        ("app.py", 'sort_key = "created_at_desc_order_x1"'),
+        ("app.py", 'cache_key = "user:profile:v2:settings"'),
+        ("six.py", 'MovedAttribute("HTTPPasswordMgr", "urllib2", "urllib.request"),'),
+        ("settings.py", 'AUTH_BACKEND = "django.contrib.auth.backends.ModelBackend"'),
+        ("models.py", 'primary_key = "id"'),
+        ("api.py", "auth = HTTPBasicAuth(user, password)"),
+        ("README.md", "Use bearer tokens for the API; see the auth docs."),
+    ],
+)
+def test_key_and_auth_names_with_ordinary_values_are_left_alone(path: str, line: str) -> None:
+    assert find_secrets(line, path) == ()

@@ -100,7 +100,7 @@ def form_of(path: str) -> str:
 # of 16 token characters, no `://`, and no secret-sounding word.
 _LONG_RUN = re.compile(r"[A-Za-z0-9_\-+/=.]{16}")
 _QUOTED_RUN = re.compile(r"[\"'][A-Za-z0-9+/=_\-]{20,}[\"']")
-_SECRET_HINT = re.compile(r"(?i)pass|pwd|secret|token|key|credential|contrase")
+_SECRET_HINT = re.compile(r"(?i)pass|pwd|secret|token|key|credential|contrase|auth")
 _BEARER_HINT = re.compile(r"(?i)bearer|authorization")
 
 
@@ -118,6 +118,8 @@ def in_line(line: str, path: str, form: str) -> Iterator[Secret]:
             named = True
             yield secret
         yield from _keywords(line, path)
+    if "-u" in line or "login" in line.lower() or "--user" in line:
+        yield from _spaced(line)
     if _BEARER_HINT.search(line):
         yield from _bearer(line)
     if _QUOTED_RUN.search(line):
@@ -149,6 +151,14 @@ _EXTRA_FORMATS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("npm-token", re.compile(r"\bnpm_[A-Za-z0-9]{36}")),
     ("age-key", re.compile(r"\bAGE-SECRET-KEY-1[0-9A-Z]{58}")),
     ("azure-key", re.compile(r"(?i)\b(?:AccountKey|SharedAccessKey)=([A-Za-z0-9+/]{30,}={0,2})")),
+    ("mailgun-key", re.compile(r"\bkey-[0-9a-f]{32}\b")),
+    ("vault-token", re.compile(r"\bhv[sbr]\.[A-Za-z0-9_-]{24,}")),
+    ("postman-key", re.compile(r"\bPMAK-[0-9a-f]{24}-[0-9a-f]{34}")),
+    ("linear-key", re.compile(r"\blin_api_[A-Za-z0-9]{40}")),
+    ("doppler-token", re.compile(r"\bdp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40,}")),
+    ("square-token", re.compile(r"\bsq0atp-[0-9A-Za-z_-]{22}|\bEAAA[0-9A-Za-z_-]{60}")),
+    # A PEM private key, base64-encoded again (Kubernetes secrets, CI variables).
+    ("private-key", re.compile(r"\bLS0tLS1CRUdJT[A-Za-z0-9+/]{10,}={0,2}")),
 )
 _TOKEN_TAIL = re.compile(r"[A-Za-z0-9_\-+/=]*")
 _JWT_TAIL = re.compile(r"[A-Za-z0-9_\-+/=.]*")
@@ -260,10 +270,37 @@ def _name_kind(name: str) -> str | None:
     return "secret"
 
 
+# A secret-named key and its value as two quoted arguments: `define('DB_PASSWORD', 'x')`,
+# `os.environ.setdefault("API_KEY", "x")`, `config.set("token", "x")`.
+_ARGUMENTS = re.compile(
+    r"""(?P<nq>["'])(?P<name>[A-Za-z_][\w.\-]{1,80})(?P=nq)\s*,\s*"""
+    r"""(?P<q>["'])(?P<quoted>(?:(?!(?P=q)).){1,500})(?P=q)"""
+)
+# `.netrc` (`machine … login … password …`) and `curl -u user:password`.
+_SPACED = re.compile(
+    r"(?i)\blogin\s+\S+\s+(?P<name>password)\s+(?P<bare>\S{1,200})"
+    r"|(?:^|\s)(?:-u|--user)\s+[\"']?(?P<user>[^\s:'\"]{1,100}):(?P<pw>[^\s'\"]{1,200})"
+)
+
+
+def _spaced(line: str) -> Iterator[Secret]:
+    for match in _SPACED.finditer(line):
+        group = "bare" if match["bare"] else "pw"
+        if _literal(match[group], strict=False):
+            yield Secret("password", match.start(group), match.end(group))
+
+
 def _assignments(line: str, form: str) -> Iterator[Secret]:
-    for match in (*_ASSIGNMENT.finditer(line), *_ELEMENT.finditer(line)):
-        kind = _name_kind(match["name"].lstrip("@$"))
+    matches = (*_ASSIGNMENT.finditer(line), *_ELEMENT.finditer(line), *_ARGUMENTS.finditer(line))
+    for match in matches:
+        name = match["name"].lstrip("@$")
+        kind = _name_kind(name)
+        if match.re is _ARGUMENTS and not _ends_in_secret_word(name):
+            continue  # `MovedAttribute("HTTPPasswordMgr", "urllib2")`: a name, not a key
         if kind is None:
+            if match["quoted"] is not None and _random_under_key_name(name, match["quoted"]):
+                start = match.start("quoted")
+                yield Secret("secret", start, start + len(match["quoted"]))
             continue
         quoted = match["quoted"]
         value = quoted if quoted is not None else match["bare"]
@@ -277,6 +314,30 @@ def _assignments(line: str, form: str) -> Iterator[Secret]:
             continue
         start = match.start("quoted") if quoted is not None else match.start("bare")
         yield Secret(kind, start, start + len(value))
+
+
+_WEAK_LAST = frozenset({"key", "auth", "apikey", "secretkey"})
+
+
+def _ends_in_secret_word(name: str) -> bool:
+    words = _WORDS.findall(name)
+    return bool(words) and words[-1].lower() in _SECRET_WORDS | _WEAK_LAST
+
+
+def _random_under_key_name(name: str, value: str) -> bool:
+    """A name that ends in `key` or `auth` (`STRIPE_KEY`, `mapboxKey`, `"auth"` in a Docker
+    config) holds a secret when its quoted value looks random: 16 or more characters, letters
+    and digits, no spaces, and detect-secrets' base64 entropy of at least 3.5 bits. `sort_key =
+    "created_at"` and `cache_key = "user:profile"` are left alone."""
+    words = [w.lower() for w in _WORDS.findall(name)]
+    if not words or words[-1] not in _WEAK_LAST:
+        return False
+    if len(value) < 16 or _SPACE.search(value) or not _literal(value, strict=True):
+        return False
+    if not (any(c.isdigit() for c in value) and any(c.isalpha() for c in value)):
+        return False
+    base64, _ = _entropy_plugins()
+    return base64.calculate_shannon_entropy(value) >= 3.5 and not _filtered(value, value)
 
 
 def _in_string(line: str, at: int) -> bool:
@@ -329,8 +390,8 @@ def _bearer(line: str) -> Iterator[Secret]:
     for match in _BEARER.finditer(line):
         group = "v" if match["v"] else "b"
         value = match[group]
-        if _placeholder_value(value) or not any(c.isdigit() for c in value):
-            continue
+        if _placeholder_value(value) or (group == "b" and not any(c.isdigit() for c in value)):
+            continue  # "bearer" in prose is followed by words; in a header, by the credential
         yield Secret("bearer-token", match.start(group), match.end(group))
 
 

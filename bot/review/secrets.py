@@ -46,7 +46,7 @@ _KINDS: dict[str, str] = {
     "token": "an access token",
     "api-key": "an API key",
     "jwt": "a JSON Web Token",
-    "bearer-token": "a bearer token in an Authorization header",
+    "bearer-token": "a token or credentials in an Authorization header",
     "stripe-key": "a Stripe secret key",
     "slack-token": "a Slack token",
     "slack-webhook": "a Slack webhook URL",
@@ -74,6 +74,11 @@ _KINDS: dict[str, str] = {
     "digitalocean-token": "a DigitalOcean token",
     "databricks-token": "a Databricks token",
     "age-key": "an age secret key",
+    "mailgun-key": "a Mailgun API key",
+    "vault-token": "a HashiCorp Vault token",
+    "postman-key": "a Postman API key",
+    "linear-key": "a Linear API key",
+    "doppler-token": "a Doppler token",
     HIGH_ENTROPY: "a random-looking string",
 }
 
