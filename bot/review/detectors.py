@@ -6,24 +6,28 @@ finds private-key blocks across lines itself, merges what they find and redacts 
 Detection is detect-secrets' plugins, configured here rather than through its global settings:
 its token formats (AWS, Stripe, Slack, GitHub, GitLab, Twilio, SendGrid, npm, Azure, Discord,
 JWT, PyPI, …), its keyword detector with the rules for each file type, its basic-auth-in-URL
-rule, its private-key markers, and its high-entropy strings with its default limits (base64
-4.5 bits, hex 3.0) and its heuristic filters (templates, UUIDs, sequences, indirect references).
-What it lacks is added here, each for a reason measured against real leaks:
+rule, and its high-entropy strings with its default limits (base64 4.5 bits, hex 3.0) and its
+heuristic filters (templates, UUIDs, sequences, indirect references). What it lacks is added
+here, each for a leak it misses:
 
 - a password in any URL's user-info (`redis://:pw@`, `amqp://u:pw@`, `mongodb+srv://u:pw@`),
-  including passwords with characters detect-secrets' basic-auth rule stops at (`!`, `$`, `;`);
+  including passwords with characters detect-secrets' basic-auth rule stops at (`!`, `#`, `$`);
 - an assignment whose name says it holds a secret (`SESSION_SECRET=…`, `AWS_SECRET_ACCESS_KEY=`,
-  `"api-key": …`, `<password>…</password>`), with the value unquoted where the file type makes
-  unquoted values literal (`.env`, YAML, INI, TOML, shell, free text); detect-secrets' keyword
-  rules need a word boundary or quotes those lines lack;
+  `"api-key": …`, `<password>…</password>`, `define('DB_PASSWORD', …)`), with the value
+  unquoted where the file type makes unquoted values literal (`.env`, YAML, INI, TOML, shell,
+  free text); detect-secrets' keyword rules need a word boundary or quotes those lines lack. A
+  name that only ends in `key` or `auth` counts when its value looks random;
+- `.netrc` and `curl -u` credentials, and credentials in `Authorization` headers;
 - token formats detect-secrets does not know: Anthropic and current OpenAI keys, Stripe
   restricted, test and webhook keys, Google API keys and OAuth client secrets, GitHub
-  fine-grained tokens, Hugging Face, Shopify, DigitalOcean, Databricks, age keys, and bearer
-  tokens in `Authorization` headers.
+  fine-grained tokens, Hugging Face, Shopify, DigitalOcean, Databricks, Mailgun, Vault,
+  Postman, Linear, Doppler, age keys, and PEM keys encoded again in base64;
+- in free text only (a question, a pull request's body, docs), an unquoted random token.
 
 Quoted hex strings count only beside a secret-sounding name: alone they are git SHAs, digests
 and checksums far more often than keys. Matches that are placeholders (`${DB_PASSWORD}`,
-`<token>`, `****`, `changeme`) are left alone.
+`<token>`, `****`, `changeme`) or references (`os.environ["…"]`, `settings.token`) are left
+alone. Measured over 70 real diffs (96k lines): 11 finds, all credentials in test code.
 """
 
 from __future__ import annotations
