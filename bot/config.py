@@ -25,6 +25,10 @@ DEFAULT_DATABASE_URL = "sqlite:///tierbot.sqlite3"
 DEFAULT_WORKERS = 2
 DEFAULT_LEASE_SECONDS = 60
 DEFAULT_FEEDBACK_INTERVAL_SECONDS = 3600
+DEFAULT_JOB_GIVE_UP_SECONDS = 7200
+DEFAULT_HEADER_TIMEOUT_SECONDS = 10
+DEFAULT_BODY_TIMEOUT_SECONDS = 20
+DEFAULT_MAX_CONNECTIONS = 2048
 DEFAULT_LOCAL_CONTEXT_TOKENS = 8192
 DEFAULT_THRESHOLD = 45
 DEFAULT_MAX_COMMENTS = 15
@@ -57,6 +61,11 @@ class Settings:
     workers: int = DEFAULT_WORKERS
     lease_seconds: int = DEFAULT_LEASE_SECONDS
     feedback_interval_seconds: int = DEFAULT_FEEDBACK_INTERVAL_SECONDS
+    github_app_slug: str | None = None
+    job_give_up_seconds: int = DEFAULT_JOB_GIVE_UP_SECONDS
+    header_timeout_seconds: int = DEFAULT_HEADER_TIMEOUT_SECONDS
+    body_timeout_seconds: int = DEFAULT_BODY_TIMEOUT_SECONDS
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
     @property
     def database_path(self) -> str:
@@ -106,6 +115,15 @@ class Settings:
             lease_seconds=_env_whole(env, "TIERBOT_LEASE_SECONDS", 1) or DEFAULT_LEASE_SECONDS,
             feedback_interval_seconds=_env_whole(env, "TIERBOT_FEEDBACK_INTERVAL_SECONDS", 1)
             or DEFAULT_FEEDBACK_INTERVAL_SECONDS,
+            github_app_slug=_env_slug(env, "TIERBOT_GITHUB_APP_SLUG"),
+            job_give_up_seconds=_env_whole(env, "TIERBOT_JOB_GIVE_UP_SECONDS", 1)
+            or DEFAULT_JOB_GIVE_UP_SECONDS,
+            header_timeout_seconds=_env_whole(env, "TIERBOT_HEADER_TIMEOUT_SECONDS", 1)
+            or DEFAULT_HEADER_TIMEOUT_SECONDS,
+            body_timeout_seconds=_env_whole(env, "TIERBOT_BODY_TIMEOUT_SECONDS", 1)
+            or DEFAULT_BODY_TIMEOUT_SECONDS,
+            max_connections=_env_whole(env, "TIERBOT_MAX_CONNECTIONS", 1)
+            or DEFAULT_MAX_CONNECTIONS,
         )
 
     def app_problems(self) -> list[str]:
@@ -129,6 +147,19 @@ def _env_whole(env: Mapping[str, str], name: str, minimum: int) -> int | None:
     if not value.isdigit() or int(value) < minimum:
         raise SettingsError(f"{name} must be a whole number >= {minimum}, not {value!r}")
     return int(value)
+
+
+def _env_slug(env: Mapping[str, str], name: str) -> str | None:
+    """An App's slug as GitHub spells it in the App's URL: letters, digits and hyphens."""
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,98}[A-Za-z0-9])?", value):
+        raise SettingsError(
+            f"{name} must be the App's slug (letters, digits and hyphens, as in "
+            f"github.com/apps/SLUG), not {value!r}"
+        )
+    return value
 
 
 def _env_dollars(env: Mapping[str, str], name: str) -> Decimal | None:

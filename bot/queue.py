@@ -386,7 +386,8 @@ class JobQueue:
             if conn.execute("SELECT count(*) FROM queue_held").fetchone()[0] >= max_held:
                 return None
             conn.execute(
-                "INSERT INTO queue_held (delivery_id, event, body, received_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO queue_held (delivery_id, event, body, received_at) "
+                "VALUES (?, ?, ?, ?)",
                 (delivery_id, event, body, self._clock()),
             )
             return True
