@@ -43,6 +43,7 @@ class Queue(Protocol):
         retryable: bool,
         retry_at: float | None = None,
     ) -> str: ...
+    def get(self, job_id: int) -> Any: ...
 
 
 @dataclass
@@ -166,6 +167,9 @@ class Workers:
         log.warning("job failed", job=job.id, error=error, state=state)
         self._record(job.kind, state, error)
         if state == "failed":
+            if retryable:  # the queue gave up: its error says after how many tries and how long
+                final = await asyncio.to_thread(self.queue.get, job.id)
+                error = getattr(final, "error", None) or error
             try:
                 await report_failure(spec, self.services, error)
             except Exception:  # GitHub may still be down: the log keeps the failure
