@@ -21,36 +21,46 @@ So the protocol here, a subclass of uvicorn's H11Protocol, adds:
 - a body timeout: a request whose body has not all arrived `body_timeout` seconds after its head
   is cut off, whether the app reads the body or not; the app sees a disconnect (bot.web answers
   it as a refused delivery, not a 500);
-- a connection cap: past `max_connections` open connections, a new one is shed: any request on
-  it but `GET /healthz` is answered 503 (`Retry-After`) and its head must come within a second;
-  past `max_connections + health_reserve`, a new connection is answered 503 and closed at once,
-  before anything is read. /healthz thus answers as long as the reserve is not full.
+- a connection cap: past `max_connections` open connections, a new connection takes the place
+  of the one that has waited longest for the rest of its request (a slow client, answered 408
+  and closed); when none is waiting (every connection is busy with a request the app is
+  answering), the new one is shed: answered 503 (`Retry-After`) and closed before anything is
+  read. A flood of slow clients thus keeps evicting itself, and a client that sends its request
+  at once, such as a health probe, is served even while the cap is reached.
 
 `raise_fd_limit` lifts the soft limit on open files to the hard one at start, and `fitted` keeps
-the cap and the reserve under it with room for SQLite, logs and outbound connections, so the
-accept loop does not run out of descriptors (EMFILE). Should it still (another process's limit,
-a lower hard limit), asyncio pauses accepting for a second and logs an error; bot.repeats keeps
-that from flooding the log.
+the cap and the reserve under it with room for SQLite, logs and outbound connections. A flood
+can still run the process out of descriptors (EMFILE): asyncio accepts up to `backlog`
+connections in one round, before any of them reaches the cap. asyncio then pauses accepting
+for a second, but Python 3.11's accept loop goes on after the error, logging it and scheduling
+another restart up to `backlog` (2048) times per round, and each restart that runs after the
+socket closed logs a traceback: that is how EMFILE wrote 176 MB of log in 40 s
+(https://github.com/python/cpython/issues/151615). `event_loop` gives a loop whose accept
+rounds are short (ACCEPTS_PER_ROUND) and stop at the first such error, and bot.repeats keeps
+what is still logged to a line a minute.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import errno
 import logging
 import resource
+import socket
+import sys
+from collections import OrderedDict
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 import h11
 import uvicorn
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 from uvicorn.config import LOGGING_CONFIG
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 log = logging.getLogger("tierbot.http")  # stdlib, like uvicorn's: it goes through RepeatFilter
 
-HEALTH_PATH = "/healthz"
 KEEP_ALIVE_SECONDS = 5
 MAX_HEAD_BYTES = 16 * 1024
 GRACEFUL_SHUTDOWN_SECONDS = 30
@@ -72,13 +82,11 @@ class Limits:
     header_timeout: float = 10.0
     body_timeout: float = 20.0
     max_connections: int = 2048
-    health_reserve: int = 64
-    shed_header_timeout: float = 1.0
 
     def __post_init__(self) -> None:
         if not (self.header_timeout > 0 and self.body_timeout > 0):
             raise ValueError(f"timeouts must be positive: {self}")
-        if self.max_connections < 1 or self.health_reserve < 0:
+        if self.max_connections < 1:
             raise ValueError(f"max_connections must be at least 1: {self}")
 
 
@@ -100,11 +108,9 @@ def raise_fd_limit() -> int:
 
 
 def fitted(limits: Limits, fd_limit: int) -> Limits:
-    """`limits` with the cap and the health reserve under `fd_limit`, less a reserve of
-    FD_RESERVE or a tenth of the limit, whichever is more."""
-    room = max(fd_limit - max(FD_RESERVE, fd_limit // 10), 2)
-    reserve = min(limits.health_reserve, max(room // 8, 1))
-    cap = max(1, min(limits.max_connections, room - reserve))
+    """`limits` with the cap under `fd_limit`, less a reserve of FD_RESERVE descriptors or a
+    tenth of the limit, whichever is more."""
+    cap = max(1, min(limits.max_connections, fd_limit - max(FD_RESERVE, fd_limit // 10)))
     if cap < limits.max_connections:
         log.warning(
             "connection cap lowered from %d to %d to stay under the open-file limit (%d)",
@@ -112,7 +118,7 @@ def fitted(limits: Limits, fd_limit: int) -> Limits:
             cap,
             fd_limit,
         )
-    return replace(limits, max_connections=cap, health_reserve=reserve)
+    return replace(limits, max_connections=cap)
 
 
 def config(
@@ -146,35 +152,37 @@ def log_config() -> dict[str, Any]:
 
 
 def protocol(limits: Limits) -> type[asyncio.Protocol]:
-    """The guarded protocol class with these limits (uvicorn makes one per connection)."""
-    return type("GuardedH11Protocol", (GuardedH11Protocol,), {"limits": limits})
+    """The guarded protocol class with these limits (uvicorn makes one per connection); the
+    connections of one server share its registry of those waiting for a request."""
+    shared = {"limits": limits, "waiting": OrderedDict(), "closing": set()}
+    return type("GuardedH11Protocol", (GuardedH11Protocol,), shared)
 
 
 class GuardedH11Protocol(H11Protocol):
     """uvicorn's HTTP/1.1 protocol with the head and body timeouts and the connection cap."""
 
     limits: ClassVar[Limits] = Limits()
+    waiting: ClassVar[OrderedDict[GuardedH11Protocol, None]] = OrderedDict()
+    """The connections waiting for (the rest of) a request, longest waiting first."""
+    closing: ClassVar[set[GuardedH11Protocol]] = set()
+    """Connections closed here whose `connection_lost` has not come yet: not counted."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._timer: asyncio.TimerHandle | None = None
         self._waiting_for: str | None = None  # "head" or "body": what the timer is for
-        self._header_timeout = self.limits.header_timeout
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        open_now, limits = len(self.connections), self.limits
-        if open_now > limits.max_connections + limits.health_reserve:
-            log.warning("over %d connections: refusing new ones", open_now - 1)
-            transport.write(_BUSY)
-            transport.close()
-            return
-        if open_now > limits.max_connections:
-            log.warning(
-                "over %d connections: answering only %s", limits.max_connections, HEALTH_PATH
-            )
-            self.app = cast(Any, _health_only(cast(ASGIApp, self.app)))
-            self._header_timeout = min(self._header_timeout, limits.shed_header_timeout)
+        if len(self.connections) - len(self.closing) > self.limits.max_connections:
+            oldest = next(iter(self.waiting), None)
+            if oldest is None:
+                log.warning("at the connection cap, every connection busy: shedding with 503")
+                transport.write(_BUSY)
+                self._close()
+                return
+            log.warning("at the connection cap: closing the slowest client for a new one")
+            oldest._expired()
         self._watch()
 
     def data_received(self, data: bytes) -> None:
@@ -187,6 +195,7 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_timer()
+        self.closing.discard(self)
         super().connection_lost(exc)
 
     def _watch(self) -> None:
@@ -196,7 +205,7 @@ class GuardedH11Protocol(H11Protocol):
             return
         state = self.conn.their_state
         if state is h11.IDLE:
-            self._start_timer("head", self._header_timeout)
+            self._start_timer("head", self.limits.header_timeout)
         elif state is h11.SEND_BODY:
             self._start_timer("body", self.limits.body_timeout)
         else:  # the whole request is in (or the connection is done with): no deadline
@@ -207,14 +216,18 @@ class GuardedH11Protocol(H11Protocol):
             self._stop_timer()
             self._waiting_for = waiting_for
             self._timer = self.loop.call_later(seconds, self._expired)
+            self.waiting[self] = None
 
     def _stop_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
         self._timer, self._waiting_for = None, None
+        self.waiting.pop(self, None)
 
     def _expired(self) -> None:
-        waiting_for, self._timer, self._waiting_for = self._waiting_for, None, None
+        """Close a connection that ran out of time, or gave its place to a new one."""
+        waiting_for = self._waiting_for
+        self._stop_timer()
         if self.transport.is_closing():
             return
         if waiting_for == "head":
@@ -223,22 +236,76 @@ class GuardedH11Protocol(H11Protocol):
                 self.transport.write(_TIMEOUT)
         else:
             log.warning("closed a connection whose request body did not arrive in time")
+        self._close()
+
+    def _close(self) -> None:
+        self.closing.add(self)
         self.transport.close()
 
 
-def _health_only(app: ASGIApp) -> ASGIApp:
-    """`app` for GET /healthz, 503 for anything else: a connection over the cap."""
+def event_loop() -> asyncio.AbstractEventLoop:
+    """A new event loop for `serve`; on Python 3.11, one whose accept round stops at EMFILE."""
+    if sys.version_info[:2] == (3, 11):
+        return _AcceptLoop()
+    return asyncio.new_event_loop()
 
-    async def shed(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == HEALTH_PATH and scope["method"] == "GET":
-            await app(scope, receive, send)
-            return
-        headers = [
-            (b"content-type", b"text/plain; charset=utf-8"),
-            (b"retry-after", b"5"),
-            (b"connection", b"close"),
-        ]
-        await send({"type": "http.response.start", "status": 503, "headers": headers})
-        await send({"type": "http.response.body", "body": b"Service Unavailable"})
 
-    return shed
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_ACCEPT_RETRY_SECONDS = 1.0  # asyncio.constants.ACCEPT_RETRY_DELAY
+ACCEPTS_PER_ROUND = 16
+"""Connections accepted in one round of the loop. A connection reaches the cap (and closes the
+one it replaces) three or four rounds after it was accepted, so a flood holds a few rounds' worth
+of descriptors beyond the cap: this keeps them well under FD_RESERVE."""
+
+
+class _AcceptLoop(asyncio.SelectorEventLoop):
+    """Python 3.11's selector loop with its `_accept_connection` (Lib/asyncio/selector_events.py)
+    changed: a round accepts at most ACCEPTS_PER_ROUND connections (not `backlog`, 2048), and
+    after a resource error it returns, so one error is logged and one restart scheduled per
+    round, not one per remaining backlog slot; a restart that comes after the socket closed
+    does nothing."""
+
+    def _accept_connection(
+        self,
+        protocol_factory: Any,
+        sock: socket.socket,
+        sslcontext: Any = None,
+        server: Any = None,
+        backlog: int = 100,
+        *timeouts: Any,
+    ) -> None:
+        loop: Any = self  # the private methods asyncio's own code calls here
+        for _ in range(min(backlog, ACCEPTS_PER_ROUND)):
+            try:
+                conn, addr = sock.accept()
+                conn.setblocking(False)
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as exc:
+                if exc.errno not in _OUT_OF_RESOURCES:
+                    raise  # the event loop logs it and goes on
+                self.call_exception_handler(
+                    {"message": "socket.accept() out of system resource", "exception": exc}
+                )
+                loop._remove_reader(sock.fileno())
+                self.call_later(
+                    _ACCEPT_RETRY_SECONDS,
+                    self._restart,
+                    protocol_factory,
+                    sock,
+                    sslcontext,
+                    server,
+                    backlog,
+                    *timeouts,
+                )
+                return
+            else:
+                accepted = loop._accept_connection2(
+                    protocol_factory, conn, {"peername": addr}, sslcontext, server, *timeouts
+                )
+                self.create_task(accepted)
+
+    def _restart(self, protocol_factory: Any, sock: socket.socket, *args: Any) -> None:
+        if sock.fileno() != -1:  # the server may have closed meanwhile
+            loop: Any = self
+            loop._start_serving(protocol_factory, sock, *args)

@@ -7,18 +7,21 @@ HTTP request received.", bot.listener's cut-offs. Logged each time, they fill th
 the CPU the server needs to recover. This filter, on a handler, lets the first record of a kind
 through, drops the same kind for `window` seconds, and says on the next one let through how
 many were dropped. A kind is the logger, the level, the message template (before its `%` args)
+with its numbers masked (asyncio formats descriptors, addresses and times into its messages),
 and the exception's type. Records below WARNING (access logs, info) always pass.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 
 _MAX_KINDS = 1024  # kinds remembered; the oldest is forgotten first
+_NUMBERS = re.compile(r"0x[0-9a-fA-F]+|[0-9]+(?:\.[0-9]+)?")
 
 
 class RepeatFilter(logging.Filter):
@@ -35,7 +38,7 @@ class RepeatFilter(logging.Filter):
         if record.levelno < logging.WARNING:
             return True
         error = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else ""
-        kind = (record.name, record.levelno, str(record.msg), error)
+        kind = (record.name, record.levelno, _NUMBERS.sub("#", str(record.msg))[:500], error)
         now = self._clock()
         with self._lock:
             seen = self._kinds.get(kind)
