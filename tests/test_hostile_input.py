@@ -260,7 +260,7 @@ def test_any_delivery_is_answered_4xx_or_2xx_never_500(
         headers["x-hub-signature-256"] = signature(SECRET.encode(), body)
     elif signed == "wrong":
         headers["x-hub-signature-256"] = signature(b"not the secret", body)
-    encoded = {k: v.encode("latin-1") for k, v in headers.items()}
+    encoded = {k.encode(): v.encode("latin-1") for k, v in headers.items()}
     response = client.post("/webhook", content=body, headers=encoded)
     assert response.status_code in (200, 202, 400, 401, 413), response.text
     if signed != "valid":
