@@ -22,7 +22,8 @@ the workers'. In order, for each delivery
    ignore the bot's own comments and to read `@slug` commands), is held in the queue, body and
    all, and answered 202 `{"delivery", "held": true, "ack"}`; `admit_held` routes the held
    deliveries as above once the login is known. When MAX_HELD deliveries wait already, the
-   answer is 503, and GitHub keeps the delivery for a redelivery. Other events route at once;
+   answer is 503: GitHub records the delivery as failed, to be redelivered. Other events route
+   at once;
 6. slash commands are limited per pull request (`command_limit`, by default 10 per 10 minutes,
    counted by the queue in the same transaction): a command over the limit is not queued and is
    answered 200 with `ack` "ignored: command rate limit for owner/repo#N (10 per 10 minutes)",
@@ -147,11 +148,15 @@ def create_app(
         async with draining:
             return await _admit_held(queue, login, event_settings, on_enqueued, command_limit)
 
+    passes: set[asyncio.Task[int]] = set()  # referenced until done, as asyncio asks
+
     def held_one() -> None:
         # The login may have become known while this delivery was being held, after the last
         # pass over the held ones: route it now rather than at the next start.
         if login() is not None:
-            asyncio.get_running_loop().create_task(admit_held())
+            task = asyncio.get_running_loop().create_task(admit_held())
+            passes.add(task)
+            task.add_done_callback(passes.discard)
 
     async def webhook(request: Request) -> Response:
         started = time.perf_counter()
