@@ -153,11 +153,12 @@ def _lazy(module: str, name: str) -> Callable[[argparse.Namespace, Settings], in
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from bot import server  # noqa: PLC0415 - the server stack loads only for this command
+    from bot import listener, server  # noqa: PLC0415 - the server stack loads only for this command
     from bot.github import GitHubError  # noqa: PLC0415
 
     try:
-        asyncio.run(server.serve(settings, args.host, args.port))
+        with asyncio.Runner(loop_factory=listener.event_loop) as runner:
+            runner.run(server.serve(settings, args.host, args.port))
     except (SettingsError, UnknownModelError, PriceError, GitHubError) as exc:
         print(f"tierbot: {exc}", file=sys.stderr)
         return EXIT_INPUT_ERROR

@@ -3,6 +3,16 @@
 Both are built from data passed in (a mapping, a YAML text), never read at import time. A repo
 file is untrusted input: every key is optional, a bad value falls back to its default, and every
 unknown key or bad value is kept as a problem to show in the review summary.
+
+A repo file must also not cost the worker its time or memory. PyYAML keeps an alias as a
+reference, so a "billion laughs" file loads small but expands to billions of values wherever it
+is walked or printed (https://github.com/yaml/pyyaml/issues/235); its composer recurses once per
+level of nesting; its constructors raise ValueError on some scalars (a 5,000-digit integer, the
+date 2024-99-99). So the file is refused, with one clear problem and the defaults, when it is
+over MAX_SETTINGS_BYTES, nests deeper than MAX_DEPTH levels, or would expand (aliases followed)
+to more than MAX_VALUES values. Path patterns are bounded too: each glob becomes a backtracking
+regular expression, whose time grows as the path length to the power of its wildcards, so a
+pattern may have at most MAX_WILDCARDS of them.
 """
 
 from __future__ import annotations
@@ -25,10 +35,20 @@ DEFAULT_DATABASE_URL = "sqlite:///tierbot.sqlite3"
 DEFAULT_WORKERS = 2
 DEFAULT_LEASE_SECONDS = 60
 DEFAULT_FEEDBACK_INTERVAL_SECONDS = 3600
+DEFAULT_JOB_GIVE_UP_SECONDS = 7200
+DEFAULT_HEADER_TIMEOUT_SECONDS = 10
+DEFAULT_BODY_TIMEOUT_SECONDS = 20
+DEFAULT_MAX_CONNECTIONS = 2048
 DEFAULT_LOCAL_CONTEXT_TOKENS = 8192
 DEFAULT_THRESHOLD = 45
 DEFAULT_MAX_COMMENTS = 15
 REPO_SETTINGS_PATH = ".github/tierbot.yml"
+MAX_SETTINGS_BYTES = 64 * 1024
+MAX_DEPTH = 32
+MAX_VALUES = 10_000
+MAX_WILDCARDS = 3
+MAX_PATTERNS = 100
+MAX_PATTERN_CHARS = 200
 
 
 class SettingsError(ValueError):
@@ -57,6 +77,11 @@ class Settings:
     workers: int = DEFAULT_WORKERS
     lease_seconds: int = DEFAULT_LEASE_SECONDS
     feedback_interval_seconds: int = DEFAULT_FEEDBACK_INTERVAL_SECONDS
+    github_app_slug: str | None = None
+    job_give_up_seconds: int = DEFAULT_JOB_GIVE_UP_SECONDS
+    header_timeout_seconds: int = DEFAULT_HEADER_TIMEOUT_SECONDS
+    body_timeout_seconds: int = DEFAULT_BODY_TIMEOUT_SECONDS
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
     @property
     def database_path(self) -> str:
@@ -106,6 +131,15 @@ class Settings:
             lease_seconds=_env_whole(env, "TIERBOT_LEASE_SECONDS", 1) or DEFAULT_LEASE_SECONDS,
             feedback_interval_seconds=_env_whole(env, "TIERBOT_FEEDBACK_INTERVAL_SECONDS", 1)
             or DEFAULT_FEEDBACK_INTERVAL_SECONDS,
+            github_app_slug=_env_slug(env, "TIERBOT_GITHUB_APP_SLUG"),
+            job_give_up_seconds=_env_whole(env, "TIERBOT_JOB_GIVE_UP_SECONDS", 1)
+            or DEFAULT_JOB_GIVE_UP_SECONDS,
+            header_timeout_seconds=_env_whole(env, "TIERBOT_HEADER_TIMEOUT_SECONDS", 1)
+            or DEFAULT_HEADER_TIMEOUT_SECONDS,
+            body_timeout_seconds=_env_whole(env, "TIERBOT_BODY_TIMEOUT_SECONDS", 1)
+            or DEFAULT_BODY_TIMEOUT_SECONDS,
+            max_connections=_env_whole(env, "TIERBOT_MAX_CONNECTIONS", 1)
+            or DEFAULT_MAX_CONNECTIONS,
         )
 
     def app_problems(self) -> list[str]:
@@ -129,6 +163,19 @@ def _env_whole(env: Mapping[str, str], name: str, minimum: int) -> int | None:
     if not value.isdigit() or int(value) < minimum:
         raise SettingsError(f"{name} must be a whole number >= {minimum}, not {value!r}")
     return int(value)
+
+
+def _env_slug(env: Mapping[str, str], name: str) -> str | None:
+    """An App's slug as GitHub spells it in the App's URL: letters, digits and hyphens."""
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,98}[A-Za-z0-9])?", value):
+        raise SettingsError(
+            f"{name} must be the App's slug (letters, digits and hyphens, as in "
+            f"github.com/apps/SLUG), not {value!r}"
+        )
+    return value
 
 
 def _env_dollars(env: Mapping[str, str], name: str) -> Decimal | None:
@@ -170,10 +217,21 @@ class RepoSettings:
 
     @classmethod
     def from_yaml(cls, text: str) -> RepoSettings:
-        """Parse the settings file; a file that is not YAML gives defaults and one problem."""
+        """Parse the settings file; a file that is not YAML, or too big to read safely (see the
+        module doc), gives defaults and one problem. Never raises."""
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > MAX_SETTINGS_BYTES:
+            return cls(
+                problems=(
+                    f"{REPO_SETTINGS_PATH} is {size:,} bytes, over the {MAX_SETTINGS_BYTES:,} "
+                    "allowed; defaults used",
+                )
+            )
         try:
-            data = yaml.safe_load(text) if text.strip() else {}
-        except yaml.YAMLError as exc:
+            data = _load_yaml(text) if text.strip() else {}
+        except _TooBig as exc:
+            return cls(problems=(f"{REPO_SETTINGS_PATH} {exc}; defaults used",))
+        except (yaml.YAMLError, ValueError) as exc:  # ValueError: a scalar PyYAML cannot build
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark is not None else ""
             return cls(problems=(f"{REPO_SETTINGS_PATH} is not valid YAML{where}; defaults used",))
@@ -217,6 +275,84 @@ class RepoSettings:
             for rule in self.path_instructions
             if any(path_matches(p, rule.patterns) for p in paths)
         ]
+
+
+class _TooBig(Exception):
+    """A settings file that would take too much to read; the message says what."""
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses nesting deeper than MAX_DEPTH while composing."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _TooBig(f"nests deeper than {MAX_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _load_yaml(text: str) -> Any:
+    """The one document in `text`, built only once its node graph, aliases followed, is known
+    to hold at most MAX_VALUES values at most MAX_DEPTH deep."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Count the values and levels the node graph stands for with every alias expanded: each
+    node is walked once (its count remembered), so a bomb is measured without expanding it."""
+    counts: dict[int, tuple[int, int]] = {}  # id(node) -> (values, levels)
+    open_nodes: set[int] = set()
+
+    def walk(node: yaml.Node, depth: int) -> tuple[int, int]:
+        if depth > MAX_DEPTH:
+            raise _TooBig(f"nests deeper than {MAX_DEPTH} levels (aliases followed)")
+        key = id(node)
+        if key in counts:
+            values, levels = counts[key]
+        elif key in open_nodes:
+            raise _TooBig("has an alias that contains itself")
+        else:
+            if isinstance(node, yaml.MappingNode):
+                children = [part for pair in node.value for part in pair]
+            elif isinstance(node, yaml.SequenceNode):
+                children = list(node.value)
+            else:
+                children = []
+            open_nodes.add(key)
+            values, levels = 1, 1
+            for child in children:
+                child_values, child_levels = walk(child, depth + 1)
+                values += child_values
+                levels = max(levels, child_levels + 1)
+                if values > MAX_VALUES:
+                    break
+            open_nodes.discard(key)
+            counts[key] = (values, levels)
+        if depth + levels > MAX_DEPTH + 1:
+            raise _TooBig(f"nests deeper than {MAX_DEPTH} levels (aliases followed)")
+        if values > MAX_VALUES:
+            raise _TooBig(
+                f"stands for more than {MAX_VALUES:,} values with its aliases followed "
+                "(a YAML bomb?)"
+            )
+        return values, levels
+
+    walk(root, 0)
 
 
 _KEYS: dict[str, frozenset[str]] = {
@@ -289,7 +425,11 @@ def _budget(data: Mapping[str, Any], problems: list[str]) -> Decimal | None:
     value = data.get("frontier_usd_month")
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 <= value < float("inf")  # also refuses NaN, which Decimal cannot compare
+    ):
         problems.append(
             f"`budget.frontier_usd_month` must be an amount in dollars, not {value!r}; ignored"
         )
@@ -349,7 +489,37 @@ def _patterns(
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         problems.append(f"`{prefix}{key}` must be a list of path patterns; ignored")
         return ()
-    return tuple(v.strip() for v in value)
+    if len(value) > MAX_PATTERNS:
+        problems.append(f"`{prefix}{key}` has more than {MAX_PATTERNS} patterns; ignored")
+        return ()
+    kept = []
+    for pattern in (v.strip() for v in value):
+        if len(pattern) > MAX_PATTERN_CHARS or _wildcards(pattern) > MAX_WILDCARDS:
+            problems.append(
+                f"`{prefix}{key}` pattern `{pattern[:MAX_PATTERN_CHARS]}` is too complex (over "
+                f"{MAX_PATTERN_CHARS} characters or {MAX_WILDCARDS} wildcards); ignored"
+            )
+            continue
+        kept.append(pattern)
+    return tuple(kept)
+
+
+def _wildcards(pattern: str) -> int:
+    """How many runs of `*` the pattern's regular expression will hold, counting the `**/`
+    that a pattern without a slash gets in front."""
+    pattern = _normal(pattern)
+    return len(re.findall(r"\*+", pattern))
+
+
+def _normal(pattern: str) -> str:
+    """The pattern as `_glob` reads it: no leading slash, `dir/` as `dir/**`, a name without a
+    slash as `**/name`, and a run of `**/` as one."""
+    pattern = pattern.lstrip("/")
+    if pattern.endswith("/"):
+        pattern += "**"
+    if "/" not in pattern:
+        pattern = "**/" + pattern
+    return re.sub(r"(?:\*\*/)+", "**/", pattern)
 
 
 def path_matches(path: str, patterns: tuple[str, ...]) -> bool:
@@ -361,11 +531,7 @@ def path_matches(path: str, patterns: tuple[str, ...]) -> bool:
 
 @lru_cache(maxsize=512)
 def _glob(pattern: str) -> re.Pattern[str]:
-    pattern = pattern.lstrip("/")
-    if pattern.endswith("/"):
-        pattern += "**"
-    if "/" not in pattern:
-        pattern = "**/" + pattern
+    pattern = _normal(pattern)
     out: list[str] = []
     i = 0
     while i < len(pattern):

@@ -4,9 +4,10 @@ Built on githubkit, with its own retries off (they wait inside the call, up to a
 primary rate limit). Ours are bounded instead: 5xx answers and lost connections are retried twice
 with a short backoff (never for a POST that could create something twice), rate limits are waited
 out per `retry-after` / `x-ratelimit-reset` only while the call's total wait stays under a cap, and
-beyond it the GitHubError says when to try again (`retry_at`). Writes from one client are at least
-a second apart, as GitHub asks of integrations. A diff GitHub refuses as too large (406) is rebuilt
-from the paged file list, where binary and huge files come without a patch.
+beyond it the GitHubError says when to try again (`retry_at`); every GitHubError says whether it
+is `transient`, so that the job can be tried again later (bot.queue). Writes from one client are
+at least a second apart, as GitHub asks of integrations. A diff GitHub refuses as too large (406)
+is rebuilt from the paged file list, where binary and huge files come without a patch.
 
 `GitHubApp` signs JWTs with the App's key and hands out one `GitHub` client per installation,
 whose installation token is cached until five minutes before it expires.
@@ -37,6 +38,7 @@ from githubkit import BaseAuthStrategy, TokenAuthStrategy, UnauthAuthStrategy
 from githubkit import GitHub as _Kit
 from githubkit.exception import RequestError, RequestFailed, RequestTimeout
 
+from bot.reachability import Reachability
 from bot.review.anchor import Comment
 from bot.review.markers import comment_marker, markers_in
 from bot.review.secrets import scrub_bodies
@@ -63,12 +65,24 @@ class GitHubError(Exception):
     """A GitHub request that failed; the message says what to do about it where we know.
 
     `retry_at` (epoch seconds) is set when GitHub said when to try again: a rate limit whose
-    wait was longer than a call may block."""
+    wait was longer than a call may block. `transient` says whether the same request may work
+    later: GitHub unreachable or timing out, a 5xx, a 429 or a rate limit. By default it follows
+    from the status and `retry_at`; a failure without an answer says so itself."""
 
-    def __init__(self, message: str, status: int | None = None, retry_at: float | None = None):
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        retry_at: float | None = None,
+        *,
+        transient: bool | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.retry_at = retry_at
+        if transient is None:
+            transient = retry_at is not None or status == 429 or (status or 0) >= 500
+        self.transient = transient
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +155,8 @@ class GitHub:
     `bot_login` (`<slug>[bot]`) limits the search for the bot's own comments to the bot's.
     `accept_json` adds `application/json` to the Accept header of JSON requests, which a mock
     server that negotiates content strictly (Prism) needs; GitHub itself does not.
-    `clock` (epoch seconds) and `sleep` are injectable for tests.
+    `clock` (epoch seconds) and `sleep` are injectable for tests. `reachability`, when given,
+    records whether each request got an answer.
     """
 
     def __init__(
@@ -157,6 +172,7 @@ class GitHub:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         max_wait: float = 60.0,
         write_spacing: float = 1.0,
+        reachability: Reachability | None = None,
     ) -> None:
         auth: BaseAuthStrategy
         if callable(token):
@@ -185,6 +201,7 @@ class GitHub:
         self._sleep = sleep
         self._max_wait = max_wait
         self._write_spacing = write_spacing
+        self._reachability = reachability
         self._write_lock = asyncio.Lock()
         self._last_write = -math.inf
 
@@ -492,7 +509,7 @@ class GitHub:
         waited = 0.0
         for attempt in range(_RETRIES + 1):
             try:
-                return await self._send(method, path, params, json, headers)
+                response = await self._send(method, path, params, json, headers)
             except RequestFailed as exc:
                 response = exc.response.raw_response
                 if response.status_code in allow:
@@ -509,15 +526,28 @@ class GitHub:
                     raise exc.exc from None
                 error = self._error(exc, path)
                 delay = _BACKOFF * 2**attempt if safe else None
+            else:
+                self._record(None)
+                return response
+            self._record(error)
             if delay is None or attempt == _RETRIES:
                 raise error
             if waited + delay > self._max_wait:
                 raise GitHubError(
-                    f"{error}; not waiting {delay:.0f} s", error.status, error.retry_at
+                    f"{error}; not waiting {delay:.0f} s",
+                    error.status,
+                    error.retry_at,
+                    transient=error.transient,
                 )
             await self._sleep(delay)
             waited += delay
         raise AssertionError("unreachable")
+
+    def _record(self, error: GitHubError | None) -> None:
+        """Tell `reachability` whether GitHub answered: any answer but a 5xx counts."""
+        if self._reachability is not None:
+            unreachable = error is not None and (error.status is None or error.status >= 500)
+            self._reachability.record(str(error) if unreachable else None)
 
     async def _send(
         self, method: str, path: str, params: Any, json: Any, headers: dict[str, str]
@@ -543,7 +573,7 @@ class GitHub:
 
     def _error(self, exc: RequestError[Any], path: str) -> GitHubError:
         if isinstance(exc, RequestTimeout):
-            return GitHubError(f"GitHub did not answer in time for {path}")
+            return GitHubError(f"GitHub did not answer in time for {path}", transient=True)
         if isinstance(exc, RequestFailed):
             response = exc.response.raw_response
             status, message = response.status_code, _github_message(response)
@@ -572,7 +602,7 @@ class GitHub:
             if status in (401, 403):
                 return GitHubError(f"GitHub refused {path}: {status} {message}", status)
             return GitHubError(f"GitHub answered {status} for {path}: {message}", status)
-        return GitHubError(f"could not reach GitHub for {path}: {exc.exc}")
+        return GitHubError(f"could not reach GitHub for {path}: {exc.exc}", transient=True)
 
 
 class GitHubApp:
@@ -593,6 +623,8 @@ class GitHubApp:
         accept_json: bool = False,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        slug: str | None = None,
+        reachability: Reachability | None = None,
     ) -> None:
         pem = private_key_pem if "\n" in private_key_pem else private_key_pem.replace("\\n", "\n")
         try:
@@ -609,6 +641,7 @@ class GitHubApp:
             "accept_json": accept_json,
             "clock": clock,
             "sleep": sleep,
+            "reachability": reachability,
         }
         self._clock = clock
         self._api = GitHub(self._jwt, api_url, write_spacing=0.0, **self._options)
@@ -616,10 +649,15 @@ class GitHubApp:
         self._tokens: dict[int, tuple[str, float]] = {}
         self._token_locks: dict[int, asyncio.Lock] = {}
         self._clients: dict[int, GitHub] = {}
-        self._slug: str | None = None
+        self._slug = slug
+
+    @property
+    def known_slug(self) -> str | None:
+        """The slug if it is known (given, or fetched once), without asking GitHub."""
+        return self._slug
 
     async def slug(self) -> str:
-        """The App's slug; its comments are by `<slug>[bot]`.
+        """The App's slug (given, or asked of GitHub once); its comments are by `<slug>[bot]`.
         https://docs.github.com/en/rest/apps/apps#get-the-authenticated-app"""
         if self._slug is None:
             self._slug = str((await self._api._json("GET", "/app"))["slug"])

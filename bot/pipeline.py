@@ -59,7 +59,12 @@ _SUGGESTION = re.compile(r"^```suggestion[^\n]*\n(.*?)^```", re.DOTALL | re.MULT
 
 
 class Retry(Exception):
-    """A transient failure: the job should be tried again later."""
+    """A transient failure: the job should be tried again later, and not before `retry_at`
+    (epoch seconds) when the service said when."""
+
+    def __init__(self, message: str, retry_at: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_at = retry_at
 
 
 class GitHubClient(Protocol):
@@ -123,10 +128,14 @@ class JobSpec:
 
 
 async def run(job: JobSpec, services: Services) -> str:
-    """Carry out one job; returns a short outcome. Raises Retry for transient failures."""
-    github = await services.github_for(job.installation_id)
+    """Carry out one job; returns a short outcome. Raises Retry for transient failures, by their
+    kind: any GitHub request (the installation token's included) that found GitHub unreachable,
+    slow, failing (5xx) or rate limiting (`GitHubError.transient`), and a review whose every
+    part failed for a passing reason (`ReviewResult.transient`: a model overloaded, rate
+    limited, timing out or unreachable)."""
     ref = PullRef(job.owner, job.repo, job.number)
     try:
+        github = await services.github_for(job.installation_id)
         if job.kind == "review":
             return await review_pull(
                 github,
@@ -140,8 +149,8 @@ async def run(job: JobSpec, services: Services) -> str:
         if job.kind == "reply":
             return await _thread_reply(github, ref, job.payload, services, job.installation_id)
     except GitHubError as exc:
-        if exc.status is None or exc.status >= 500 or exc.status in (403, 429):
-            raise Retry(str(exc)) from exc
+        if exc.transient:
+            raise Retry(str(exc), exc.retry_at) from exc
         raise
     return f"ignored: unknown job kind {job.kind!r}"
 
@@ -206,7 +215,7 @@ async def review_pull(
     _count(services.metrics, result, spend)
     if result.transient and not forced:
         await _post_secrets_now(github, ref, pull.head_sha, result)
-        raise Retry(result.failed)
+        raise Retry(result.failed or "the review failed")
 
     if services.ledger is not None and isinstance(github, FeedbackSource):
         earlier = await github.review_comment_feedback(ref)  # one listing for both uses

@@ -17,7 +17,10 @@ Semantics (the same as the scale-out engine's, procrastinate's `queueing_lock` a
 - at most one job per PR (owner, repo, number) runs at a time;
 - a running job whose lease ran out (its worker died or hung) is taken up again by the next claim,
   and the old worker can no longer renew, complete or fail it;
-- a retryable failure waits 10 s, 40 s, 160 s, ... then the job ends "failed" with its error.
+- a retryable failure waits about 10 s, 40 s, 160 s, ... (at most 15 minutes, with jitter, and
+  never before the time the service said to come back) until `give_up_seconds` have passed since
+  the job's first failure; then it ends "failed" with its error, as does a job claimed
+  `max_attempts` times (one that keeps losing its worker).
 
 Thread safety: every method may be called from any thread (callers use `asyncio.to_thread`). Each
 call borrows a connection from a small pool, used by one thread at a time; every write runs in a
@@ -31,6 +34,7 @@ https://www.sqlite.org/pragma.html#pragma_synchronous).
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 import threading
 import time
@@ -54,7 +58,11 @@ TIER_HINTS: Final = frozenset({"local", "frontier"})
 MAX_PAYLOAD_BYTES: Final = 256 * 1024
 """Only ids and short text go on the queue; a payload this big is a whole webhook body or a diff."""
 BACKOFF_FACTOR: Final = 4.0
-MAX_BACKOFF_SECONDS: Final = 3600.0
+MAX_BACKOFF_SECONDS: Final = 900.0
+"""The longest wait between two tries: a service that is back is noticed within 15 minutes."""
+DEFAULT_GIVE_UP_SECONDS: Final = 7200.0
+"""How long after its first failure a job is still retried: past an hour-long rate-limit window."""
+DEFAULT_MAX_ATTEMPTS: Final = 30
 
 _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (
@@ -86,6 +94,15 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (
         """CREATE INDEX queue_jobs_commands_by_pr
             ON queue_jobs (owner, repo, number, created_at) WHERE kind = 'command'""",
+    ),
+    # 3: retries end a bounded time after a job's first failure, not after a number of tries;
+    # deliveries whose routing needs the App's login wait here until it is known.
+    (
+        "ALTER TABLE queue_jobs ADD COLUMN failing_since REAL",
+        """CREATE TABLE queue_held (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, delivery_id TEXT NOT NULL UNIQUE,
+            event TEXT NOT NULL, body BLOB NOT NULL, received_at REAL NOT NULL
+        )""",
     ),
 )
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
@@ -131,9 +148,19 @@ class Admitted:
     refused: list[NewJob]
 
 
+@dataclass(frozen=True, slots=True)
+class HeldDelivery:
+    """A verified delivery kept, body and all, until it can be routed (see `JobQueue.hold`)."""
+
+    delivery_id: str
+    event: str
+    body: bytes
+
+
 @dataclass(frozen=True, kw_only=True)
 class Job(NewJob):
-    """A persisted job as the queue holds it; `attempts` counts the times it was claimed."""
+    """A persisted job as the queue holds it; `attempts` counts the times it was claimed;
+    `failing_since` is when its current run of failures began (None while it has not failed)."""
 
     id: int
     state: str
@@ -142,14 +169,18 @@ class Job(NewJob):
     run_after: float
     outcome: str | None = None
     error: str | None = None
+    failing_since: float | None = None
 
 
 class JobQueue:
     """The jobs and deliveries in one SQLite file; see the module docstring for the guarantees.
 
     `clock` gives the time in seconds (injectable so tests move time instead of sleeping);
-    `max_attempts` bounds claims of one job, retries and lease expiries together; a retryable
-    failure after attempt n waits `backoff_base * 4 ** (n - 1)` seconds, at most an hour.
+    a retryable failure after attempt n waits `backoff_base * 4 ** (n - 1)` seconds, at most
+    MAX_BACKOFF_SECONDS, times a factor from 0.5 to 1 drawn by `jitter` (so that jobs hit by the
+    same outage do not all come back at once), and never less than the failure's `retry_at`;
+    retries stop `give_up_seconds` after the first failure; `max_attempts` bounds the claims of
+    one job, retries and lease expiries together (a job that keeps killing its worker).
     """
 
     def __init__(
@@ -157,18 +188,24 @@ class JobQueue:
         path: str | Path,
         *,
         clock: Callable[[], float] = time.time,
-        max_attempts: int = 5,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         backoff_base: float = 10.0,
+        give_up_seconds: float = DEFAULT_GIVE_UP_SECONDS,
+        jitter: Callable[[], float] = random.random,
         busy_timeout: float = 10.0,
     ) -> None:
         if str(path) in ("", ":memory:") or str(path).startswith("file:"):
             raise ValueError(f"the queue needs a database file path, got {str(path)!r}")
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+        if not give_up_seconds > 0:
+            raise ValueError(f"give_up_seconds must be positive, got {give_up_seconds}")
         self._path = str(path)
         self._clock = clock
         self._max_attempts = max_attempts
         self._backoff_base = backoff_base
+        self._give_up_seconds = give_up_seconds
+        self._jitter = jitter
         self._busy_timeout = busy_timeout
         self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -303,22 +340,75 @@ class JobQueue:
             self._held(conn, job_id, worker)
             self._finish(conn, job_id, DONE, self._clock(), outcome=outcome)
 
-    def fail(self, job_id: int, worker: str, *, error: str, retryable: bool) -> str:
+    def fail(
+        self,
+        job_id: int,
+        worker: str,
+        *,
+        error: str,
+        retryable: bool,
+        retry_at: float | None = None,
+    ) -> str:
         """Record a failure; return the job's new state.
 
-        "waiting": it will run again after its backoff. "failed": not retryable, or out of
-        attempts; `error` is kept to show on the PR. "done": a retryable review that a newer waiting
-        review of the same PR supersedes (latest head wins). `LeaseLostError` if not held.
+        "waiting": it will run again after its backoff, and not before `retry_at` (epoch seconds,
+        when the service said when to come back). "failed": not retryable, out of attempts, or
+        `give_up_seconds` after its first failure (or told to wait past that); `error` is kept
+        to show on the PR. "done": a retryable review that a newer waiting review of the same PR
+        supersedes (latest head wins). `LeaseLostError` if not held.
         """
         with self._transaction() as conn:
             job = self._held(conn, job_id, worker)
             now = self._clock()
             if not retryable:
                 return self._finish(conn, job_id, FAILED, now, error=error)
-            delay = min(
+            ceiling = min(
                 self._backoff_base * BACKOFF_FACTOR ** (job["attempts"] - 1), MAX_BACKOFF_SECONDS
             )
-            return self._requeue(conn, job, now, now + delay, error)
+            run_after = now + ceiling * (0.5 + 0.5 * self._jitter())
+            return self._requeue(conn, job, now, run_after, error, not_before=retry_at)
+
+    def hold(self, delivery_id: str, event: str, body: bytes, *, max_held: int) -> bool | None:
+        """Keep a verified delivery whose routing must wait (it needs the App's login, which
+        GitHub has not told yet). True when held; False for a delivery id already accepted or
+        held (a redelivery); None when `max_held` deliveries wait already (refuse it, so GitHub
+        records the delivery as failed and it can be redelivered)."""
+        if not delivery_id:
+            raise ValueError("delivery id is empty")
+        with self._transaction() as conn:
+            seen = conn.execute(
+                "SELECT 1 FROM queue_deliveries WHERE delivery_id = ? UNION ALL "
+                "SELECT 1 FROM queue_held WHERE delivery_id = ?",
+                (delivery_id, delivery_id),
+            ).fetchone()
+            if seen is not None:
+                return False
+            if conn.execute("SELECT count(*) FROM queue_held").fetchone()[0] >= max_held:
+                return None
+            conn.execute(
+                "INSERT INTO queue_held (delivery_id, event, body, received_at) "
+                "VALUES (?, ?, ?, ?)",
+                (delivery_id, event, body, self._clock()),
+            )
+            return True
+
+    def held(self, limit: int = 100) -> list[HeldDelivery]:
+        """The oldest held deliveries, in the order they came."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT delivery_id, event, body FROM queue_held ORDER BY id LIMIT ?", (limit,)
+            ).fetchall()
+        return [HeldDelivery(row[0], row[1], bytes(row[2])) for row in rows]
+
+    def release(self, delivery_id: str) -> None:
+        """Forget a held delivery once it was routed (`admit` has recorded it by then)."""
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM queue_held WHERE delivery_id = ?", (delivery_id,))
+
+    def held_count(self) -> int:
+        """How many deliveries wait to be routed."""
+        with self._connection() as conn:
+            return int(conn.execute("SELECT count(*) FROM queue_held").fetchone()[0])
 
     def get(self, job_id: int) -> Job | None:
         """The job with this id, or None."""
@@ -365,9 +455,18 @@ class JobQueue:
             self._requeue(conn, job, now, now, error)
 
     def _requeue(
-        self, conn: sqlite3.Connection, job: sqlite3.Row, now: float, run_after: float, error: str
+        self,
+        conn: sqlite3.Connection,
+        job: sqlite3.Row,
+        now: float,
+        run_after: float,
+        error: str,
+        *,
+        not_before: float | None = None,
     ) -> str:
-        """Send a job that ran back to waiting, unless superseded or out of attempts."""
+        """Send a job that ran back to waiting, unless superseded, out of attempts or out of
+        time. The last retry runs `give_up_seconds` after the first failure at the latest; a
+        job told to wait (`not_before`) past that is given up at once."""
         if job["kind"] == COALESCING_KIND:
             newer = conn.execute(
                 """SELECT id FROM queue_jobs WHERE state = 'waiting' AND kind = 'review'
@@ -377,13 +476,27 @@ class JobQueue:
             if newer is not None:
                 outcome = f"superseded by job {newer['id']}"
                 return self._finish(conn, job["id"], DONE, now, outcome=outcome, error=error)
-        if job["attempts"] >= self._max_attempts:
-            error = f"{error}; gave up after {job['attempts']} attempts"
+        attempts = job["attempts"]
+        if attempts >= self._max_attempts:
+            error = f"{error}; gave up after {attempts} attempts"
             return self._finish(conn, job["id"], FAILED, now, error=error)
+        since = job["failing_since"] if job["failing_since"] is not None else now
+        deadline = since + self._give_up_seconds
+        tried = f"{attempts} attempt" + ("" if attempts == 1 else "s")
+        if now >= deadline:
+            error = f"{error}; gave up after {tried} over {_duration(now - since)}"
+            return self._finish(conn, job["id"], FAILED, now, error=error)
+        if not_before is not None and not_before > deadline:
+            wait = _duration(not_before - now)
+            error = f"{error}; gave up after {tried}: told to wait {wait}, past the time allowed"
+            return self._finish(conn, job["id"], FAILED, now, error=error)
+        if not_before is not None:
+            run_after = max(run_after, not_before)
+        run_after = min(run_after, deadline)
         conn.execute(
             """UPDATE queue_jobs SET state = 'waiting', worker = NULL, lease_until = NULL,
-            run_after = ?, error = ?, updated_at = ? WHERE id = ?""",
-            (run_after, error, now, job["id"]),
+            run_after = ?, error = ?, failing_since = ?, updated_at = ? WHERE id = ?""",
+            (run_after, error, since, now, job["id"]),
         )
         return WAITING
 
@@ -522,7 +635,7 @@ def _insert(conn: sqlite3.Connection, job: NewJob, delivery_id: str | None, now:
             conn.execute(
                 """UPDATE queue_jobs SET installation_id = ?, head_sha = ?, trigger = ?,
                 tier_hint = ?, payload = ?, delivery_id = ?, updated_at = ?, run_after = ?,
-                attempts = 0, error = NULL WHERE id = ?""",
+                attempts = 0, error = NULL, failing_since = NULL WHERE id = ?""",
                 (*values, row["id"]),
             )
             return int(row["id"])
@@ -534,6 +647,15 @@ def _insert(conn: sqlite3.Connection, job: NewJob, delivery_id: str | None, now:
     )
     assert cursor.lastrowid is not None
     return cursor.lastrowid
+
+
+def _duration(seconds: float) -> str:
+    """A span in words for an error message: "45 s", "12 min", "2.0 h"."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _job(row: sqlite3.Row) -> Job:

@@ -45,7 +45,9 @@ LOCAL_MAX_PARTS = 8
 FRONTIER_MAX_PARTS = 4
 _MARGIN_TOKENS = 256
 # Failures that may pass: a review that failed only for these is retried later, not reported.
-TRANSIENT = frozenset({ErrorKind.OVERLOADED, ErrorKind.RATE_LIMITED, ErrorKind.TIMEOUT})
+TRANSIENT = frozenset(
+    {ErrorKind.OVERLOADED, ErrorKind.RATE_LIMITED, ErrorKind.TIMEOUT, ErrorKind.OUTAGE}
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,18 @@
 `build` wires everything from the process settings: the App's credentials, the SQLite queue,
 the model backends and prices (an unknown frontier model stops it here, not at the first
 review), and in-process workers that the Starlette lifespan starts and stops. `serve` runs it
-under uvicorn; `replay` runs one saved delivery through the same handlers and its jobs at once.
+under uvicorn behind bot.listener's timeouts and connection cap; `replay` runs one saved
+delivery through the same handlers and its jobs at once.
+
+GitHub need not be reachable at start. The App's login (`<slug>[bot]`, from `GET /app`, or
+TIERBOT_GITHUB_APP_SLUG) is asked for once, for a few seconds: GitHub refusing the App's
+credentials stops the start, as any wrong setting does; GitHub unreachable does not. The server
+then serves, queues deliveries (holding the comment deliveries whose routing reads the login,
+see bot.web) and asks again in the background, backing off to once a minute, until GitHub
+answers; then it routes what it held. Jobs meanwhile fail with a transient error and are
+retried by the queue.
+
+`clock` and `sleep` are injectable, so tests can run the whole App on a fast clock.
 """
 
 from __future__ import annotations
@@ -11,8 +22,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,20 +35,25 @@ import structlog
 import uvicorn
 from starlette.applications import Starlette
 
+from bot import listener
 from bot.backends import backends_for, close_backends
 from bot.config import Settings, SettingsError
 from bot.cost import PriceTable
 from bot.events import EventSettings, route
-from bot.github import GitHubApp, PullRef
+from bot.github import GitHubApp, GitHubError, PullRef
 from bot.ledger import Ledger
 from bot.metrics import JOBS, Metrics
 from bot.pipeline import GitHubClient, Services, collect_feedback
 from bot.queue import JobQueue
+from bot.reachability import Reachability
 from bot.web import create_app
 from bot.worker import Workers
 
 log = structlog.get_logger("tierbot.server")
 FEEDBACK_WINDOW = timedelta(days=14)  # PRs reviewed this recently get their feedback collected
+START_WAIT_SECONDS = 5.0  # how long the start waits for GitHub to say the App's slug
+LOGIN_RETRY_SECONDS = (1.0, 60.0)  # the first and the longest wait between two asks after that
+Sleep = Callable[[float], Awaitable[None]]
 
 
 @dataclass
@@ -44,12 +62,24 @@ class Server:
     queue: JobQueue
     workers: Workers
     services: Services
-    bot_login: str
     github_app: GitHubApp
+    github: Reachability
+
+    @property
+    def bot_login(self) -> str | None:
+        """`<slug>[bot]`, or None while GitHub has not told the slug."""
+        slug = self.github_app.known_slug
+        return None if slug is None else f"{slug}[bot]"
 
 
-async def build(settings: Settings, *, transport: Any = None) -> Server:
-    """Everything the App needs, or SettingsError naming what is missing."""
+async def build(
+    settings: Settings,
+    *,
+    transport: Any = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Sleep = asyncio.sleep,
+) -> Server:
+    """Everything the App needs, or SettingsError naming what is missing or refused."""
     problems = settings.app_problems()
     if problems:
         raise SettingsError("the GitHub App needs " + "; ".join(problems))
@@ -64,10 +94,18 @@ async def build(settings: Settings, *, transport: Any = None) -> Server:
             raise SettingsError(f"TIERBOT_GITHUB_PRIVATE_KEY_FILE cannot be read: {exc}") from None
     prices = PriceTable.for_settings(settings.prices_file)
     prices.require(settings.frontier_model)
+    github = Reachability(clock=clock)
     github_app = GitHubApp(
-        settings.github_app_id, key, settings.github_api_url, transport=transport
+        settings.github_app_id,
+        key,
+        settings.github_api_url,
+        transport=transport,
+        clock=clock,
+        sleep=sleep,
+        slug=settings.github_app_slug,
+        reachability=github,
     )
-    bot_login = f"{await github_app.slug()}[bot]"
+    await _first_ask(github_app)
     backends, models = backends_for(settings)
 
     async def github_for(installation_id: int | None) -> GitHubClient:
@@ -79,31 +117,46 @@ async def build(settings: Settings, *, transport: Any = None) -> Server:
     ledger = Ledger(settings.database_url)
     await asyncio.to_thread(ledger.migrate)
     services = Services(settings, prices, backends, models, github_for, metrics, ledger)
-    queue = JobQueue(settings.database_path)
+    queue = JobQueue(
+        settings.database_path, clock=clock, give_up_seconds=settings.job_give_up_seconds
+    )
     workers = Workers(
         queue,
         services,
         concurrency=settings.workers,
         lease_seconds=settings.lease_seconds,
         on_outcome=lambda kind, state, _: metrics.inc(JOBS, {"kind": kind, "outcome": state}),
+        sleep=sleep,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         workers.start()
-        feedback = asyncio.create_task(
-            feedback_loop(services, settings.feedback_interval_seconds), name="tierbot-feedback"
-        )
+        tasks = [
+            asyncio.create_task(
+                feedback_loop(services, settings.feedback_interval_seconds),
+                name="tierbot-feedback",
+            ),
+            asyncio.create_task(
+                learn_login(github_app, app.state.admit_held, sleep=sleep), name="tierbot-login"
+            ),
+        ]
         try:
             yield
         finally:
-            feedback.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await feedback
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await workers.stop()
             await close_backends(backends)
             queue.close()
             ledger.close()
+
+    def bot_login() -> str | None:
+        slug = github_app.known_slug
+        return None if slug is None else f"{slug}[bot]"
 
     app = create_app(
         secret=settings.webhook_secret,
@@ -113,8 +166,56 @@ async def build(settings: Settings, *, transport: Any = None) -> Server:
         on_enqueued=workers.wake,
         metrics=metrics,
         lifespan=lifespan,
+        github=github,
     )
-    return Server(app, queue, workers, services, bot_login, github_app)
+    return Server(app, queue, workers, services, github_app, github)
+
+
+async def _first_ask(github_app: GitHubApp) -> None:
+    """Ask for the App's slug once, for START_WAIT_SECONDS at most: a refusal (wrong App id or
+    key, wrong API URL) is a SettingsError; no answer leaves it to `learn_login`."""
+    if github_app.known_slug is not None:
+        return
+    try:
+        async with asyncio.timeout(START_WAIT_SECONDS):
+            await github_app.slug()
+    except GitHubError as exc:
+        if not exc.transient:
+            raise SettingsError(
+                "GitHub refused the App; check TIERBOT_GITHUB_APP_ID, the App's private key and "
+                f"TIERBOT_GITHUB_API_URL: {exc}"
+            ) from None
+        log.warning("GitHub is unreachable; serving anyway and asking again", error=str(exc))
+    except TimeoutError:
+        log.warning(
+            "GitHub did not answer; serving anyway and asking again", waited=START_WAIT_SECONDS
+        )
+
+
+async def learn_login(
+    github_app: GitHubApp,
+    admit_held: Callable[[], Awaitable[int]],
+    *,
+    sleep: Sleep = asyncio.sleep,
+    jitter: Callable[[], float] = random.random,
+) -> None:
+    """Ask GitHub for the App's slug until it answers, backing off (with jitter) from
+    LOGIN_RETRY_SECONDS[0] to [1] between asks; then route the deliveries held meanwhile (also
+    those held by an earlier process that stopped before it knew)."""
+    delay, longest = LOGIN_RETRY_SECONDS
+    while github_app.known_slug is None:
+        try:
+            await github_app.slug()
+        except GitHubError as exc:
+            wait = delay * (0.5 + 0.5 * jitter())
+            if exc.transient:
+                log.warning("GitHub is still unreachable", error=str(exc), retry_in=round(wait, 1))
+            else:
+                log.error("GitHub refused the App", error=str(exc), retry_in=round(wait, 1))
+            await sleep(wait)
+            delay = min(delay * 2, longest)
+    routed = await admit_held()
+    log.info("the App's login is known", slug=github_app.known_slug, held_routed=routed)
 
 
 async def collect_recent_feedback(services: Services, *, now: datetime | None = None) -> int:
@@ -154,8 +255,15 @@ async def feedback_loop(services: Services, interval: float) -> None:
 
 
 async def serve(settings: Settings, host: str, port: int) -> None:
+    """Run the App under uvicorn with bot.listener's limits (and their logging) until stopped."""
+    limits = listener.Limits(
+        header_timeout=settings.header_timeout_seconds,
+        body_timeout=settings.body_timeout_seconds,
+        max_connections=settings.max_connections,
+    )
+    limits = listener.fitted(limits, listener.raise_fd_limit())
     server = await build(settings)
-    config = uvicorn.Config(server.app, host=host, port=port, lifespan="on", log_level="info")
+    config = listener.config(server.app, host=host, port=port, limits=limits)
     await uvicorn.Server(config).serve()
 
 
@@ -165,7 +273,8 @@ async def replay(settings: Settings, payload_path: Path, event: str) -> list[str
     payload = json.loads(payload_path.read_text(encoding="utf-8"))
     if not isinstance(payload, dict):
         raise SettingsError(f"{payload_path} does not hold a webhook payload (a JSON object)")
-    routed = route(event, payload, bot_login=server.bot_login, settings=EventSettings())
+    bot_login = f"{await server.github_app.slug()}[bot]"  # replay runs its jobs: GitHub is needed
+    routed = route(event, payload, bot_login=bot_login, settings=EventSettings())
     outcomes = [routed.ack]
     server.workers.on_outcome = lambda kind, state, detail: outcomes.append(
         f"{kind} {state}: {detail}"

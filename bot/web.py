@@ -17,7 +17,14 @@ the workers'. In order, for each delivery
    event was recorded or ignored, 200 `{"duplicate": true}` for a redelivery of a delivery id
    already accepted, which is not acted on again
    (https://docs.github.com/en/webhooks/testing-and-troubleshooting-webhooks/redelivering-webhooks);
-5. slash commands are limited per pull request (`command_limit`, by default 10 per 10 minutes,
+5. until the App's login is known (GitHub unreachable when the server started), an
+   `issue_comment` or `pull_request_review_comment` delivery, whose routing needs the login (to
+   ignore the bot's own comments and to read `@slug` commands), is held in the queue, body and
+   all, and answered 202 `{"delivery", "held": true, "ack"}`; `admit_held` routes the held
+   deliveries as above once the login is known. When MAX_HELD deliveries wait already, the
+   answer is 503: GitHub records the delivery as failed, to be redelivered. Other events route
+   at once;
+6. slash commands are limited per pull request (`command_limit`, by default 10 per 10 minutes,
    counted by the queue in the same transaction): a command over the limit is not queued and is
    answered 200 with `ack` "ignored: command rate limit for owner/repo#N (10 per 10 minutes)",
    counted as result `rate_limited`. Nothing is posted about it, no reaction and no reply: the
@@ -27,6 +34,12 @@ The signature covers the body only: the event and delivery headers are not signe
 holding one captured delivery could replay its body under a new delivery id or another event
 name. `route()` only acts on payloads shaped like their event, and the worker's effects are
 idempotent (one review per PR, head commit and tier), which bounds what such a replay can do.
+
+`GET /healthz` answers 200 while deliveries can be accepted and persisted, with the queue's
+depth, the held deliveries, the App's login (null until known) and whether GitHub answered the
+last request; 503 only when the queue cannot be read. GitHub being unreachable is reported, not
+failed on: a 503 would make a load balancer or orchestrator drop or restart the one process that
+keeps deliveries safe until GitHub is back.
 
 GitHub waits 10 seconds for an answer
 (https://docs.github.com/en/webhooks/using-webhooks/best-practices-for-using-webhooks): nothing
@@ -41,12 +54,14 @@ import hashlib
 import hmac
 import json
 import re
+import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+import structlog
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Lifespan
@@ -54,7 +69,10 @@ from starlette.types import Lifespan
 from bot import events
 from bot.events import EventSettings
 from bot.metrics import CONTENT_TYPE, QUEUE_JOBS, WEBHOOK_SECONDS, WEBHOOKS, Metrics
-from bot.queue import Admitted, NewJob, check_command_limit
+from bot.queue import Admitted, HeldDelivery, NewJob, check_command_limit
+from bot.reachability import Reachability
+
+log = structlog.get_logger("tierbot.web")
 
 MAX_BODY_BYTES = 25 * 1024 * 1024
 _OFFLOAD_BYTES = 1024 * 1024
@@ -63,6 +81,10 @@ _EVENT = re.compile(r"[a-z0-9_]{1,64}")  # e.g. projects_v2_item
 _DELIVERY = re.compile(r"[\x21-\x7e]{1,128}")  # a GUID from GitHub; any short printable id
 COMMAND_LIMIT = (10, 600.0)
 """Slash commands per pull request, per window of seconds: more in the window are not queued."""
+LOGIN_EVENTS = frozenset({"issue_comment", "pull_request_review_comment"})
+"""The events whose routing reads the App's login: held while it is not known."""
+MAX_HELD = 10_000
+"""Deliveries held at most while the App's login is not known (comment deliveries are KiBs)."""
 
 
 class WebhookQueue(Protocol):
@@ -80,29 +102,61 @@ class WebhookQueue(Protocol):
 
     def depth(self) -> Mapping[str, int]: ...
 
+    def hold(self, delivery_id: str, event: str, body: bytes, *, max_held: int) -> bool | None: ...
+
+    def held(self, limit: int = 100) -> list[HeldDelivery]: ...
+
+    def release(self, delivery_id: str) -> None: ...
+
+    def held_count(self) -> int: ...
+
 
 def create_app(
     *,
     secret: str,
     queue: WebhookQueue,
-    bot_login: str,
+    bot_login: str | Callable[[], str | None],
     event_settings: EventSettings,
     max_body_bytes: int = MAX_BODY_BYTES,
     on_enqueued: Callable[[], None] | None = None,
     metrics: Metrics | None = None,
     lifespan: Lifespan[Starlette] | None = None,
     command_limit: tuple[int, float] | None = COMMAND_LIMIT,
+    github: Reachability | None = None,
+    max_held: int = MAX_HELD,
 ) -> Starlette:
-    """The app. `on_enqueued` is called (on the event loop) after a delivery queued jobs, to wake
-    the workers; `lifespan` is where the caller starts and stops them; `metrics` is the process's
-    registry (a fresh one when not given), also at `app.state.metrics`; `command_limit` is (max
-    slash commands, window seconds) per pull request, None for no limit."""
+    """The app. `bot_login` is the App's login (`<slug>[bot]`), or a function giving it, None
+    while it is not known; `on_enqueued` is called (on the event loop) after a delivery queued
+    jobs, to wake the workers; `lifespan` is where the caller starts and stops them; `metrics`
+    is the process's registry (a fresh one when not given), also at `app.state.metrics`;
+    `command_limit` is (max slash commands, window seconds) per pull request, None for no
+    limit; `github` is GitHub's reachability, for `/healthz`; `max_held` bounds the deliveries
+    held while the login is not known.
+
+    `app.state.admit_held` is a coroutine function that routes the held deliveries (call it
+    once the login is known); it returns how many it routed."""
     if not secret:
         raise ValueError("the webhook secret is empty: anyone could sign a delivery")
     if command_limit is not None:
         check_command_limit(command_limit)
     registry = metrics if metrics is not None else Metrics()
     key = secret.encode()
+    login = bot_login if callable(bot_login) else _constant(bot_login)
+    draining = asyncio.Lock()
+
+    async def admit_held() -> int:
+        async with draining:
+            return await _admit_held(queue, login, event_settings, on_enqueued, command_limit)
+
+    passes: set[asyncio.Task[int]] = set()  # referenced until done, as asyncio asks
+
+    def held_one() -> None:
+        # The login may have become known while this delivery was being held, after the last
+        # pass over the held ones: route it now rather than at the next start.
+        if login() is not None:
+            task = asyncio.get_running_loop().create_task(admit_held())
+            passes.add(task)
+            task.add_done_callback(passes.discard)
 
     async def webhook(request: Request) -> Response:
         started = time.perf_counter()
@@ -112,11 +166,13 @@ def create_app(
                 request,
                 key,
                 queue,
-                bot_login,
+                login,
                 event_settings,
                 max_body_bytes,
                 on_enqueued,
                 command_limit,
+                held_one,
+                max_held,
             )
         finally:
             registry.inc(WEBHOOKS, {"event": label, "result": result})
@@ -124,8 +180,14 @@ def create_app(
         return response
 
     async def healthz(request: Request) -> Response:
-        depth = await asyncio.to_thread(queue.depth)
-        return JSONResponse({"ok": True, "queue": dict(depth)})
+        try:
+            depth = await asyncio.to_thread(queue.depth)
+            held = await asyncio.to_thread(queue.held_count)
+        except (sqlite3.Error, OSError, RuntimeError) as exc:  # a closed queue is a RuntimeError
+            return JSONResponse({"ok": False, "error": f"the queue cannot be read: {exc}"}, 503)
+        state = github.as_json() if github is not None else {"state": "unknown"}
+        answer = {"ok": True, "queue": dict(depth), "held": held, "bot": login(), "github": state}
+        return JSONResponse(answer)
 
     async def metrics_text(request: Request) -> Response:
         depth = await asyncio.to_thread(queue.depth)
@@ -143,7 +205,12 @@ def create_app(
     )
     app.state.metrics = registry
     app.state.queue = queue
+    app.state.admit_held = admit_held
     return app
+
+
+def _constant(login: str) -> Callable[[], str | None]:
+    return lambda: login
 
 
 def signature(secret: bytes, body: bytes) -> str:
@@ -171,11 +238,13 @@ async def _webhook(
     request: Request,
     key: bytes,
     queue: WebhookQueue,
-    bot_login: str,
+    login: Callable[[], str | None],
     settings: EventSettings,
     max_body_bytes: int,
     on_enqueued: Callable[[], None] | None,
     command_limit: tuple[int, float] | None,
+    on_held: Callable[[], None],
+    max_held: int,
 ) -> tuple[Response, str, str]:
     """The answer to one delivery, with the metric labels: the event (or `unverified`) and the
     result."""
@@ -202,6 +271,76 @@ async def _webhook(
 
     if event == "ping":
         return JSONResponse({"delivery": delivery, "ack": "pong"}), label, "pong"
+    bot_login = login()
+    if bot_login is None and event in LOGIN_EVENTS:
+        response, result = await _hold(queue, delivery, event, body, max_held)
+        if result == "held":
+            on_held()
+        return response, label, result
+    if bot_login is None:
+        bot_login = ""  # no other event reads it
+    answer, status, result = await _admit(
+        queue, delivery, event, payload, bot_login, settings, on_enqueued, command_limit
+    )
+    return JSONResponse(answer, status), label, result
+
+
+async def _hold(
+    queue: WebhookQueue, delivery: str, event: str, body: bytes, max_held: int
+) -> tuple[Response, str]:
+    """Keep a delivery that cannot be routed yet (see the module doc); the answer and result."""
+    held = await asyncio.to_thread(queue.hold, delivery, event, body, max_held=max_held)
+    if held is False:
+        return JSONResponse({"delivery": delivery, "duplicate": True}), "duplicate"
+    if held is None:
+        message = f"{max_held} deliveries wait for the App's login (GitHub unreachable); try later"
+        return JSONResponse({"error": message}, 503, headers={"Retry-After": "60"}), "unavailable"
+    ack = "held: routed once the App's login is known (GitHub unreachable)"
+    return JSONResponse({"delivery": delivery, "held": True, "ack": ack}, 202), "held"
+
+
+async def _admit_held(
+    queue: WebhookQueue,
+    login: Callable[[], str | None],
+    settings: EventSettings,
+    on_enqueued: Callable[[], None] | None,
+    command_limit: tuple[int, float] | None,
+) -> int:
+    """Route every held delivery, oldest first, as if it had just come; how many were routed."""
+    bot_login = login()
+    if bot_login is None:
+        return 0
+    routed = 0
+    while batch := await asyncio.to_thread(queue.held, 100):
+        for held in batch:
+            answer, _, result = await _admit(
+                queue,
+                held.delivery_id,
+                held.event,
+                _json(held.body),  # parsed once already, before it was held
+                bot_login,
+                settings,
+                on_enqueued,
+                command_limit,
+            )
+            await asyncio.to_thread(queue.release, held.delivery_id)
+            log.info("held delivery routed", result=result, **answer)
+            routed += 1
+    return routed
+
+
+async def _admit(
+    queue: WebhookQueue,
+    delivery: str,
+    event: str,
+    payload: dict[str, Any],
+    bot_login: str,
+    settings: EventSettings,
+    on_enqueued: Callable[[], None] | None,
+    command_limit: tuple[int, float] | None,
+) -> tuple[dict[str, Any], int, str]:
+    """Route a verified delivery and persist it with its jobs: the answer, its status and the
+    result for the metrics."""
     routed = events.route(event, payload, bot_login=bot_login, settings=settings)
     action = payload.get("action")
     admitted = await asyncio.to_thread(
@@ -213,7 +352,7 @@ async def _webhook(
         command_limit=command_limit,
     )
     if admitted is None:
-        return JSONResponse({"delivery": delivery, "duplicate": True}), label, "duplicate"
+        return {"delivery": delivery, "duplicate": True}, 200, "duplicate"
     ids = admitted.ids
     if ids and on_enqueued is not None:
         on_enqueued()
@@ -221,7 +360,7 @@ async def _webhook(
     if admitted.refused and command_limit is not None:
         ack, result = _rate_limited(admitted.refused[0], command_limit), "rate_limited"
     answer = {"delivery": delivery, "jobs": ids, "ack": ack}
-    return JSONResponse(answer, 202 if ids else 200), label, result
+    return answer, 202 if ids else 200, result
 
 
 def _rate_limited(job: NewJob, limit: tuple[int, float]) -> str:
@@ -250,11 +389,14 @@ async def _body(request: Request, limit: int) -> bytes:
             raise _Refused(413, f"body over {limit} bytes", "too_large")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _Refused(413, f"body over {limit} bytes", "too_large")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _Refused(413, f"body over {limit} bytes", "too_large")
+            chunks.append(chunk)
+    except ClientDisconnect:  # gone, or cut off by the server's body timeout (bot.listener)
+        raise _Refused(400, "the body did not arrive", "disconnected") from None
     return b"".join(chunks)
 
 

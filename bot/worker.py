@@ -2,14 +2,20 @@
 
 Each worker loops: claim a job (a blocking SQLite call, so in a thread), run it through the
 pipeline while a side task renews the lease, then mark it done, or failed (with a retry later
-when the failure is transient). A job whose worker died is taken up again when its lease runs
-out. When a job fails for good, the pull request is told so.
+when the failure is transient: the queue backs off, and gives up a bounded time after the first
+failure). A job whose worker died is taken up again when its lease runs out. When a job fails
+for good, the pull request is told so; when even that fails (GitHub still unreachable), the
+failure is logged as an error with the reason, so it is never lost silently.
+
+`sleep` is injectable: tests run the workers on a fast clock (the lease renewal and the idle
+poll both wait through it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import socket
 from collections.abc import Awaitable, Callable
@@ -28,7 +34,16 @@ class Queue(Protocol):
     def claim(self, worker: str, *, lease_seconds: float) -> Any: ...
     def renew(self, job_id: int, worker: str, *, lease_seconds: float) -> bool: ...
     def complete(self, job_id: int, worker: str, *, outcome: str) -> Any: ...
-    def fail(self, job_id: int, worker: str, *, error: str, retryable: bool) -> str: ...
+    def fail(
+        self,
+        job_id: int,
+        worker: str,
+        *,
+        error: str,
+        retryable: bool,
+        retry_at: float | None = None,
+    ) -> str: ...
+    def get(self, job_id: int) -> Any: ...
 
 
 @dataclass
@@ -42,6 +57,7 @@ class Workers:
     poll_seconds: float = 2.0
     runner: Callable[[JobSpec, Services], Awaitable[str]] = run
     on_outcome: Callable[[str, str, str], None] | None = None
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     def __post_init__(self) -> None:
         self._wake = asyncio.Event()
@@ -79,8 +95,17 @@ class Workers:
             ran = await self.run_once(worker)
             if not ran:
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                await self._idle()
+
+    async def _idle(self) -> None:
+        """Wait for `wake()` or `poll_seconds`, whichever comes first."""
+        woken = asyncio.ensure_future(self._wake.wait())
+        slept = asyncio.ensure_future(self.sleep(self.poll_seconds))
+        try:
+            await asyncio.wait({woken, slept}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in (woken, slept):
+                waiter.cancel()
 
     async def _handle(self, job: Any, worker: str) -> None:
         spec = JobSpec(
@@ -96,7 +121,7 @@ class Workers:
         try:
             outcome = await self.runner(spec, self.services)
         except Retry as exc:
-            await self._failed(job, spec, worker, str(exc), retryable=True)
+            await self._failed(job, spec, worker, str(exc), retryable=True, retry_at=exc.retry_at)
         except LeaseLostError:
             log.warning("lease lost while running; another worker has the job", job=job.id)
         except Exception as exc:  # any bug in one job must not kill the worker
@@ -116,11 +141,25 @@ class Workers:
                 await renewer
 
     async def _failed(
-        self, job: Any, spec: JobSpec, worker: str, error: str, *, retryable: bool
+        self,
+        job: Any,
+        spec: JobSpec,
+        worker: str,
+        error: str,
+        *,
+        retryable: bool,
+        retry_at: float | None = None,
     ) -> None:
         try:
             state = await asyncio.to_thread(
-                self.queue.fail, job.id, worker, error=error, retryable=retryable
+                functools.partial(
+                    self.queue.fail,
+                    job.id,
+                    worker,
+                    error=error,
+                    retryable=retryable,
+                    retry_at=retry_at,
+                )
             )
         except LeaseLostError:
             log.warning("lease lost before the failure was recorded", job=job.id)
@@ -128,14 +167,22 @@ class Workers:
         log.warning("job failed", job=job.id, error=error, state=state)
         self._record(job.kind, state, error)
         if state == "failed":
+            if retryable:  # the queue gave up: its error says after how many tries and how long
+                final = await asyncio.to_thread(self.queue.get, job.id)
+                error = getattr(final, "error", None) or error
             try:
                 await report_failure(spec, self.services, error)
-            except Exception:  # reporting is best effort; the failure is logged
-                log.exception("could not report the failure on the pull request", job=job.id)
+            except Exception:  # GitHub may still be down: the log keeps the failure
+                log.exception(
+                    "a job failed for good and the pull request could not be told",
+                    job=job.id,
+                    pull=f"{spec.owner}/{spec.repo}#{spec.number}",
+                    reason=error,
+                )
 
     async def _renew(self, job_id: int, worker: str) -> None:
         while True:
-            await asyncio.sleep(self.lease_seconds / 3)
+            await self.sleep(self.lease_seconds / 3)
             held = await asyncio.to_thread(
                 self.queue.renew, job_id, worker, lease_seconds=self.lease_seconds
             )

@@ -13,7 +13,7 @@ import functools
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,6 +44,41 @@ def private_pem() -> str:
     )
 
 
+@contextmanager
+def serve(handle: Callable[[httpx.Request], httpx.Response]) -> Iterator[str]:
+    """`handle` (an httpx request in, a response out) on a real local HTTP server, one thread
+    per connection; yields its URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _any(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            request = httpx.Request(
+                self.command,
+                f"http://fake{self.path}",
+                headers=dict(self.headers.items()),
+                content=self.rfile.read(length),
+            )
+            response = handle(request)
+            self.send_response(response.status_code)
+            self.send_header("Content-Type", response.headers.get("content-type", "text/plain"))
+            self.send_header("Content-Length", str(len(response.content)))
+            self.end_headers()
+            self.wfile.write(response.content)
+
+        do_GET = do_POST = do_PATCH = _any
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @dataclass
 class FakeGitHubAPI:
     owner: str = "octo"
@@ -69,36 +104,8 @@ class FakeGitHubAPI:
     def served(self) -> Iterator[str]:
         """The same fake on a real local HTTP server, for code that makes its own client (the
         CLI reads TIERBOT_GITHUB_API_URL); yields the API URL."""
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def _any(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                request = httpx.Request(
-                    self.command,
-                    f"http://fake{self.path}",
-                    headers=dict(self.headers.items()),
-                    content=self.rfile.read(length),
-                )
-                response = fake._handle(request)
-                self.send_response(response.status_code)
-                self.send_header("Content-Type", response.headers.get("content-type", "text/plain"))
-                self.send_header("Content-Length", str(len(response.content)))
-                self.end_headers()
-                self.wfile.write(response.content)
-
-            do_GET = do_POST = do_PATCH = _any
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        try:
-            yield f"http://127.0.0.1:{server.server_address[1]}"
-        finally:
-            server.shutdown()
-            server.server_close()
+        with serve(self._handle) as url:
+            yield url
 
     def bodies(self) -> list[str]:
         return [c["body"] for c in self.issue_comments]

@@ -375,18 +375,18 @@ def test_client_errors_map_to_their_kind(
     assert len(fake_anthropic.requests) == 1
 
 
-def test_an_error_page_that_is_not_json_is_api(fake_anthropic: FakeAnthropic) -> None:
-    """A proxy's HTML error page still gives a readable message."""
+def test_an_error_page_that_is_not_json_is_an_outage(fake_anthropic: FakeAnthropic) -> None:
+    """A proxy's HTML error page still gives a readable message; a 5xx is worth a later try."""
     fake_anthropic.reply(Reply(502, "<html>Bad Gateway</html>"))
 
     err = failure(backend_for(fake_anthropic, max_retries=0))
 
-    assert (err.kind, err.status) == (ErrorKind.API, 502)
+    assert (err.kind, err.status) == (ErrorKind.OUTAGE, 502)
     assert "Bad Gateway" in err.message
 
 
-def test_an_unreachable_server_is_api() -> None:
-    """Connection refused is API, naming where it tried."""
+def test_an_unreachable_server_is_an_outage() -> None:
+    """Connection refused is an outage, naming where it tried."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -394,7 +394,7 @@ def test_an_unreachable_server_is_api() -> None:
 
     err = failure(FrontierBackend(MODEL, api_key=KEY, base_url=url, max_retries=0))
 
-    assert err.kind is ErrorKind.API
+    assert err.kind is ErrorKind.OUTAGE
     assert url in err.message
 
 

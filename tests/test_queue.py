@@ -530,26 +530,125 @@ def test_claim_refuses_a_lease_that_is_not_positive(queue: JobQueue) -> None:
 # Retries
 
 
-def test_retryable_failures_back_off_then_end_failed_with_the_error(
-    queue: JobQueue, clock: FakeClock
+def test_retryable_failures_back_off_four_times_longer_each_time_up_to_fifteen_minutes(
+    path: Path, clock: FakeClock
 ) -> None:
+    with JobQueue(path, clock=clock, jitter=lambda: 1.0) as queue:
+        job_id = queue.enqueue(review())
+        for attempt, delay in enumerate([10, 40, 160, 640, 900, 900], start=1):
+            job = queue.claim("w", lease_seconds=30)
+            assert job is not None
+            assert job.attempts == attempt
+            assert queue.fail(job_id, "w", error=f"GitHub 502 #{attempt}", retryable=True) == (
+                "waiting"
+            )
+            clock.advance(delay - 0.5)
+            assert queue.claim("w", lease_seconds=30) is None
+            clock.advance(0.5)
+        waiting = queue.get(job_id)
+        assert waiting is not None
+        assert (waiting.state, waiting.error) == ("waiting", "GitHub 502 #6")
+
+
+def test_jitter_spreads_a_backoff_over_its_upper_half(path: Path, clock: FakeClock) -> None:
+    draws = iter([0.0, 0.5])
+    with JobQueue(path, clock=clock, jitter=lambda: next(draws)) as queue:
+        job_id = queue.enqueue(review())
+        for delay in (5.0, 30.0):  # half of 10 s; then three quarters of 40 s
+            assert queue.claim("w", lease_seconds=30) is not None
+            queue.fail(job_id, "w", error="GitHub 503", retryable=True)
+            job = queue.get(job_id)
+            assert job is not None
+            assert job.run_after == pytest.approx(clock.now + delay)
+            clock.advance(delay)
+
+
+def test_a_retry_waits_until_the_time_the_service_named(queue: JobQueue, clock: FakeClock) -> None:
     job_id = queue.enqueue(review())
-    for attempt, delay in enumerate([10, 40, 160, 640], start=1):
-        job = queue.claim("w", lease_seconds=30)
-        assert job is not None
-        assert job.attempts == attempt
-        assert queue.fail(job_id, "w", error=f"GitHub 502 #{attempt}", retryable=True) == "waiting"
-        clock.advance(delay - 0.5)
-        assert queue.claim("w", lease_seconds=30) is None
-        clock.advance(0.5)
     assert queue.claim("w", lease_seconds=30) is not None
-    assert queue.fail(job_id, "w", error="GitHub 502 #5", retryable=True) == "failed"
-    failed = queue.get(job_id)
-    assert failed is not None
-    assert (failed.state, failed.attempts) == ("failed", 5)
-    assert failed.error is not None
-    assert failed.error.startswith("GitHub 502 #5")
-    assert [job.id for job in queue.recent_failures()] == [job_id]
+    reset = clock.now + 1800  # a rate limit that resets in half an hour
+    assert queue.fail(job_id, "w", error="rate limit", retryable=True, retry_at=reset) == "waiting"
+    clock.now = reset - 1
+    assert queue.claim("w", lease_seconds=30) is None
+    clock.now = reset
+    assert queue.claim("w", lease_seconds=30) is not None
+
+
+def test_retries_end_failed_the_give_up_time_after_the_first_failure(
+    path: Path, clock: FakeClock
+) -> None:
+    with JobQueue(path, clock=clock, give_up_seconds=3600, jitter=lambda: 1.0) as queue:
+        job_id = queue.enqueue(review())
+        first_failure = clock.now
+        tries, state = 0, "waiting"
+        while state == "waiting":
+            assert queue.claim("w", lease_seconds=30) is not None
+            tries += 1
+            state = queue.fail(job_id, "w", error=f"GitHub 503 #{tries}", retryable=True)
+            stored = queue.get(job_id)
+            assert stored is not None
+            assert stored.failing_since == first_failure
+            assert stored.run_after <= first_failure + 3600  # the last try runs on time
+            clock.now = max(clock.now, stored.run_after)
+        assert state == "failed"
+        assert clock.now == first_failure + 3600
+        # Tries at 0, 10, 50, 210, 850, 1750, 2650 and 3550 s, and the last one at the hour.
+        assert tries == 9
+        failed = queue.get(job_id)
+        assert failed is not None
+        assert failed.error == "GitHub 503 #9; gave up after 9 attempts over 60 min"
+        assert [job.id for job in queue.recent_failures()] == [job_id]
+
+
+def test_a_job_told_to_wait_past_the_give_up_time_ends_failed_at_once(
+    path: Path, clock: FakeClock
+) -> None:
+    with JobQueue(path, clock=clock, give_up_seconds=600) as queue:
+        job_id = queue.enqueue(review())
+        assert queue.claim("w", lease_seconds=30) is not None
+        later = clock.now + 3600
+        assert queue.fail(job_id, "w", error="rate limit", retryable=True, retry_at=later) == (
+            "failed"
+        )
+        failed = queue.get(job_id)
+        assert failed is not None
+        assert failed.error == (
+            "rate limit; gave up after 1 attempt: told to wait 60 min, past the time allowed"
+        )
+
+
+def test_a_push_starts_the_give_up_time_again(path: Path, clock: FakeClock) -> None:
+    with JobQueue(path, clock=clock, give_up_seconds=600) as queue:
+        job_id = queue.enqueue(review(head="a1"))
+        assert queue.claim("w", lease_seconds=30) is not None
+        assert queue.fail(job_id, "w", error="GitHub 503", retryable=True) == "waiting"
+        clock.advance(500)
+        assert queue.enqueue(review(head="b2")) == job_id
+        fresh = queue.get(job_id)
+        assert fresh is not None
+        assert (fresh.attempts, fresh.failing_since, fresh.error) == (0, None, None)
+        assert queue.claim("w", lease_seconds=30) is not None
+        clock.advance(200)  # 700 s after the first failure, 200 s after the push
+        assert queue.fail(job_id, "w", error="GitHub 503", retryable=True) == "waiting"
+
+
+def test_a_job_that_keeps_losing_its_worker_also_gives_up_in_time(
+    path: Path, clock: FakeClock
+) -> None:
+    with JobQueue(path, clock=clock, give_up_seconds=100) as queue:
+        job_id = queue.enqueue(review())
+        claims = 0
+        while queue.claim("w", lease_seconds=60) is not None:
+            claims += 1
+            clock.advance(61)
+        # The first expiry, found at +61 s, starts the time; the one found at +183 s ends it.
+        assert claims == 3
+        job = queue.get(job_id)
+        assert job is not None
+        assert job.state == "failed"
+        assert job.error == (
+            "lease expired on worker w (attempt 3); gave up after 3 attempts over 2 min"
+        )
 
 
 def test_a_non_retryable_failure_ends_at_once(queue: JobQueue) -> None:
@@ -580,6 +679,34 @@ def test_a_push_resets_a_review_waiting_out_its_backoff(queue: JobQueue) -> None
     job = queue.claim("w", lease_seconds=30)
     assert job is not None
     assert (job.head_sha, job.attempts) == ("b2", 1)
+
+
+# Deliveries held until they can be routed
+
+
+def test_a_held_delivery_waits_in_order_until_released(queue: JobQueue) -> None:
+    assert queue.hold("d-1", "issue_comment", b'{"a": 1}', max_held=10) is True
+    assert queue.hold("d-2", "pull_request_review_comment", b"{}", max_held=10) is True
+    assert queue.held_count() == 2
+    first, second = queue.held()
+    assert (first.delivery_id, first.event, first.body) == ("d-1", "issue_comment", b'{"a": 1}')
+    assert second.delivery_id == "d-2"
+    queue.release("d-1")
+    assert [d.delivery_id for d in queue.held()] == ["d-2"]
+
+
+def test_a_redelivery_of_a_held_or_accepted_delivery_is_not_held_again(queue: JobQueue) -> None:
+    assert queue.hold("d-1", "issue_comment", b"{}", max_held=10) is True
+    assert queue.hold("d-1", "issue_comment", b"{}", max_held=10) is False
+    queue.accept("d-2", "issue_comment", "created", [])
+    assert queue.hold("d-2", "issue_comment", b"{}", max_held=10) is False
+    assert queue.held_count() == 1
+
+
+def test_no_more_than_max_held_deliveries_are_held(queue: JobQueue) -> None:
+    assert queue.hold("d-1", "issue_comment", b"{}", max_held=1) is True
+    assert queue.hold("d-2", "issue_comment", b"{}", max_held=1) is None
+    assert queue.held_count() == 1
 
 
 # The file
@@ -630,16 +757,22 @@ def test_a_file_from_schema_version_1_is_upgraded_in_place(path: Path, clock: Fa
     conn = sqlite3.connect(path)
     with conn:
         conn.execute("DROP INDEX queue_jobs_commands_by_pr")
+        conn.execute("DROP TABLE queue_held")
+        conn.execute("ALTER TABLE queue_jobs DROP COLUMN failing_since")
         conn.execute("UPDATE queue_schema SET version = 1")
     conn.close()
     with JobQueue(path, clock=clock) as queue:
         assert comment(queue, "d-2", limit=(1, 60.0)) == []
         assert queue.depth()["waiting"] == 1
+        [job] = [queue.get(i) for i in (1,)]
+        assert job is not None
+        assert job.failing_since is None
+        assert queue.held_count() == 0
     conn = sqlite3.connect(path)
     try:
         assert conn.execute("SELECT version FROM queue_schema").fetchall() == [(SCHEMA_VERSION,)]
-        indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-        assert "queue_jobs_commands_by_pr" in indexes
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        assert {"queue_jobs_commands_by_pr", "queue_held"} <= names
     finally:
         conn.close()
 

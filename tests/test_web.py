@@ -432,6 +432,9 @@ def test_healthz_says_ok_with_the_queue_depth(server: Server) -> None:
     assert response.json() == {
         "ok": True,
         "queue": {"waiting": 0, "running": 0, "done": 0, "failed": 0},
+        "held": 0,
+        "bot": BOT_LOGIN,
+        "github": {"state": "unknown"},
     }
 
 

@@ -236,7 +236,8 @@ class FrontierBackend:
         if isinstance(error, anthropic.APIConnectionError):
             cause = error.__cause__ or error
             return self._error(
-                ErrorKind.API, f"could not reach {self._base_url}: {type(cause).__name__}: {cause}"
+                ErrorKind.OUTAGE,
+                f"could not reach {self._base_url}: {type(cause).__name__}: {cause}",
             )
         if isinstance(error, anthropic.APIStatusError):
             return self._status_error(error.status_code, error.body, error.request_id)
@@ -259,6 +260,9 @@ class FrontierBackend:
             kind = ErrorKind.TOO_LARGE
         elif status in {408, 504} or kind_name == "timeout_error":
             kind = ErrorKind.TIMEOUT
+        elif status >= 500 or kind_name == "api_error":
+            # https://platform.claude.com/docs/en/api/errors: api_error (500) is an internal failure
+            kind = ErrorKind.OUTAGE
         else:
             kind = ErrorKind.API
         message = f"HTTP {status}" + (f" {kind_name}" if kind_name else "")

@@ -88,6 +88,7 @@ class ErrorKind(StrEnum):
 
     OVERLOADED = "overloaded"  # try later or elsewhere
     RATE_LIMITED = "rate-limited"  # try later
+    OUTAGE = "outage"  # the provider could not be reached, or failed on its side (5xx): try later
     TIMEOUT = "timeout"  # try again, maybe smaller
     REFUSED = "refused"  # the model declined; do not retry the same prompt
     BAD_OUTPUT = "bad-output"  # not the JSON asked for

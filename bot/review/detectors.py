@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
@@ -570,7 +570,8 @@ def _plugin_classes() -> dict[str, type[BasePlugin]]:
         get_mapping_from_secret_type_to_class,
     )
 
-    return {cls.__name__: cls for cls in get_mapping_from_secret_type_to_class().values()}
+    mapping: Mapping[str, type[BasePlugin]] = get_mapping_from_secret_type_to_class()
+    return {cls.__name__: cls for cls in mapping.values()}
 
 
 @cache
