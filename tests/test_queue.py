@@ -628,8 +628,10 @@ def test_a_file_from_schema_version_1_is_upgraded_in_place(path: Path, clock: Fa
     with JobQueue(path, clock=clock) as queue:
         queue.accept("d-1", "issue_comment", "created", [command()])
     conn = sqlite3.connect(path)
-    with conn:
+    with conn:  # back to what version 1 made: no command index, no author column
         conn.execute("DROP INDEX queue_jobs_commands_by_pr")
+        conn.execute("DROP INDEX queue_jobs_by_author")
+        conn.execute("ALTER TABLE queue_jobs DROP COLUMN author")
         conn.execute("UPDATE queue_schema SET version = 1")
     conn.close()
     with JobQueue(path, clock=clock) as queue:
@@ -639,7 +641,7 @@ def test_a_file_from_schema_version_1_is_upgraded_in_place(path: Path, clock: Fa
     try:
         assert conn.execute("SELECT version FROM queue_schema").fetchall() == [(SCHEMA_VERSION,)]
         indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-        assert "queue_jobs_commands_by_pr" in indexes
+        assert {"queue_jobs_commands_by_pr", "queue_jobs_by_author"} <= indexes
     finally:
         conn.close()
 
