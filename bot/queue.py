@@ -576,7 +576,11 @@ def _notice(conn: sqlite3.Connection, job: NewJob, refusal: Refusal, since: floa
     ).fetchone()
     if sent is not None:
         return None
-    payload = {"work": refusal.work, "reason": refusal.text(), "user": refusal.author}
+    payload: dict[str, Any] = {
+        "work": refusal.work,
+        "reason": refusal.text(),
+        "user": refusal.author,
+    }
     comment_id = job.payload.get("comment_id")
     if isinstance(comment_id, int):
         payload["comment_id"] = comment_id

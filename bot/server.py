@@ -113,6 +113,7 @@ async def build(settings: Settings, *, transport: Any = None) -> Server:
         on_enqueued=workers.wake,
         metrics=metrics,
         lifespan=lifespan,
+        caps=settings.caps,
     )
     return Server(app, queue, workers, services, bot_login, github_app)
 

@@ -21,7 +21,13 @@ the workers'. In order, for each delivery
    counted by the queue in the same transaction): a command over the limit is not queued and is
    answered 200 with `ack` "ignored: command rate limit for owner/repo#N (10 per 10 minutes)",
    counted as result `rate_limited`. Nothing is posted about it, no reaction and no reply: the
-   worker posts those from a job, and answering a flood would be a flood.
+   worker posts those from a job, and answering a flood would be a flood;
+6. work by accounts without write access is capped per account and per repository per hour
+   (`caps`, bot.caps, counted by the queue in the same transaction): work over a cap is not
+   queued and is answered with `ack` "ignored: review cap for `login` on owner/repo (10 per
+   hour)", counted as result `rate_limited` and in `tierbot_capped_total` by work and scope; the
+   first refusal of an account's work in the hour queues a notice job, which tells the pull
+   request why (the answer is then 202 with that job).
 
 The signature covers the body only: the event and delivery headers are not signed, so someone
 holding one captured delivery could replay its body under a new delivery id or another event
@@ -52,8 +58,9 @@ from starlette.routing import Route
 from starlette.types import Lifespan
 
 from bot import events
+from bot.caps import Caps, Refusal, span
 from bot.events import EventSettings
-from bot.metrics import CONTENT_TYPE, QUEUE_JOBS, WEBHOOK_SECONDS, WEBHOOKS, Metrics
+from bot.metrics import CAPPED, CONTENT_TYPE, QUEUE_JOBS, WEBHOOK_SECONDS, WEBHOOKS, Metrics
 from bot.queue import Admitted, NewJob, check_command_limit
 
 MAX_BODY_BYTES = 25 * 1024 * 1024
@@ -63,6 +70,7 @@ _EVENT = re.compile(r"[a-z0-9_]{1,64}")  # e.g. projects_v2_item
 _DELIVERY = re.compile(r"[\x21-\x7e]{1,128}")  # a GUID from GitHub; any short printable id
 COMMAND_LIMIT = (10, 600.0)
 """Slash commands per pull request, per window of seconds: more in the window are not queued."""
+DEFAULT_CAPS = Caps()
 
 
 class WebhookQueue(Protocol):
@@ -76,6 +84,7 @@ class WebhookQueue(Protocol):
         jobs: list[NewJob],
         *,
         command_limit: tuple[int, float] | None = None,
+        caps: Caps | None = None,
     ) -> Admitted | None: ...
 
     def depth(self) -> Mapping[str, int]: ...
@@ -92,11 +101,13 @@ def create_app(
     metrics: Metrics | None = None,
     lifespan: Lifespan[Starlette] | None = None,
     command_limit: tuple[int, float] | None = COMMAND_LIMIT,
+    caps: Caps | None = DEFAULT_CAPS,
 ) -> Starlette:
     """The app. `on_enqueued` is called (on the event loop) after a delivery queued jobs, to wake
     the workers; `lifespan` is where the caller starts and stops them; `metrics` is the process's
     registry (a fresh one when not given), also at `app.state.metrics`; `command_limit` is (max
-    slash commands, window seconds) per pull request, None for no limit."""
+    slash commands, window seconds) per pull request, None for no limit; `caps` are the hourly
+    caps on work by accounts without write access (bot.caps), None for none."""
     if not secret:
         raise ValueError("the webhook secret is empty: anyone could sign a delivery")
     if command_limit is not None:
@@ -108,7 +119,7 @@ def create_app(
         started = time.perf_counter()
         label, result = "unverified", "error"
         try:
-            response, label, result = await _webhook(
+            response, label, result, capped = await _webhook(
                 request,
                 key,
                 queue,
@@ -117,7 +128,10 @@ def create_app(
                 max_body_bytes,
                 on_enqueued,
                 command_limit,
+                caps,
             )
+            for refusal in capped:
+                registry.inc(CAPPED, {"work": refusal.work, "scope": refusal.scope})
         finally:
             registry.inc(WEBHOOKS, {"event": label, "result": result})
             registry.observe(WEBHOOK_SECONDS, {"event": label}, time.perf_counter() - started)
@@ -176,9 +190,10 @@ async def _webhook(
     max_body_bytes: int,
     on_enqueued: Callable[[], None] | None,
     command_limit: tuple[int, float] | None,
-) -> tuple[Response, str, str]:
+    caps: Caps | None,
+) -> tuple[Response, str, str, list[Refusal]]:
     """The answer to one delivery, with the metric labels: the event (or `unverified`) and the
-    result."""
+    result; and the work the caps refused."""
     label = "unverified"
     try:
         body = await _body(request, max_body_bytes)
@@ -198,10 +213,10 @@ async def _webhook(
             await asyncio.to_thread(_json, body) if len(body) > _OFFLOAD_BYTES else _json(body)
         )
     except _Refused as refused:
-        return JSONResponse({"error": refused.message}, refused.status), label, refused.result
+        return JSONResponse({"error": refused.message}, refused.status), label, refused.result, []
 
     if event == "ping":
-        return JSONResponse({"delivery": delivery, "ack": "pong"}), label, "pong"
+        return JSONResponse({"delivery": delivery, "ack": "pong"}), label, "pong", []
     routed = events.route(event, payload, bot_login=bot_login, settings=settings)
     action = payload.get("action")
     admitted = await asyncio.to_thread(
@@ -211,33 +226,27 @@ async def _webhook(
         action if isinstance(action, str) else None,
         routed.jobs,
         command_limit=command_limit,
+        caps=caps,
     )
     if admitted is None:
-        return JSONResponse({"delivery": delivery, "duplicate": True}), label, "duplicate"
+        return JSONResponse({"delivery": delivery, "duplicate": True}), label, "duplicate", []
     ids = admitted.ids
     if ids and on_enqueued is not None:
         on_enqueued()
     ack, result = routed.ack, routed.result
     if admitted.refused and command_limit is not None:
         ack, result = _rate_limited(admitted.refused[0], command_limit), "rate_limited"
+    elif admitted.capped:
+        ack, result = admitted.capped[0].ack, "rate_limited"
     answer = {"delivery": delivery, "jobs": ids, "ack": ack}
-    return JSONResponse(answer, 202 if ids else 200), label, result
+    return JSONResponse(answer, 202 if ids else 200), label, result, admitted.capped
 
 
 def _rate_limited(job: NewJob, limit: tuple[int, float]) -> str:
     """The ack of a command refused by the limit, e.g. "... (10 per 10 minutes)"."""
     most, window = limit
     where = f"{job.owner}/{job.repo}#{job.number}"
-    return f"ignored: command rate limit for {where} ({most} per {_span(window)})"
-
-
-def _span(seconds: float) -> str:
-    """A window in words: "hour", "10 minutes", "90 seconds"."""
-    for unit, size in (("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
-            count = int(seconds // size)
-            return unit if count == 1 else f"{count} {unit}s"
-    return "second" if seconds == 1 else f"{seconds:g} seconds"
+    return f"ignored: command rate limit for {where} ({most} per {span(window)})"
 
 
 async def _body(request: Request, limit: int) -> bytes:

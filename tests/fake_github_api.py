@@ -54,6 +54,8 @@ class FakeGitHubAPI:
     compared: dict[tuple[str, str], str] = field(default_factory=dict)
     settings_file: str | None = None
     state: str = "open"
+    author: str = "mona"
+    author_association: str = "MEMBER"
     permissions: dict[str, str] = field(default_factory=dict)
     issue_comments: list[dict[str, Any]] = field(default_factory=list)
     review_comments: list[dict[str, Any]] = field(default_factory=list)
@@ -181,8 +183,8 @@ class FakeGitHubAPI:
             "body": "Adds a cache.",
             "head": {"sha": self.head},
             "base": {"sha": "b" * 40, "repo": {"default_branch": "main"}},
-            "user": {"login": "mona"},
-            "author_association": "CONTRIBUTOR",
+            "user": {"login": self.author},
+            "author_association": self.author_association,
             "draft": False,
             "state": self.state,
             "changed_files": 1,
