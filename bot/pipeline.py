@@ -62,6 +62,7 @@ if TYPE_CHECKING:  # the ledger (SQLAlchemy) loads only in processes that keep o
 
 log = structlog.get_logger("tierbot.pipeline")
 ASK_A_MAINTAINER = "someone with write access can comment `/review` to have it reviewed"
+UNTRUSTED_FRONTIER = "work for accounts without write access is not sent to the frontier model"
 _SUGGESTION = re.compile(r"^```suggestion[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 
@@ -147,7 +148,7 @@ async def run(job: JobSpec, services: Services) -> str:
         if job.kind == "reply":
             return await _thread_reply(github, ref, job.payload, services, job.installation_id)
         if job.kind == "notice":
-            return await _notice(github, ref, job.payload)
+            return await post_notice(github, ref, job.payload)
     except GitHubError as exc:
         if exc.status is None or exc.status >= 500 or exc.status in (403, 429):
             raise Retry(str(exc)) from exc
@@ -209,7 +210,7 @@ async def review_pull(
 
     repo_name = f"{ref.owner}/{ref.repo}"
     people = [(pull.author, pull.author_association), *([asked_by] if asked_by else [])]
-    policy = await _untrusted_policy(github, ref, services, repo, people)
+    policy = await untrusted_policy(github, ref, repo, services.settings.untrusted_authors, people)
     if policy is Untrusted.NONE:
         why = (
             f"`{pull.author}` has no write access to this repository, and its settings "
@@ -475,17 +476,17 @@ async def _budget_left(services: Services, limits: Sequence[Limit]) -> tuple[Dec
     )
 
 
-async def _untrusted_policy(
+async def untrusted_policy(
     github: GitHubClient,
     ref: PullRef,
-    services: Services,
     repo: RepoSettings,
+    ceiling: Untrusted,
     people: Sequence[tuple[str, str | None]],
 ) -> Untrusted | None:
     """What the work gets when none of `people` (login, author association) has write access:
-    the repo's `review.untrusted_authors`, at most the operator's; None when one of them has
-    it, or when the policy is `auto` (no one is asked then)."""
-    policy = repo.untrusted_authors.at_most(services.settings.untrusted_authors)
+    the repo's `review.untrusted_authors`, at most the operator's `ceiling`; None when one of
+    them has it, or when the policy is `auto` (no one is asked then)."""
+    policy = repo.untrusted_authors.at_most(ceiling)
     if policy is Untrusted.AUTO:
         return None
     for login, association in people:
@@ -509,8 +510,7 @@ def _allowed(
         local: dict[Tier, Backend] = {
             tier: b for tier, b in services.backends.items() if tier is Tier.LOCAL
         }
-        why = "work for accounts without write access is not sent to the frontier model"
-        return local, replace(services.models, frontier_unavailable=why)
+        return local, replace(services.models, frontier_unavailable=UNTRUSTED_FRONTIER)
     frontier = services.backends.get(Tier.FRONTIER)
     limits = _limits(services, repo, repo_name, installation_id)
     if services.ledger is None or frontier is None or not limits:
@@ -687,7 +687,7 @@ async def _answer(
     pull = await github.pull(ref)
     repo = await _repo_settings(github, ref, pull)
     repo_name = f"{ref.owner}/{ref.repo}"
-    policy = await _untrusted_policy(github, ref, services, repo, [asker])
+    policy = await untrusted_policy(github, ref, repo, services.settings.untrusted_authors, [asker])
     if policy is Untrusted.NONE:
         return (
             "Questions are answered for people with write access only on this repository "
@@ -756,7 +756,7 @@ def _quote(text: str) -> str:
     return neutralise(first[:200] + ("…" if len(first) > 200 else ""))
 
 
-async def _notice(github: GitHubClient, ref: PullRef, payload: Mapping[str, Any]) -> str:
+async def post_notice(github: GitHubClient, ref: PullRef, payload: Mapping[str, Any]) -> str:
     """Tell the pull request that a cap refused work (bot.caps): for a review, its summary
     says it was not reviewed and why (keeping the commit last reviewed, so a later review
     covers everything since); for a command, one reply."""
