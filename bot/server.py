@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -48,8 +48,14 @@ class Server:
     github_app: GitHubApp
 
 
-async def build(settings: Settings, *, transport: Any = None) -> Server:
-    """Everything the App needs, or SettingsError naming what is missing."""
+async def build(
+    settings: Settings,
+    *,
+    transport: Any = None,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
+) -> Server:
+    """Everything the App needs, or SettingsError naming what is missing. `transport` and
+    `sleep` (the GitHub clients' waits between writes and retries) are for tests."""
     problems = settings.app_problems()
     if problems:
         raise SettingsError("the GitHub App needs " + "; ".join(problems))
@@ -65,7 +71,11 @@ async def build(settings: Settings, *, transport: Any = None) -> Server:
     prices = PriceTable.for_settings(settings.prices_file)
     prices.require(settings.frontier_model)
     github_app = GitHubApp(
-        settings.github_app_id, key, settings.github_api_url, transport=transport
+        settings.github_app_id,
+        key,
+        settings.github_api_url,
+        transport=transport,
+        sleep=sleep or asyncio.sleep,
     )
     bot_login = f"{await github_app.slug()}[bot]"
     backends, models = backends_for(settings)

@@ -5,6 +5,10 @@ comments and reviews, so pipeline tests can assert on what the bot posted and on
 the second time round. `POST /graphql` answers with the review threads, one per review comment
 that is not a reply, resolved where that comment's id is in `resolved`. GitHub's schema itself
 is checked by the Prism contract tests.
+
+`FakeGitHubHost` is a repository with many such pull requests, as GitHub serves it to a GitHub
+App (`/app`, installation tokens) and to a workflow's token (the repository's comments, a
+workflow's runs), for tests that open a hundred pull requests.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import functools
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -63,6 +67,7 @@ class FakeGitHubAPI:
     reactions: list[tuple[int, str]] = field(default_factory=list)
     resolved: set[int] = field(default_factory=set)
     calls: list[tuple[str, str]] = field(default_factory=list)
+    first_id: int = 1000
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self._handle)
@@ -71,36 +76,8 @@ class FakeGitHubAPI:
     def served(self) -> Iterator[str]:
         """The same fake on a real local HTTP server, for code that makes its own client (the
         CLI reads TIERBOT_GITHUB_API_URL); yields the API URL."""
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def _any(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                request = httpx.Request(
-                    self.command,
-                    f"http://fake{self.path}",
-                    headers=dict(self.headers.items()),
-                    content=self.rfile.read(length),
-                )
-                response = fake._handle(request)
-                self.send_response(response.status_code)
-                self.send_header("Content-Type", response.headers.get("content-type", "text/plain"))
-                self.send_header("Content-Length", str(len(response.content)))
-                self.end_headers()
-                self.wfile.write(response.content)
-
-            do_GET = do_POST = do_PATCH = _any
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        try:
-            yield f"http://127.0.0.1:{server.server_address[1]}"
-        finally:
-            server.shutdown()
-            server.server_close()
+        with _serve(self._handle) as url:
+            yield url
 
     def bodies(self) -> list[str]:
         return [c["body"] for c in self.issue_comments]
@@ -222,7 +199,7 @@ class FakeGitHubAPI:
         return {"data": {"repository": {"pullRequest": {"reviewThreads": threads}}}}
 
     def _comment(self, text: str) -> dict[str, Any]:
-        ident = 1000 + len(self.issue_comments) + len(self.review_comments)
+        ident = self.first_id + len(self.issue_comments) + len(self.review_comments)
         return {"id": ident, "body": text, "user": {"login": BOT, "type": "Bot"}}
 
     @staticmethod
@@ -230,3 +207,130 @@ class FakeGitHubAPI:
         page = int(request.url.params.get("page", "1"))
         size = int(request.url.params.get("per_page", "30"))
         return items[(page - 1) * size : page * size]
+
+
+@contextmanager
+def _serve(handle: Callable[[httpx.Request], httpx.Response]) -> Iterator[str]:
+    """`handle` on a real local HTTP server; yields its URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _any(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            request = httpx.Request(
+                self.command,
+                f"http://fake{self.path}",
+                headers=dict(self.headers.items()),
+                content=self.rfile.read(length),
+            )
+            response = handle(request)
+            self.send_response(response.status_code)
+            self.send_header("Content-Type", response.headers.get("content-type", "text/plain"))
+            self.send_header("Content-Length", str(len(response.content)))
+            self.end_headers()
+            self.wfile.write(response.content)
+
+        do_GET = do_POST = do_PATCH = _any
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+_IDS_PER_PULL = 100_000
+
+
+@dataclass
+class FakeGitHubHost:
+    """One repository with any number of pull requests, each a `FakeGitHubAPI` made on first use
+    (with `diff`, `settings_file`, `author` and `author_association`; comment ids apart), and
+    the endpoints that are not a pull request's: `GET /app` (the App's `slug`), installation
+    tokens, the permission API (`permissions`, shared by every pull request), reactions to
+    comments, the repository's issue comments, and a workflow's runs (`runs`, oldest first, as
+    GitHub's run objects: `id`, `created_at`, `actor`, `conclusion`; listed newest first)."""
+
+    owner: str = "octo"
+    repo: str = "app"
+    slug: str = "tierbot"
+    diff: str = ""
+    settings_file: str | None = None
+    author: str = "mona"
+    author_association: str = "MEMBER"
+    permissions: dict[str, str] = field(default_factory=dict)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    pulls: dict[int, FakeGitHubAPI] = field(default_factory=dict)
+    reactions: list[tuple[int, str]] = field(default_factory=list)
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def pull(self, number: int) -> FakeGitHubAPI:
+        """The fake of pull request `number`, made now if it is new."""
+        with self._lock:
+            found = self.pulls.get(number)
+            if found is None:
+                found = FakeGitHubAPI(
+                    owner=self.owner,
+                    repo=self.repo,
+                    number=number,
+                    head=f"{number:040x}",
+                    diff=self.diff,
+                    settings_file=self.settings_file,
+                    author=self.author,
+                    author_association=self.author_association,
+                    permissions=self.permissions,
+                    first_id=number * _IDS_PER_PULL,
+                )
+                self.pulls[number] = found
+            return found
+
+    def comments(self) -> list[tuple[int, str]]:
+        """Every issue comment on the repository's pull requests, as (number, body)."""
+        return [(n, c["body"]) for n, p in sorted(self.pulls.items()) for c in p.issue_comments]
+
+    @contextmanager
+    def served(self) -> Iterator[str]:
+        with _serve(self._handle) as url:
+            yield url
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
+        path, method = request.url.path, request.method
+        with self._lock:
+            self.calls.append((method, path))
+        base = f"/repos/{self.owner}/{self.repo}"
+        if path == "/app" and method == "GET":
+            return httpx.Response(200, json={"id": 4242, "slug": self.slug})
+        if re.fullmatch(r"/app/installations/\d+/access_tokens", path) and method == "POST":
+            token = {"token": "ghs_fakeinstallation", "expires_at": "2099-01-01T00:00:00Z"}
+            return httpx.Response(201, json=token)
+        if path == "/graphql":
+            number = (json.loads(request.content).get("variables") or {}).get("number", 0)
+            return self.pull(int(number))._handle(request)
+        numbered = re.match(rf"{base}/(?:pulls|issues)/(\d+)(?:/|$)", path)
+        if numbered:
+            return self.pull(int(numbered[1]))._handle(request)
+        react = re.fullmatch(rf"{base}/issues/comments/(\d+)/reactions", path)
+        if react:
+            body = json.loads(request.content)
+            with self._lock:
+                self.reactions.append((int(react[1]), body["content"]))
+            return httpx.Response(201, json={"id": 1, "content": body["content"]})
+        by_id = re.fullmatch(rf"{base}/(?:issues|pulls)/comments/(\d+)", path)
+        if by_id:
+            return self.pull(int(by_id[1]) // _IDS_PER_PULL)._handle(request)
+        if path == f"{base}/issues/comments" and method == "GET":
+            found = [c for _, p in sorted(self.pulls.items()) for c in p.issue_comments]
+            return httpx.Response(200, json=FakeGitHubAPI._page(request, found))
+        runs = re.fullmatch(rf"{base}/actions/workflows/[^/]+/runs", path)
+        if runs and method == "GET":
+            newest = list(reversed(self.runs))
+            page = FakeGitHubAPI._page(request, newest)
+            return httpx.Response(200, json={"total_count": len(newest), "workflow_runs": page})
+        return self.pull(0)._handle(request)  # the repository's own: contents, permissions
