@@ -276,24 +276,30 @@ class FakeGitHubHost:
         with self._lock:
             found = self.pulls.get(number)
             if found is None:
-                found = FakeGitHubAPI(
-                    owner=self.owner,
-                    repo=self.repo,
-                    number=number,
-                    head=f"{number:040x}",
-                    diff=self.diff,
-                    settings_file=self.settings_file,
-                    author=self.author,
-                    author_association=self.author_association,
-                    permissions=self.permissions,
-                    first_id=number * _IDS_PER_PULL,
-                )
+                found = self._made(number)
                 self.pulls[number] = found
             return found
+
+    def _made(self, number: int) -> FakeGitHubAPI:
+        return FakeGitHubAPI(
+            owner=self.owner,
+            repo=self.repo,
+            number=number,
+            head=f"{number:040x}",
+            diff=self.diff,
+            settings_file=self.settings_file,
+            author=self.author,
+            author_association=self.author_association,
+            permissions=self.permissions,
+            first_id=number * _IDS_PER_PULL,
+        )
 
     def comments(self) -> list[tuple[int, str]]:
         """Every issue comment on the repository's pull requests, as (number, body)."""
         return [(n, c["body"]) for n, p in sorted(self.pulls.items()) for c in p.issue_comments]
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self._handle)
 
     @contextmanager
     def served(self) -> Iterator[str]:
@@ -333,4 +339,4 @@ class FakeGitHubHost:
             newest = list(reversed(self.runs))
             page = FakeGitHubAPI._page(request, newest)
             return httpx.Response(200, json={"total_count": len(newest), "workflow_runs": page})
-        return self.pull(0)._handle(request)  # the repository's own: contents, permissions
+        return self._made(0)._handle(request)  # the repository's own: contents, permissions
