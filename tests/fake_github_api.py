@@ -60,6 +60,7 @@ class FakeGitHubAPI:
     state: str = "open"
     author: str = "mona"
     author_association: str = "MEMBER"
+    head_repo: str | None = None  # owner/name of a fork the pull request comes from
     permissions: dict[str, str] = field(default_factory=dict)
     issue_comments: list[dict[str, Any]] = field(default_factory=list)
     review_comments: list[dict[str, Any]] = field(default_factory=list)
@@ -158,7 +159,10 @@ class FakeGitHubAPI:
             "number": self.number,
             "title": "Cache lookups",
             "body": "Adds a cache.",
-            "head": {"sha": self.head},
+            "head": {
+                "sha": self.head,
+                "repo": {"full_name": self.head_repo or f"{self.owner}/{self.repo}"},
+            },
             "base": {"sha": "b" * 40, "repo": {"default_branch": "main"}},
             "user": {"login": self.author},
             "author_association": self.author_association,
@@ -262,8 +266,9 @@ class FakeGitHubHost:
     settings_file: str | None = None
     author: str = "mona"
     author_association: str = "MEMBER"
+    head_repo: str | None = None
     permissions: dict[str, str] = field(default_factory=dict)
-    runs: list[dict[str, Any]] = field(default_factory=list)
+    runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     pulls: dict[int, FakeGitHubAPI] = field(default_factory=dict)
     reactions: list[tuple[int, str]] = field(default_factory=list)
     calls: list[tuple[str, str]] = field(default_factory=list)
@@ -290,6 +295,7 @@ class FakeGitHubHost:
             settings_file=self.settings_file,
             author=self.author,
             author_association=self.author_association,
+            head_repo=self.head_repo,
             permissions=self.permissions,
             first_id=number * _IDS_PER_PULL,
         )
@@ -334,9 +340,9 @@ class FakeGitHubHost:
         if path == f"{base}/issues/comments" and method == "GET":
             found = [c for _, p in sorted(self.pulls.items()) for c in p.issue_comments]
             return httpx.Response(200, json=FakeGitHubAPI._page(request, found))
-        runs = re.fullmatch(rf"{base}/actions/workflows/[^/]+/runs", path)
+        runs = re.fullmatch(rf"{base}/actions/workflows/([^/]+)/runs", path)
         if runs and method == "GET":
-            newest = list(reversed(self.runs))
+            newest = list(reversed(self.runs.get(runs[1], [])))
             page = FakeGitHubAPI._page(request, newest)
             return httpx.Response(200, json={"total_count": len(newest), "workflow_runs": page})
         return self._made(0)._handle(request)  # the repository's own: contents, permissions
