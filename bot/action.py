@@ -32,7 +32,10 @@ workflow's recent runs (`GITHUB_WORKFLOW_REF`, `GITHUB_RUN_ID`; the token needs 
 A refusal is a `::notice::`, the step summary, and once per account, work and hour a reply or
 summary on the pull request (route mode sends it to a runner without a model to post it). A
 fork's pull request is never routed to the self-hosted GPU runner, and a step on a self-hosted
-runner (`RUNNER_ENVIRONMENT`) refuses one.
+runner (`RUNNER_ENVIRONMENT`) refuses one. A monthly frontier budget (`TIERBOT_FRONTIER_BUDGET_USD`
+for the repository, or `budget.frontier_usd_month`) is a hard cap here too when the workflow
+gives the ledger's database (`TIERBOT_DATABASE_URL`, a PostgreSQL server): every frontier request
+is held against it there; with a budget and no database, the frontier model is not used.
 
 Outputs go to `GITHUB_OUTPUT` in GitHub's file format (a multiline value between heredoc
 delimiters): `tier` (`local`, `frontier`, or `none` when no model is needed), `score`, `reasons`
@@ -63,12 +66,12 @@ from decimal import Decimal
 from enum import StrEnum
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bot import events
 from bot.backends import backends_for, close_backends
 from bot.complexity import score
-from bot.config import REPO_SETTINGS_PATH, RepoSettings, Settings
+from bot.config import DEFAULT_DATABASE_URL, REPO_SETTINGS_PATH, RepoSettings, Settings
 from bot.cost import (
     DEFAULT_GPU_HOUR_USD,
     CostEstimate,
@@ -83,6 +86,7 @@ from bot.github import GitHub, GitHubError, PostedReview, PullRef, PullRequest
 from bot.metrics import BASELINE_DOLLARS, DOLLARS, REVIEWS, Metrics
 from bot.models.base import CompletionRequest, ModelError
 from bot.pipeline import (
+    UNCOUNTED_BUDGET,
     UNTRUSTED_FRONTIER,
     GitHubClient,
     JobSpec,
@@ -102,6 +106,9 @@ from bot.review_command import FRONTIER_CONTEXT_TOKENS
 from bot.reviewer import budget_for
 from bot.routing import Decision, Models, Task, Tier, decide, without_excluded
 from bot.trust import Untrusted, may_write
+
+if TYPE_CHECKING:  # the ledger (SQLAlchemy) loads only where a database is set
+    from bot.ledger import Ledger
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -534,6 +541,9 @@ async def make_plan(
         return Plan(job, (why,), work=True, fork=fork)
     if policy is Untrusted.LOCAL:
         models = replace(models, frontier_unavailable=UNTRUSTED_FRONTIER)
+    budgeted = settings.frontier_budget_usd is not None or repo.frontier_budget_usd is not None
+    if budgeted and settings.database_url == DEFAULT_DATABASE_URL:
+        models = replace(models, frontier_unavailable=UNCOUNTED_BUDGET)
     if fork:
         models = replace(models, local_unavailable=FORK_NOT_SELF_HOSTED)
     since = None if full or task is Task.ASK else last
@@ -795,7 +805,8 @@ async def _review(
     async def github_for(_installation: int | None) -> GitHubClient:
         return client
 
-    services = Services(settings, prices, backends, models, github_for, metrics)
+    ledger = await asyncio.to_thread(_ledger, settings)
+    services = Services(settings, prices, backends, models, github_for, metrics, ledger)
     try:
         here = await make_plan(client, job, models, settings, prices, override, fork=fork)
         report = Report(inputs.mode, here, runs_on=_runs_on(routed or here, inputs))
@@ -808,10 +819,30 @@ async def _review(
         raise ActionError(f"a transient failure ({exc}); re-run the job to try again") from None
     finally:
         await close_backends(backends)
+        if ledger is not None:
+            ledger.close()
     if report.outcome.startswith(("skipped", "refused", "ignored")):
         annotate(out, "notice", f"tierbot: {report.outcome}")
     _account(report, client, metrics, settings, inputs.fail_on)
     return report
+
+
+def _ledger(settings: Settings) -> Ledger | None:
+    """The ledger a review job holds its frontier requests against and records them in: only
+    at a TIERBOT_DATABASE_URL the workflow sets (a PostgreSQL server, from a secret), since a
+    runner's own files are gone with the job. Without one, a monthly budget cannot be counted
+    across runs, and a job under a budget gets no frontier model (bot.pipeline)."""
+    if settings.database_url == DEFAULT_DATABASE_URL:
+        return None
+    from bot.ledger import Ledger  # noqa: PLC0415 - the database stack loads only when used
+
+    ledger = Ledger(settings.database_url)
+    try:
+        ledger.migrate()
+    except Exception:
+        ledger.close()
+        raise
+    return ledger
 
 
 async def _carry_out(

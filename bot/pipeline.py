@@ -63,6 +63,9 @@ if TYPE_CHECKING:  # the ledger (SQLAlchemy) loads only in processes that keep o
 log = structlog.get_logger("tierbot.pipeline")
 ASK_A_MAINTAINER = "someone with write access can comment `/review` to have it reviewed"
 UNTRUSTED_FRONTIER = "work for accounts without write access is not sent to the frontier model"
+UNCOUNTED_BUDGET = (
+    "a monthly frontier budget is set but there is no ledger to count it in (TIERBOT_DATABASE_URL)"
+)
 _SUGGESTION = re.compile(r"^```suggestion[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 
@@ -444,11 +447,14 @@ async def _decide_with_budget(
 def _limits(
     services: Services, repo: RepoSettings, repo_name: str, installation_id: int | None
 ) -> list[Limit]:
-    """The monthly frontier budgets that apply: the installation's and the repo's."""
+    """The monthly frontier budgets that apply: the operator's, for the installation (or, with
+    no installation, as in the Action, for the repo), and the repo's own."""
     limits: list[Limit] = []
     budget = services.settings.frontier_budget_usd
     if budget is not None and installation_id is not None:
         limits.append(Limit(budget, "this installation", installation_id=installation_id))
+    elif budget is not None:
+        limits.append(Limit(budget, "this repository's workflows", repo=repo_name))
     if repo.frontier_budget_usd is not None:
         limits.append(Limit(repo.frontier_budget_usd, "this repo", repo=repo_name))
     return limits
@@ -505,14 +511,17 @@ def _allowed(
 ) -> tuple[Mapping[Tier, Backend], Models]:
     """The backends and models a job may use. Untrusted work (a `policy`) gets the local model
     alone: no frontier backend at all, so nothing can escalate to it. Other work gets the
-    frontier backend behind the month's budgets (bot.budget), when any applies."""
+    frontier backend behind the month's budgets (bot.budget), when any applies; a budget with
+    no ledger to count it in (the Action without TIERBOT_DATABASE_URL) allows no frontier work."""
+    local: dict[Tier, Backend] = {
+        tier: b for tier, b in services.backends.items() if tier is Tier.LOCAL
+    }
     if policy is not None:
-        local: dict[Tier, Backend] = {
-            tier: b for tier, b in services.backends.items() if tier is Tier.LOCAL
-        }
         return local, replace(services.models, frontier_unavailable=UNTRUSTED_FRONTIER)
     frontier = services.backends.get(Tier.FRONTIER)
     limits = _limits(services, repo, repo_name, installation_id)
+    if limits and services.ledger is None:
+        return local, replace(services.models, frontier_unavailable=UNCOUNTED_BUDGET)
     if services.ledger is None or frontier is None or not limits:
         return services.backends, services.models
     purse = services.ledger.purse(

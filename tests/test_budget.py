@@ -238,3 +238,73 @@ def test_an_escalation_the_budget_has_no_room_for_keeps_the_local_review(
     assert fake_anthropic.requests == []
     summary = host.pull(1).summary()
     assert "the month's frontier budget would be exceeded" in summary
+
+
+# --- the Action ----------------------------------------------------------------------------------
+
+
+def review_in_the_action(
+    tmp_path: Path, host: FakeGitHubHost, fake: FakeAnthropic, env: dict[str, str], number: int
+) -> str:
+    """`tierbot action` in review mode on PR `number` (an OWNER's), with `env` for settings;
+    its log."""
+    from tests.test_gate import Workflows, fork_pull_request
+
+    with host.served() as api:
+        flows = Workflows(tmp_path, host, api, {"ANTHROPIC_BASE_URL": fake.base_url, **env})
+        data = fork_pull_request(number, author="octocat")
+        data["pull_request"]["head"]["repo"]["full_name"] = data["repository"]["full_name"]
+        data["pull_request"]["author_association"] = "OWNER"
+        flows.start("review.yml", "pull_request", data)
+    return flows.log.getvalue()
+
+
+def test_the_action_holds_its_requests_in_the_ledger_the_workflow_names(
+    tmp_path: Path, fake_anthropic: FakeAnthropic
+) -> None:
+    from tests.test_app_e2e import DIFF, OWNER, REPO, answer
+    from tests.webhooks import need_real_deliveries
+
+    need_real_deliveries(signing=False)
+    host = FakeGitHubHost(
+        owner=OWNER, repo=REPO, diff=DIFF, author="octocat", author_association="OWNER",
+        settings_file="routing:\n  threshold: 0\n",
+    )  # fmt: skip
+    database = f"sqlite:///{tmp_path / 'shared.sqlite3'}"  # a PostgreSQL server, in real life
+    fake_anthropic.reply(answer())
+    budget = {"TIERBOT_FRONTIER_BUDGET_USD": "5", "TIERBOT_DATABASE_URL": database}
+    log = review_in_the_action(tmp_path, host, fake_anthropic, budget, 1)
+    assert "::error::" not in log, log
+    assert len(fake_anthropic.requests) == 1
+    book = Ledger(database)
+    try:
+        charged = book.frontier_charged(
+            since=datetime(2000, 1, 1, tzinfo=UTC), repo=f"{OWNER}/{REPO}"
+        )
+    finally:
+        book.close()
+    assert charged == Decimal("0.004")  # 1,000 tokens in, 200 out: settled at what it cost
+    # A budget without room for another review: nothing is sent, and the summary says why.
+    small = {"TIERBOT_FRONTIER_BUDGET_USD": "0.01", "TIERBOT_DATABASE_URL": database}
+    review_in_the_action(tmp_path, host, fake_anthropic, small, 2)
+    assert len(fake_anthropic.requests) == 1
+    assert (
+        "frontier budget is spent ($0.0040 of $0.0100 spent by this repository's workflows)"
+        in host.pull(2).summary()
+    )
+
+
+def test_the_action_sends_nothing_to_the_frontier_model_under_a_budget_it_cannot_count(
+    tmp_path: Path, fake_anthropic: FakeAnthropic
+) -> None:
+    from tests.test_app_e2e import DIFF, OWNER, REPO
+    from tests.webhooks import need_real_deliveries
+
+    need_real_deliveries(signing=False)
+    host = FakeGitHubHost(
+        owner=OWNER, repo=REPO, diff=DIFF, author="octocat", author_association="OWNER",
+        settings_file="budget:\n  frontier_usd_month: 50\n",
+    )  # fmt: skip
+    review_in_the_action(tmp_path, host, fake_anthropic, {}, 1)
+    assert fake_anthropic.requests == []
+    assert "there is no ledger to count it in (TIERBOT_DATABASE_URL)" in host.pull(1).summary()
