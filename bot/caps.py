@@ -6,7 +6,11 @@ hour, for accounts without write access (see bot.trust; accounts with it are not
 can change the settings and budgets anyway, and a flood by others must not lock them out):
 
 - reviews (pull requests opened, pushed to, reopened) per author, and for all such authors;
-- commands and replies in the bot's review threads per commenter, and for all such commenters.
+- commands per commenter, and for all such commenters;
+- replies in review threads likewise, counted apart from commands: the webhook cannot tell a
+  reply to the bot (which it answers with a model) from a reply to a person, so a contributor
+  answering their reviewers must not use up their commands. A reply over the cap is dropped
+  without a notice (it may not have been meant for the bot).
 
 The defaults, each set by an environment variable:
 
@@ -14,7 +18,8 @@ The defaults, each set by an environment variable:
   hour (pushes to a PR whose review still waits replace it and are not counted again);
 - `TIERBOT_REVIEWS_PER_REPO_HOUR`, 60: about what one GPU reviews in an hour;
 - `TIERBOT_COMMANDS_PER_AUTHOR_HOUR`, 20: twice the per-PR flood limit (10 in 10 minutes);
-- `TIERBOT_COMMANDS_PER_REPO_HOUR`, 120: two a minute from all outside contributors together.
+- `TIERBOT_COMMANDS_PER_REPO_HOUR`, 120: two a minute from all outside contributors together;
+- replies in review threads: the same numbers as commands.
 
 The App counts in its queue (bot.queue, in the transaction that stores the jobs, so concurrent
 deliveries cannot overshoot); the Action counts the workflow's recent runs through the GitHub
@@ -28,7 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
-Work = Literal["review", "command"]
+Work = Literal["review", "command", "reply"]
 WINDOW_SECONDS: Final = 3600.0
 DEFAULT_REVIEWS_PER_AUTHOR: Final = 10
 DEFAULT_REVIEWS_PER_REPO: Final = 60
@@ -62,7 +67,7 @@ class Caps:
         """(per author, per repository) for `work`."""
         if work == "review":
             return self.reviews_per_author, self.reviews_per_repo
-        return self.commands_per_author, self.commands_per_repo
+        return self.commands_per_author, self.commands_per_repo  # commands; replies alike
 
     def check(
         self, work: Work, author: str, repo: str, by_author: int, by_repo: int
@@ -91,7 +96,7 @@ class Refusal:
     def text(self) -> str:
         """The reason in words, for the pull request and the logs; the login is in a code span,
         so it does not notify anyone."""
-        kind = "reviews" if self.work == "review" else "commands"
+        kind = {"review": "reviews", "command": "commands", "reply": "replies"}[self.work]
         window = span(self.window_seconds)
         if self.scope == "author":
             return (
@@ -106,7 +111,7 @@ class Refusal:
     @property
     def ack(self) -> str:
         """The webhook's answer to the delivery (`ignored: ...`)."""
-        kind = "review" if self.work == "review" else "command"
+        kind = self.work
         whose = (
             f"`{self.author}`" if self.scope == "author" else "all accounts without write access"
         )

@@ -16,11 +16,12 @@ Semantics (the same as the scale-out engine's, procrastinate's `queueing_lock` a
   lockout;
 - with caps (bot.caps), a job that carries an `author` (an account without write access by its
   association) is refused, not stored, when that account, or all such accounts on the repo,
-  already had the cap's number of jobs of its work (reviews; commands and thread replies) created
+  already had the cap's number of jobs of its work (reviews, commands, thread replies) created
   in the last window, counted in the same transaction as the insert; a review that replaces its
   PR's waiting review adds no work and is not refused; refused work does not count. In its place
-  the first refusal of an account's work in a window stores a "notice" job, which tells the pull
-  request why (one per account, work and window, so a flood is not answered with a flood);
+  the first refused review or command of an account in a window stores a "notice" job, which
+  tells the pull request why (one per account, work and window, so a flood is not answered with
+  a flood; a refused thread reply gets none);
 - at most one job per PR (owner, repo, number) runs at a time;
 - a running job whose lease ran out (its worker died or hung) is taken up again by the next claim,
   and the old worker can no longer renew, complete or fail it;
@@ -61,7 +62,7 @@ COMMAND_KIND: Final = "command"
 """The kind a command limit applies to; its literal is also in the SQL below and its index."""
 NOTICE_KIND: Final = "notice"
 """A message the bot owes a pull request about work a cap refused; no cap counts it."""
-CAPPED_WORK: Final[dict[str, Work]] = {"review": "review", "command": "command", "reply": "command"}
+CAPPED_WORK: Final[dict[str, Work]] = {"review": "review", "command": "command", "reply": "reply"}
 """The kinds the caps count, and the work each is; other kinds are never capped."""
 TIER_HINTS: Final = frozenset({"local", "frontier"})
 MAX_PAYLOAD_BYTES: Final = 256 * 1024
@@ -567,7 +568,7 @@ def _capped(conn: sqlite3.Connection, job: NewJob, caps: Caps, now: float) -> Re
 def _notice(conn: sqlite3.Connection, job: NewJob, refusal: Refusal, since: float) -> NewJob | None:
     """The notice job for a refusal, unless the account already got one for this work since
     `since` on this repo."""
-    if job.author is None:
+    if job.author is None or refusal.work == "reply":
         return None
     sent = conn.execute(
         """SELECT 1 FROM queue_jobs WHERE owner = ? AND repo = ? AND kind = 'notice'

@@ -189,7 +189,7 @@ def test_eight_reviews_at_once_send_only_what_the_budget_holds(
     book = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
     book.migrate()
     # Every answer waits, so all eight reviews hold before any settles.
-    fake_anthropic.reply(*[message(FIRST_ANSWER, delay=1.0) for _ in range(8)])
+    fake_anthropic.reply(*[message(FIRST_ANSWER, delay=2.0) for _ in range(8)])
     ceiling = one_review_ceiling(host, FrontierBackend(MODEL, api_key="k").context_tokens)
     budget = ceiling * 3 + ceiling / 2  # room for three reviews' requests, not four
     services = services_for(host, fake_anthropic, book, budget)

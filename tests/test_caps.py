@@ -173,14 +173,21 @@ def test_many_accounts_together_stop_at_the_repo_cap_and_each_is_told_once(
     assert deliver(queue, "other", opened(1, "sock1", repo="gadgets"))
 
 
-def test_commands_and_thread_replies_share_the_command_cap(queue: JobQueue) -> None:
-    for i in range(20):
-        kind = "reply" if i % 2 else "command"
-        deliver(queue, f"c-{i}", asked(i + 1, kind=kind))
-    # Refused from here on, in both kinds; one notice, not one per refusal.
-    for i in range(50):
-        deliver(queue, f"over-{i}", asked(i + 1, kind="reply" if i % 2 else "command"))
-    assert sorted(kinds(queue)) == ["command"] * 10 + ["notice"] + ["reply"] * 10
+def test_thread_replies_are_counted_apart_from_commands_and_dropped_without_a_notice(
+    queue: JobQueue,
+) -> None:
+    # A contributor answering their reviewers in 40 threads: 20 replies kept, 20 dropped
+    # silently (they may not have been meant for the bot), and their commands are untouched.
+    refused = []
+    for i in range(40):
+        admitted = queue.admit(f"r-{i}", "pull_request_review_comment", "created",
+                               [asked(i + 1, kind="reply")], caps=CAPS)  # fmt: skip
+        assert admitted is not None
+        refused += admitted.capped
+    assert {(r.work, r.scope) for r in refused} == {("reply", "author")}
+    assert len(refused) == 20
+    assert deliver(queue, "c-1", asked(1))
+    assert sorted(kinds(queue)) == ["command"] + ["reply"] * 20
 
 
 def test_reviews_and_commands_are_capped_and_told_apart(queue: JobQueue) -> None:
