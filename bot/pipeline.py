@@ -55,7 +55,7 @@ from bot.review.markers import (
 from bot.review.summary import COMMANDS_HELP, render_summary
 from bot.reviewer import Attempt, ReviewResult, review_change
 from bot.routing import Decision, Models, Task, Tier, decide, without_excluded
-from bot.trust import Untrusted, may_write
+from bot.trust import Untrusted, may_write, trusted_association
 
 if TYPE_CHECKING:  # the ledger (SQLAlchemy) loads only in processes that keep one
     from bot.ledger import Ledger
@@ -495,7 +495,8 @@ async def untrusted_policy(
     policy = repo.untrusted_authors.at_most(ceiling)
     if policy is Untrusted.AUTO:
         return None
-    for login, association in people:
+    # Those whose association already says so first: they need no call to GitHub.
+    for login, association in sorted(people, key=lambda p: not trusted_association(p[1])):
         if await may_write(github, ref.owner, ref.repo, login, association):
             return None
     return policy
