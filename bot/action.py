@@ -25,6 +25,18 @@ its runner has (`model-dir` on the GPU runner, the Anthropic key). A fork's pull
 `pull_request_target` workflow reviews it. `config` replaces the repo's `.github/tierbot.yml`
 (read from the default branch, as the App does) with a file on the runner.
 
+Who may spend (bot.trust, bot.gate), in every mode, whatever the workflow's `if:` says: work for
+an account without write access follows the repo's `review.untrusted_authors` (the local model
+only, by default) and is capped per account and per repository per hour, counted from this
+workflow's recent runs (`GITHUB_WORKFLOW_REF`, `GITHUB_RUN_ID`; the token needs `actions: read`).
+A refusal is a `::notice::`, the step summary, and once per account, work and hour a reply or
+summary on the pull request (route mode sends it to a runner without a model to post it). A
+fork's pull request is never routed to the self-hosted GPU runner, and a step on a self-hosted
+runner (`RUNNER_ENVIRONMENT`) refuses one. A monthly frontier budget (`TIERBOT_FRONTIER_BUDGET_USD`
+for the repository, or `budget.frontier_usd_month`) is a hard cap here too when the workflow
+gives the ledger's database (`TIERBOT_DATABASE_URL`, a PostgreSQL server): every frontier request
+is held against it there; with a budget and no database, the frontier model is not used.
+
 Outputs go to `GITHUB_OUTPUT` in GitHub's file format (a multiline value between heredoc
 delimiters): `tier` (`local`, `frontier`, or `none` when no model is needed), `score`, `reasons`
 (one per line), `runs-on` (the JSON runner labels for the next job; empty when there is nothing
@@ -49,16 +61,17 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bot import events
 from bot.backends import backends_for, close_backends
 from bot.complexity import score
-from bot.config import REPO_SETTINGS_PATH, RepoSettings, Settings
+from bot.config import DEFAULT_DATABASE_URL, REPO_SETTINGS_PATH, RepoSettings, Settings
 from bot.cost import (
     DEFAULT_GPU_HOUR_USD,
     CostEstimate,
@@ -68,10 +81,21 @@ from bot.cost import (
     format_usd,
 )
 from bot.diff import ChangeSet, DiffError, parse
+from bot.gate import GateError, Workflow, capped, notice_due
 from bot.github import GitHub, GitHubError, PostedReview, PullRef, PullRequest
 from bot.metrics import BASELINE_DOLLARS, DOLLARS, REVIEWS, Metrics
 from bot.models.base import CompletionRequest, ModelError
-from bot.pipeline import GitHubClient, JobSpec, Retry, Services, review_pull
+from bot.pipeline import (
+    UNCOUNTED_BUDGET,
+    UNTRUSTED_FRONTIER,
+    GitHubClient,
+    JobSpec,
+    Retry,
+    Services,
+    post_notice,
+    review_pull,
+    untrusted_policy,
+)
 from bot.pipeline import run as run_job
 from bot.queue import NewJob
 from bot.review.anchor import Comment
@@ -82,6 +106,10 @@ from bot.review.secrets import scrub
 from bot.review_command import FRONTIER_CONTEXT_TOKENS
 from bot.reviewer import budget_for
 from bot.routing import Decision, Models, Task, Tier, decide, without_excluded
+from bot.trust import Untrusted, may_write
+
+if TYPE_CHECKING:  # the ledger (SQLAlchemy) loads only where a database is set
+    from bot.ledger import Ledger
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -97,7 +125,7 @@ EVENTS = {
 }
 FAIL_ON = ("critical", "major", "minor", "nit", "none")
 OUTPUTS = ("tier", "score", "reasons", "runs-on", "cost-usd", "comments")
-_WRITE_ROLES = frozenset({"admin", "maintain", "write"})
+FORK_NOT_SELF_HOSTED = "a pull request from a fork never runs on a self-hosted runner"
 
 
 class Mode(StrEnum):
@@ -143,6 +171,7 @@ class Runner:
     api_url: str | None
     output_path: str | None
     summary_path: str | None
+    workflow: Workflow = field(default_factory=Workflow)
 
 
 def input_value(env: Mapping[str, str], name: str) -> str:
@@ -272,6 +301,7 @@ def read_runner(env: Mapping[str, str]) -> Runner:
         api_url=env.get("GITHUB_API_URL", "").strip() or None,
         output_path=env.get("GITHUB_OUTPUT", "").strip() or None,
         summary_path=env.get("GITHUB_STEP_SUMMARY", "").strip() or None,
+        workflow=Workflow.from_env(env),
     )
 
 
@@ -318,7 +348,8 @@ def _append(path: str | None, text: str) -> None:
 class Plan:
     """What the event asks of a runner. `tier` is the model's (None: no model is needed);
     `work` is False when there is nothing to do at all; `estimates` are what a review would
-    cost on each tier."""
+    cost on each tier; `fork` is True for a fork's pull request, which never gets the local
+    tier's (self-hosted) runner."""
 
     job: NewJob | None
     reasons: tuple[str, ...]
@@ -326,6 +357,7 @@ class Plan:
     tier: Tier | None = None
     decision: Decision | None = None
     estimates: Mapping[Tier, Decimal] | None = None
+    fork: bool = False
 
 
 @dataclass
@@ -430,6 +462,16 @@ class _Client:
     async def permission(self, owner: str, repo: str, login: str) -> str:
         return await self._github.permission(owner, repo, login)
 
+    async def workflow_runs(
+        self, owner: str, repo: str, workflow: str, *, since: datetime, enough: int
+    ) -> list[dict[str, Any]]:
+        return await self._github.workflow_runs(owner, repo, workflow, since=since, enough=enough)
+
+    async def bot_comments_since(
+        self, owner: str, repo: str, since: datetime, *, pages: int = 5
+    ) -> list[str]:
+        return await self._github.bot_comments_since(owner, repo, since, pages=pages)
+
     async def review_comment(self, owner: str, repo: str, comment_id: int) -> dict[str, Any]:
         return await self._github.review_comment(owner, repo, comment_id)
 
@@ -445,17 +487,24 @@ async def make_plan(
     settings: Settings,
     prices: PriceTable,
     override: Tier | None = None,
+    *,
+    fork: bool = False,
 ) -> Plan:
     """What `job` asks of a runner, decided on the change the pipeline would look at: the new
-    commits since the last review (or all of it), with the repo's settings file."""
+    commits since the last review (or all of it), with the repo's settings file, among the
+    models its author may have (bot.trust) and, for a fork's pull request, without the local
+    model, whose runner is self-hosted."""
     ref = PullRef(job.owner, job.repo, job.number)
     task, full, forced = Task.REVIEW, False, False
+    asker: tuple[str, str | None] | None = None
     if job.kind == "command":
         name = str(job.payload.get("command", "help"))
         args = [str(a) for a in job.payload.get("args", [])]
         user = str(job.payload.get("user", ""))
-        if job.payload.get("needs_permission_check") and not (
-            user and await github.permission(ref.owner, ref.repo, user) in _WRITE_ROLES
+        association = job.payload.get("author_association")
+        asker = (user, association if isinstance(association, str) else None)
+        if job.payload.get("needs_permission_check") and not await may_write(
+            github, ref.owner, ref.repo, *asker
         ):
             words = " ".join([f"/{name}", *args])
             why = f"@{user} has no write access, which `{words}` needs: the refusal needs no model"
@@ -484,6 +533,20 @@ async def make_plan(
         return Plan(job, (why,), work=job.kind == "command")
     text = await github.file_text(ref.owner, ref.repo, REPO_SETTINGS_PATH, pull.default_branch)
     repo = RepoSettings.from_yaml(text) if text is not None else RepoSettings()
+    people = [] if task is Task.ASK else [(pull.author, pull.author_association)]
+    policy = await untrusted_policy(
+        github, ref, repo, settings.untrusted_authors, [*people, *([asker] if asker else [])]
+    )
+    if policy is Untrusted.NONE:
+        why = "no model for an account without write access (`review.untrusted_authors: none`)"
+        return Plan(job, (why,), work=True, fork=fork)
+    if policy is Untrusted.LOCAL:
+        models = replace(models, frontier_unavailable=UNTRUSTED_FRONTIER)
+    budgeted = settings.frontier_budget_usd is not None or repo.frontier_budget_usd is not None
+    if budgeted and settings.database_url == DEFAULT_DATABASE_URL:
+        models = replace(models, frontier_unavailable=UNCOUNTED_BUDGET)
+    if fork:
+        models = replace(models, local_unavailable=FORK_NOT_SELF_HOSTED)
     since = None if full or task is Task.ASK else last
     diff = None
     if since is not None:
@@ -500,15 +563,16 @@ async def make_plan(
         return Plan(job, (f"the diff could not be read ({exc}): no model is needed",), True)
     kept, _ = without_excluded(changes, repo)
     if kept is None:
-        return Plan(job, ("every changed file is excluded by the repo settings",), work=True)
+        why = "every changed file is excluded by the repo settings"
+        return Plan(job, (why,), work=True, fork=fork)
     paths = tuple(f.path for f in kept.files)
     decision = decide(score(kept), models, task=task, repo=repo, paths=paths, override=override)
     if decision.error is not None:
         reasons = (*decision.reasons, f"it cannot be reviewed: {decision.error}")
-        return Plan(job, reasons, work=True, decision=decision)
+        return Plan(job, reasons, work=True, decision=decision, fork=fork)
     context = f"{pull.title}\n\n{pull.body}".strip()
     estimates = _estimates(kept, repo, context, settings, prices) if task is Task.REVIEW else None
-    return Plan(job, decision.reasons, True, decision.tier, decision, estimates)
+    return Plan(job, decision.reasons, True, decision.tier, decision, estimates, fork)
 
 
 def _estimates(
@@ -530,7 +594,7 @@ def _estimates(
 def _runs_on(decided: Plan, inputs: Inputs) -> str:
     if not decided.work:
         return ""
-    if decided.tier is Tier.LOCAL and inputs.local_runs_on is not None:
+    if decided.tier is Tier.LOCAL and inputs.local_runs_on is not None and not decided.fork:
         return inputs.local_runs_on
     return inputs.frontier_runs_on
 
@@ -618,11 +682,69 @@ async def _act(inputs: Inputs, runner: Runner, settings: Settings, out: TextIO) 
     client = _Client(github, config_text=config_text, writable=inputs.mode is not Mode.ROUTE)
     override = inputs.tier if job.kind == "review" else None
     try:
+        fork = await _fork_of(client, runner, job)
+        if fork is not None and runner.workflow.self_hosted:
+            raise ActionError(
+                f"{FORK_NOT_SELF_HOSTED}, and this one is from {fork}: run this step on a "
+                "GitHub-hosted runner (the route job's runs-on output never names the GPU runner "
+                "for a fork's pull request)"
+            )
+        refused = await _gate(inputs, runner, client, job, settings, out)
+        if refused is not None:
+            return refused
         if inputs.mode is Mode.ROUTE:
-            return await _route(inputs, client, job, settings, prices, override)
-        return await _review(inputs, client, job, settings, prices, override, out)
+            return await _route(inputs, client, job, settings, prices, override, fork is not None)
+        return await _review(inputs, client, job, settings, prices, override, out, fork is not None)
     except GitHubError as exc:
         raise ActionError(_github_failure(exc, client.writable)) from None
+
+
+async def _fork_of(client: _Client, runner: Runner, job: NewJob) -> str | None:
+    """The fork the pull request comes from (owner/name), or None when it is from this
+    repository: from the event, or for a comment from the pull request itself."""
+    if runner.event != "issue_comment":
+        return _fork(runner)
+    pull = await client.pull(PullRef(job.owner, job.repo, job.number))
+    base = f"{job.owner}/{job.repo}"
+    if pull.head_repo.casefold() == base.casefold():
+        return None
+    return pull.head_repo or "a deleted repository"
+
+
+async def _gate(
+    inputs: Inputs,
+    runner: Runner,
+    client: _Client,
+    job: NewJob,
+    settings: Settings,
+    out: TextIO,
+) -> Report | None:
+    """The hourly caps on work by accounts without write access (bot.gate): None when this
+    job may go on, else the report of its refusal, told on the pull request once per account,
+    work and hour (in route mode, by sending the next job to a runner without a model)."""
+    now = datetime.now(UTC)
+    caps = settings.caps
+    try:
+        refusal = await capped(client, job, runner.workflow, caps, now)
+    except (GateError, GitHubError) as exc:
+        why = f"work for an account without write access is not carried out: {exc}"
+        if isinstance(exc, GitHubError) and exc.status in (401, 403, 404):
+            why += " (the workflow's token needs `actions: read` to list the workflow's runs)"
+        annotate(out, "notice", f"tierbot: {why}")
+        return Report(inputs.mode, Plan(job, (why,), work=False), outcome=f"refused: {why}")
+    if refusal is None:
+        return None
+    reason = refusal.text()
+    annotate(out, "notice", f"tierbot: not carried out: {reason}")
+    due = await notice_due(client, job, refusal, caps, now)
+    plan = Plan(job, (reason,), work=due)
+    report = Report(inputs.mode, plan, runs_on=_runs_on(plan, inputs), outcome=f"refused: {reason}")
+    if due and inputs.mode is not Mode.ROUTE:
+        ref = PullRef(job.owner, job.repo, job.number)
+        payload = {"work": refusal.work, "reason": reason, "user": refusal.author}
+        await post_notice(client, ref, payload)
+        report.pr_summary = client.summary
+    return report
 
 
 async def _route(
@@ -632,9 +754,10 @@ async def _route(
     settings: Settings,
     prices: PriceTable,
     override: Tier | None,
+    fork: bool,
 ) -> Report:
     decided = await make_plan(
-        client, job, _route_models(inputs, settings), settings, prices, override
+        client, job, _route_models(inputs, settings), settings, prices, override, fork=fork
     )
     report = Report(Mode.ROUTE, decided, runs_on=_runs_on(decided, inputs))
     report.routed_tier = decided.tier
@@ -663,11 +786,12 @@ async def _review(
     prices: PriceTable,
     override: Tier | None,
     out: TextIO,
+    fork: bool,
 ) -> Report:
     routed: Plan | None = None
     if inputs.mode is Mode.AUTO:
         routed = await make_plan(
-            client, job, _route_models(inputs, settings), settings, prices, override
+            client, job, _route_models(inputs, settings), settings, prices, override, fork=fork
         )
         if not routed.work:
             annotate(out, "notice", "tierbot: nothing to do: " + "; ".join(routed.reasons))
@@ -682,9 +806,10 @@ async def _review(
     async def github_for(_installation: int | None) -> GitHubClient:
         return client
 
-    services = Services(settings, prices, backends, models, github_for, metrics)
+    ledger = await asyncio.to_thread(_ledger, settings)
+    services = Services(settings, prices, backends, models, github_for, metrics, ledger)
     try:
-        here = await make_plan(client, job, models, settings, prices, override)
+        here = await make_plan(client, job, models, settings, prices, override, fork=fork)
         report = Report(inputs.mode, here, runs_on=_runs_on(routed or here, inputs))
         report.routed_tier = (routed or here).tier
         report.outcome = await _carry_out(client, job, services, override)
@@ -695,10 +820,30 @@ async def _review(
         raise ActionError(f"a transient failure ({exc}); re-run the job to try again") from None
     finally:
         await close_backends(backends)
+        if ledger is not None:
+            ledger.close()
     if report.outcome.startswith(("skipped", "refused", "ignored")):
         annotate(out, "notice", f"tierbot: {report.outcome}")
     _account(report, client, metrics, settings, inputs.fail_on)
     return report
+
+
+def _ledger(settings: Settings) -> Ledger | None:
+    """The ledger a review job holds its frontier requests against and records them in: only
+    at a TIERBOT_DATABASE_URL the workflow sets (a PostgreSQL server, from a secret), since a
+    runner's own files are gone with the job. Without one, a monthly budget cannot be counted
+    across runs, and a job under a budget gets no frontier model (bot.pipeline)."""
+    if settings.database_url == DEFAULT_DATABASE_URL:
+        return None
+    from bot.ledger import Ledger  # noqa: PLC0415 - the database stack loads only when used
+
+    ledger = Ledger(settings.database_url)
+    try:
+        ledger.migrate()
+    except Exception:
+        ledger.close()
+        raise
+    return ledger
 
 
 async def _carry_out(

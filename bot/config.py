@@ -27,7 +27,15 @@ from typing import Any
 
 import yaml
 
+from bot.caps import (
+    DEFAULT_COMMANDS_PER_AUTHOR,
+    DEFAULT_COMMANDS_PER_REPO,
+    DEFAULT_REVIEWS_PER_AUTHOR,
+    DEFAULT_REVIEWS_PER_REPO,
+    Caps,
+)
 from bot.confidence import Thresholds
+from bot.trust import Untrusted
 
 DEFAULT_FRONTIER_MODEL = "claude-sonnet-5-5"
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
@@ -82,6 +90,21 @@ class Settings:
     header_timeout_seconds: int = DEFAULT_HEADER_TIMEOUT_SECONDS
     body_timeout_seconds: int = DEFAULT_BODY_TIMEOUT_SECONDS
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    untrusted_authors: Untrusted = Untrusted.AUTO
+    reviews_per_author_hour: int = DEFAULT_REVIEWS_PER_AUTHOR
+    reviews_per_repo_hour: int = DEFAULT_REVIEWS_PER_REPO
+    commands_per_author_hour: int = DEFAULT_COMMANDS_PER_AUTHOR
+    commands_per_repo_hour: int = DEFAULT_COMMANDS_PER_REPO
+
+    @property
+    def caps(self) -> Caps:
+        """The hourly caps on work for accounts without write access (bot.caps)."""
+        return Caps(
+            reviews_per_author=self.reviews_per_author_hour,
+            reviews_per_repo=self.reviews_per_repo_hour,
+            commands_per_author=self.commands_per_author_hour,
+            commands_per_repo=self.commands_per_repo_hour,
+        )
 
     @property
     def database_path(self) -> str:
@@ -140,6 +163,15 @@ class Settings:
             or DEFAULT_BODY_TIMEOUT_SECONDS,
             max_connections=_env_whole(env, "TIERBOT_MAX_CONNECTIONS", 1)
             or DEFAULT_MAX_CONNECTIONS,
+            untrusted_authors=_env_untrusted(env, "TIERBOT_UNTRUSTED_AUTHORS"),
+            reviews_per_author_hour=_env_whole(env, "TIERBOT_REVIEWS_PER_AUTHOR_HOUR", 1)
+            or DEFAULT_REVIEWS_PER_AUTHOR,
+            reviews_per_repo_hour=_env_whole(env, "TIERBOT_REVIEWS_PER_REPO_HOUR", 1)
+            or DEFAULT_REVIEWS_PER_REPO,
+            commands_per_author_hour=_env_whole(env, "TIERBOT_COMMANDS_PER_AUTHOR_HOUR", 1)
+            or DEFAULT_COMMANDS_PER_AUTHOR,
+            commands_per_repo_hour=_env_whole(env, "TIERBOT_COMMANDS_PER_REPO_HOUR", 1)
+            or DEFAULT_COMMANDS_PER_REPO,
         )
 
     def app_problems(self) -> list[str]:
@@ -178,6 +210,16 @@ def _env_slug(env: Mapping[str, str], name: str) -> str | None:
     return value
 
 
+def _env_untrusted(env: Mapping[str, str], name: str) -> Untrusted:
+    """The most any repo may let accounts without write access have (bot.trust.Untrusted)."""
+    value = env.get(name, "").strip().lower()
+    if not value:
+        return Untrusted.AUTO
+    if value not in {u.value for u in Untrusted}:
+        raise SettingsError(f"{name} must be none, local or auto, not {value!r}")
+    return Untrusted(value)
+
+
 def _env_dollars(env: Mapping[str, str], name: str) -> Decimal | None:
     value = env.get(name, "").strip()
     if not value:
@@ -213,6 +255,7 @@ class RepoSettings:
     escalation: Thresholds = field(default_factory=Thresholds)
     frontier_budget_usd: Decimal | None = None
     redact_local: bool = True
+    untrusted_authors: Untrusted = Untrusted.LOCAL
     problems: tuple[str, ...] = field(default=())
 
     @classmethod
@@ -265,6 +308,7 @@ class RepoSettings:
             escalation=_thresholds(escalation, problems),
             frontier_budget_usd=_budget(budget, problems),
             redact_local=_flag(privacy, "privacy.redact_local", True, problems),
+            untrusted_authors=_untrusted(review, problems),
             problems=tuple(problems),
         )
 
@@ -357,7 +401,7 @@ def _check_expansion(root: yaml.Node) -> None:
 
 _KEYS: dict[str, frozenset[str]] = {
     "routing": frozenset({"threshold", "frontier_paths", "local_paths"}),
-    "review": frozenset({"instructions", "path_instructions", "max_comments"}),
+    "review": frozenset({"instructions", "path_instructions", "max_comments", "untrusted_authors"}),
     "escalation": frozenset(
         {"mean_entropy", "quantile_entropy", "max_unanchored_share", "max_hedges"}
     ),
@@ -435,6 +479,17 @@ def _budget(data: Mapping[str, Any], problems: list[str]) -> Decimal | None:
         )
         return None
     return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
+def _untrusted(review: Mapping[str, Any], problems: list[str]) -> Untrusted:
+    """What pull requests and questions by accounts without write access get (bot.trust)."""
+    value = review.get("untrusted_authors", Untrusted.LOCAL.value)
+    if not isinstance(value, str) or value.strip().lower() not in {u.value for u in Untrusted}:
+        problems.append(
+            f"`review.untrusted_authors` must be none, local or auto, not {value!r}; local used"
+        )
+        return Untrusted.LOCAL
+    return Untrusted(value.strip().lower())
 
 
 def _fraction(

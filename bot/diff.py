@@ -228,6 +228,8 @@ def _file_change(pf: PatchedFile, source_lines: _Lines) -> FileChange:
             old_path = source
     else:
         path = source if source is not None else ""
+    if not path:
+        raise DiffError(f"malformed diff: a file without a name ({_short(info[:1])})")
 
     hunks = source_lines.hunks(pf)
     if not has_git_header and len(hunks) == 1:
@@ -255,6 +257,12 @@ def _file_change(pf: PatchedFile, source_lines: _Lines) -> FileChange:
         old_mode=old_mode,
         new_mode=new_mode,
     )
+
+
+def _short(header: list[str]) -> str:
+    """The first header line of a file, cut for an error message."""
+    line = header[0].strip() if header else "no diff header"
+    return line if len(line) <= 80 else line[:80] + "…"
 
 
 def _status(

@@ -23,12 +23,17 @@ Slash commands start a line of a comment, as `/name args` or `@<app slug> name a
 quoted with `>`, inside a fenced or indented code block, or inside an HTML comment is not a
 command. The first command in a comment is the one carried out.
 
-Permission rule: `/review --frontier` and `/review full` spend frontier-model money, `/pause`
-and `/resume` change how the PR is reviewed, so they need write access. An author association
-(https://docs.github.com/en/graphql/reference/enums#commentauthorassociation) of OWNER, MEMBER or
-COLLABORATOR passes here; any other association (CONTRIBUTOR, NONE, ...) still may have write
-access through a team, so the job is queued with `needs_permission_check: true` and the worker asks
-the permission API (write, maintain or admin passes; anyone else gets a short refusal).
+Permission rule (bot.trust): `/review --frontier` and `/review full` spend frontier-model money,
+`/pause` and `/resume` change how the PR is reviewed, so they need write access. An author
+association (https://docs.github.com/en/graphql/reference/enums#commentauthorassociation) of
+OWNER, MEMBER or COLLABORATOR passes here; any other association (CONTRIBUTOR, NONE, ...) still may
+have write access through a team, so the job is queued with `needs_permission_check: true` and the
+worker asks the permission API (write, maintain or admin passes; anyone else gets a short refusal).
+
+Caps (bot.caps): a job for an account whose association is not write access by itself carries
+that account as its `author`, which the queue counts against the hourly caps as it stores the
+job; a job for an OWNER, MEMBER or COLLABORATOR has none and is not counted. The author of a
+pull request's review is the pull request's author (`pull_request.user`), whoever pushed.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from typing import Any
 
 from bot.queue import NewJob
 from bot.review.secrets import redact_text
+from bot.trust import trusted_association
 
 # The events the App subscribes to, and the ones the handler answers itself.
 EVENTS = frozenset(
@@ -55,7 +61,6 @@ EVENTS = frozenset(
 REVIEW_ACTIONS = frozenset({"opened", "reopened", "synchronize", "ready_for_review"})
 COMMANDS = frozenset({"review", "ask", "route", "cost", "pause", "resume", "help"})
 REVIEW_OPTIONS = frozenset({"full", "--local", "--frontier"})
-TRUSTED_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
 MAX_QUESTION_CHARS = 8000
 _MAX_ARGS = 10
 _MAX_ARG_CHARS = 100
@@ -219,6 +224,7 @@ def _pull_request(action: str, payload: Mapping[str, Any], settings: EventSettin
     number = _number(pull, "number", "pull_request.")
     head = _text(_mapping(pull, "head", "pull_request."), "sha", "pull_request.head.")
     trigger = f"pull_request.{action}"
+    login = _text(author, "login", "pull_request.user.")
     job = NewJob(
         "review",
         owner,
@@ -227,6 +233,7 @@ def _pull_request(action: str, payload: Mapping[str, Any], settings: EventSettin
         installation_id=_installation_id(payload),
         head_sha=head,
         trigger=trigger,
+        author=_counted(login, pull.get("author_association")),
     )
     return Routed([job], f"queued: review of {owner}/{repo}#{number} at {head[:12]}")
 
@@ -255,7 +262,7 @@ def _issue_comment(
     name, args, problem = _checked(command)
     association = comment.get("author_association")
     association = association if isinstance(association, str) else "NONE"
-    needs_check = needs_write(command) and association not in TRUSTED_ASSOCIATIONS
+    needs_check = needs_write(command) and not trusted_association(association)
     details: dict[str, Any] = {
         "command": name,
         "args": list(args),
@@ -278,6 +285,7 @@ def _issue_comment(
         trigger=f"/{command.name}",
         tier_hint=tier_hint,
         payload=details,
+        author=_counted(login, association),
     )
     check = " (permission to be checked)" if needs_check else ""
     what = f"/{name}" if not problem else f"/help ({problem})"
@@ -318,6 +326,8 @@ def _review_comment(
     number = _number(_mapping(payload, "pull_request"), "number", "pull_request.")
     body = comment.get("body")
     trigger = "pull_request_review_comment.created"
+    association = comment.get("author_association")
+    association = association if isinstance(association, str) else "NONE"
     job = NewJob(
         "reply",
         owner,
@@ -329,8 +339,10 @@ def _review_comment(
             "comment_id": _number(comment, "id", "comment."),
             "in_reply_to_id": parent,
             "user": login,
+            "author_association": association,
             "question": _cut(body) if isinstance(body, str) else "",
         },
+        author=_counted(login, association),
     )
     return Routed([job], f"queued: reply in a review thread on {owner}/{repo}#{number}")
 
@@ -351,6 +363,11 @@ def _skipped_author(
     if _is_bot(user) and not settings.commands_from_bots:
         return f"ignored: a comment by a bot ({login})"
     return None
+
+
+def _counted(login: str, association: object) -> str | None:
+    """The account the caps count a job against: None when its association is write access."""
+    return None if isinstance(association, str) and trusted_association(association) else login
 
 
 def _is_bot(user: Mapping[str, Any]) -> bool:

@@ -26,7 +26,7 @@ import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -108,6 +108,9 @@ class PullRequest:
     state: str
     changed_files: int
     default_branch: str
+    head_repo: str = ""
+    """The head branch's repository (owner/name); another than the base's for a fork, and empty
+    when that repository was deleted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +224,7 @@ class GitHub:
             default_branch=str(
                 ((data.get("base") or {}).get("repo") or {}).get("default_branch") or "main"
             ),
+            head_repo=str(((data["head"].get("repo")) or {}).get("full_name") or ""),
         )
 
     async def pull_diff(self, ref: PullRef) -> bytes:
@@ -449,6 +453,62 @@ class GitHub:
             page = threads.get("pageInfo") or {}
             cursor = page.get("endCursor")
             if not page.get("hasNextPage") or not cursor:
+                break
+        return found
+
+    async def workflow_runs(
+        self, owner: str, repo: str, workflow: str, *, since: datetime, enough: int
+    ) -> list[dict[str, Any]]:
+        """The runs of one workflow (its file name) created since `since`, newest first, until
+        they run out or `enough` are listed (a caller counting against a cap needs no more).
+        GitHub lists runs newest first; paging stops at the first run older than `since`
+        (its `created` filter takes search syntax, `>=DATE`, which GitHub's OpenAPI description
+        does not allow). The token needs `actions: read`.
+        https://docs.github.com/en/rest/actions/workflow-runs#list-workflow-runs-for-a-workflow"""
+        path = f"/repos/{owner}/{repo}/actions/workflows/{workflow}/runs"
+        found: list[dict[str, Any]] = []
+        for page in range(1, _MAX_PAGES + 1):
+            data = await self._json("GET", path, params={"per_page": 100, "page": page})
+            runs = data.get("workflow_runs") if isinstance(data, dict) else None
+            if not isinstance(runs, list):
+                raise GitHubError(f"unexpected answer listing the runs of {workflow}")
+            for run in runs:
+                if not isinstance(run, dict):
+                    continue
+                created = _instant(run.get("created_at"))
+                if created is not None and created < since:
+                    return found
+                found.append(run)
+            if len(runs) < 100 or len(found) >= enough:
+                break
+        return found
+
+    async def bot_comments_since(
+        self, owner: str, repo: str, since: datetime, *, pages: int = 5
+    ) -> list[str]:
+        """The bodies of the bot's issue and pull request comments on the repo updated since
+        `since`, newest first, from the first `pages` pages of 100 (a bound on a busy repo).
+        https://docs.github.com/en/rest/issues/comments#list-issue-comments-for-a-repository"""
+        path = f"/repos/{owner}/{repo}/issues/comments"
+        stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        found: list[str] = []
+        for page in range(1, pages + 1):
+            params = {
+                "since": stamp,
+                "sort": "updated",
+                "direction": "desc",
+                "per_page": 100,
+                "page": page,
+            }
+            items = await self._json("GET", path, params=params)
+            if not isinstance(items, list):
+                raise GitHubError(f"unexpected answer listing the comments of {owner}/{repo}")
+            found += [
+                str(item.get("body") or "")
+                for item in items
+                if isinstance(item, dict) and self._by_bot(item)
+            ]
+            if len(items) < 100:
                 break
         return found
 
@@ -768,6 +828,15 @@ def _comment_json(comment: Comment) -> dict[str, Any]:
     if comment.start_line is not None and comment.start_line < comment.line:
         out |= {"start_line": comment.start_line, "start_side": str(comment.side)}
     return out
+
+
+def _instant(value: object) -> datetime | None:
+    """An ISO 8601 time from GitHub (`2026-05-01T12:00:00Z`), or None when it is not one."""
+    try:
+        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _count(value: object) -> int:

@@ -16,7 +16,10 @@ What a row means:
   whole by its last attempt, the one whose result stood, and is 0 on the others, so summing
   requests gives spend and baseline for any mix of reviews and answers;
 - `ledger_comments`: one inline comment posted, by fingerprint, with the tier that wrote it;
-- `ledger_feedback`: one reaction, resolved thread or committed suggestion, recorded once.
+- `ledger_feedback`: one reaction, resolved thread or committed suggestion, recorded once;
+- `ledger_charges`: one frontier request's money, held against the month's budgets before the
+  request is sent (at the most it can cost) and settled to what it cost (bot.budget); the
+  budgets count these, so requests in flight count too.
 
 Text that came from elsewhere (reasons, coverage, failures, errors, paths) is stored with any
 secret in it replaced (bot.review.secrets.scrub); comment bodies are not stored.
@@ -48,6 +51,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
 
+from bot.budget import Limit, over
 from bot.cost import Spend
 from bot.review.anchor import Comment
 from bot.review.secrets import scrub
@@ -204,7 +208,17 @@ feedback = sa.Table(
     sa.Column("kind", sa.String(30), nullable=False),
     sa.Column("actor", sa.String(100), nullable=False),
 )
+charges = sa.Table(
+    "ledger_charges",
+    METADATA,
+    _id(),
+    *_where(),
+    sa.Column("usd", _Exact(9), nullable=False),
+    sa.Column("settled", sa.Boolean(), nullable=False),
+)
 _FEEDBACK_KEY = ("repo", "number", "fingerprint", "kind", "actor")
+# The key of the PostgreSQL advisory lock that serialises budget holds ("tierbotB").
+_BUDGET_LOCK = int.from_bytes(b"tierbotB", "big") & 0x7FFF_FFFF_FFFF_FFFF
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,6 +484,57 @@ class Ledger:
         with self._read() as conn:
             return conn.scalar(query) or Decimal(0)
 
+    def frontier_charged(
+        self, *, since: datetime, repo: str | None = None, installation_id: int | None = None
+    ) -> Decimal:
+        """The dollars of frontier requests spent or held since `since` (the budgets' count),
+        for a repo, an installation or all."""
+        with self._read() as conn:
+            return _charged(conn, since, repo, installation_id)
+
+    def hold(
+        self,
+        usd: Decimal,
+        *,
+        limits: Sequence[Limit],
+        repo: str,
+        number: int,
+        installation_id: int | None = None,
+        at: datetime | None = None,
+    ) -> int | str:
+        """Hold `usd` for one frontier request of `repo`#`number` against each of `limits` for
+        the UTC calendar month of `at`: the charge's id, or why it does not fit (nothing is
+        written then). The check and the write are one transaction that concurrent holders,
+        in this process or another, take one at a time (SQLite's write lock, a PostgreSQL
+        advisory lock), so together they never pass a budget."""
+        when = _when(at)
+        since = when.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        with self._write() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_BUDGET_LOCK)))
+            for limit in limits:
+                charged = _charged(conn, since, limit.repo, limit.installation_id)
+                refusal = over(limit, charged, usd)
+                if refusal is not None:
+                    return refusal
+            row = {**_where_row(repo, number, when, installation_id), "usd": usd, "settled": False}
+            return int(
+                conn.execute(charges.insert().values(row).returning(charges.c.id)).scalar_one()
+            )
+
+    def settle(self, charge: int, usd: Decimal) -> None:
+        """Set a held charge to what its request cost."""
+        with self._write() as conn:
+            conn.execute(
+                charges.update().where(charges.c.id == charge).values(usd=usd, settled=True)
+            )
+
+    def purse(
+        self, limits: Sequence[Limit], *, repo: str, number: int, installation_id: int | None
+    ) -> LedgerPurse:
+        """A purse (bot.budget.Purse) holding one pull request's frontier requests here."""
+        return LedgerPurse(self, tuple(limits), repo, number, installation_id)
+
     def recent_pulls(self, *, since: datetime) -> list[tuple[str, int, int | None]]:
         """The (repo, number, installation_id) of the pull requests reviewed since `since`, each
         once, in that order."""
@@ -579,6 +644,38 @@ class Ledger:
                 conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
                 yield conn
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerPurse:
+    """bot.budget.Purse on the ledger, for one pull request's requests."""
+
+    ledger: Ledger
+    limits: tuple[Limit, ...]
+    repo: str
+    number: int
+    installation_id: int | None
+
+    def hold(self, usd: Decimal) -> int | str:
+        return self.ledger.hold(
+            usd,
+            limits=self.limits,
+            repo=self.repo,
+            number=self.number,
+            installation_id=self.installation_id,
+        )
+
+    def settle(self, hold: int, usd: Decimal) -> None:
+        self.ledger.settle(hold, usd)
+
+
+def _charged(
+    conn: Connection, since: datetime, repo: str | None, installation_id: int | None
+) -> Decimal:
+    query = sa.select(sa.func.sum(charges.c.usd)).where(*_span(charges, repo, since, None))
+    if installation_id is not None:
+        query = query.where(charges.c.installation_id == installation_id)
+    return conn.scalar(query) or Decimal(0)
 
 
 def _url(url: str) -> sa.URL:

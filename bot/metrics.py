@@ -34,6 +34,7 @@ TOKENS = "tierbot_model_tokens_total"  # tier, kind (input, output, cache_read, 
 DOLLARS = "tierbot_spend_usd_total"  # tier
 BASELINE_DOLLARS = "tierbot_baseline_usd_total"  # what the all-frontier review would have cost
 MODEL_SECONDS = "tierbot_model_request_seconds"  # tier
+CAPPED = "tierbot_capped_total"  # work (review, command), scope (author, repo)
 
 HELP: dict[str, str] = {
     WEBHOOKS: "Webhook deliveries received, by event and result.",
@@ -46,6 +47,7 @@ HELP: dict[str, str] = {
     DOLLARS: "Model spend in US dollars, by tier.",
     BASELINE_DOLLARS: "What all-frontier reviews of the same work would have cost, in US dollars.",
     MODEL_SECONDS: "Time of one model request, by tier.",
+    CAPPED: "Work by accounts without write access refused by an hourly cap, by work and scope.",
 }
 
 # Seconds: a webhook answer takes milliseconds, a review minutes; one ladder covers both.

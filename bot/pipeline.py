@@ -7,6 +7,12 @@ inline comments → the summary comment, edited in place.
 State lives on the pull request itself: the summary comment's hidden markers say which commit
 was last reviewed and whether automatic reviews are paused, and each inline comment carries its
 fingerprint, so nothing is posted twice, even after a crash, without any local state.
+
+Money (bot.trust, bot.budget): work for a pull request whose author has no write access (and
+that no one with write access asked for) follows the repo's `review.untrusted_authors`: the
+local model only, with no frontier backend to escalate to, or no review at all; a question from
+such an account likewise. Every other job's frontier requests are held against the month's
+budgets before they are sent. A "notice" job tells a pull request that a cap refused its work.
 """
 
 from __future__ import annotations
@@ -14,13 +20,14 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import structlog
 
+from bot.budget import BudgetedBackend, Limit
 from bot.complexity import score
 from bot.config import REPO_SETTINGS_PATH, RepoSettings, Settings
 from bot.cost import (
@@ -49,12 +56,17 @@ from bot.review.secrets import redact_text
 from bot.review.summary import COMMANDS_HELP, render_summary
 from bot.reviewer import Attempt, ReviewResult, review_change
 from bot.routing import Decision, Models, Task, Tier, decide, without_excluded
+from bot.trust import Untrusted, may_write, trusted_association
 
 if TYPE_CHECKING:  # the ledger (SQLAlchemy) loads only in processes that keep one
     from bot.ledger import Ledger
 
 log = structlog.get_logger("tierbot.pipeline")
-_WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
+ASK_A_MAINTAINER = "someone with write access can comment `/review` to have it reviewed"
+UNTRUSTED_FRONTIER = "work for accounts without write access is not sent to the frontier model"
+UNCOUNTED_BUDGET = (
+    "a monthly frontier budget is set but there is no ledger to count it in (TIERBOT_DATABASE_URL)"
+)
 _SUGGESTION = re.compile(r"^```suggestion[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 
@@ -148,6 +160,8 @@ async def run(job: JobSpec, services: Services) -> str:
             return await _command(github, ref, job.payload, services, job.installation_id)
         if job.kind == "reply":
             return await _thread_reply(github, ref, job.payload, services, job.installation_id)
+        if job.kind == "notice":
+            return await post_notice(github, ref, job.payload)
     except GitHubError as exc:
         if exc.transient:
             raise Retry(str(exc), exc.retry_at) from exc
@@ -177,8 +191,12 @@ async def review_pull(
     forced: bool = False,
     resume: bool = False,
     installation_id: int | None = None,
+    asked_by: tuple[str, str | None] | None = None,
 ) -> str:
-    """Review the pull request's new commits (or all of it) and post the comments and summary."""
+    """Review the pull request's new commits (or all of it) and post the comments and summary.
+
+    `asked_by` is who asked by command (login, author association): when they have write
+    access, the review is theirs and not limited by the author's lack of it."""
     pull = await github.pull(ref)
     if pull.state != "open":
         return f"skipped: the pull request is {pull.state}"
@@ -204,9 +222,33 @@ async def review_pull(
         return "failed: unreadable diff" if changes is None else "skipped: everything excluded"
 
     repo_name = f"{ref.owner}/{ref.repo}"
-    decision = await _decide_with_budget(kept, repo, services, override, repo_name, installation_id)
+    people = [(pull.author, pull.author_association), *([asked_by] if asked_by else [])]
+    policy = await untrusted_policy(github, ref, repo, services.settings.untrusted_authors, people)
+    if policy is Untrusted.NONE:
+        why = (
+            f"`{pull.author}` has no write access to this repository, and its settings "
+            f"(`review.untrusted_authors: none`) leave such pull requests to a maintainer: "
+            f"{ASK_A_MAINTAINER}"
+        )
+        body = _not_reviewed(last, why, paused)
+        await github.upsert_comment(ref, SUMMARY_MARKER, body, known=previous)
+        return "skipped: the author has no write access"
+    backends, models = _allowed(services, policy, repo, repo_name, installation_id, ref.number)
+    decision = await _decide_with_budget(
+        kept, repo, services, override, repo_name, installation_id, models
+    )
+    if policy is not None and decision.error is not None:
+        why = (
+            f"`{pull.author}` has no write access to this repository, so it may be reviewed by "
+            f"the local model only, never sent to the frontier model, and the local model is "
+            f"not available here ({models.local_unavailable or decision.error}); "
+            f"{ASK_A_MAINTAINER}"
+        )
+        body = _not_reviewed(last, why, paused)
+        await github.upsert_comment(ref, SUMMARY_MARKER, body, known=previous)
+        return "skipped: the author has no write access and there is no local model"
     result = await review_change(
-        kept, decision, services.backends, repo, context=f"{pull.title}\n\n{pull.body}".strip()
+        kept, decision, backends, repo, context=f"{pull.title}\n\n{pull.body}".strip()
     )
     spend = None
     if result.attempts:
@@ -392,18 +434,20 @@ async def _decide_with_budget(
     override: Tier | None,
     repo_name: str,
     installation_id: int | None,
+    models: Models | None = None,
 ) -> Decision:
-    """The decision, with the month's frontier budget left (installation's and repo's)."""
+    """The decision, with the month's frontier budget left (installation's and repo's), among
+    `models` (those of the services unless given)."""
     complexity = score(kept)
     paths = tuple(f.path for f in kept.files)
-    left, note = await _budget_left(services, repo, repo_name, installation_id)
+    left, note = await _budget_left(services, _limits(services, repo, repo_name, installation_id))
     estimate = None
     if left is not None:
         price = services.prices.require(services.models.frontier)
         estimate = baseline_cost(complexity.context_tokens, DEFAULT_OUTPUT_TOKENS, price)
     return decide(
         complexity,
-        services.models,
+        models or services.models,
         repo=repo,
         paths=paths,
         override=override,
@@ -413,28 +457,93 @@ async def _decide_with_budget(
     )
 
 
-async def _budget_left(
+def _limits(
     services: Services, repo: RepoSettings, repo_name: str, installation_id: int | None
-) -> tuple[Decimal | None, str]:
-    """The smallest frontier budget left this month, and its figures in words."""
-    ledger = services.ledger
-    if ledger is None:
-        return None, ""
-    since = month_start(datetime.now(UTC))
-    limits: list[tuple[Decimal, Decimal, str]] = []
+) -> list[Limit]:
+    """The monthly frontier budgets that apply: the operator's, for the installation (or, with
+    no installation, as in the Action, for the repo), and the repo's own."""
+    limits: list[Limit] = []
     budget = services.settings.frontier_budget_usd
     if budget is not None and installation_id is not None:
-        spent = await asyncio.to_thread(
-            lambda: ledger.frontier_spent(since=since, installation_id=installation_id)
-        )
-        limits.append((budget, spent, "this installation"))
+        limits.append(Limit(budget, "this installation", installation_id=installation_id))
+    elif budget is not None:
+        limits.append(Limit(budget, "this repository's workflows", repo=repo_name))
     if repo.frontier_budget_usd is not None:
-        spent = await asyncio.to_thread(lambda: ledger.frontier_spent(since=since, repo=repo_name))
-        limits.append((repo.frontier_budget_usd, spent, "this repo"))
-    if not limits:
+        limits.append(Limit(repo.frontier_budget_usd, "this repo", repo=repo_name))
+    return limits
+
+
+async def _budget_left(services: Services, limits: Sequence[Limit]) -> tuple[Decimal | None, str]:
+    """The smallest frontier budget left this month (spent and held counted), and its figures
+    in words."""
+    ledger = services.ledger
+    if ledger is None or not limits:
         return None, ""
-    budget, spent, who = min(limits, key=lambda item: item[0] - item[1])
-    return budget - spent, f"{format_usd(spent)} of {format_usd(budget)} spent by {who}"
+    since = month_start(datetime.now(UTC))
+    figures: list[tuple[Limit, Decimal]] = []
+    for limit in limits:
+        charged = await asyncio.to_thread(
+            ledger.frontier_charged,
+            since=since,
+            repo=limit.repo,
+            installation_id=limit.installation_id,
+        )
+        figures.append((limit, charged))
+    limit, charged = min(figures, key=lambda item: item[0].usd - item[1])
+    return limit.usd - charged, (
+        f"{format_usd(charged)} of {format_usd(limit.usd)} spent by {limit.who}"
+    )
+
+
+async def untrusted_policy(
+    github: GitHubClient,
+    ref: PullRef,
+    repo: RepoSettings,
+    ceiling: Untrusted,
+    people: Sequence[tuple[str, str | None]],
+) -> Untrusted | None:
+    """What the work gets when none of `people` (login, author association) has write access:
+    the repo's `review.untrusted_authors`, at most the operator's `ceiling`; None when one of
+    them has it, or when the policy is `auto` (no one is asked then)."""
+    policy = repo.untrusted_authors.at_most(ceiling)
+    if policy is Untrusted.AUTO:
+        return None
+    # Those whose association already says so first: they need no call to GitHub.
+    for login, association in sorted(people, key=lambda p: not trusted_association(p[1])):
+        if await may_write(github, ref.owner, ref.repo, login, association):
+            return None
+    return policy
+
+
+def _allowed(
+    services: Services,
+    policy: Untrusted | None,
+    repo: RepoSettings,
+    repo_name: str,
+    installation_id: int | None,
+    number: int,
+) -> tuple[Mapping[Tier, Backend], Models]:
+    """The backends and models a job may use. Untrusted work (a `policy`) gets the local model
+    alone: no frontier backend at all, so nothing can escalate to it. Other work gets the
+    frontier backend behind the month's budgets (bot.budget), when any applies; a budget with
+    no ledger to count it in (the Action without TIERBOT_DATABASE_URL) allows no frontier work."""
+    local: dict[Tier, Backend] = {
+        tier: b for tier, b in services.backends.items() if tier is Tier.LOCAL
+    }
+    if policy is not None:
+        return local, replace(services.models, frontier_unavailable=UNTRUSTED_FRONTIER)
+    frontier = services.backends.get(Tier.FRONTIER)
+    limits = _limits(services, repo, repo_name, installation_id)
+    if limits and services.ledger is None:
+        return local, replace(services.models, frontier_unavailable=UNCOUNTED_BUDGET)
+    if services.ledger is None or frontier is None or not limits:
+        return services.backends, services.models
+    purse = services.ledger.purse(
+        limits, repo=repo_name, number=number, installation_id=installation_id
+    )
+    price = services.prices.require(frontier.model)
+    held = BudgetedBackend(frontier, purse, price)
+    return {**services.backends, Tier.FRONTIER: held}, services.models
 
 
 def month_start(now: datetime) -> datetime:
@@ -498,9 +607,12 @@ def _review_body(result: ReviewResult, new: list[Comment]) -> str:
     )
 
 
-def _not_reviewed(head_sha: str, reason: str, paused: bool) -> str:
+def _not_reviewed(head_sha: str | None, reason: str, paused: bool) -> str:
+    """The summary of a pull request that was not reviewed, and why; `head_sha` is the commit
+    to count as done (None: none, so that a later review still covers every change)."""
+    head = f"{head_marker(head_sha)}\n" if head_sha else ""
     return set_paused(
-        f"{SUMMARY_MARKER}\n{head_marker(head_sha)}\n## tierbot review\n\n"
+        f"{SUMMARY_MARKER}\n{head}## tierbot review\n\n"
         f"**This pull request was not reviewed:** {reason}.\n\n<sub>{COMMANDS_HELP}</sub>\n",
         paused,
     )
@@ -527,7 +639,11 @@ async def _command(
     comment_id = payload.get("comment_id")
     if isinstance(comment_id, int):
         await github.add_reaction(ref.owner, ref.repo, comment_id, "eyes")
-    if payload.get("needs_permission_check") and not await _may_write(github, ref, user):
+    association = payload.get("author_association")
+    association = association if isinstance(association, str) else None
+    if payload.get("needs_permission_check") and not await may_write(
+        github, ref.owner, ref.repo, user, association
+    ):
         await github.reply(ref, _REFUSED.format(user=user, command=f"/{name} {' '.join(args)}"))
         return "refused: no write access"
     if name == "review":
@@ -547,6 +663,7 @@ async def _command(
             forced=forced,
             resume=True,
             installation_id=installation_id,
+            asked_by=(user, association),
         )
         if outcome.startswith("skipped: this commit"):
             await github.reply(
@@ -559,7 +676,8 @@ async def _command(
         return await _pause(github, ref, paused=name == "pause")
     if name == "ask":
         question = str(args[0]) if args else ""
-        text = await _answer(github, ref, question, services, "", installation_id)
+        asker = (user, association)
+        text = await _answer(github, ref, question, services, "", installation_id, asker)
         await github.reply(ref, f"> {_quote(question)}\n\n{text}")
         return "replied: /ask"
     if name == "cost":
@@ -590,7 +708,9 @@ async def _thread_reply(
         return "ignored: an empty reply"
     where = f"{root.get('path')}:{root.get('line') or root.get('original_line')}"
     thread = f"The bot's comment on {where}:\n{root.get('body', '')}"
-    text = await _answer(github, ref, question, services, thread, installation_id)
+    association = payload.get("author_association")
+    asker = (str(payload.get("user", "")), association if isinstance(association, str) else None)
+    text = await _answer(github, ref, question, services, thread, installation_id, asker)
     await github.reply_in_thread(ref, root_id, text)
     if isinstance(comment_id, int):
         return f"replied in thread {root_id} to {comment_id}"
@@ -604,17 +724,27 @@ async def _answer(
     services: Services,
     thread: str,
     installation_id: int | None = None,
+    asker: tuple[str, str | None] = ("", None),
 ) -> str:
-    """The answer to post, or why there is none; never an empty success."""
+    """The answer to post, or why there is none; never an empty success. `asker` is who asked
+    (login, author association): without write access, the untrusted policy applies."""
     pull = await github.pull(ref)
     repo = await _repo_settings(github, ref, pull)
+    repo_name = f"{ref.owner}/{ref.repo}"
+    policy = await untrusted_policy(github, ref, repo, services.settings.untrusted_authors, [asker])
+    if policy is Untrusted.NONE:
+        return (
+            "Questions are answered for people with write access only on this repository "
+            "(its settings say `review.untrusted_authors: none`)."
+        )
     _, kept, _, problem = _read_change(await github.pull_diff(ref), repo)
     if kept is None:
         return f"I cannot answer: {problem}."
     complexity = score(kept)
     paths = tuple(f.path for f in kept.files)
-    decision = decide(complexity, services.models, task=Task.ASK, repo=repo, paths=paths)
-    answer = await answer_question(kept, question, decision, services.backends, repo, thread=thread)
+    backends, models = _allowed(services, policy, repo, repo_name, installation_id, ref.number)
+    decision = decide(complexity, models, task=Task.ASK, repo=repo, paths=paths)
+    answer = await answer_question(kept, question, decision, backends, repo, thread=thread)
     if answer.failed and not answer.text:
         return f"I could not answer: {answer.failed}."
     gpu_hour = services.settings.gpu_hour_usd or DEFAULT_GPU_HOUR_USD
@@ -670,8 +800,25 @@ def _quote(text: str) -> str:
     return neutralise(first[:200] + ("…" if len(first) > 200 else ""))
 
 
-async def _may_write(github: GitHubClient, ref: PullRef, user: str) -> bool:
-    return bool(user) and await github.permission(ref.owner, ref.repo, user) in _WRITE_PERMISSIONS
+async def post_notice(github: GitHubClient, ref: PullRef, payload: Mapping[str, Any]) -> str:
+    """Tell the pull request that a cap refused work (bot.caps): for a review, its summary
+    says it was not reviewed and why (keeping the commit last reviewed, so a later review
+    covers everything since); for a command, one reply."""
+    reason = str(payload.get("reason", "an hourly cap was reached"))
+    if payload.get("work") == "review":
+        previous = await github.find_comment(ref, SUMMARY_MARKER)
+        body = previous[1] if previous else ""
+        why = f"{reason}; {ASK_A_MAINTAINER}"
+        text = _not_reviewed(reviewed_head(body), why, PAUSED_MARKER in body)
+        await github.upsert_comment(ref, SUMMARY_MARKER, text, known=previous)
+        return f"noticed: review not done ({reason})"
+    await github.reply(
+        ref,
+        f"Not carried out: {reason}. Until the hour is over, further commands from "
+        f"`{payload.get('user', '')}` on this repository are not carried out, and this is the "
+        "only reply about them.",
+    )
+    return f"noticed: command not carried out ({reason})"
 
 
 async def _route(

@@ -14,6 +14,14 @@ Semantics (the same as the scale-out engine's, procrastinate's `queueing_lock` a
   one over is refused, not stored, counted in the same transaction as the insert, so concurrent
   deliveries cannot overshoot; refused commands do not count, so a flood does not extend its own
   lockout;
+- with caps (bot.caps), a job that carries an `author` (an account without write access by its
+  association) is refused, not stored, when that account, or all such accounts on the repo,
+  already had the cap's number of jobs of its work (reviews, commands, thread replies) created
+  in the last window, counted in the same transaction as the insert; a review that replaces its
+  PR's waiting review adds no work and is not refused; refused work does not count. In its place
+  the first refused review or command of an account in a window stores a "notice" job, which
+  tells the pull request why (one per account, work and window, so a flood is not answered with
+  a flood; a refused thread reply gets none);
 - at most one job per PR (owner, repo, number) runs at a time;
 - a running job whose lease ran out (its worker died or hung) is taken up again by the next claim,
   and the old worker can no longer renew, complete or fail it;
@@ -44,6 +52,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final
 
+from bot.caps import Caps, Refusal, Work
+
 WAITING: Final = "waiting"
 RUNNING: Final = "running"
 DONE: Final = "done"
@@ -54,6 +64,10 @@ COALESCING_KIND: Final = "review"
 """The one kind that coalesces; its literal is also in the SQL below, the unique index included."""
 COMMAND_KIND: Final = "command"
 """The kind a command limit applies to; its literal is also in the SQL below and its index."""
+NOTICE_KIND: Final = "notice"
+"""A message the bot owes a pull request about work a cap refused; no cap counts it."""
+CAPPED_WORK: Final[dict[str, Work]] = {"review": "review", "command": "command", "reply": "reply"}
+"""The kinds the caps count, and the work each is; other kinds are never capped."""
 TIER_HINTS: Final = frozenset({"local", "frontier"})
 MAX_PAYLOAD_BYTES: Final = 256 * 1024
 """Only ids and short text go on the queue; a payload this big is a whole webhook body or a diff."""
@@ -104,6 +118,12 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             event TEXT NOT NULL, body BLOB NOT NULL, received_at REAL NOT NULL
         )""",
     ),
+    # 4: the caps count an account's (and a repo's) recent work; logins are case-insensitive.
+    (
+        "ALTER TABLE queue_jobs ADD COLUMN author TEXT COLLATE NOCASE",
+        """CREATE INDEX queue_jobs_by_author
+            ON queue_jobs (owner, repo, kind, author, created_at) WHERE author IS NOT NULL""",
+    ),
 )
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
 
@@ -114,7 +134,8 @@ class LeaseLostError(RuntimeError):
 
 @dataclass(frozen=True)
 class NewJob:
-    """A job to enqueue: which PR, what to do, and the little the worker needs beyond plain ids."""
+    """A job to enqueue: which PR, what to do, and the little the worker needs beyond plain ids.
+    `author` is the account the caps count it against (None: not counted, see bot.events)."""
 
     kind: str
     owner: str
@@ -125,6 +146,7 @@ class NewJob:
     trigger: str = ""
     tier_hint: str | None = None
     payload: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    author: str | None = None
 
     def __post_init__(self) -> None:
         if not self.kind.strip():
@@ -142,10 +164,13 @@ class NewJob:
 @dataclass(frozen=True)
 class Admitted:
     """What `JobQueue.admit` did with a new delivery's jobs: the ids of those stored, in order
-    (a coalesced review gives its waiting job's id), and the commands the limit refused."""
+    (a coalesced review gives its waiting job's id; notices included), the commands the per-PR
+    limit refused, the work the caps refused, and the ids of the notices stored for that."""
 
     ids: list[int]
     refused: list[NewJob]
+    capped: list[Refusal] = field(default_factory=list)
+    notices: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +263,7 @@ class JobQueue:
         jobs: Iterable[NewJob],
         *,
         command_limit: tuple[int, float] | None = None,
+        caps: Caps | None = None,
     ) -> list[int] | None:
         """Record a delivery and enqueue its jobs in one transaction; None for a redelivery.
 
@@ -246,7 +272,9 @@ class JobQueue:
         a job that cannot be stored (say, a payload that is not JSON) leaves the delivery
         unrecorded, so GitHub's redelivery can retry.
         """
-        admitted = self.admit(delivery_id, event, action, jobs, command_limit=command_limit)
+        admitted = self.admit(
+            delivery_id, event, action, jobs, command_limit=command_limit, caps=caps
+        )
         return None if admitted is None else admitted.ids
 
     def admit(
@@ -257,13 +285,15 @@ class JobQueue:
         jobs: Iterable[NewJob],
         *,
         command_limit: tuple[int, float] | None = None,
+        caps: Caps | None = None,
     ) -> Admitted | None:
-        """`accept`, telling which jobs were stored and which commands the limit refused.
+        """`accept`, telling which jobs were stored and which the limit and the caps refused.
 
         `command_limit` is (max commands, window seconds) per PR: a "command" job is refused when
         `max` command jobs of its PR (owner, repo, number) were created within the last `window`
-        seconds of the queue's clock. The delivery is recorded all the same (a redelivery of it
-        is a duplicate), and the count and the inserts share the transaction.
+        seconds of the queue's clock. `caps` refuse work by accounts without write access (see
+        the module docstring). The delivery is recorded all the same (a redelivery of it is a
+        duplicate), and the counts and the inserts share the transaction.
         """
         if not delivery_id:
             raise ValueError("delivery id is empty")
@@ -284,6 +314,16 @@ class JobQueue:
                     if _recent_commands(conn, job, now - window) >= most:
                         admitted.refused.append(job)
                         continue
+                refusal = _capped(conn, job, caps, now) if caps is not None else None
+                if refusal is not None:
+                    assert caps is not None
+                    admitted.capped.append(refusal)
+                    notice = _notice(conn, job, refusal, now - caps.window_seconds)
+                    if notice is not None:
+                        stored = _insert(conn, notice, delivery_id, now)
+                        admitted.ids.append(stored)
+                        admitted.notices.append(stored)
+                    continue
                 admitted.ids.append(_insert(conn, job, delivery_id, now))
             return admitted
 
@@ -618,31 +658,89 @@ def _recent_commands(conn: sqlite3.Connection, job: NewJob, since: float) -> int
     return int(row[0])
 
 
+def _capped(conn: sqlite3.Connection, job: NewJob, caps: Caps, now: float) -> Refusal | None:
+    """The cap that refuses `job`, or None: only counted work by an author is capped, and a
+    review that replaces its PR's waiting review adds no work."""
+    work = CAPPED_WORK.get(job.kind)
+    if work is None or job.author is None:
+        return None
+    if job.kind == COALESCING_KIND and _waiting_review(conn, job) is not None:
+        return None
+    kinds = sorted(kind for kind, counted in CAPPED_WORK.items() if counted == work)
+    marks = ", ".join("?" * len(kinds))
+    since = now - caps.window_seconds
+    where = f"owner = ? AND repo = ? AND kind IN ({marks}) AND author IS NOT NULL"
+    by_repo, by_author = conn.execute(
+        f"""SELECT count(*), count(CASE WHEN author = ? THEN 1 END) FROM queue_jobs
+        WHERE {where} AND created_at > ?""",  # noqa: S608 - only placeholders are formatted in
+        (job.author, job.owner, job.repo, *kinds, since),
+    ).fetchone()
+    return caps.check(work, job.author, f"{job.owner}/{job.repo}", by_author, by_repo)
+
+
+def _notice(conn: sqlite3.Connection, job: NewJob, refusal: Refusal, since: float) -> NewJob | None:
+    """The notice job for a refusal, unless the account already got one for this work since
+    `since` on this repo."""
+    if job.author is None or refusal.work == "reply":
+        return None
+    sent = conn.execute(
+        """SELECT 1 FROM queue_jobs WHERE owner = ? AND repo = ? AND kind = 'notice'
+        AND author = ? AND trigger = ? AND created_at > ? LIMIT 1""",
+        (job.owner, job.repo, job.author, refusal.work, since),
+    ).fetchone()
+    if sent is not None:
+        return None
+    payload: dict[str, Any] = {
+        "work": refusal.work,
+        "reason": refusal.text(),
+        "user": refusal.author,
+    }
+    comment_id = job.payload.get("comment_id")
+    if isinstance(comment_id, int):
+        payload["comment_id"] = comment_id
+    return NewJob(
+        NOTICE_KIND,
+        job.owner,
+        job.repo,
+        job.number,
+        installation_id=job.installation_id,
+        head_sha=job.head_sha,
+        trigger=refusal.work,
+        payload=payload,
+        author=job.author,
+    )
+
+
+def _waiting_review(conn: sqlite3.Connection, job: NewJob) -> int | None:
+    row = conn.execute(
+        """SELECT id FROM queue_jobs WHERE state = 'waiting' AND kind = 'review'
+        AND owner = ? AND repo = ? AND number = ?""",
+        (job.owner, job.repo, job.number),
+    ).fetchone()
+    return None if row is None else int(row["id"])
+
+
 def _insert(conn: sqlite3.Connection, job: NewJob, delivery_id: str | None, now: float) -> int:
     """Store a job, coalescing a review into its PR's waiting review (reset as a fresh job)."""
     payload = json.dumps(dict(job.payload), sort_keys=True, separators=(",", ":"), allow_nan=False)
     if len(payload.encode()) > MAX_PAYLOAD_BYTES:
         raise ValueError(f"job payload is {len(payload.encode())} bytes, over {MAX_PAYLOAD_BYTES}")
     values: tuple[object, ...] = (job.installation_id, job.head_sha, job.trigger, job.tier_hint)
-    values += (payload, delivery_id, now, now)
+    values += (payload, delivery_id, job.author, now, now)
     if job.kind == COALESCING_KIND:
-        row = conn.execute(
-            """SELECT id FROM queue_jobs WHERE state = 'waiting' AND kind = 'review'
-            AND owner = ? AND repo = ? AND number = ?""",
-            (job.owner, job.repo, job.number),
-        ).fetchone()
-        if row is not None:
+        waiting = _waiting_review(conn, job)
+        if waiting is not None:
             conn.execute(
                 """UPDATE queue_jobs SET installation_id = ?, head_sha = ?, trigger = ?,
-                tier_hint = ?, payload = ?, delivery_id = ?, updated_at = ?, run_after = ?,
-                attempts = 0, error = NULL, failing_since = NULL WHERE id = ?""",
-                (*values, row["id"]),
+                tier_hint = ?, payload = ?, delivery_id = ?, author = ?, updated_at = ?,
+                run_after = ?, attempts = 0, error = NULL, failing_since = NULL WHERE id = ?""",
+                (*values, waiting),
             )
-            return int(row["id"])
+            return waiting
     cursor = conn.execute(
         """INSERT INTO queue_jobs (installation_id, head_sha, trigger, tier_hint, payload,
-        delivery_id, updated_at, run_after, kind, owner, repo, number, state, created_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?)""",
+        delivery_id, author, updated_at, run_after, kind, owner, repo, number, state, created_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?)""",
         (*values, job.kind, job.owner, job.repo, job.number, now),
     )
     assert cursor.lastrowid is not None

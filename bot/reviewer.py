@@ -132,6 +132,10 @@ async def review_change(
             escalate_for = (*escalate_for, f"not escalated: {why}")
             return _result(decision, first, secrets, (first.attempt,), escalate_for)
         second = await _attempt(Tier.FRONTIER, frontier, shown, repo, thresholds)
+        if second.failed_parts and second.failed_kinds == {ErrorKind.UNAVAILABLE}:
+            # Not sent at all (the month's frontier budget has no room): the local review stands.
+            why = second.failed_parts[0][1]
+            return _result(decision, first, secrets, (first.attempt,), (*escalate_for, why))
         return _result(decision, second, secrets, (first.attempt, second.attempt), escalate_for)
     return _result(decision, first, secrets, (first.attempt,), ())
 

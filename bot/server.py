@@ -79,7 +79,9 @@ async def build(
     clock: Callable[[], float] = time.time,
     sleep: Sleep = asyncio.sleep,
 ) -> Server:
-    """Everything the App needs, or SettingsError naming what is missing or refused."""
+    """Everything the App needs, or SettingsError naming what is missing or refused.
+    `transport`, `clock` and `sleep` (every wait: GitHub's write spacing and retries, the
+    workers' polls and leases) are for tests."""
     problems = settings.app_problems()
     if problems:
         raise SettingsError("the GitHub App needs " + "; ".join(problems))
@@ -166,6 +168,7 @@ async def build(
         on_enqueued=workers.wake,
         metrics=metrics,
         lifespan=lifespan,
+        caps=settings.caps,
         github=github,
     )
     return Server(app, queue, workers, services, github_app, github)

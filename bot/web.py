@@ -28,7 +28,13 @@ the workers'. In order, for each delivery
    counted by the queue in the same transaction): a command over the limit is not queued and is
    answered 200 with `ack` "ignored: command rate limit for owner/repo#N (10 per 10 minutes)",
    counted as result `rate_limited`. Nothing is posted about it, no reaction and no reply: the
-   worker posts those from a job, and answering a flood would be a flood.
+   worker posts those from a job, and answering a flood would be a flood;
+6. work by accounts without write access is capped per account and per repository per hour
+   (`caps`, bot.caps, counted by the queue in the same transaction): work over a cap is not
+   queued and is answered with `ack` "ignored: review cap for `login` on owner/repo (10 per
+   hour)", counted as result `rate_limited` and in `tierbot_capped_total` by work and scope; the
+   first refusal of an account's work in the hour queues a notice job, which tells the pull
+   request why (the answer is then 202 with that job).
 
 The signature covers the body only: the event and delivery headers are not signed, so someone
 holding one captured delivery could replay its body under a new delivery id or another event
@@ -57,6 +63,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
@@ -67,8 +74,9 @@ from starlette.routing import Route
 from starlette.types import Lifespan
 
 from bot import events
+from bot.caps import Caps, span
 from bot.events import EventSettings
-from bot.metrics import CONTENT_TYPE, QUEUE_JOBS, WEBHOOK_SECONDS, WEBHOOKS, Metrics
+from bot.metrics import CAPPED, CONTENT_TYPE, QUEUE_JOBS, WEBHOOK_SECONDS, WEBHOOKS, Metrics
 from bot.queue import Admitted, HeldDelivery, NewJob, check_command_limit
 from bot.reachability import Reachability
 
@@ -85,6 +93,7 @@ LOGIN_EVENTS = frozenset({"issue_comment", "pull_request_review_comment"})
 """The events whose routing reads the App's login: held while it is not known."""
 MAX_HELD = 10_000
 """Deliveries held at most while the App's login is not known (comment deliveries are KiBs)."""
+DEFAULT_CAPS = Caps()
 
 
 class WebhookQueue(Protocol):
@@ -98,6 +107,7 @@ class WebhookQueue(Protocol):
         jobs: list[NewJob],
         *,
         command_limit: tuple[int, float] | None = None,
+        caps: Caps | None = None,
     ) -> Admitted | None: ...
 
     def depth(self) -> Mapping[str, int]: ...
@@ -122,6 +132,7 @@ def create_app(
     metrics: Metrics | None = None,
     lifespan: Lifespan[Starlette] | None = None,
     command_limit: tuple[int, float] | None = COMMAND_LIMIT,
+    caps: Caps | None = DEFAULT_CAPS,
     github: Reachability | None = None,
     max_held: int = MAX_HELD,
 ) -> Starlette:
@@ -130,8 +141,9 @@ def create_app(
     jobs, to wake the workers; `lifespan` is where the caller starts and stops them; `metrics`
     is the process's registry (a fresh one when not given), also at `app.state.metrics`;
     `command_limit` is (max slash commands, window seconds) per pull request, None for no
-    limit; `github` is GitHub's reachability, for `/healthz`; `max_held` bounds the deliveries
-    held while the login is not known.
+    limit; `caps` are the hourly caps on work by accounts without write access (bot.caps), None
+    for none; `github` is GitHub's reachability, for `/healthz`; `max_held` bounds the
+    deliveries held while the login is not known.
 
     `app.state.admit_held` is a coroutine function that routes the held deliveries (call it
     once the login is known); it returns how many it routed."""
@@ -142,11 +154,12 @@ def create_app(
     registry = metrics if metrics is not None else Metrics()
     key = secret.encode()
     login = bot_login if callable(bot_login) else _constant(bot_login)
+    door = _Door(queue, event_settings, command_limit, caps, registry, on_enqueued)
     draining = asyncio.Lock()
 
     async def admit_held() -> int:
         async with draining:
-            return await _admit_held(queue, login, event_settings, on_enqueued, command_limit)
+            return await _admit_held(door, login)
 
     passes: set[asyncio.Task[int]] = set()  # referenced until done, as asyncio asks
 
@@ -163,16 +176,7 @@ def create_app(
         label, result = "unverified", "error"
         try:
             response, label, result = await _webhook(
-                request,
-                key,
-                queue,
-                login,
-                event_settings,
-                max_body_bytes,
-                on_enqueued,
-                command_limit,
-                held_one,
-                max_held,
+                request, key, door, login, max_body_bytes, held_one, max_held
             )
         finally:
             registry.inc(WEBHOOKS, {"event": label, "result": result})
@@ -237,12 +241,9 @@ class _Refused(Exception):
 async def _webhook(
     request: Request,
     key: bytes,
-    queue: WebhookQueue,
+    door: _Door,
     login: Callable[[], str | None],
-    settings: EventSettings,
     max_body_bytes: int,
-    on_enqueued: Callable[[], None] | None,
-    command_limit: tuple[int, float] | None,
     on_held: Callable[[], None],
     max_held: int,
 ) -> tuple[Response, str, str]:
@@ -273,16 +274,28 @@ async def _webhook(
         return JSONResponse({"delivery": delivery, "ack": "pong"}), label, "pong"
     bot_login = login()
     if bot_login is None and event in LOGIN_EVENTS:
-        response, result = await _hold(queue, delivery, event, body, max_held)
+        response, result = await _hold(door.queue, delivery, event, body, max_held)
         if result == "held":
             on_held()
         return response, label, result
     if bot_login is None:
         bot_login = ""  # no other event reads it
-    answer, status, result = await _admit(
-        queue, delivery, event, payload, bot_login, settings, on_enqueued, command_limit
-    )
+    answer, status, result = await _admit(door, delivery, event, payload, bot_login)
     return JSONResponse(answer, status), label, result
+
+
+@dataclass(frozen=True, slots=True)
+class _Door:
+    """What admitting a verified delivery needs: the queue, the routing settings, the per-PR
+    command limit and the hourly caps, the registry that counts capped work, and whom to wake
+    when jobs were queued."""
+
+    queue: WebhookQueue
+    settings: EventSettings
+    command_limit: tuple[int, float] | None
+    caps: Caps | None
+    metrics: Metrics
+    on_enqueued: Callable[[], None] | None
 
 
 async def _hold(
@@ -299,66 +312,55 @@ async def _hold(
     return JSONResponse({"delivery": delivery, "held": True, "ack": ack}, 202), "held"
 
 
-async def _admit_held(
-    queue: WebhookQueue,
-    login: Callable[[], str | None],
-    settings: EventSettings,
-    on_enqueued: Callable[[], None] | None,
-    command_limit: tuple[int, float] | None,
-) -> int:
+async def _admit_held(door: _Door, login: Callable[[], str | None]) -> int:
     """Route every held delivery, oldest first, as if it had just come; how many were routed."""
     bot_login = login()
     if bot_login is None:
         return 0
     routed = 0
-    while batch := await asyncio.to_thread(queue.held, 100):
+    while batch := await asyncio.to_thread(door.queue.held, 100):
         for held in batch:
             answer, _, result = await _admit(
-                queue,
+                door,
                 held.delivery_id,
                 held.event,
                 _json(held.body),  # parsed once already, before it was held
                 bot_login,
-                settings,
-                on_enqueued,
-                command_limit,
             )
-            await asyncio.to_thread(queue.release, held.delivery_id)
+            await asyncio.to_thread(door.queue.release, held.delivery_id)
             log.info("held delivery routed", result=result, **answer)
             routed += 1
     return routed
 
 
 async def _admit(
-    queue: WebhookQueue,
-    delivery: str,
-    event: str,
-    payload: dict[str, Any],
-    bot_login: str,
-    settings: EventSettings,
-    on_enqueued: Callable[[], None] | None,
-    command_limit: tuple[int, float] | None,
+    door: _Door, delivery: str, event: str, payload: dict[str, Any], bot_login: str
 ) -> tuple[dict[str, Any], int, str]:
-    """Route a verified delivery and persist it with its jobs: the answer, its status and the
-    result for the metrics."""
-    routed = events.route(event, payload, bot_login=bot_login, settings=settings)
+    """Route a verified delivery and persist it with its jobs, within the command limit and the
+    caps: the answer, its status and the result for the metrics. Capped work is counted."""
+    routed = events.route(event, payload, bot_login=bot_login, settings=door.settings)
     action = payload.get("action")
     admitted = await asyncio.to_thread(
-        queue.admit,
+        door.queue.admit,
         delivery,
         event,
         action if isinstance(action, str) else None,
         routed.jobs,
-        command_limit=command_limit,
+        command_limit=door.command_limit,
+        caps=door.caps,
     )
     if admitted is None:
         return {"delivery": delivery, "duplicate": True}, 200, "duplicate"
+    for refusal in admitted.capped:
+        door.metrics.inc(CAPPED, {"work": refusal.work, "scope": refusal.scope})
     ids = admitted.ids
-    if ids and on_enqueued is not None:
-        on_enqueued()
+    if ids and door.on_enqueued is not None:
+        door.on_enqueued()
     ack, result = routed.ack, routed.result
-    if admitted.refused and command_limit is not None:
-        ack, result = _rate_limited(admitted.refused[0], command_limit), "rate_limited"
+    if admitted.refused and door.command_limit is not None:
+        ack, result = _rate_limited(admitted.refused[0], door.command_limit), "rate_limited"
+    elif admitted.capped:
+        ack, result = admitted.capped[0].ack, "rate_limited"
     answer = {"delivery": delivery, "jobs": ids, "ack": ack}
     return answer, 202 if ids else 200, result
 
@@ -367,16 +369,7 @@ def _rate_limited(job: NewJob, limit: tuple[int, float]) -> str:
     """The ack of a command refused by the limit, e.g. "... (10 per 10 minutes)"."""
     most, window = limit
     where = f"{job.owner}/{job.repo}#{job.number}"
-    return f"ignored: command rate limit for {where} ({most} per {_span(window)})"
-
-
-def _span(seconds: float) -> str:
-    """A window in words: "hour", "10 minutes", "90 seconds"."""
-    for unit, size in (("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
-            count = int(seconds // size)
-            return unit if count == 1 else f"{count} {unit}s"
-    return "second" if seconds == 1 else f"{seconds:g} seconds"
+    return f"ignored: command rate limit for {where} ({most} per {span(window)})"
 
 
 async def _body(request: Request, limit: int) -> bytes:

@@ -5,6 +5,10 @@ comments and reviews, so pipeline tests can assert on what the bot posted and on
 the second time round. `POST /graphql` answers with the review threads, one per review comment
 that is not a reply, resolved where that comment's id is in `resolved`. GitHub's schema itself
 is checked by the Prism contract tests.
+
+`FakeGitHubHost` is a repository with many such pull requests, as GitHub serves it to a GitHub
+App (`/app`, installation tokens) and to a workflow's token (the repository's comments, a
+workflow's runs), for tests that open a hundred pull requests.
 """
 
 from __future__ import annotations
@@ -89,6 +93,9 @@ class FakeGitHubAPI:
     compared: dict[tuple[str, str], str] = field(default_factory=dict)
     settings_file: str | None = None
     state: str = "open"
+    author: str = "mona"
+    author_association: str = "MEMBER"
+    head_repo: str | None = None  # owner/name of a fork the pull request comes from
     permissions: dict[str, str] = field(default_factory=dict)
     issue_comments: list[dict[str, Any]] = field(default_factory=list)
     review_comments: list[dict[str, Any]] = field(default_factory=list)
@@ -96,6 +103,7 @@ class FakeGitHubAPI:
     reactions: list[tuple[int, str]] = field(default_factory=list)
     resolved: set[int] = field(default_factory=set)
     calls: list[tuple[str, str]] = field(default_factory=list)
+    first_id: int = 1000
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self._handle)
@@ -186,10 +194,13 @@ class FakeGitHubAPI:
             "number": self.number,
             "title": "Cache lookups",
             "body": "Adds a cache.",
-            "head": {"sha": self.head},
+            "head": {
+                "sha": self.head,
+                "repo": {"full_name": self.head_repo or f"{self.owner}/{self.repo}"},
+            },
             "base": {"sha": "b" * 40, "repo": {"default_branch": "main"}},
-            "user": {"login": "mona"},
-            "author_association": "CONTRIBUTOR",
+            "user": {"login": self.author},
+            "author_association": self.author_association,
             "draft": False,
             "state": self.state,
             "changed_files": 1,
@@ -227,7 +238,7 @@ class FakeGitHubAPI:
         return {"data": {"repository": {"pullRequest": {"reviewThreads": threads}}}}
 
     def _comment(self, text: str) -> dict[str, Any]:
-        ident = 1000 + len(self.issue_comments) + len(self.review_comments)
+        ident = self.first_id + len(self.issue_comments) + len(self.review_comments)
         return {"id": ident, "body": text, "user": {"login": BOT, "type": "Bot"}}
 
     @staticmethod
@@ -235,3 +246,104 @@ class FakeGitHubAPI:
         page = int(request.url.params.get("page", "1"))
         size = int(request.url.params.get("per_page", "30"))
         return items[(page - 1) * size : page * size]
+
+
+_IDS_PER_PULL = 100_000
+
+
+@dataclass
+class FakeGitHubHost:
+    """One repository with any number of pull requests, each a `FakeGitHubAPI` made on first use
+    (with `diff`, `settings_file`, `author` and `author_association`; comment ids apart), and
+    the endpoints that are not a pull request's: `GET /app` (the App's `slug`), installation
+    tokens, the permission API (`permissions`, shared by every pull request), reactions to
+    comments, the repository's issue comments, and a workflow's runs (`runs`, oldest first, as
+    GitHub's run objects: `id`, `created_at`, `actor`, `conclusion`; listed newest first)."""
+
+    owner: str = "octo"
+    repo: str = "app"
+    slug: str = "tierbot"
+    diff: str = ""
+    settings_file: str | None = None
+    author: str = "mona"
+    author_association: str = "MEMBER"
+    head_repo: str | None = None
+    permissions: dict[str, str] = field(default_factory=dict)
+    runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    pulls: dict[int, FakeGitHubAPI] = field(default_factory=dict)
+    reactions: list[tuple[int, str]] = field(default_factory=list)
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def pull(self, number: int) -> FakeGitHubAPI:
+        """The fake of pull request `number`, made now if it is new."""
+        with self._lock:
+            found = self.pulls.get(number)
+            if found is None:
+                found = self._made(number)
+                self.pulls[number] = found
+            return found
+
+    def _made(self, number: int) -> FakeGitHubAPI:
+        return FakeGitHubAPI(
+            owner=self.owner,
+            repo=self.repo,
+            number=number,
+            head=f"{number:040x}",
+            diff=self.diff,
+            settings_file=self.settings_file,
+            author=self.author,
+            author_association=self.author_association,
+            head_repo=self.head_repo,
+            permissions=self.permissions,
+            first_id=number * _IDS_PER_PULL,
+        )
+
+    def comments(self) -> list[tuple[int, str]]:
+        """Every issue comment on the repository's pull requests, as (number, body)."""
+        return [(n, c["body"]) for n, p in sorted(self.pulls.items()) for c in p.issue_comments]
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self._handle)
+
+    @contextmanager
+    def served(self) -> Iterator[str]:
+        with serve(self._handle) as url:
+            yield url
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
+        path, method = request.url.path, request.method
+        with self._lock:
+            self.calls.append((method, path))
+        base = f"/repos/{self.owner}/{self.repo}"
+        if path == "/app" and method == "GET":
+            return httpx.Response(200, json={"id": 4242, "slug": self.slug})
+        if re.fullmatch(r"/app/installations/\d+/access_tokens", path) and method == "POST":
+            token = {"token": "ghs_fakeinstallation", "expires_at": "2099-01-01T00:00:00Z"}
+            return httpx.Response(201, json=token)
+        if path == "/graphql":
+            number = (json.loads(request.content).get("variables") or {}).get("number", 0)
+            return self.pull(int(number))._handle(request)
+        numbered = re.match(rf"{base}/(?:pulls|issues)/(\d+)(?:/|$)", path)
+        if numbered:
+            return self.pull(int(numbered[1]))._handle(request)
+        react = re.fullmatch(rf"{base}/issues/comments/(\d+)/reactions", path)
+        if react:
+            body = json.loads(request.content)
+            with self._lock:
+                self.reactions.append((int(react[1]), body["content"]))
+            return httpx.Response(201, json={"id": 1, "content": body["content"]})
+        by_id = re.fullmatch(rf"{base}/(?:issues|pulls)/comments/(\d+)", path)
+        if by_id:
+            return self.pull(int(by_id[1]) // _IDS_PER_PULL)._handle(request)
+        if path == f"{base}/issues/comments" and method == "GET":
+            found = [c for _, p in sorted(self.pulls.items()) for c in p.issue_comments]
+            return httpx.Response(200, json=FakeGitHubAPI._page(request, found))
+        runs = re.fullmatch(rf"{base}/actions/workflows/([^/]+)/runs", path)
+        if runs and method == "GET":
+            newest = list(reversed(self.runs.get(runs[1], [])))
+            page = FakeGitHubAPI._page(request, newest)
+            return httpx.Response(200, json={"total_count": len(newest), "workflow_runs": page})
+        return self._made(0)._handle(request)  # the repository's own: contents, permissions

@@ -33,6 +33,7 @@ from tests.webhooks import need_real_deliveries, payload, pr_comment
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "ghs_workflowtoken0123456789"
 WRITES = ("POST", "PATCH", "PUT", "DELETE")
+RUN_ID = 9_000_000_000  # this run: later than any run GitHub's examples list
 # The runner's own variables and the settings of whoever runs the tests stay out.
 _OUTER = ("GITHUB_", "INPUT_", "RUNNER_", "TIERBOT_", "ANTHROPIC_")
 
@@ -100,6 +101,9 @@ def run_action(
         "GITHUB_API_URL": proxy.url if proxy else "http://127.0.0.1:9",
         "GITHUB_REPOSITORY": f"{OWNER}/{REPO}",
         "GITHUB_WORKSPACE": str(tmp_path),
+        "GITHUB_WORKFLOW_REF": f"{OWNER}/{REPO}/.github/workflows/tierbot.yml@refs/heads/main",
+        "GITHUB_RUN_ID": str(RUN_ID),
+        "RUNNER_ENVIRONMENT": "github-hosted",
         "RUNNER_TEMP": str(tmp_path),
     }
     if anthropic is not None:

@@ -131,6 +131,8 @@ def test_every_input_a_step_uses_is_declared_and_passed_to_tierbot() -> None:
     steps = action["runs"]["steps"]
     used: set[str] = set()
     for step in steps:
+        if "uses" in step:
+            continue  # another action (uv's), checked below
         assert step.get("shell") == "bash", f"step {step.get('name')} needs a shell"
         # Inputs reach scripts through env, never pasted into them (script injection).
         assert not EXPRESSION.search(step.get("run", "")), f"an expression in {step['name']}"
@@ -147,11 +149,17 @@ def test_every_input_a_step_uses_is_declared_and_passed_to_tierbot() -> None:
     }
 
 
-def test_the_action_installs_tierbot_from_its_own_repository() -> None:
-    (install, _) = load(ACTION)["runs"]["steps"]
+def test_the_action_installs_a_pinned_uv_then_tierbot_from_its_own_repository() -> None:
+    (uv, install, _) = load(ACTION)["runs"]["steps"]
+    # A third-party action by the full SHA of a commit (a tag can be moved), uv at one version.
+    action, _, ref = uv["uses"].partition("@")
+    assert action == "astral-sh/setup-uv"
+    assert re.fullmatch(r"[0-9a-f]{40}", ref), ref
+    assert re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", uv["with"]["version"])
+    assert uv["with"]["enable-cache"] == "false"  # no cache shared with pull requests' runs
     assert install["env"]["TIERBOT_SOURCE"] == "${{ github.action_path }}/.."
-    assert "pip install" in install["run"]
-    assert "sync" in install["run"]
+    assert "pip install" not in install["run"]
+    assert "uv sync" in install["run"]
     assert "--locked" in install["run"]
     assert "--extra gpu" in install["run"]  # when model-dir is set
     assert (ROOT / "pyproject.toml").is_file()
@@ -164,6 +172,21 @@ def _on(workflow: dict[Any, Any]) -> dict[str, Any]:
     return on
 
 
+def test_the_examples_pin_tierbot_by_a_commit_and_may_list_their_runs() -> None:
+    for example in EXAMPLES:
+        text = example.read_text(encoding="utf-8")
+        refs = re.findall(r"uses:\s*\S+/tierbot/action@(\S+)(.*)", text)
+        assert refs, example.name
+        for ref, comment in refs:
+            assert re.fullmatch(r"[0-9a-f]{40}", ref), f"{example.name} pins tierbot by {ref}"
+            assert "replace with a tierbot release commit" in comment
+        workflow = load(example)
+        # The caps count the workflow's runs: every job's token may list them.
+        assert workflow["permissions"]["actions"] == "read", example.name
+        for name, job in workflow["jobs"].items():
+            assert job.get("permissions", workflow["permissions"])["actions"] == "read", name
+
+
 def test_the_review_workflow_routes_then_reviews_on_the_chosen_runner() -> None:
     workflow = load(ROOT / "action" / "examples" / "review.yml")
     assert set(_on(workflow)) == {"pull_request"}
@@ -171,6 +194,7 @@ def test_the_review_workflow_routes_then_reviews_on_the_chosen_runner() -> None:
         "contents": "read",
         "pull-requests": "write",
         "issues": "write",
+        "actions": "read",
     }
     assert workflow["concurrency"]["cancel-in-progress"] is True
     assert "github.event.pull_request.number" in workflow["concurrency"]["group"]
@@ -202,3 +226,9 @@ def test_the_fork_workflow_never_checks_out_the_pull_request() -> None:
     steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
     assert all("/tierbot/action@" in step["uses"] for step in steps)
     assert not any("checkout" in step["uses"] for step in steps)
+
+
+def test_the_fork_workflow_never_runs_on_a_self_hosted_runner() -> None:
+    workflow = load(ROOT / "action" / "examples" / "review-fork.yml")
+    for name, job in workflow["jobs"].items():
+        assert job["runs-on"] == "ubuntu-latest", f"{name} runs on {job['runs-on']}"

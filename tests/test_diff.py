@@ -1282,3 +1282,18 @@ def test_non_git_diffs_say_added_and_deleted_by_their_empty_side(CORPUS: Path, n
         "modified_file": Status.MODIFIED,
         "removed_file": Status.DELETED,
     }
+
+
+def test_a_git_header_that_names_no_file_is_an_error_not_a_nameless_file() -> None:
+    """Found by the diff fuzz target: `b/` with the name on the next line left a file whose path
+    was empty, which nothing downstream can comment on or exclude."""
+    data = (
+        b"diff --git a/app/stats.py b/\napp/stats.py\nindex 9491631..2222222 100644\n"
+        b"--- a/ap+10,2 @@\n def mean(values):\n+    return sum2 @@\n def mean(values):\n"
+        b"+    return sum(values) / len(values)\ndiff --git a/new.txt b/new.txt\n"
+        b"new file mode 1p0644\nindex 0000000..111111-- /dev/null\n+++ b/new.txt\n"
+        b"@@ -0,0 +1 @@\n+hello\n"
+    )
+    error = parse_or_error(data)
+    assert isinstance(error, DiffError)
+    assert "a file without a name" in error.message

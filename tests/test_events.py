@@ -321,6 +321,7 @@ def test_a_reply_in_a_review_thread_queues_a_reply_job() -> None:
         "comment_id": data["comment"]["id"],
         "in_reply_to_id": 4242,
         "user": data["comment"]["user"]["login"],
+        "author_association": data["comment"]["author_association"],
         "question": "Why is this a problem?",
     }
     # No 👀 yet: only the worker can tell whether the thread is the bot's.

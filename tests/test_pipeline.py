@@ -276,7 +276,14 @@ def test_ask_answers_in_a_reply_with_the_model_and_cost(
     services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic
 ) -> None:
     fake_anthropic.reply(message(ANSWER, input_tokens=1000, output_tokens=50))
-    spec = job("command", command="ask", args=["Can get() fail?"], user="mona", comment_id=4)
+    spec = job(
+        "command",
+        command="ask",
+        args=["Can get() fail?"],
+        user="mona",
+        author_association="MEMBER",
+        comment_id=4,
+    )
     assert go(spec, services) == "replied: /ask"
     reply = github.bodies()[-1]
     assert reply.startswith("> Can get() fail?")
@@ -296,7 +303,14 @@ def test_a_reply_in_the_bots_thread_is_answered_there_and_others_are_left_alone(
     root = github.review_comments[0]["id"]
     github.review_comments.append({"id": 999, "body": "human note", "user": {"login": "mona"}})
     fake_anthropic.reply(message(ANSWER))
-    spec = job("reply", comment_id=5000, in_reply_to_id=root, user="mona", question="Why?")
+    spec = job(
+        "reply",
+        comment_id=5000,
+        in_reply_to_id=root,
+        user="mona",
+        author_association="MEMBER",
+        question="Why?",
+    )
     assert go(spec, services) == f"replied in thread {root} to 5000"
     assert github.review_comments[-1]["in_reply_to_id"] == root
     other = job("reply", comment_id=5001, in_reply_to_id=999, user="mona", question="Hm?")
@@ -629,7 +643,14 @@ def test_an_answer_is_counted_in_the_metrics(
 
     metrics = Metrics()
     fake_anthropic.reply(message(ANSWER, input_tokens=1000, output_tokens=50))
-    spec = job("command", command="ask", args=["Can get() fail?"], user="mona", comment_id=4)
+    spec = job(
+        "command",
+        command="ask",
+        args=["Can get() fail?"],
+        user="mona",
+        author_association="MEMBER",
+        comment_id=4,
+    )
     go(spec, replace(services, metrics=metrics))
     assert metrics.value(TOKENS, {"tier": "frontier", "kind": "input"}) == 1000
     assert metrics.value(DOLLARS, {"tier": "frontier"}) == pytest.approx(0.0025)
@@ -698,6 +719,7 @@ def test_ask_with_a_secret_in_the_question_neither_sends_nor_quotes_it(
     services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic
 ) -> None:
     url = "amqp://billing:" + "Gu3st-pw$x9Lq" + "@rabbit.internal:5672/"
+    github.permissions["mona"] = "write"  # so the frontier model may answer her
     fake_anthropic.reply(message(ANSWER))
     spec = job("command", command="ask", args=[f"Can {url} leak?"], user="mona", comment_id=4)
     assert go(spec, services) == "replied: /ask"

@@ -755,8 +755,10 @@ def test_a_file_from_schema_version_1_is_upgraded_in_place(path: Path, clock: Fa
     with JobQueue(path, clock=clock) as queue:
         queue.accept("d-1", "issue_comment", "created", [command()])
     conn = sqlite3.connect(path)
-    with conn:
+    with conn:  # back to what version 1 made: no command index, no author column
         conn.execute("DROP INDEX queue_jobs_commands_by_pr")
+        conn.execute("DROP INDEX queue_jobs_by_author")
+        conn.execute("ALTER TABLE queue_jobs DROP COLUMN author")
         conn.execute("DROP TABLE queue_held")
         conn.execute("ALTER TABLE queue_jobs DROP COLUMN failing_since")
         conn.execute("UPDATE queue_schema SET version = 1")
@@ -772,7 +774,7 @@ def test_a_file_from_schema_version_1_is_upgraded_in_place(path: Path, clock: Fa
     try:
         assert conn.execute("SELECT version FROM queue_schema").fetchall() == [(SCHEMA_VERSION,)]
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-        assert {"queue_jobs_commands_by_pr", "queue_held"} <= names
+        assert {"queue_jobs_commands_by_pr", "queue_held", "queue_jobs_by_author"} <= names
     finally:
         conn.close()
 

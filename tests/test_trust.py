@@ -1,0 +1,182 @@
+"""Who may spend: pull requests and questions from accounts without write access get the local
+model only, or nothing (`review.untrusted_authors`), unless someone with write access asks.
+
+Through the pipeline, over the fake GitHub of tests/test_pipeline.py (at the HTTP transport)
+and the fake Messages API; the local model is the CPU stand-in of tests/fakes.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from dataclasses import replace
+
+import pytest
+
+from bot.config import RepoSettings, Settings, SettingsError
+from bot.pipeline import Services
+from bot.review.markers import reviewed_head
+from bot.routing import Tier
+from bot.trust import Untrusted
+from tests.fake_anthropic import FakeAnthropic, fake_anthropic_fixture, message  # noqa: F401
+from tests.fake_github_api import FakeGitHubAPI
+from tests.fakes import ScriptedLocalModel
+from tests.test_pipeline import FIRST_ANSWER, github, go, job, loop, services  # noqa: F401
+
+ANSWER = json.dumps({"answer": "It can raise KeyError."})
+
+
+@pytest.fixture
+def stranger(github: FakeGitHubAPI) -> FakeGitHubAPI:  # noqa: F811
+    """The pull request is by an account with no association and read access only."""
+    github.author, github.author_association = "mallory", "NONE"
+    github.permissions["mallory"] = "read"
+    return github
+
+
+def with_local(services: Services, local: ScriptedLocalModel) -> Services:  # noqa: F811
+    return replace(
+        services,
+        backends={**services.backends, Tier.LOCAL: local},
+        models=replace(services.models, local_unavailable=None),
+    )
+
+
+def test_a_strangers_pull_request_is_reviewed_by_the_local_model_and_never_escalated(
+    services: Services,  # noqa: F811
+    stranger: FakeGitHubAPI,
+    fake_anthropic: FakeAnthropic,
+) -> None:
+    # An unsure local answer would be redone by the frontier model for anyone else.
+    local = ScriptedLocalModel(answers=deque([json.loads(FIRST_ANSWER)]), entropy=5.0)
+    stranger.settings_file = "routing:\n  threshold: 0\n"  # the change would go frontier
+    outcome = go(job(), with_local(services, local))
+    assert outcome.startswith("reviewed by local: 1 comments")
+    assert fake_anthropic.requests == []
+    assert len(local.requests) == 1
+    summary = stranger.summary()
+    assert "work for accounts without write access is not sent to the frontier model" in summary
+    assert ("GET", "/repos/octo/app/collaborators/mallory/permission") in stranger.calls
+
+
+def test_without_a_local_model_a_strangers_pull_request_says_why_and_how_to_ask(
+    services: Services,  # noqa: F811
+    stranger: FakeGitHubAPI,
+    fake_anthropic: FakeAnthropic,
+) -> None:
+    outcome = go(job(), services)
+    assert outcome == "skipped: the author has no write access and there is no local model"
+    assert fake_anthropic.requests == []
+    assert stranger.reviews == []
+    summary = stranger.summary()
+    assert "**This pull request was not reviewed:** `mallory` has no write access" in summary
+    assert "never sent to the frontier model" in summary
+    assert "someone with write access can comment `/review` to have it reviewed" in summary
+    assert reviewed_head(summary) is None  # a later review still covers every change
+
+
+def test_a_maintainers_review_command_reviews_a_strangers_pull_request_as_theirs(
+    services: Services,  # noqa: F811
+    stranger: FakeGitHubAPI,
+    fake_anthropic: FakeAnthropic,
+) -> None:
+    go(job(), services)  # not reviewed: no local model
+    fake_anthropic.reply(message(FIRST_ANSWER))
+    asked = job("command", command="review", args=[], user="maint", author_association="MEMBER")
+    assert go(asked, services).startswith("reviewed by frontier: 1 comments (/review)")
+    assert len(fake_anthropic.requests) == 1
+    # The same command from another stranger is not enough.
+    stranger.head = "c" * 40
+    stranger.permissions["eve"] = "triage"
+    other = job("command", command="review", args=[], user="eve", author_association="NONE")
+    assert go(other, services).startswith("skipped: the author has no write access")
+    assert len(fake_anthropic.requests) == 1
+
+
+def test_write_access_through_a_team_counts_when_the_association_does_not_say_so(
+    services: Services,  # noqa: F811
+    stranger: FakeGitHubAPI,
+    fake_anthropic: FakeAnthropic,
+) -> None:
+    stranger.author_association = "CONTRIBUTOR"
+    stranger.permissions["mallory"] = "maintain"
+    fake_anthropic.reply(message(FIRST_ANSWER))
+    assert go(job(), services).startswith("reviewed by frontier")
+
+
+def test_untrusted_authors_none_leaves_the_pull_request_to_a_maintainer(
+    services: Services,  # noqa: F811
+    stranger: FakeGitHubAPI,
+    fake_anthropic: FakeAnthropic,
+) -> None:
+    stranger.settings_file = "review:\n  untrusted_authors: none\n"
+    local = ScriptedLocalModel()
+    assert go(job(), with_local(services, local)) == "skipped: the author has no write access"
+    assert local.requests == []
+    assert "`review.untrusted_authors: none`" in stranger.summary()
+
+
+def test_untrusted_authors_auto_routes_a_stranger_like_anyone_unless_the_operator_says_less(
+    services: Services,  # noqa: F811
+    stranger: FakeGitHubAPI,
+    fake_anthropic: FakeAnthropic,
+) -> None:
+    stranger.settings_file = "review:\n  untrusted_authors: auto\n"
+    fake_anthropic.reply(message(FIRST_ANSWER))
+    assert go(job(), services).startswith("reviewed by frontier")
+    # The operator's TIERBOT_UNTRUSTED_AUTHORS is the most any repo may allow.
+    capped = replace(services, settings=Settings.from_env({"TIERBOT_UNTRUSTED_AUTHORS": "local"}))
+    stranger.head = "d" * 40
+    assert go(job(), capped).startswith("skipped: the author has no write access")
+    assert len(fake_anthropic.requests) == 1
+
+
+def test_a_strangers_question_gets_the_local_model_only(
+    services: Services,  # noqa: F811
+    github: FakeGitHubAPI,  # noqa: F811
+    fake_anthropic: FakeAnthropic,
+) -> None:
+    github.permissions["mallory"] = "read"
+    question = job(
+        "command", command="ask", args=["Can get() fail?"], user="mallory",
+        author_association="NONE", comment_id=4,
+    )  # fmt: skip
+    assert go(question, services) == "replied: /ask"
+    assert fake_anthropic.requests == []
+    reply = github.bodies()[-1]
+    assert "I could not answer" in reply
+    assert "not sent to the frontier model" in reply
+    local = ScriptedLocalModel(answers=deque([json.loads(ANSWER)]))
+    assert go(question, with_local(services, local)) == "replied: /ask"
+    assert "It can raise KeyError." in github.bodies()[-1]
+    assert fake_anthropic.requests == []
+    github.settings_file = "review:\n  untrusted_authors: none\n"
+    go(question, with_local(services, local))
+    assert "answered for people with write access only" in github.bodies()[-1]
+
+
+# --- the settings --------------------------------------------------------------------------------
+
+
+def test_the_repo_setting_defaults_to_local_and_reports_bad_values() -> None:
+    assert RepoSettings().untrusted_authors is Untrusted.LOCAL
+    assert RepoSettings.from_yaml("review:\n  untrusted_authors: none\n").untrusted_authors == (
+        Untrusted.NONE
+    )
+    bad = RepoSettings.from_yaml("review:\n  untrusted_authors: frontier\n")
+    assert bad.untrusted_authors is Untrusted.LOCAL
+    assert bad.problems == (
+        "`review.untrusted_authors` must be none, local or auto, not 'frontier'; local used",
+    )
+
+
+def test_the_operator_setting_is_the_most_a_repo_may_allow() -> None:
+    assert Settings.from_env({}).untrusted_authors is Untrusted.AUTO
+    assert Settings.from_env({"TIERBOT_UNTRUSTED_AUTHORS": "None"}).untrusted_authors is (
+        Untrusted.NONE
+    )
+    with pytest.raises(SettingsError, match="TIERBOT_UNTRUSTED_AUTHORS"):
+        Settings.from_env({"TIERBOT_UNTRUSTED_AUTHORS": "frontier"})
+    assert Untrusted.AUTO.at_most(Untrusted.LOCAL) is Untrusted.LOCAL
+    assert Untrusted.NONE.at_most(Untrusted.AUTO) is Untrusted.NONE
+    assert Untrusted.LOCAL.at_most(Untrusted.LOCAL) is Untrusted.LOCAL
