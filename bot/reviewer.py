@@ -20,6 +20,7 @@ from bot.cost import estimate_tokens
 from bot.diff import ChangeSet
 from bot.models.base import Backend, Completion, ErrorKind, ModelError, Usage
 from bot.review.anchor import Anchored, Comment, anchor
+from bot.review.markdown import safe_markdown
 from bot.review.prompt import (
     SYSTEM,
     Budget,
@@ -237,7 +238,7 @@ def _result(
         tier=run.attempt.tier,
         model=run.attempt.model,
         comments=run.anchored.comments,
-        summary="\n\n".join(r.summary for _, r in run.reviews_by_part if r.summary),
+        summary=safe_markdown("\n\n".join(r.summary for _, r in run.reviews_by_part if r.summary)),
         coverage=coverage,
         attempts=attempts,
         anchored=run.anchored,

@@ -31,6 +31,7 @@ from bot.ledger import Ledger
 from bot.metrics import JOBS, Metrics
 from bot.pipeline import GitHubClient, Services, collect_feedback
 from bot.queue import JobQueue
+from bot.review.markers import marker_key
 from bot.web import create_app
 from bot.worker import Workers
 
@@ -65,7 +66,11 @@ async def build(settings: Settings, *, transport: Any = None) -> Server:
     prices = PriceTable.for_settings(settings.prices_file)
     prices.require(settings.frontier_model)
     github_app = GitHubApp(
-        settings.github_app_id, key, settings.github_api_url, transport=transport
+        settings.github_app_id,
+        key,
+        settings.github_api_url,
+        marker_key=marker_key(settings.webhook_secret),
+        transport=transport,
     )
     bot_login = f"{await github_app.slug()}[bot]"
     backends, models = backends_for(settings)
