@@ -191,9 +191,7 @@ def test_a_suggestion_whose_code_holds_backticks_keeps_a_fence_it_cannot_close(
 
 
 def test_a_suggestion_holding_marker_text_is_refused(changes: ChangeSet) -> None:
-    result = anchor(
-        [comment(suggestion="# <!-- tierbot:paused -->")], changes, max_comments=15
-    )
+    result = anchor([comment(suggestion="# <!-- tierbot:paused -->")], changes, max_comments=15)
     assert result.suggestions_refused == 1
     assert "suggestion" not in result.comments[0].body
 

@@ -449,9 +449,7 @@ def test_the_summary_is_found_by_its_marker_among_the_bots_comments_and_edited()
     others[5] = issue_comment(6, f"{SUMMARY_MARKER}\nforged", "mona")
     # Nor is a comment of the bot's that only quotes the marker further down.
     others[7] = issue_comment(8, f"an answer\n{SUMMARY_MARKER}", "tierbot[bot]")
-    server = IssueComments(
-        [*others, issue_comment(555, f"{SUMMARY_MARKER}\nold", "tierbot[bot]")]
-    )
+    server = IssueComments([*others, issue_comment(555, f"{SUMMARY_MARKER}\nold", "tierbot[bot]")])
     github = timed_client(server, FakeTime(), bot_login="tierbot[bot]")
     found = asyncio.run(github.find_comment(REF, SUMMARY_MARKER))
     assert found == (555, f"{SUMMARY_MARKER}\nold")

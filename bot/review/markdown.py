@@ -53,7 +53,7 @@ _MENTION = re.compile(r"@(?=[A-Za-z0-9])")
 _ISSUE_NUMBER = re.compile(r"#(?=[0-9])")
 _GH_NUMBER = re.compile(r"(?i)\bGH-(?=[0-9])")
 _MARKER_WORD = re.compile(r"(?i)(tierbot)(:)")
-_URL = re.compile(r"https?://[^\s<>\"'`|\\]+", re.IGNORECASE)
+_URL = re.compile(r"https?://[^\s<>\"'`|\\\x00-\x1f\x7f]+", re.IGNORECASE)
 _URL_TAIL = ".,:;!?*_~'\""
 # A page GitHub turns into a cross-reference: /OWNER/REPO/issues/N, /pull/N, /discussions/N.
 _ISSUE_URL = re.compile(r"/[^/\s]+/[^/\s]+/(?:issues|pulls?|discussions)/[0-9]", re.IGNORECASE)
@@ -182,6 +182,8 @@ def _break(text: str) -> str:
 def _escape(text: str) -> str:
     """Text as Markdown that renders as the text itself, wherever on a line it lands."""
     text = _ALWAYS.sub(lambda m: "\\" + m[0], _break(text))
+    if text.endswith("!"):  # before a link that follows it, `!` would make an image
+        text = text[:-1] + "\\!"
     start = _LINE_START.match(text)
     if start is None:
         return text
@@ -267,7 +269,13 @@ class _Writer:
         return _code_span(content)
 
     def inline(self, nodes: Iterable[SyntaxTreeNode], context: _Context) -> str:
-        return "".join(self._inline_node(node, context) for node in nodes)
+        out = ""
+        for node in nodes:
+            piece = self._inline_node(node, context)
+            if out.endswith("`") and piece.startswith("`"):
+                out += ZWJ  # two code spans side by side would read as one fence
+            out += piece
+        return out
 
     def _inline_node(self, node: SyntaxTreeNode, context: _Context) -> str:
         kind = node.type
@@ -302,6 +310,8 @@ class _Writer:
         if node.markup == "autolink":
             return self._bare_url(href, context) if _linkable(href) else self.text(href, context)
         if not label:
+            if not _linkable(href) or context.in_link:
+                return ""
             label = _escape("image" if image else href)
         if context.in_link:
             return label
