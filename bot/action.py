@@ -75,6 +75,7 @@ from bot.pipeline import GitHubClient, JobSpec, Retry, Services, read_summary, r
 from bot.pipeline import run as run_job
 from bot.queue import NewJob
 from bot.review.anchor import Comment
+from bot.review.markdown import plain_text
 from bot.review.markers import SUMMARY_MARKER, Markers, marker_key
 from bot.review.prompt import plan_review
 from bot.review.schema import Severity
@@ -893,12 +894,14 @@ def _comments(report: Report) -> str:
 
 
 def _plain(text: str) -> str:
-    """Text from elsewhere (reasons, errors) kept from turning into HTML in the summary."""
-    return text.replace("<", "&lt;").replace(">", "&gt;")
+    """Text from elsewhere (reasons with paths, errors, outcomes) shown as itself in the job
+    summary, which GitHub renders as Markdown: no image, HTML or mention in it renders."""
+    return plain_text(text)
 
 
 def _cell(text: str) -> str:
-    return _plain(text).replace("|", "\\|").replace("\n", " ")
+    """A table cell of the bot's own values (tier, model, figures)."""
+    return text.replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|").replace("\n", " ")
 
 
 # --- tierbot doctor -----------------------------------------------------------------------------
