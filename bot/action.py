@@ -93,13 +93,15 @@ from bot.pipeline import (
     Retry,
     Services,
     post_notice,
+    read_summary,
     review_pull,
     untrusted_policy,
 )
 from bot.pipeline import run as run_job
 from bot.queue import NewJob
 from bot.review.anchor import Comment
-from bot.review.markers import PAUSED_MARKER, SUMMARY_MARKER, reviewed_head
+from bot.review.markdown import plain_text
+from bot.review.markers import SUMMARY_MARKER, Markers, marker_key
 from bot.review.prompt import plan_review
 from bot.review.schema import Severity
 from bot.review.secrets import scrub
@@ -409,6 +411,9 @@ class _Client:
     def bot_login(self) -> str | None:
         return self._github.bot_login
 
+    def markers(self, ref: PullRef) -> Markers:
+        return self._github.markers(ref)
+
     def _write(self, what: str) -> None:
         if not self.writable:
             raise ActionError(f"route mode posts nothing, but {what} was about to be posted")
@@ -522,10 +527,9 @@ async def make_plan(
     pull = await github.pull(ref)
     if pull.state != "open":
         return Plan(job, (f"the pull request is {pull.state}",), work=False)
-    previous = await github.find_comment(ref, SUMMARY_MARKER)
-    body = previous[1] if previous else ""
-    last = reviewed_head(body)
-    if job.kind == "review" and PAUSED_MARKER in body:
+    _, state = await read_summary(github, ref)
+    last = state.head
+    if job.kind == "review" and state.paused:
         return Plan(job, ("automatic reviews are paused on this pull request (`/resume`)",), False)
     if task is Task.REVIEW and last == pull.head_sha and not forced:
         why = f"commit {pull.head_sha[:7]} was already reviewed"
@@ -678,7 +682,14 @@ async def _act(inputs: Inputs, runner: Runner, settings: Settings, out: TextIO) 
         prices.require(settings.frontier_model)
     except (UnknownModelError, PriceError) as exc:
         raise ActionError(f"prices: {exc}", EXIT_INPUT_ERROR) from None
-    github = GitHub(settings.github_token, settings.github_api_url, bot_login=inputs.bot_login)
+    # No secret reaches every job of the Action (the route job has none): its markers are signed
+    # with the public key, and trusted because only this repo's workflows post as its login.
+    github = GitHub(
+        settings.github_token,
+        settings.github_api_url,
+        bot_login=inputs.bot_login,
+        marker_key=marker_key(None),
+    )
     client = _Client(github, config_text=config_text, writable=inputs.mode is not Mode.ROUTE)
     override = inputs.tier if job.kind == "review" else None
     try:
@@ -1030,12 +1041,14 @@ def _comments(report: Report) -> str:
 
 
 def _plain(text: str) -> str:
-    """Text from elsewhere (reasons, errors) kept from turning into HTML in the summary."""
-    return text.replace("<", "&lt;").replace(">", "&gt;")
+    """Text from elsewhere (reasons with paths, errors, outcomes) shown as itself in the job
+    summary, which GitHub renders as Markdown: no image, HTML or mention in it renders."""
+    return plain_text(text)
 
 
 def _cell(text: str) -> str:
-    return _plain(text).replace("|", "\\|").replace("\n", " ")
+    """A table cell of the bot's own values (tier, model, figures)."""
+    return text.replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|").replace("\n", " ")
 
 
 # --- tierbot doctor -----------------------------------------------------------------------------

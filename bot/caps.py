@@ -33,6 +33,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from bot.review.markdown import code_span, plain_text
+
 Work = Literal["review", "command", "reply"]
 WINDOW_SECONDS: Final = 3600.0
 DEFAULT_REVIEWS_PER_AUTHOR: Final = 10
@@ -94,18 +96,18 @@ class Refusal:
     window_seconds: float
 
     def text(self) -> str:
-        """The reason in words, for the pull request and the logs; the login is in a code span,
-        so it does not notify anyone."""
+        """The reason in words, as safe Markdown for the pull request and the logs: the login is
+        in a code span, so it does not notify anyone, and the repo's name is plain text."""
         kind = {"review": "reviews", "command": "commands", "reply": "replies"}[self.work]
         window = span(self.window_seconds)
         if self.scope == "author":
             return (
-                f"`{self.author}` has reached the cap of {self.limit} {kind} per {window} that an "
-                f"account without write access gets on {self.repo}"
+                f"{code_span(self.author)} has reached the cap of {self.limit} {kind} per {window} "
+                f"that an account without write access gets on {plain_text(self.repo)}"
             )
         return (
             f"accounts without write access have together reached the cap of {self.limit} "
-            f"{kind} per {window} on {self.repo}"
+            f"{kind} per {window} on {plain_text(self.repo)}"
         )
 
     @property

@@ -12,9 +12,15 @@ is rebuilt from the paged file list, where binary and huge files come without a 
 `GitHubApp` signs JWTs with the App's key and hands out one `GitHub` client per installation,
 whose installation token is cached until five minutes before it expires.
 
-The bot finds its own comments by hidden HTML markers: `<!-- tierbot:summary -->` in the summary
-and `<!-- tierbot:fp=<16 hex> -->` at the end of each inline comment (model text cannot forge them:
-the review's anchoring escapes HTML).
+The bot keeps its state in its own comments, in signed hidden markers (bot.review.markers): a
+header that opens the summary comment and a trailer that ends each inline comment. State is read
+only from comments whose author is the bot's login (`bot_login`), and never without knowing it.
+
+Every body the client posts or edits is read as GitHub renders it first (bot.review.markdown):
+one with an image, raw HTML other than the bot's own markers and small print, a live mention,
+an issue reference or marker text anywhere else is refused (`UnsafeBody`) before it is sent.
+Reviews are always `COMMENT` reviews: the client has no way to approve, request changes, merge,
+label or assign.
 """
 
 from __future__ import annotations
@@ -40,7 +46,8 @@ from githubkit.exception import RequestError, RequestFailed, RequestTimeout
 
 from bot.reachability import Reachability
 from bot.review.anchor import Comment
-from bot.review.markers import comment_marker, markers_in
+from bot.review.markdown import problems
+from bot.review.markers import OWN_HTML, Markers, is_marker_line
 from bot.review.secrets import scrub_bodies
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -59,6 +66,10 @@ _PR_URL = re.compile(
     r"^https?://(?P<host>[^/]+)/(?P<owner>[^/\s]+)/(?P<repo>[^/\s]+)/pulls?/(?P<number>\d+)/?"
     r"(?:[#?/].*)?$"
 )
+
+
+class UnsafeBody(ValueError):
+    """A body the bot was about to post that would render something it must never post."""
 
 
 class GitHubError(Exception):
@@ -155,7 +166,9 @@ class GitHub:
     """A GitHub REST client for one token, a token source (an installation) or none (public
     data only, 60 requests an hour).
 
-    `bot_login` (`<slug>[bot]`) limits the search for the bot's own comments to the bot's.
+    `bot_login` (`<slug>[bot]`) is whose comments hold the bot's state; without it no state is
+    read. `marker_key` (bot.review.markers.marker_key) signs and checks the bot's markers;
+    without it none are written or read.
     `accept_json` adds `application/json` to the Accept header of JSON requests, which a mock
     server that negotiates content strictly (Prism) needs; GitHub itself does not.
     `clock` (epoch seconds) and `sleep` are injectable for tests. `reachability`, when given,
@@ -170,6 +183,7 @@ class GitHub:
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 30.0,
         bot_login: str | None = None,
+        marker_key: bytes | None = None,
         accept_json: bool = False,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -199,6 +213,7 @@ class GitHub:
             else "/graphql"
         )
         self.bot_login = bot_login
+        self._marker_key = marker_key
         self._accept = f"{_JSON}, application/json" if accept_json else _JSON
         self._clock = clock
         self._sleep = sleep
@@ -256,15 +271,17 @@ class GitHub:
             return None
         return response.content.decode("utf-8", errors="replace")
 
+    def markers(self, ref: PullRef) -> Markers:
+        """The signed markers of one pull request, with this client's key."""
+        if self._marker_key is None:
+            raise ValueError("this GitHub client has no marker key: it cannot read or write state")
+        return Markers(self._marker_key, f"{ref.owner}/{ref.repo}", ref.number)
+
     async def post_review(
-        self,
-        ref: PullRef,
-        head_sha: str,
-        body: str,
-        comments: Sequence[Comment],
-        event: str = "COMMENT",
+        self, ref: PullRef, head_sha: str, body: str, comments: Sequence[Comment]
     ) -> PostedReview:
-        """One review of `head_sha` holding all inline comments, each ending in its marker.
+        """One `COMMENT` review of `head_sha` holding all inline comments, each ending in its
+        signed fingerprint. The event is fixed: this client never approves or requests changes.
 
         GitHub refuses the whole review (422) when it cannot place one comment, without saying
         which. Then the review is probed as pending reviews (no `event`; each deleted at once,
@@ -274,8 +291,8 @@ class GitHub:
         created. Past the probe budget, the comments not yet checked are dropped as well.
         https://docs.github.com/en/rest/pulls/reviews#create-a-review-for-a-pull-request
         """
-        if event not in ("COMMENT", "APPROVE", "REQUEST_CHANGES"):
-            raise ValueError(f"not a review event: {event!r}")
+        markers = self.markers(ref)
+        _check(body)
         kept, dropped = list(comments), list[DroppedComment]()
         start = probes = 0  # kept[:start] are known to be placeable
         while True:
@@ -285,8 +302,8 @@ class GitHub:
                 json={
                     "commit_id": head_sha,
                     "body": body,
-                    "event": event,
-                    "comments": [_comment_json(c) for c in kept],
+                    "event": "COMMENT",
+                    "comments": [_comment_json(c, markers) for c in kept],
                 },
                 allow=(422,),
             )
@@ -315,12 +332,14 @@ class GitHub:
             start = lo
 
     async def find_comment(self, ref: PullRef, marker: str) -> tuple[int, str] | None:
-        """The id and body of the bot's first issue comment on the PR that holds `marker`.
+        """The id and body of the bot's first issue comment on the PR whose first line is
+        `marker` (comments by anyone else are never read for state).
         https://docs.github.com/en/rest/issues/comments#list-issue-comments"""
+        self._login()
         path = f"/repos/{ref.owner}/{ref.repo}/issues/{ref.number}/comments"
         async for comment in self._paged(path):
             body = str(comment.get("body") or "")
-            if marker in body and self._by_bot(comment):
+            if self._by_bot(comment) and body.split("\n", 1)[0].strip() == marker:
                 return int(comment["id"]), body
         return None
 
@@ -330,11 +349,12 @@ class GitHub:
         """Edit the bot's issue comment that holds `marker`, or create it; its id.
 
         `known` is that comment (id, body) when the caller has just found it, which saves
-        listing the PR's comments again. The marker is appended to `body` when missing, so the
-        comment is found next time.
+        listing the PR's comments again. `body` starts with `marker` (its first line), or the
+        marker is put before it, so the comment is found next time.
         https://docs.github.com/en/rest/issues/comments#update-an-issue-comment
         """
-        text = body if marker in body else f"{body}\n\n{marker}"
+        text = body if body.split("\n", 1)[0].strip() == marker else f"{marker}\n{body}"
+        _check(text)
         found = known if known is not None else await self.find_comment(ref, marker)
         if found is None:
             return await self.reply(ref, text)
@@ -345,12 +365,14 @@ class GitHub:
 
     async def reply(self, ref: PullRef, body: str) -> int:
         """A new comment on the pull request's conversation; its id."""
+        _check(body)
         path = f"/repos/{ref.owner}/{ref.repo}/issues/{ref.number}/comments"
         return int((await self._json("POST", path, json={"body": body}))["id"])
 
     async def reply_in_thread(self, ref: PullRef, review_comment_id: int, body: str) -> int:
         """A reply in the thread of an inline review comment; its id.
         https://docs.github.com/en/rest/pulls/comments#create-a-reply-for-a-review-comment"""
+        _check(body)
         path = f"{_pulls(ref)}/comments/{review_comment_id}/replies"
         return int((await self._json("POST", path, json={"body": body}))["id"])
 
@@ -399,17 +421,22 @@ class GitHub:
         return {found.fingerprint for found in await self.review_comment_feedback(ref)}
 
     async def review_comment_feedback(self, ref: PullRef) -> list[CommentFeedback]:
-        """The bot's earlier inline comments, one entry per fingerprint marker: its file, body
+        """The bot's earlier inline comments that end in a verified fingerprint: its file, body
         and the 👍 / 👎 counts of the `reactions` summary GitHub puts on each comment.
         https://docs.github.com/en/rest/pulls/comments#list-review-comments-on-a-pull-request"""
+        self._login()
+        markers = self.markers(ref)
         found: list[CommentFeedback] = []
         async for comment in self._paged(f"{_pulls(ref)}/comments"):
             if not self._by_bot(comment):
                 continue
             body = str(comment.get("body") or "")
+            fingerprint = markers.fingerprint(body)
+            if fingerprint is None:
+                continue
             reactions = comment.get("reactions")
             counts = reactions if isinstance(reactions, dict) else {}
-            found += [
+            found.append(
                 CommentFeedback(
                     fingerprint=fingerprint,
                     path=str(comment.get("path") or ""),
@@ -417,8 +444,7 @@ class GitHub:
                     thumbs_down=_count(counts.get("-1")),
                     body=body,
                 )
-                for fingerprint in sorted(markers_in(body))
-            ]
+            )
         return found
 
     async def resolved_fingerprints(self, ref: PullRef) -> set[str]:
@@ -426,7 +452,8 @@ class GitHub:
         markers in the first comment of each resolved thread the bot started (up to 1,000
         threads). GraphQL names an App by its slug, without REST's `[bot]`.
         https://docs.github.com/en/graphql/reference/objects#pullrequestreviewthread"""
-        login = self.bot_login.removesuffix("[bot]") if self.bot_login is not None else None
+        login = self._login().removesuffix("[bot]")
+        markers = self.markers(ref)
         found: set[str] = set()
         cursor: str | None = None
         for _ in range(_MAX_THREAD_PAGES):
@@ -448,8 +475,9 @@ class GitHub:
                     continue
                 for comment in (thread.get("comments") or {}).get("nodes") or []:
                     author = (comment.get("author") or {}).get("login")
-                    if login is None or author in (login, self.bot_login):
-                        found |= markers_in(str(comment.get("body") or ""))
+                    fingerprint = markers.fingerprint(str(comment.get("body") or ""))
+                    if author in (login, self.bot_login) and fingerprint is not None:
+                        found.add(fingerprint)
             page = threads.get("pageInfo") or {}
             cursor = page.get("endCursor")
             if not page.get("hasNextPage") or not cursor:
@@ -512,18 +540,24 @@ class GitHub:
                 break
         return found
 
+    def _login(self) -> str:
+        if self.bot_login is None:
+            raise ValueError("the bot's login is unknown: its own comments cannot be told apart")
+        return self.bot_login
+
     def _by_bot(self, item: dict[str, Any]) -> bool:
-        return self.bot_login is None or (item.get("user") or {}).get("login") == self.bot_login
+        return (item.get("user") or {}).get("login") == self._login()
 
     async def _probe(
         self, ref: PullRef, head_sha: str, body: str, comments: Sequence[Comment]
     ) -> str | None:
         """None when GitHub accepts this review as pending (deleted at once), else its reason."""
         path = f"{_pulls(ref)}/reviews"
+        markers = self.markers(ref)
         json = {
             "commit_id": head_sha,
             "body": body,
-            "comments": [_comment_json(c) for c in comments],
+            "comments": [_comment_json(c, markers) for c in comments],
         }
         response = await self._request("POST", path, json=json, allow=(422,))
         if response.status_code == 422:
@@ -669,7 +703,9 @@ class GitHubApp:
     """A GitHub App: JWTs from its private key, and a client per installation.
 
     Installation tokens last an hour; each is cached until five minutes before it expires and
-    renewed on the next call after that, so a long job never sends a stale one.
+    renewed on the next call after that, so a long job never sends a stale one. `marker_key`
+    (from the webhook secret: bot.review.markers.marker_key) signs and checks the markers of
+    every installation's client.
     https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/generating-an-installation-access-token-for-a-github-app
     """
 
@@ -679,6 +715,7 @@ class GitHubApp:
         private_key_pem: str,
         api_url: str = DEFAULT_API_URL,
         *,
+        marker_key: bytes,
         transport: httpx.AsyncBaseTransport | None = None,
         accept_json: bool = False,
         clock: Callable[[], float] = time.time,
@@ -686,6 +723,7 @@ class GitHubApp:
         slug: str | None = None,
         reachability: Reachability | None = None,
     ) -> None:
+        self._marker_key = marker_key
         pem = private_key_pem if "\n" in private_key_pem else private_key_pem.replace("\\n", "\n")
         try:
             key = load_pem_private_key(pem.strip().encode(), password=None)
@@ -731,7 +769,13 @@ class GitHubApp:
         if client is None:
             source = functools.partial(self._token, installation_id)
             login = f"{await self.slug()}[bot]"
-            client = GitHub(source, self._api_url, bot_login=login, **self._options)
+            client = GitHub(
+                source,
+                self._api_url,
+                bot_login=login,
+                marker_key=self._marker_key,
+                **self._options,
+            )
             self._clients[installation_id] = client
         return client
 
@@ -814,11 +858,13 @@ def _pulls(ref: PullRef) -> str:
     return f"/repos/{ref.owner}/{ref.repo}/pulls/{ref.number}"
 
 
-def _comment_json(comment: Comment) -> dict[str, Any]:
-    """An inline comment in the review API's terms: `line`/`side`, and a range's start."""
+def _comment_json(comment: Comment, markers: Markers) -> dict[str, Any]:
+    """An inline comment in the review API's terms: `line`/`side`, a range's start, and the
+    body ending in its signed fingerprint."""
     body = comment.body
-    if comment.fingerprint and comment.fingerprint not in markers_in(body):
-        body = f"{body}\n\n{comment_marker(comment.fingerprint)}"
+    if comment.fingerprint:
+        body = f"{body}\n\n{markers.comment_trailer(comment.fingerprint)}"
+    _check(body)
     out: dict[str, Any] = {
         "path": comment.path,
         "line": comment.line,
@@ -837,6 +883,21 @@ def _instant(value: object) -> datetime | None:
     except ValueError:
         return None
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _check(body: str) -> None:
+    """Refuse to post a body that would render what the bot must never post: only its marker
+    lines (a header at the start, a trailer at the end) and its own small print may be HTML.
+    https://docs.github.com/en/get-started/writing-on-github/getting-started-with-writing-and-formatting-on-github/basic-writing-and-formatting-syntax#mentioning-people-and-teams
+    """
+    lines = body.split("\n")
+    while lines and is_marker_line(lines[0].strip()):
+        lines.pop(0)
+    while lines and (is_marker_line(lines[-1].strip()) or not lines[-1].strip()):
+        lines.pop()
+    found = problems("\n".join(lines), allowed_html=OWN_HTML)
+    if found:
+        raise UnsafeBody("refused to post a body with " + "; ".join(dict.fromkeys(found)))
 
 
 def _count(value: object) -> int:

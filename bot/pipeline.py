@@ -4,9 +4,11 @@ job → PR and diff (only what changed since the last reviewed commit, unless as
 → ChangeSet → Complexity → Decision → review (with escalation) → one GitHub review with the new
 inline comments → the summary comment, edited in place.
 
-State lives on the pull request itself: the summary comment's hidden markers say which commit
-was last reviewed and whether automatic reviews are paused, and each inline comment carries its
-fingerprint, so nothing is posted twice, even after a crash, without any local state.
+State lives on the pull request itself: the summary comment's signed header says which commit
+was last reviewed and whether automatic reviews are paused, and each inline comment ends in its
+signed fingerprint, so nothing is posted twice, even after a crash, without any local state
+(bot.review.markers: only the bot's own, verified markers are believed). Text from the pull
+request or a model is posted only as safe Markdown (bot.review.markdown).
 
 Money (bot.trust, bot.budget): work for a pull request whose author has no write access (and
 that no one with write access asked for) follows the repo's `review.untrusted_authors`: the
@@ -44,14 +46,9 @@ from bot.github import CommentFeedback, GitHubError, PostedReview, PullRef, Pull
 from bot.metrics import BASELINE_DOLLARS, DOLLARS, REVIEWS, TOKENS, Metrics
 from bot.models.base import Backend
 from bot.question import answer_question
-from bot.review.anchor import Comment, neutralise
-from bot.review.markers import (
-    PAUSED_MARKER,
-    SUMMARY_MARKER,
-    head_marker,
-    reviewed_head,
-    set_paused,
-)
+from bot.review.anchor import Comment
+from bot.review.markdown import code_span, plain_text, safe_markdown
+from bot.review.markers import SUMMARY_MARKER, Markers, SummaryState
 from bot.review.secrets import redact_text
 from bot.review.summary import COMMANDS_HELP, render_summary
 from bot.reviewer import Attempt, ReviewResult, review_change
@@ -86,6 +83,7 @@ class GitHubClient(Protocol):
     async def pull_diff(self, ref: PullRef) -> bytes: ...
     async def compare(self, owner: str, repo: str, base: str, head: str) -> bytes: ...
     async def file_text(self, owner: str, repo: str, path: str, ref: str) -> str | None: ...
+    def markers(self, ref: PullRef) -> Markers: ...
     async def find_comment(self, ref: PullRef, marker: str) -> tuple[int, str] | None: ...
     async def upsert_comment(
         self, ref: PullRef, marker: str, body: str, *, known: tuple[int, str] | None = None
@@ -173,11 +171,26 @@ async def report_failure(job: JobSpec, services: Services, reason: str) -> None:
     """Say on the pull request that a job failed for good, and why."""
     github = await services.github_for(job.installation_id)
     ref = PullRef(job.owner, job.repo, job.number)
-    body = (
-        f"{SUMMARY_MARKER}\n## tierbot review\n\n**This pull request was not reviewed:** "
-        f"{reason}.\nNothing here means the change is fine; comment `/review` to try again.\n"
+    previous, state = await read_summary(github, ref)
+    text = (
+        f"## tierbot review\n\n**This pull request was not reviewed:** "
+        f"{plain_text(reason)}.\nNothing here means the change is fine; comment `/review` to try "
+        "again.\n"
     )
-    await github.upsert_comment(ref, SUMMARY_MARKER, body)
+    body = github.markers(ref).summary_body(text, state)
+    await github.upsert_comment(ref, SUMMARY_MARKER, body, known=previous)
+
+
+async def read_summary(
+    github: GitHubClient, ref: PullRef
+) -> tuple[tuple[int, str] | None, SummaryState]:
+    """The bot's summary comment on the pull request (id and body), if any, and the state its
+    signed header vouches for (none when it does not verify)."""
+    previous = await github.find_comment(ref, SUMMARY_MARKER)
+    if previous is None:
+        return None, SummaryState()
+    state, _ = github.markers(ref).read_summary(previous[1])
+    return previous, state
 
 
 async def review_pull(
@@ -200,12 +213,12 @@ async def review_pull(
     pull = await github.pull(ref)
     if pull.state != "open":
         return f"skipped: the pull request is {pull.state}"
-    previous = await github.find_comment(ref, SUMMARY_MARKER)
-    previous_body = previous[1] if previous else ""
-    paused = PAUSED_MARKER in previous_body
+    markers = github.markers(ref)
+    previous, state = await read_summary(github, ref)
+    paused = state.paused
     if paused and not (forced or resume):
         return "skipped: paused"
-    last = reviewed_head(previous_body)
+    last = state.head
     if last == pull.head_sha and not forced:
         return "skipped: this commit was already reviewed"
     repo = await _repo_settings(github, ref, pull)
@@ -217,7 +230,7 @@ async def review_pull(
         diff = await github.pull_diff(ref)
     changes, kept, excluded, problem = _read_change(diff, repo)
     if kept is None:
-        body = _not_reviewed(pull.head_sha, problem, paused)
+        body = _not_reviewed(markers, pull.head_sha, plain_text(problem), paused)
         await github.upsert_comment(ref, SUMMARY_MARKER, body, known=previous)
         return "failed: unreadable diff" if changes is None else "skipped: everything excluded"
 
@@ -226,11 +239,11 @@ async def review_pull(
     policy = await untrusted_policy(github, ref, repo, services.settings.untrusted_authors, people)
     if policy is Untrusted.NONE:
         why = (
-            f"`{pull.author}` has no write access to this repository, and its settings "
+            f"{code_span(pull.author)} has no write access to this repository, and its settings "
             f"(`review.untrusted_authors: none`) leave such pull requests to a maintainer: "
             f"{ASK_A_MAINTAINER}"
         )
-        body = _not_reviewed(last, why, paused)
+        body = _not_reviewed(markers, last, why, paused)
         await github.upsert_comment(ref, SUMMARY_MARKER, body, known=previous)
         return "skipped: the author has no write access"
     backends, models = _allowed(services, policy, repo, repo_name, installation_id, ref.number)
@@ -239,12 +252,12 @@ async def review_pull(
     )
     if policy is not None and decision.error is not None:
         why = (
-            f"`{pull.author}` has no write access to this repository, so it may be reviewed by "
-            f"the local model only, never sent to the frontier model, and the local model is "
-            f"not available here ({models.local_unavailable or decision.error}); "
-            f"{ASK_A_MAINTAINER}"
+            f"{code_span(pull.author)} has no write access to this repository, so it may be "
+            f"reviewed by the local model only, never sent to the frontier model, and the local "
+            f"model is not available here "
+            f"({plain_text(models.local_unavailable or decision.error)}); {ASK_A_MAINTAINER}"
         )
-        body = _not_reviewed(last, why, paused)
+        body = _not_reviewed(markers, last, why, paused)
         await github.upsert_comment(ref, SUMMARY_MARKER, body, known=previous)
         return "skipped: the author has no write access and there is no local model"
     result = await review_change(
@@ -310,7 +323,8 @@ async def review_pull(
         excluded=excluded,
         month=month,
     )
-    await github.upsert_comment(ref, SUMMARY_MARKER, set_paused(body, paused), known=previous)
+    summary = markers.summary_body(body, SummaryState(pull.head_sha, paused))
+    await github.upsert_comment(ref, SUMMARY_MARKER, summary, known=previous)
     if result.failed:
         return f"failed: {result.failed}"
     return f"reviewed by {result.tier}: {len(new) - len(rejected)} comments ({trigger})"
@@ -598,7 +612,7 @@ def _review_body(result: ReviewResult, new: list[Comment]) -> str:
     if all(c.fingerprint in secrets for c in new):
         count = len(new)
         return (
-            f"tierbot: {count} line{'s' if count != 1 else ''} of this change add"
+            f"tierbot found {count} line{'s' if count != 1 else ''} in this change that add"
             f"{'s' if count == 1 else ''} a secret; the summary comment has the details."
         )
     return (
@@ -607,21 +621,21 @@ def _review_body(result: ReviewResult, new: list[Comment]) -> str:
     )
 
 
-def _not_reviewed(head_sha: str | None, reason: str, paused: bool) -> str:
-    """The summary of a pull request that was not reviewed, and why; `head_sha` is the commit
-    to count as done (None: none, so that a later review still covers every change)."""
-    head = f"{head_marker(head_sha)}\n" if head_sha else ""
-    return set_paused(
-        f"{SUMMARY_MARKER}\n{head}## tierbot review\n\n"
-        f"**This pull request was not reviewed:** {reason}.\n\n<sub>{COMMANDS_HELP}</sub>\n",
-        paused,
+def _not_reviewed(markers: Markers, head_sha: str | None, reason: str, paused: bool) -> str:
+    """The summary of a pull request that was not reviewed, and why (`reason`: safe Markdown,
+    see bot.review.markdown); `head_sha` is the commit to count as done (None: none, so that a
+    later review still covers every change)."""
+    text = (
+        f"## tierbot review\n\n**This pull request was not reviewed:** {reason}."
+        f"\n\n<sub>{COMMANDS_HELP}</sub>\n"
     )
+    return markers.summary_body(text, SummaryState(head_sha, paused))
 
 
 # --- commands ------------------------------------------------------------------------------
 
 _REFUSED = (
-    "Sorry @{user}, `{command}` spends frontier-model money or changes how this pull request "
+    "Sorry {user}, {command} spends frontier-model money or changes how this pull request "
     "is reviewed, so it needs write access to the repository."
 )
 
@@ -644,7 +658,9 @@ async def _command(
     if payload.get("needs_permission_check") and not await may_write(
         github, ref.owner, ref.repo, user, association
     ):
-        await github.reply(ref, _REFUSED.format(user=user, command=f"/{name} {' '.join(args)}"))
+        who = plain_text(f"@{user}")  # named, not mentioned: the bot notifies no one
+        command = code_span(f"/{name} {' '.join(args)}".strip())
+        await github.reply(ref, _REFUSED.format(user=who, command=command))
         return "refused: no write access"
     if name == "review":
         override = (
@@ -678,7 +694,7 @@ async def _command(
         question = str(args[0]) if args else ""
         asker = (user, association)
         text = await _answer(github, ref, question, services, "", installation_id, asker)
-        await github.reply(ref, f"> {_quote(question)}\n\n{text}")
+        await github.reply(ref, f"{_quote(question)}\n\n{text}")
         return "replied: /ask"
     if name == "cost":
         await github.reply(ref, await _cost_text(ref, services))
@@ -739,14 +755,14 @@ async def _answer(
         )
     _, kept, _, problem = _read_change(await github.pull_diff(ref), repo)
     if kept is None:
-        return f"I cannot answer: {problem}."
+        return f"I cannot answer: {plain_text(problem)}."
     complexity = score(kept)
     paths = tuple(f.path for f in kept.files)
     backends, models = _allowed(services, policy, repo, repo_name, installation_id, ref.number)
     decision = decide(complexity, models, task=Task.ASK, repo=repo, paths=paths)
     answer = await answer_question(kept, question, decision, backends, repo, thread=thread)
     if answer.failed and not answer.text:
-        return f"I could not answer: {answer.failed}."
+        return f"I could not answer: {plain_text(answer.failed)}."
     gpu_hour = services.settings.gpu_hour_usd or DEFAULT_GPU_HOUR_USD
     spend = review_spend(answer.attempts, services.prices, services.models.frontier, gpu_hour)
     if services.metrics is not None:
@@ -796,27 +812,30 @@ async def _cost_text(ref: PullRef, services: Services) -> str:
 
 
 def _quote(text: str) -> str:
+    """The first line of a question (200 characters at most, its secrets redacted) as safe
+    Markdown, each of its lines made a quote."""
     first = redact_text(text).strip().split("\n", 1)[0]
-    return neutralise(first[:200] + ("…" if len(first) > 200 else ""))
+    safe = safe_markdown(first[:200] + ("…" if len(first) > 200 else ""))
+    return "\n".join(f"> {line}" if line else ">" for line in safe.split("\n"))
 
 
 async def post_notice(github: GitHubClient, ref: PullRef, payload: Mapping[str, Any]) -> str:
     """Tell the pull request that a cap refused work (bot.caps): for a review, its summary
     says it was not reviewed and why (keeping the commit last reviewed, so a later review
-    covers everything since); for a command, one reply."""
+    covers everything since); for a command, one reply. The reason is bot.caps' own safe
+    Markdown (`Refusal.text`), carried in the job's payload."""
     reason = str(payload.get("reason", "an hourly cap was reached"))
     if payload.get("work") == "review":
-        previous = await github.find_comment(ref, SUMMARY_MARKER)
-        body = previous[1] if previous else ""
+        previous, state = await read_summary(github, ref)
         why = f"{reason}; {ASK_A_MAINTAINER}"
-        text = _not_reviewed(reviewed_head(body), why, PAUSED_MARKER in body)
+        text = _not_reviewed(github.markers(ref), state.head, why, state.paused)
         await github.upsert_comment(ref, SUMMARY_MARKER, text, known=previous)
         return f"noticed: review not done ({reason})"
     await github.reply(
         ref,
         f"Not carried out: {reason}. Until the hour is over, further commands from "
-        f"`{payload.get('user', '')}` on this repository are not carried out, and this is the "
-        "only reply about them.",
+        f"{code_span(str(payload.get('user', '')))} on this repository are not carried out, "
+        "and this is the only reply about them.",
     )
     return f"noticed: command not carried out ({reason})"
 
@@ -828,7 +847,7 @@ async def _route(
     repo = await _repo_settings(github, ref, pull)
     _, kept, _, problem = _read_change(await github.pull_diff(ref), repo)
     if kept is None:
-        await github.reply(ref, f"This pull request cannot be routed: {problem}.")
+        await github.reply(ref, f"This pull request cannot be routed: {plain_text(problem)}.")
         return "replied: nothing to route"
     repo_name = f"{ref.owner}/{ref.repo}"
     decision = await _decide_with_budget(kept, repo, services, None, repo_name, installation_id)
@@ -836,18 +855,21 @@ async def _route(
         f"This pull request would be reviewed by the **{decision.tier}** model "
         f"`{decision.model}` (complexity {decision.score}/100):",
         "",
-        *(f"- {reason}" for reason in decision.reasons),
+        *(f"- {plain_text(reason)}" for reason in decision.reasons),
     ]
     if decision.error:
-        lines += ["", f"It cannot be reviewed now: {decision.error}."]
+        lines += ["", f"It cannot be reviewed now: {plain_text(decision.error)}."]
     await github.reply(ref, "\n".join(lines))
     return f"replied: route {decision.tier}"
 
 
 async def _pause(github: GitHubClient, ref: PullRef, *, paused: bool) -> str:
-    found = await github.find_comment(ref, SUMMARY_MARKER)
-    body = found[1] if found else f"{SUMMARY_MARKER}\n## tierbot review\n\nNot reviewed yet.\n"
-    await github.upsert_comment(ref, SUMMARY_MARKER, set_paused(body, paused), known=found)
+    markers = github.markers(ref)
+    found, state = await read_summary(github, ref)
+    fresh = "## tierbot review\n\nNot reviewed yet.\n"
+    text = markers.read_summary(found[1])[1] if found else fresh
+    body = markers.summary_body(text, SummaryState(state.head, paused))
+    await github.upsert_comment(ref, SUMMARY_MARKER, body, known=found)
     word = "paused" if paused else "resumed"
     await github.reply(
         ref,

@@ -1,10 +1,10 @@
 """Answering a question about a change (`/ask`, or a reply in one of the bot's review threads).
 
 One request, on the tier routing picked for the `ask` task (local unless the change is too big
-for its window), with the question and the diff as untrusted data. A local answer that is not
-the JSON asked for, or that the model was unsure of, is asked again of the frontier model.
-The change, the question and the thread are redacted of secrets as for a review
-(bot.reviewer.redacts).
+for its window), with the question, the review thread and the diff as untrusted data sections
+(bot.review.prompt.data_prompt), redacted of secrets as for a review (bot.reviewer.redacts). A
+local answer that is not the JSON asked for, or that the model was unsure of, is asked again of
+the frontier model. The answer is posted only as safe Markdown (bot.review.markdown).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 from bot.config import RepoSettings
 from bot.diff import ChangeSet
 from bot.models.base import Backend, CompletionRequest, ModelError, Usage
-from bot.review.anchor import neutralise
 from bot.review.leaks import expose
-from bot.review.prompt import SYSTEM, Budget, Coverage, plan_review
+from bot.review.markdown import safe_markdown
+from bot.review.prompt import SYSTEM, Budget, Coverage, data_prompt, plan_review
 from bot.review.secrets import redact_text
 from bot.reviewer import Attempt, budget_for, redacts
 from bot.routing import Decision, Tier
@@ -117,11 +117,10 @@ async def _ask(
     paths = tuple(f.path for f in changes.files)
     room = budget_for(tier, backend.context_tokens, repo, paths)
     budget = Budget(room.prompt_tokens, 1, 1024)
-    context = f"<question>\n{question}\n</question>"
-    if thread:
-        context = f"<review_thread>\n{thread}\n</review_thread>\n\n{context}"
-    plan = plan_review(changes, budget, repo, context=context)
-    prompt = plan.parts[0].diff if plan.parts else context
+    sections = [("review_thread", thread)] if thread else []
+    sections.append(("question", question))
+    plan = plan_review(changes, budget, repo, sections=sections)
+    prompt = plan.parts[0].diff if plan.parts else data_prompt(sections)
     request = CompletionRequest(
         system=SYSTEM,
         stable=ASK_GUIDELINES,
@@ -151,8 +150,8 @@ async def _ask(
     stats = completion.token_stats
     if stats is not None and stats.entropies and stats.mean > _ENTROPY_LIMIT:
         why = f"the model was unsure (mean token entropy {stats.mean:.2f} nats)"
-        return (attempt, plan.coverage), neutralise(text.strip()), why
-    return (attempt, plan.coverage), neutralise(_cut(text.strip())), ""
+        return (attempt, plan.coverage), safe_markdown(text.strip()), why
+    return (attempt, plan.coverage), safe_markdown(_cut(text.strip())), ""
 
 
 def _cut(text: str) -> str:

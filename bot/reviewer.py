@@ -25,6 +25,7 @@ from bot.diff import ChangeSet
 from bot.models.base import Backend, Completion, ErrorKind, ModelError, Usage
 from bot.review.anchor import Anchored, Comment, anchor
 from bot.review.leaks import Exposure, expose, leak_comments
+from bot.review.markdown import safe_markdown
 from bot.review.prompt import (
     SYSTEM,
     Budget,
@@ -280,7 +281,7 @@ def _result(
         tier=run.attempt.tier,
         model=run.attempt.model,
         comments=anchored.comments,
-        summary="\n\n".join(r.summary for _, r in run.reviews_by_part if r.summary),
+        summary=safe_markdown("\n\n".join(r.summary for _, r in run.reviews_by_part if r.summary)),
         coverage=coverage,
         attempts=attempts,
         anchored=anchored,

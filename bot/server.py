@@ -46,6 +46,7 @@ from bot.metrics import JOBS, Metrics
 from bot.pipeline import GitHubClient, Services, collect_feedback
 from bot.queue import JobQueue
 from bot.reachability import Reachability
+from bot.review.markers import marker_key
 from bot.web import create_app
 from bot.worker import Workers
 
@@ -101,6 +102,7 @@ async def build(
         settings.github_app_id,
         key,
         settings.github_api_url,
+        marker_key=marker_key(settings.webhook_secret),
         transport=transport,
         clock=clock,
         sleep=sleep,

@@ -3,8 +3,10 @@
 Tests script it with a queue of replies (status, JSON or raw body, headers, a delay before
 answering) and read back every request it received (method, path, headers, JSON body), so they
 can check what the SDK actually sent. Replies are served first in, first out, whatever the path;
-a request with no reply queued gets HTTP 418 with `x-should-retry: false`, which the SDK does
-not retry, so a test that forgot a reply fails with a clear message instead of a retry storm.
+with none queued, a responder set by `respond_with` makes the reply from the request itself (a
+model driven by what it is sent, tests/obedient_model.py); otherwise the request gets HTTP 418
+with `x-should-retry: false`, which the SDK does not retry, so a test that forgot a reply fails
+with a clear message instead of a retry storm.
 
 Use the `fake_anthropic` fixture, by importing `fake_anthropic_fixture` into the test module
 (`from tests.fake_anthropic import fake_anthropic_fixture  # noqa: F401`; the fixture's own name
@@ -17,7 +19,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -112,6 +114,7 @@ class FakeAnthropic:
     def __init__(self) -> None:
         self.requests: list[Received] = []
         self._replies: deque[Reply] = deque()
+        self._responder: Callable[[Received], Reply] | None = None
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -132,6 +135,11 @@ class FakeAnthropic:
         """Queue replies, served in order."""
         with self._lock:
             self._replies.extend(replies)
+
+    def respond_with(self, responder: Callable[[Received], Reply] | None) -> None:
+        """Answer each request that finds no reply queued with `responder(request)`."""
+        with self._lock:
+            self._responder = responder
 
     @property
     def pending(self) -> int:
@@ -164,7 +172,10 @@ class FakeAnthropic:
     def _take(self, received: Received) -> Reply | None:
         with self._lock:
             self.requests.append(received)
-            return self._replies.popleft() if self._replies else None
+            if self._replies:
+                return self._replies.popleft()
+            responder = self._responder
+        return responder(received) if responder is not None else None
 
 
 def _handler_for(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:

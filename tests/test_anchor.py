@@ -1,5 +1,5 @@
 """Comments against real diffs: kept on shown lines, moved by quoted code or dropped, ranges
-inside one hunk, suggestions only where GitHub can apply them, model text neutralised."""
+inside one hunk, suggestions only where GitHub can apply them, model text made safe Markdown."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot.diff import ChangeSet, Side, parse
-from bot.review.anchor import anchor, fingerprint, neutralise
+from bot.review.anchor import anchor, fingerprint
+from bot.review.markdown import problems
 from bot.review.schema import RawComment, Severity, read_answer
 
 # requests c2aeaa39: connect timeouts (6 files, several hunks each).
@@ -138,7 +139,7 @@ def test_a_suggestion_on_removed_lines_is_not_offered(changes: ChangeSet) -> Non
     assert "```suggestion" not in result.comments[0].body
 
 
-def test_mentions_and_html_from_the_model_are_neutralised_but_code_is_not(
+def test_mentions_and_html_from_the_model_are_made_text_but_code_is_not(
     changes: ChangeSet,
 ) -> None:
     body = (
@@ -147,12 +148,52 @@ def test_mentions_and_html_from_the_model_are_neutralised_but_code_is_not(
     )
     result = anchor([comment(body=body)], changes, max_comments=15)
     text = result.comments[0].body
-    assert "@octocat" not in text
+    assert problems(text) == []
     assert "@\u200doctocat" in text
-    assert "<img" not in text
-    assert "<!--" not in text
+    assert "\\<img src=x onerror=alert(1)\\>" in text
+    assert "tierbot:" not in text
     assert "`a<b`" in text
-    assert "if a<b: pass" in text
+    assert "```py\nif a<b: pass\n```" in text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "\\`@octocat\\` please look",  # escaped backticks: no code span, a live mention
+        "```\ncode\n\n\n```\n@octocat and <!-- tierbot:paused -->",  # a fence split by blanks
+        "![pixel](https://evil.example/pixel.png) looks fine",
+        "Fixed in #12, see other/repo#3 and https://github.com/other/repo/issues/4",
+        "`<!-- tierbot:paused -->` in a code span",
+    ],
+)
+def test_comments_render_without_mentions_images_html_references_or_markers(
+    changes: ChangeSet, body: str
+) -> None:
+    result = anchor([comment(body=body)], changes, max_comments=15)
+    text = result.comments[0].body
+    assert problems(text) == []
+    assert "tierbot:" not in text
+
+
+def test_a_comment_with_no_text_once_made_safe_is_dropped(changes: ChangeSet) -> None:
+    result = anchor([comment(body="[ref]: https://example.com")], changes, max_comments=15)
+    assert result.comments == ()
+    assert result.dropped == {"has no text once made safe to post": 1}
+
+
+def test_a_suggestion_whose_code_holds_backticks_keeps_a_fence_it_cannot_close(
+    changes: ChangeSet,
+) -> None:
+    code = 'doc = """```\nexample\n```"""'
+    result = anchor([comment(suggestion=code)], changes, max_comments=15)
+    assert result.suggestions_kept == 1
+    assert result.comments[0].body.endswith(f"````suggestion\n{code}\n````")
+
+
+def test_a_suggestion_holding_marker_text_is_refused(changes: ChangeSet) -> None:
+    result = anchor([comment(suggestion="# <!-- tierbot:paused -->")], changes, max_comments=15)
+    assert result.suggestions_refused == 1
+    assert "suggestion" not in result.comments[0].body
 
 
 def test_duplicates_are_merged_keeping_the_most_severe(changes: ChangeSet) -> None:
@@ -215,10 +256,6 @@ def test_fingerprints_ignore_line_numbers_and_whitespace() -> None:
         "a.py", "x = 1", "off by one here"
     )
     assert fingerprint("a.py", "x = 1", "Off by one") != fingerprint("b.py", "x = 1", "Off by one")
-
-
-def test_neutralise_escapes_html_entities() -> None:
-    assert neutralise("a & b < c") == "a &amp; b &lt; c"
 
 
 # --- reading the answer --------------------------------------------------------------------

@@ -27,8 +27,9 @@ import httpx
 
 from bot.config import Settings
 from bot.queue import Job, JobQueue
-from bot.review.anchor import fingerprint, neutralise
-from bot.review.markers import SUMMARY_MARKER, comment_marker, head_marker, markers_in
+from bot.review.anchor import fingerprint
+from bot.review.markdown import safe_markdown
+from bot.review.markers import SUMMARY_MARKER, Markers, head_marker, marker_key
 from bot.server import Server, build
 from tests.builders import Edit, git_diff
 from tests.fake_anthropic import FakeAnthropic, fake_anthropic_fixture, message  # noqa: F401
@@ -195,10 +196,11 @@ def test_an_opened_pull_request_is_reviewed_and_summarised_once(
     assert review.body["commit_id"] == head
     (inline,) = review.body["comments"]
     assert (inline["path"], inline["line"], inline["side"]) == (PATH, LINE, "RIGHT")
-    mark = comment_marker(fingerprint(PATH, CODE.strip(), REMARK))
-    assert inline["body"] == f"{neutralise(REMARK)}\n\n{mark}"
+    markers = Markers(marker_key(SECRET), f"{OWNER}/{REPO}", 2)
+    mark = markers.comment_trailer(fingerprint(PATH, CODE.strip(), REMARK))
+    assert inline["body"] == f"{safe_markdown(REMARK)}\n\n{mark}"
     assert "@\u200doctocat" in inline["body"]
-    assert markers_in(inline["body"]) == {fingerprint(PATH, CODE.strip(), REMARK)}
+    assert markers.fingerprint(inline["body"]) == fingerprint(PATH, CODE.strip(), REMARK)
 
     written = github_proxy.find("POST", comments_path(2)) + github_proxy.find(
         "PATCH", r"/repos/[^/]+/[^/]+/issues/comments/[0-9]+"
@@ -274,7 +276,7 @@ def test_a_frontier_review_asked_by_a_user_without_write_access_is_refused(
     assert asked.path == f"/repos/{OWNER}/{REPO}/collaborators/mallory/permission"
     assert (asked.by, asked.answer_json()["role_name"]) == ("prism", "read")
     (refusal,) = github_proxy.find("POST", comments_path(number))
-    assert refusal.body["body"].startswith("Sorry @mallory, `/review --frontier` ")
+    assert refusal.body["body"].startswith("Sorry @\u200dmallory, `/review --frontier` ")
     assert "needs write access" in refusal.body["body"]
     # Nothing was reviewed: no PR read, no model asked, no review.
     assert github_proxy.find("GET", r".*/pulls/[0-9]+") == []

@@ -30,6 +30,7 @@ from bot.ledger import Ledger
 from bot.models.anthropic import FrontierBackend
 from bot.models.base import Backend, CompletionRequest, Usage
 from bot.pipeline import GitHubClient, JobSpec, Services, run
+from bot.review.markers import marker_key
 from bot.review.prompt import plan_review, request_for
 from bot.reviewer import budget_for
 from bot.routing import Models, Tier
@@ -159,7 +160,8 @@ def services_for(
 ) -> Services:
     frontier = FrontierBackend(MODEL, api_key="sk-ant-test", base_url=fake.base_url, max_retries=0)
     client = GitHub("ghs_test", "https://api.github.test", transport=host.transport(),
-                    bot_login=BOT, write_spacing=0.0)  # fmt: skip
+                    bot_login=BOT, write_spacing=0.0,
+                    marker_key=marker_key(None))  # fmt: skip
 
     async def github_for(_installation: int | None) -> GitHubClient:
         return client

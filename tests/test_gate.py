@@ -27,6 +27,7 @@ from bot.config import Settings
 from bot.gate import Workflow, capped, notice_due
 from bot.github import GitHub, PullRef
 from bot.pipeline import post_notice
+from bot.review.markers import marker_key
 from tests.fake_anthropic import FakeAnthropic, fake_anthropic_fixture, message  # noqa: F401
 from tests.fake_github_api import BOT, FakeGitHubHost
 from tests.test_action import parse_outputs
@@ -69,7 +70,8 @@ def test_the_gate_holds_100_fork_prs_and_500_asks_from_one_account_to_the_defaul
 
     async def flood() -> tuple[list[str], list[str]]:
         github = GitHub("ghs_token", "https://api.github.test", transport=host.transport(),
-                        bot_login=BOT, write_spacing=0.0)  # fmt: skip
+                        bot_login=BOT, write_spacing=0.0,
+                        marker_key=marker_key(None))  # fmt: skip
         reviews: list[str] = []
         asks: list[str] = []
         deliveries = [(FORKS, "pull_request", fork_pull_request(n)) for n in range(1, 101)]

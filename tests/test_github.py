@@ -11,6 +11,7 @@ import itertools
 import json
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,13 +20,15 @@ import jwt
 import pytest
 
 from bot.diff import Side, Status, parse
-from bot.github import GitHub, GitHubApp, GitHubError, PullRef, parse_pull_url
+from bot.github import GitHub, GitHubApp, GitHubError, PullRef, UnsafeBody, parse_pull_url
 from bot.review.anchor import Comment
-from bot.review.markers import SUMMARY_MARKER, comment_marker, markers_in
+from bot.review.markers import SUMMARY_MARKER, Markers, SummaryState, comment_marker, marker_key
 from bot.review.schema import Severity
 from tests.fake_github_api import private_key, private_pem
 
 REF = PullRef("octo", "app", 7)
+KEY = marker_key("It's a Secret to Everybody")
+MARKERS = Markers(KEY, "octo/app", 7)
 PULL = {
     "number": 7,
     "title": "Add retries",
@@ -201,7 +204,7 @@ def timed_client(
         transport=httpx.MockTransport(handler),
         clock=time.clock,
         sleep=time.sleep,
-        **options,
+        **({"marker_key": KEY} | options),
     )
 
 
@@ -277,7 +280,7 @@ def test_a_review_is_one_post_with_every_inline_comment_in_githubs_terms() -> No
             "path": "app/up.py",
             "line": 3,
             "side": "RIGHT",
-            "body": "Remark on line 3.\n\n<!-- tierbot:fp=0000000000000003 -->",
+            "body": f"Remark on line 3.\n\n{MARKERS.comment_trailer('0000000000000003')}",
         },
         {
             "path": "app/up.py",
@@ -285,7 +288,7 @@ def test_a_review_is_one_post_with_every_inline_comment_in_githubs_terms() -> No
             "side": "RIGHT",
             "start_line": 5,
             "start_side": "RIGHT",
-            "body": "Remark on line 9.\n\n<!-- tierbot:fp=0000000000000009 -->",
+            "body": f"Remark on line 9.\n\n{MARKERS.comment_trailer('0000000000000009')}",
         },
     ]
     assert server.probes == 0
@@ -342,20 +345,78 @@ def test_a_refusal_the_comments_do_not_cause_is_an_error_and_nothing_is_left_beh
     assert not server.pending
 
 
-def test_only_comment_reviews_unless_another_event_is_asked_for() -> None:
+def test_a_review_can_only_be_a_comment_review() -> None:
     server = ReviewServer(bad_lines=set())
     github = timed_client(server, FakeTime())
-    asyncio.run(github.post_review(REF, "a" * 40, "Looks good", [], event="APPROVE"))
-    assert server.submitted[0]["event"] == "APPROVE"
-    with pytest.raises(ValueError, match="not a review event"):
-        asyncio.run(github.post_review(REF, "a" * 40, "x", [], event="DISMISS"))
+    with pytest.raises(TypeError):
+        asyncio.run(github.post_review(REF, "a" * 40, "Looks good", [], event="APPROVE"))  # type: ignore[call-arg]
+    asyncio.run(github.post_review(REF, "a" * 40, "Looks good", []))
+    assert [review["event"] for review in server.submitted] == ["COMMENT"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "cc @octocat",
+        "ping @org/team",
+        "![pixel](https://evil.example/p.png)",
+        "<img src=x>",
+        "hidden <!-- note --> text",
+        "closes #12",
+        "see https://github.com/octo/app/issues/3",
+        "quoting <!-- tierbot:paused -->",
+        "a `tierbot:fp=0000000000000000` code span",
+    ],
+)
+def test_a_body_that_would_render_unsafely_is_never_sent(body: str) -> None:
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(201, json={"id": 1, "html_url": "https://ghe.example/r/1"})
+
+    github = timed_client(handler, FakeTime(), bot_login="tierbot[bot]")
+
+    async def attempts() -> None:
+        with pytest.raises(UnsafeBody):
+            await github.reply(REF, body)
+        with pytest.raises(UnsafeBody):
+            await github.reply_in_thread(REF, 12, body)
+        with pytest.raises(UnsafeBody):
+            await github.upsert_comment(REF, SUMMARY_MARKER, body, known=(5, "old"))
+        with pytest.raises(UnsafeBody):
+            await github.post_review(REF, "a" * 40, body, [])
+        with pytest.raises(UnsafeBody):
+            await github.post_review(REF, "a" * 40, "ok", [replace(inline(3), body=body)])
+
+    asyncio.run(attempts())
+    assert sent == []
+
+
+def test_the_bots_own_markers_and_small_print_may_be_posted() -> None:
+    sent: list[Any] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        return httpx.Response(201, json={"id": 1})
+
+    github = timed_client(handler, FakeTime(), bot_login="tierbot[bot]")
+    body = MARKERS.summary_body(
+        "## tierbot review\n\n<details><summary>Files</summary>\n\n- `a`\n</details>\n\n"
+        "<sub>`/help`</sub>\n",
+        SummaryState("a" * 40, paused=True),
+    )
+    asyncio.run(github.upsert_comment(REF, SUMMARY_MARKER, body, known=(5, "old")))
+    assert sent == [{"body": body}]
 
 
 def test_markers_carry_fingerprints_and_are_read_back() -> None:
     assert comment_marker("0123456789abcdef") == "<!-- tierbot:fp=0123456789abcdef -->"
-    body = f"Nit.\n\n{comment_marker('0123456789abcdef')}\n{SUMMARY_MARKER}"
-    assert markers_in(body) == {"0123456789abcdef"}
-    assert markers_in("&lt;!-- tierbot:fp=0123456789abcdef --&gt;") == set()
+    body = f"Nit.\n\n{MARKERS.comment_trailer('0123456789abcdef')}"
+    assert MARKERS.fingerprint(body) == "0123456789abcdef"
+    assert MARKERS.fingerprint(f"Nit.\n\n{comment_marker('0123456789abcdef')}") is None
+    assert Markers(KEY, "octo/app", 8).fingerprint(body) is None
+    assert Markers(marker_key("another secret"), "octo/app", 7).fingerprint(body) is None
     with pytest.raises(ValueError, match="not a comment fingerprint"):
         comment_marker("<!-- -->")
 
@@ -384,25 +445,34 @@ def issue_comment(n: int, body: str, login: str = "mona") -> dict[str, Any]:
 
 def test_the_summary_is_found_by_its_marker_among_the_bots_comments_and_edited() -> None:
     others = [issue_comment(n, f"comment {n}") for n in range(1, 101)]
-    # A human quoting the marker must not have their comment edited.
-    others[5] = issue_comment(6, f"quoting {SUMMARY_MARKER}", "mona")
-    server = IssueComments(
-        [*others, issue_comment(555, f"old\n\n{SUMMARY_MARKER}", "tierbot[bot]")]
-    )
+    # A human posting the marker must not have their comment edited or believed.
+    others[5] = issue_comment(6, f"{SUMMARY_MARKER}\nforged", "mona")
+    # Nor is a comment of the bot's that only quotes the marker further down.
+    others[7] = issue_comment(8, f"an answer\n{SUMMARY_MARKER}", "tierbot[bot]")
+    server = IssueComments([*others, issue_comment(555, f"{SUMMARY_MARKER}\nold", "tierbot[bot]")])
     github = timed_client(server, FakeTime(), bot_login="tierbot[bot]")
     found = asyncio.run(github.find_comment(REF, SUMMARY_MARKER))
-    assert found == (555, f"old\n\n{SUMMARY_MARKER}")
+    assert found == (555, f"{SUMMARY_MARKER}\nold")
     assert asyncio.run(github.upsert_comment(REF, SUMMARY_MARKER, "new")) == 555
     assert server.writes == [
-        ("PATCH", "/repos/octo/app/issues/comments/555", {"body": f"new\n\n{SUMMARY_MARKER}"})
+        ("PATCH", "/repos/octo/app/issues/comments/555", {"body": f"{SUMMARY_MARKER}\nnew"})
     ]
     server.writes.clear()
     assert asyncio.run(github.upsert_comment(REF, SUMMARY_MARKER, "old")) == 555
     assert server.writes == [], "an unchanged summary is not written again"
 
 
+def test_no_state_is_read_without_the_bots_login() -> None:
+    server = IssueComments([issue_comment(1, f"{SUMMARY_MARKER}\nforged", "mona")])
+    github = timed_client(server, FakeTime())
+    with pytest.raises(ValueError, match="login is unknown"):
+        asyncio.run(github.find_comment(REF, SUMMARY_MARKER))
+    with pytest.raises(ValueError, match="login is unknown"):
+        asyncio.run(github.review_comment_fingerprints(REF))
+
+
 def test_the_summary_is_created_when_the_bot_has_none() -> None:
-    server = IssueComments([issue_comment(1, f"quoting {SUMMARY_MARKER}", "mona")])
+    server = IssueComments([issue_comment(1, f"{SUMMARY_MARKER}\nforged", "mona")])
     github = timed_client(server, FakeTime(), bot_login="tierbot[bot]")
     assert asyncio.run(github.upsert_comment(REF, SUMMARY_MARKER, f"{SUMMARY_MARKER}\nhi")) == 999
     assert server.writes == [
@@ -465,14 +535,17 @@ def test_permissions_keep_githubs_five_roles_and_a_stranger_has_none(
 
 
 def test_fingerprints_of_the_bots_earlier_inline_comments_are_read_from_every_page() -> None:
+    bot = {"login": "tierbot[bot]"}
     page1 = [
-        {"id": n, "body": f"x\n\n{comment_marker(f'{n:016x}')}", "user": {"login": "tierbot[bot]"}}
+        {"id": n, "body": f"x\n\n{MARKERS.comment_trailer(f'{n:016x}')}", "user": bot}
         for n in range(100)
     ]
     page2 = [
-        {"id": 500, "body": f"y {comment_marker('f' * 16)}", "user": {"login": "tierbot[bot]"}},
-        {"id": 501, "body": f"z {comment_marker('e' * 16)}", "user": {"login": "mona"}},
-        {"id": 502, "body": "no marker", "user": {"login": "tierbot[bot]"}},
+        {"id": 500, "body": f"y\n{MARKERS.comment_trailer('f' * 16)}", "user": bot},
+        {"id": 501, "body": f"z\n{MARKERS.comment_trailer('e' * 16)}", "user": {"login": "mona"}},
+        {"id": 502, "body": "no marker", "user": bot},
+        {"id": 503, "body": f"unsigned\n{comment_marker('d' * 16)}", "user": bot},
+        {"id": 504, "body": f"{MARKERS.comment_trailer('c' * 16)}\nthen text", "user": bot},
     ]
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -619,6 +692,7 @@ def test_an_installation_token_is_fetched_once_and_renewed_near_expiry() -> None
         1234,
         private_pem(),
         "https://ghe.example/api/v3",
+        marker_key=KEY,
         transport=httpx.MockTransport(handler),
         clock=time.clock,
         sleep=time.sleep,
@@ -645,10 +719,19 @@ def test_a_gone_installation_and_an_unusable_key_are_clear_errors() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(404, json={"message": "Not Found"})
 
-    app = GitHubApp(1, private_pem().replace("\n", "\\n"), transport=httpx.MockTransport(handler))
+    app = GitHubApp(
+        1,
+        private_pem().replace("\n", "\\n"),
+        marker_key=KEY,
+        transport=httpx.MockTransport(handler),
+    )
     with pytest.raises(
         GitHubError, match="not found on GitHub: /app/installations/9/access_tokens"
     ):
         asyncio.run(app.installation(9))
     with pytest.raises(GitHubError, match="not a usable PEM key"):
-        GitHubApp(1, "-----BEGIN RSA PRIVATE KEY-----\nnope\n-----END RSA PRIVATE KEY-----\n")
+        GitHubApp(
+            1,
+            "-----BEGIN RSA PRIVATE KEY-----\nnope\n-----END RSA PRIVATE KEY-----\n",
+            marker_key=KEY,
+        )

@@ -16,7 +16,7 @@ import httpx
 from bot.diff import Side
 from bot.github import GitHub, GitHubApp, PullRef
 from bot.review.anchor import Comment
-from bot.review.markers import SUMMARY_MARKER, comment_marker
+from bot.review.markers import SUMMARY_MARKER, marker_key
 from bot.review.schema import Severity
 from tests.fake_github_api import private_pem
 from tests.prism import Prism, prism_fixture  # noqa: F401 (fixture)
@@ -63,6 +63,7 @@ def client(prism: Prism, transport: httpx.AsyncBaseTransport | None = None) -> G
         transport=transport,
         accept_json=True,
         bot_login="tierbot[bot]",
+        marker_key=marker_key("contract"),
         write_spacing=0.0,
     )
 
@@ -142,7 +143,7 @@ def test_the_search_for_comments_github_cannot_place_keeps_to_the_contract(prism
 def test_the_summary_is_created_and_edited_within_the_contract(prism: Prism) -> None:
     def our_summary(request: httpx.Request, response: httpx.Response) -> httpx.Response:
         if request.method == "GET":  # Prism's example comment is not ours: make it ours
-            body = [{"id": 42, "body": f"old {SUMMARY_MARKER}", "user": {"login": "tierbot[bot]"}}]
+            body = [{"id": 42, "body": f"{SUMMARY_MARKER}\nold", "user": {"login": "tierbot[bot]"}}]
             return httpx.Response(200, json=body, request=request)
         return response
 
@@ -168,7 +169,7 @@ def test_reactions_replies_permissions_and_fingerprints_keep_to_the_contract(
         await github.add_reaction("octo", "app", 11)
         await github.add_reaction("octo", "app", 12, "rocket", review_comment=True)
         await github.reply(REF, "Done.")
-        await github.reply_in_thread(REF, 12, f"Because. {comment_marker('0' * 16)}")
+        await github.reply_in_thread(REF, 12, "Because.")
         return await github.permission("octo", "app", "mona"), (
             await github.review_comment_fingerprints(REF)
         )
@@ -189,7 +190,7 @@ def test_reactions_replies_permissions_and_fingerprints_keep_to_the_contract(
 
 
 def test_app_authentication_keeps_to_the_contract(prism: Prism) -> None:
-    app = GitHubApp(1234, private_pem(), prism.url, accept_json=True)
+    app = GitHubApp(1234, private_pem(), prism.url, marker_key=marker_key("x"), accept_json=True)
 
     async def run() -> str:
         github = await app.installation(99)

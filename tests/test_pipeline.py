@@ -17,6 +17,7 @@ from bot.github import GitHub, PullRef
 from bot.models.anthropic import FrontierBackend
 from bot.models.base import Backend
 from bot.pipeline import GitHubClient, JobSpec, Retry, Services, collect_feedback, run
+from bot.review.markers import Markers, marker_key
 from bot.routing import Models, Tier
 from tests.builders import Edit, git_diff
 from tests.fake_anthropic import (
@@ -26,7 +27,10 @@ from tests.fake_anthropic import (
     message,
 )
 from tests.fake_github_api import BOT, FakeGitHubAPI
+from tests.prompts import sections
 
+KEY = marker_key("webhook secret")
+MARKERS = Markers(KEY, "octo/app", 7)
 FIRST = git_diff(
     Edit(
         "app/cache.py", context=["def get(key):"], added=["    return store[key].decode()"], start=3
@@ -74,6 +78,7 @@ def services(fake_anthropic: FakeAnthropic, github: FakeGitHubAPI) -> Services:
         "https://api.github.test",
         transport=github.transport(),
         bot_login=BOT,
+        marker_key=KEY,
         write_spacing=0.0,
     )
 
@@ -291,7 +296,7 @@ def test_ask_answers_in_a_reply_with_the_model_and_cost(
     assert "@octocat" not in reply
     assert "Answered by the frontier model `claude-sonnet-5-5` for $0.0025." in reply
     sent = fake_anthropic.requests[0].body
-    assert "<question>\nCan get() fail?\n</question>" in sent["messages"][0]["content"]
+    assert sections(sent["messages"][0]["content"]).one("question") == "Can get() fail?"
     assert sent["output_config"]["format"]["schema"]["required"] == ["answer"]
 
 
@@ -524,7 +529,7 @@ def test_a_resolved_bot_thread_is_recorded_on_the_next_review(
     fingerprint = fingerprint_of(comment)
     forged = {  # a human's resolved thread quoting the bot's marker is not the bot's
         "id": 997,
-        "body": "<!-- tierbot:fp=0123456789abcdef -->",
+        "body": MARKERS.comment_trailer("0123456789abcdef"),
         "user": {"login": "mona"},
     }
     github.review_comments.append(forged)
@@ -542,10 +547,14 @@ def test_a_resolved_bot_thread_is_recorded_on_the_next_review(
 
 def test_resolved_threads_are_read_page_by_page(github: FakeGitHubAPI) -> None:
     client = GitHub(
-        "ghs_test", "https://api.github.test", transport=github.transport(), bot_login=BOT
+        "ghs_test",
+        "https://api.github.test",
+        transport=github.transport(),
+        bot_login=BOT,
+        marker_key=KEY,
     )
     for index in range(150):
-        marker = f"<!-- tierbot:fp={index:016x} -->"
+        marker = MARKERS.comment_trailer(f"{index:016x}")
         github.review_comments.append({"id": index, "body": marker, "user": {"login": BOT}})
     github.resolved = {3, 120}
     ref = PullRef("octo", "app", 7)
@@ -685,7 +694,7 @@ def test_a_committed_secret_is_commented_when_the_model_fails_and_never_again(
     assert comment["body"].startswith(
         "**Committed secret:** this line adds an AWS secret access key."
     )
-    assert review["body"].startswith("tierbot: 1 line of this change adds a secret")
+    assert review["body"].startswith("tierbot found 1 line in this change that adds a secret")
     summary = github.summary()
     assert "**This pull request was not reviewed" in summary
     assert "**Committed secrets:** 1 line of this change adds a credential or key" in summary
@@ -741,6 +750,6 @@ def test_a_model_that_repeats_a_secret_it_was_shown_is_not_posted(
     )
     go(job(), services)
     (comment,) = github.reviews[0]["comments"]
-    assert "Use the CI token <redacted:github-token> here." in comment["body"]
+    assert "Use the CI token &lt;redacted:github-token&gt; here." in comment["body"]
     assert "tierbot:fp=" in comment["body"], "the hidden marker is kept"
     assert token not in posted_text(github)

@@ -21,6 +21,7 @@ from tests.fake_anthropic import (
     message,
 )
 from tests.fakes import ScriptedLocalModel
+from tests.prompts import sections
 
 CHANGES = parse(git_diff(Edit("app/cache.py", added=["    return store[key]"], start=3)))
 MODELS = Models(local="qwen", frontier="claude-sonnet-5-5", local_window=8192)
@@ -54,7 +55,7 @@ def test_a_confident_local_answer_stands(fake_anthropic: FakeAnthropic) -> None:
     assert answer.tier is Tier.LOCAL
     assert answer.failed is None
     assert fake_anthropic.requests == []
-    assert "<question>\nCan this fail?\n</question>" in local.requests[0].prompt
+    assert sections(local.requests[0].prompt).one("question") == "Can this fail?"
 
 
 def test_an_unusable_local_answer_is_asked_of_the_frontier_model(

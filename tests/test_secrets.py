@@ -307,6 +307,8 @@ def test_scrub_keeps_the_bots_markers_and_removes_secrets_around_them() -> None:
 
 
 def test_scrub_bodies_cleans_only_the_bodies_of_a_github_payload() -> None:
+    """Placeholders in bodies are escaped, so GitHub shows them instead of dropping an unknown
+    HTML tag."""
     payload = {
         "commit_id": "3f786850e387550fdab836ed7e6dc881de23001b",
         "body": f"key: {AWS_ID}",
@@ -314,8 +316,8 @@ def test_scrub_bodies_cleans_only_the_bodies_of_a_github_payload() -> None:
     }
     assert scrub_bodies(payload) == {
         "commit_id": "3f786850e387550fdab836ed7e6dc881de23001b",
-        "body": "key: <redacted:aws-access-key>",
-        "comments": [{"path": "a.py", "line": 3, "body": "uses <redacted:jwt>"}],
+        "body": "key: &lt;redacted:aws-access-key&gt;",
+        "comments": [{"path": "a.py", "line": 3, "body": "uses &lt;redacted:jwt&gt;"}],
     }
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from bot.cost import Spend
 from bot.diff import Side
 from bot.models.base import Usage
 from bot.review.anchor import Anchored, Comment
-from bot.review.markers import SUMMARY_MARKER, reviewed_head
+from bot.review.markdown import problems
+from bot.review.markers import OWN_HTML
 from bot.review.prompt import Coverage
 from bot.review.schema import Severity
 from bot.review.summary import MonthToDate, render_summary
@@ -67,8 +69,8 @@ SPEND = Spend(
 
 def test_a_review_summary_says_tier_why_counts_coverage_and_cost() -> None:
     body = render_summary(result(), SPEND, head_sha=HEAD)
-    assert body.startswith(SUMMARY_MARKER)
-    assert reviewed_head(body) == HEAD
+    assert body.startswith("## tierbot review\n")
+    assert f"at {HEAD[:7]} by" in body
     assert "by the **local** model `qwen`: 3 inline comments." in body
     assert "**Why local:** complexity 31/100 — complexity 31 is below the threshold 45" in body
     assert "Comments: 2 major, 1 nit" in body
@@ -114,15 +116,15 @@ def test_incremental_reviews_escalation_month_and_settings_problems_are_shown() 
     assert "1 excluded by settings" in body
 
 
-def test_a_summary_without_a_head_marker_has_no_reviewed_head() -> None:
-    assert reviewed_head("some comment") is None
-
-
-def test_the_paused_marker_is_set_and_cleared_once() -> None:
-    from bot.review.markers import PAUSED_MARKER, set_paused
-
-    body = render_summary(result(), SPEND, head_sha=HEAD)
-    paused = set_paused(set_paused(body, True), True)
-    assert paused.count(PAUSED_MARKER) == 1
-    assert paused.startswith(f"{SUMMARY_MARKER}\n{PAUSED_MARKER}\n")
-    assert set_paused(paused, False) == body
+def test_text_from_the_pull_request_the_model_or_settings_is_shown_as_text() -> None:
+    hostile = "@octocat <img src=x> ![p](https://e.example/p.png) #12 <!-- tierbot:paused -->"
+    failed = result(failed=f"the answer was not usable: side must be RIGHT, not {hostile!r}")
+    failed = replace(
+        failed,
+        coverage=(Coverage(f"docs/`{hostile}`.md", "skipped", hostile),),
+        escalation=(hostile,),
+        decision=replace(failed.decision, reasons=(f"repo settings send {hostile}",)),
+    )
+    body = render_summary(failed, None, head_sha=HEAD, settings_problems=(hostile,))
+    assert problems(body, allowed_html=OWN_HTML) == []
+    assert "tierbot:" not in body

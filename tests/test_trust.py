@@ -15,13 +15,20 @@ import pytest
 
 from bot.config import RepoSettings, Settings, SettingsError
 from bot.pipeline import Services
-from bot.review.markers import reviewed_head
 from bot.routing import Tier
 from bot.trust import Untrusted
 from tests.fake_anthropic import FakeAnthropic, fake_anthropic_fixture, message  # noqa: F401
 from tests.fake_github_api import FakeGitHubAPI
 from tests.fakes import ScriptedLocalModel
-from tests.test_pipeline import FIRST_ANSWER, github, go, job, loop, services  # noqa: F401
+from tests.test_pipeline import (  # noqa: F401
+    FIRST_ANSWER,
+    MARKERS,
+    github,
+    go,
+    job,
+    loop,
+    services,
+)
 
 ANSWER = json.dumps({"answer": "It can raise KeyError."})
 
@@ -72,7 +79,8 @@ def test_without_a_local_model_a_strangers_pull_request_says_why_and_how_to_ask(
     assert "**This pull request was not reviewed:** `mallory` has no write access" in summary
     assert "never sent to the frontier model" in summary
     assert "someone with write access can comment `/review` to have it reviewed" in summary
-    assert reviewed_head(summary) is None  # a later review still covers every change
+    state, _ = MARKERS.read_summary(summary)
+    assert state.head is None  # a later review still covers every change
 
 
 def test_a_maintainers_review_command_reviews_a_strangers_pull_request_as_theirs(

@@ -3,9 +3,11 @@
 Pure. Each comment is checked against the ChangeSet: a comment on a line the diff does not show
 is moved to the line whose code it quotes (when exactly one shown line matches) or dropped; a
 multi-line range must stay inside one hunk; a suggestion becomes a ```suggestion block only when
-it replaces added or context lines of one hunk on the new side. Model text is untrusted: `@`
-mentions and HTML (including the bot's own hidden markers) are neutralised. Duplicates are
-merged, and the count is capped, most severe first. Everything dropped is counted by reason.
+it replaces added or context lines of one hunk on the new side, and holds no marker text. Model
+text is untrusted: each body is rewritten as safe Markdown (bot.review.markdown: no images, raw
+HTML, live mentions, issue references or marker text), and a comment left with no text is
+dropped. Duplicates are merged, and the count is capped, most severe first. Everything dropped
+is counted by reason.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from bot.diff import ChangeSet, FileChange, Side
+from bot.review.markdown import code_block, has_marker_text, safe_markdown
 from bot.review.schema import RawComment, Severity
 
 
@@ -70,10 +73,18 @@ def anchor(comments: list[RawComment], changes: ChangeSet, max_comments: int) ->
             line, side = found
             moved += 1
         start = _valid_start(change, raw.start_line, line, side) if line == raw.line else None
-        body = neutralise(raw.body)
+        body = safe_markdown(raw.body)
+        if not body.strip():
+            dropped["has no text once made safe to post"] += 1
+            continue
         if raw.suggestion is not None:
-            if side is Side.RIGHT and _replaceable(change, start or line, line):
-                body += "\n\n```suggestion\n" + _fence_safe(raw.suggestion).rstrip("\n") + "\n```"
+            if (
+                side is Side.RIGHT
+                and _replaceable(change, start or line, line)
+                and not has_marker_text(raw.suggestion)
+            ):
+                lines = raw.suggestion.rstrip("\n")
+                body += "\n\n" + code_block(lines + "\n" if lines else "", "suggestion")
                 suggestions_kept += 1
             else:
                 suggestions_refused += 1
@@ -112,22 +123,6 @@ def fingerprint(path: str, code: str, body: str) -> str:
     words = " ".join(re.findall(r"[a-z0-9]+", body.lower())[:12])
     code_key = " ".join(code.split())
     return hashlib.sha256(f"{path}\0{code_key}\0{words}".encode()).hexdigest()[:16]
-
-
-def neutralise(text: str) -> str:
-    """Make model text safe to post: no @mentions that notify, no HTML outside code."""
-    pieces = re.split(r"(```.*?```|`[^`\n]*`)", text, flags=re.DOTALL)
-    for index in range(0, len(pieces), 2):
-        piece = pieces[index]
-        piece = piece.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        # A zero-width joiner after @ keeps the text readable and stops the mention.
-        piece = re.sub(r"@(?=[A-Za-z0-9])", "@\u200d", piece)
-        pieces[index] = piece
-    return "".join(pieces)
-
-
-def _fence_safe(text: str) -> str:
-    return text.replace("```", "` ` `")
 
 
 def _find_quoted(change: FileChange, code: str) -> tuple[int, Side] | None:

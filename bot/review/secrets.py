@@ -163,12 +163,23 @@ def scrub_bodies(payload: object) -> object:
     its inline comments, a reply); other fields (paths, SHAs, queries) are left as they are."""
     if isinstance(payload, dict):
         return {
-            key: scrub(value) if key == "body" and isinstance(value, str) else scrub_bodies(value)
+            key: _as_text(scrub(value))
+            if key == "body" and isinstance(value, str)
+            else scrub_bodies(value)
             for key, value in payload.items()
         }
     if isinstance(payload, list):
         return [scrub_bodies(item) for item in payload]
     return payload
+
+
+def _as_text(body: str) -> str:
+    """A body with its placeholders escaped, so GitHub shows `<redacted:kind>` as text instead
+    of dropping it as an unknown HTML tag."""
+    return _RAW_PLACEHOLDER.sub(lambda m: f"&lt;{m[1]}&gt;", body)
+
+
+_RAW_PLACEHOLDER = re.compile(r"<(redacted:[a-z0-9-]+)>")
 
 
 # --- multi-line blocks -------------------------------------------------------------------------

@@ -5,7 +5,10 @@ what the review covered, the comments by severity, any escalation, and what the 
 against what the frontier model would have charged; it ends with the commands that change the
 decision. A review that could not be done says so, and why, instead of reporting no issues;
 the secrets a change commits are counted whether or not the model review was done.
-A hidden marker carries the reviewed head commit, so the next push is reviewed incrementally.
+The signed header that records the reviewed commit (so the next push is reviewed incrementally)
+is put on by the pipeline (bot.review.markers). Every string that comes from the pull request,
+the model or the settings file (paths, reasons, errors) is written as plain text or code, and
+the settings file's problems as safe Markdown (bot.review.markdown).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from decimal import Decimal
 
 from bot.cost import Spend, format_usd
 from bot.review.anchor import Comment
-from bot.review.markers import SUMMARY_MARKER, head_marker
+from bot.review.markdown import code_span, plain_text, safe_markdown
 from bot.review.prompt import Coverage
 from bot.review.schema import Severity
 from bot.reviewer import ReviewResult
@@ -52,27 +55,30 @@ def render_summary(
     settings_problems: Sequence[str] = (),
     excluded: Sequence[str] = (),
 ) -> str:
-    """The summary comment's body for `result` on commit `head_sha`."""
+    """The summary comment's text (without its header) for `result` on commit `head_sha`."""
     decision = result.decision
-    out = [SUMMARY_MARKER, head_marker(head_sha), "## tierbot review", ""]
+    out = ["## tierbot review", ""]
     scope = f" (changes since {incremental_from[:7]})" if incremental_from else ""
     if result.failed:
-        out.append(f"**This pull request was not reviewed{scope}:** {result.failed}.")
+        out.append(f"**This pull request was not reviewed{scope}:** {plain_text(result.failed)}.")
         out.append("Nothing here means the change is fine; push again or comment `/review`.")
     else:
         count = posted if posted is not None else len(result.comments)
         out.append(
             f"Reviewed{scope} at {head_sha[:7]} by the **{result.tier}** model "
-            f"`{result.model}`: {_comment_count(count)}."
+            f"{code_span(result.model)}: {_comment_count(count)}."
         )
     out += [
         "",
         f"**Why {decision.tier}:** complexity {decision.score}/100 — "
-        + "; ".join(decision.reasons[:4]),
+        + "; ".join(plain_text(reason) for reason in decision.reasons[:4]),
     ]
     if result.escalation:
         out.append("")
-        out.append("**Escalated to the frontier model** because " + "; ".join(result.escalation))
+        out.append(
+            "**Escalated to the frontier model** because "
+            + "; ".join(plain_text(reason) for reason in result.escalation)
+        )
     if result.secrets:
         count = len(result.secrets)
         out += [
@@ -103,7 +109,10 @@ def render_summary(
     out += ["", *_cost(result, spend, month)]
     if settings_problems:
         out += ["", "**Settings file problems** (`.github/tierbot.yml`):"]
-        out.extend(f"- {problem}" for problem in settings_problems[:_MAX_LISTED])
+        out.extend(
+            f"- {safe_markdown(' '.join(problem.split()))}"
+            for problem in settings_problems[:_MAX_LISTED]
+        )
     out += ["", "<sub>" + COMMANDS_HELP.replace("\n", " ") + "</sub>"]
     return "\n".join(out) + "\n"
 
@@ -131,7 +140,7 @@ def _coverage(coverage: Sequence[Coverage], excluded: Sequence[str]) -> list[str
     if listed:
         lines.append("<details><summary>Files not reviewed whole, and why</summary>")
         lines.append("")
-        lines.extend(f"- `{c.path}`: {c.reason}" for c in listed[:50])
+        lines.extend(f"- {code_span(c.path)}: {plain_text(c.reason)}" for c in listed[:50])
         if len(listed) > 50:
             lines.append(f"- … and {len(listed) - 50} more")
         lines.append("</details>")

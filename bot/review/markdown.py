@@ -1,0 +1,452 @@
+"""Text from a model or a pull request made safe to post on GitHub, by reading it as GitHub does.
+
+GitHub renders comments as GitHub Flavored Markdown: CommonMark (https://spec.commonmark.org/)
+with tables, strikethrough and autolinks (https://github.github.com/gfm/), then links @mentions,
+team mentions and issue references in the text it rendered. So a regex over the source cannot
+tell what will render: `` \\`@octocat\\` `` is a mention between two literal backticks, a code
+fence broken by blank lines ends early, `![x](url)` loads an image. Here the text is parsed
+with markdown-it-py (CommonMark, plus GFM tables and strikethrough) and the tree is written back
+as Markdown in which only the structure is markup:
+
+- every text node is escaped, so it renders as exactly that text: backslashes, backticks, `*`,
+  `~`, `[`, `]`, `<`, `>`, `&`, `|` and `_` outside a word always, and a `#`, `+`, `-`, `=`,
+  `>` or `1.` that could start a block at the start of a line; raw HTML (tags and
+  `<!-- comments -->`) becomes visible text;
+- an `@` before a name, `#` before a number and `GH-` before a number get a zero-width joiner
+  (U+200D) after them: they read the same, but are no mention, team mention or issue reference,
+  so nothing notifies anyone or adds a "mentioned this" event to another issue's timeline
+  (https://docs.github.com/en/get-started/writing-on-github/working-with-advanced-formatting/autolinked-references-and-urls);
+  for the same reason a URL of an issue, pull request or discussion is shown as code, not linked;
+- code spans and fenced blocks are written with a fence longer than any backtick run in them,
+  so they cannot be closed early; a code block keeps its language but never a GitHub renderer's
+  (`suggestion`, `mermaid`, `geojson`, `topojson`, `stl`, `math`): only the bot makes
+  suggestions, where it has checked them (bot.review.anchor);
+- an image becomes a link to it (its alt text as the link's text), never an image;
+- links keep their text and an http(s), mailto or relative target; others are dropped;
+- nothing written can read as one of the bot's hidden markers (bot.review.markers): `tierbot:`
+  gets a zero-width joiner before its colon, even inside code.
+
+`problems()` reads a body as GitHub will and lists what the bot must never post; the GitHub client
+refuses to send a body with any (bot.github), and the tests run it over every sanitised output.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+
+from markdown_it import MarkdownIt
+from markdown_it.tree import SyntaxTreeNode
+
+ZWJ = "\u200d"
+# GitHub draws these code blocks with a renderer of their own instead of as code.
+# https://docs.github.com/en/get-started/writing-on-github/working-with-advanced-formatting/creating-diagrams
+_RENDERED_LANGUAGES = frozenset({"suggestion", "mermaid", "geojson", "topojson", "stl", "math"})
+# Characters that are markup wherever they are; `_` only outside a word (GFM never reads an
+# underscore between letters or digits as emphasis).
+_ALWAYS = re.compile(r"[\\`*\[\]<>&~|]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+# What makes a line a heading, quote, list item, setext underline or thematic break.
+_LINE_START = re.compile(r"[#+=>-]|[0-9]{1,9}(?=[.)])")
+_MENTION = re.compile(r"@(?=[A-Za-z0-9])")
+_ISSUE_NUMBER = re.compile(r"#(?=[0-9])")
+_GH_NUMBER = re.compile(r"(?i)\bGH-(?=[0-9])")
+_MARKER_WORD = re.compile(r"(?i)(tierbot)(:)")
+_URL = re.compile(r"https?://[^\s<>\"'`|\\\x00-\x1f\x7f]+", re.IGNORECASE)
+_URL_TAIL = ".,:;!?*_~'\""
+# A page GitHub turns into a cross-reference: /OWNER/REPO/issues/N, /pull/N, /discussions/N.
+_ISSUE_URL = re.compile(r"/[^/\s]+/[^/\s]+/(?:issues|pulls?|discussions)/[0-9]", re.IGNORECASE)
+_LANGUAGE = re.compile(r"[A-Za-z0-9_+.#-]{1,40}")
+_LINK_SCHEMES = ("http:", "https:", "mailto:")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+@functools.cache
+def _parser() -> MarkdownIt:
+    """CommonMark with raw HTML on (so it is seen and escaped) and GFM tables and strikethrough,
+    built on first use, not at import."""
+    return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+
+
+def safe_markdown(text: str) -> str:
+    """Markdown that renders like `text` (headings, lists, quotes, emphasis, code, links, tables),
+    with nothing in it the bot must not post; see the module docstring for what changes."""
+    root = SyntaxTreeNode(_parser().parse(text))
+    return _Writer().blocks(root.children).strip("\n")
+
+
+def plain_text(text: str) -> str:
+    """Markdown that renders as `text` itself, on one line: for names, paths, reasons and other
+    short strings put into the bot's own messages."""
+    return _Writer().text(" ".join(text.split()))
+
+
+def code_span(text: str) -> str:
+    """A code span showing `text` (on one line) that nothing in it can close early; "" for an
+    empty text, which a code span cannot show."""
+    return _code_span(" ".join(text.splitlines()))
+
+
+def code_block(text: str, language: str = "") -> str:
+    """A fenced code block holding `text` exactly, with a backtick fence longer than any run in
+    it, so no line of it closes the block. `language` is its info string (`suggestion` for a
+    GitHub suggestion); it must be one word."""
+    if language and not _LANGUAGE.fullmatch(language):
+        raise ValueError(f"not a code block language: {language!r}")
+    fence = "`" * max(3, _longest_run(text, "`") + 1)
+    body = text if text.endswith("\n") or not text else text + "\n"
+    return f"{fence}{language}\n{body}{fence}"
+
+
+def has_marker_text(text: str) -> bool:
+    """Whether `text` holds `tierbot:` in any case, the start of every hidden marker."""
+    return _MARKER_WORD.search(text) is not None
+
+
+def problems(markdown: str, *, allowed_html: Collection[str] = ()) -> list[str]:
+    """What in `markdown`, rendered by GitHub, the bot must not post: images, raw HTML (other than
+    the pieces in `allowed_html`, each a whole tag or comment), live mentions and team
+    mentions, issue references and issue URLs outside code, and marker text outside
+    `allowed_html`. Empty when the body is safe."""
+    found: list[str] = []
+    root = SyntaxTreeNode(_parser().parse(markdown))
+    for node in _walk(root):
+        kind = node.type
+        if kind == "image":
+            found.append("an image")
+        elif kind in ("html_inline", "html_block"):
+            rest = node.content
+            for piece in allowed_html:
+                rest = rest.replace(piece, " ")
+            if "<" in rest or ">" in rest:
+                found.append(f"raw HTML: {rest.strip()[:60]!r}")
+            found += _text_problems(rest)
+        elif kind == "text" and not _inside(node, "link"):
+            found += _text_problems(node.content)
+        elif kind == "link":
+            href = str(node.attrs.get("href", ""))
+            if _ISSUE_URL.search(href):
+                found.append(f"a link that cross-references an issue: {href[:80]!r}")
+        elif kind == "fence" and _rendered_by_github(node.info):
+            found.append(f"a {node.info.strip()!r} block GitHub renders")
+    unmarked = markdown
+    for piece in allowed_html:
+        unmarked = unmarked.replace(piece, " ")
+    if has_marker_text(unmarked):
+        found.append("text that reads as one of the bot's markers")
+    return found
+
+
+def _rendered_by_github(info: str) -> bool:
+    """Whether a fence's info string asks for one of GitHub's renderers other than the bot's
+    own suggestions (bot.review.anchor checks those before it makes one)."""
+    word = info.strip().split(" ")[0].lower()
+    return word in _RENDERED_LANGUAGES and info.strip() != "suggestion"
+
+
+def _text_problems(text: str) -> list[str]:
+    found = []
+    if _MENTION.search(text):
+        found.append("a live @mention")
+    if _ISSUE_NUMBER.search(text) or _GH_NUMBER.search(text):
+        found.append("an issue reference")
+    if any(_ISSUE_URL.search(url) for url in _URL.findall(text)):
+        found.append("an issue URL")
+    return found
+
+
+def _walk(node: SyntaxTreeNode) -> Iterable[SyntaxTreeNode]:
+    yield node
+    for child in node.children:
+        yield from _walk(child)
+
+
+def _inside(node: SyntaxTreeNode, kind: str) -> bool:
+    parent = node.parent
+    while parent is not None:
+        if parent.type == kind:
+            return True
+        parent = parent.parent
+    return False
+
+
+def _break(text: str) -> str:
+    """Text that reads the same but holds no mention, issue reference or marker word."""
+    text = _MENTION.sub("@" + ZWJ, text)
+    text = _ISSUE_NUMBER.sub("#" + ZWJ, text)
+    text = _GH_NUMBER.sub(lambda m: m[0] + ZWJ, text)
+    return _MARKER_WORD.sub(r"\1" + ZWJ + r"\2", text)
+
+
+def _escape(text: str) -> str:
+    """Text as Markdown that renders as the text itself, wherever on a line it lands."""
+    text = _ALWAYS.sub(lambda m: "\\" + m[0], _break(text))
+    if text.endswith("!"):  # before a link that follows it, `!` would make an image
+        text = text[:-1] + "\\!"
+    start = _LINE_START.match(text)
+    if start is None:
+        return text
+    if start[0][0].isdigit():  # `1.` or `1)`: escape the punctuation after the number
+        end = start.end()
+        return text[:end] + "\\" + text[end:]
+    return "\\" + text
+
+
+def _longest_run(text: str, char: str) -> int:
+    runs = re.findall(re.escape(char) + "+", text)
+    return max((len(run) for run in runs), default=0)
+
+
+def _code_span(content: str) -> str:
+    content = _MARKER_WORD.sub(r"\1" + ZWJ + r"\2", content)
+    if not content:
+        return ""
+    fence = "`" * (_longest_run(content, "`") + 1)
+    # CommonMark strips one space from each end of a code span that has both, and a backtick at
+    # either end would join the fence: pad with a space, which is stripped again.
+    if content[0] in "` " or content[-1] in "` ":
+        content = f" {content} "
+    return f"{fence}{content}{fence}"
+
+
+def _split_url(match: str) -> tuple[str, str]:
+    """A URL found in text and what follows it, trimmed as GFM's autolinks are: trailing
+    punctuation and unbalanced closing parentheses are not part of it."""
+    url = match
+    while url:
+        unbalanced = url[-1] == ")" and url.count(")") > url.count("(")
+        if url[-1] in _URL_TAIL or unbalanced:
+            url = url[:-1]
+        else:
+            break
+    return url, match[len(url) :]
+
+
+@dataclass
+class _Context:
+    in_link: bool = False
+    in_table: bool = False
+    one_line: bool = False
+
+
+class _Writer:
+    """Writes a markdown-it syntax tree back as safe Markdown (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._previous_list = ""
+
+    # --- inline ---------------------------------------------------------------------------------
+
+    def text(self, text: str, context: _Context | None = None) -> str:
+        """Literal text: URLs kept as links (or as code when they cross-reference), the rest
+        escaped."""
+        context = context or _Context()
+        out: list[str] = []
+        position = 0
+        for match in _URL.finditer(text):
+            url, _ = _split_url(match[0])
+            if not url:
+                continue
+            out.append(_escape(text[position : match.start()]))
+            out.append(self._bare_url(url, context))
+            position = match.start() + len(url)
+        out.append(_escape(text[position:]))
+        return "".join(out)
+
+    def _bare_url(self, url: str, context: _Context) -> str:
+        if _ISSUE_URL.search(url) or "@" in url or has_marker_text(url):
+            return self._code(url, context)
+        if context.in_link:
+            return _escape(url)
+        return f"<{url}>"
+
+    def _code(self, content: str, context: _Context) -> str:
+        if context.in_table and ("|" in content or "\\" in content):
+            # GitHub splits table rows at `|` before it reads code spans, and `\\|` is an
+            # escaped backslash then a cell border: shown as text, every `|` stays escaped.
+            return _escape(content)
+        return _code_span(content)
+
+    def inline(self, nodes: Iterable[SyntaxTreeNode], context: _Context) -> str:
+        out = ""
+        for node in nodes:
+            piece = self._inline_node(node, context)
+            if out.endswith("`") and piece.startswith("`"):
+                out += ZWJ  # two code spans side by side would read as one fence
+            out += piece
+        return out
+
+    def _inline_node(self, node: SyntaxTreeNode, context: _Context) -> str:
+        kind = node.type
+        if kind in ("text", "text_special"):
+            return self.text(node.content, context)
+        if kind == "softbreak":
+            return " " if context.one_line else "\n"
+        if kind == "hardbreak":
+            return " " if context.one_line else "\\\n"
+        if kind == "code_inline":
+            return self._code(node.content, context)
+        if kind == "html_inline":
+            return self.text(" ".join(node.content.split()), context)
+        if kind in ("em", "strong", "s"):
+            inner = self.inline(node.children, context)
+            mark = {"em": "*", "strong": "**", "s": "~~"}[kind]
+            if not inner.strip() or (kind == "s" and inner.startswith("~")):
+                return inner  # nothing to mark, or `~~~` that could open a code fence
+            return f"{mark}{inner}{mark}"
+        if kind == "link":
+            return self._link(node, str(node.attrs.get("href", "")), context)
+        if kind == "image":
+            return self._link(node, str(node.attrs.get("src", "")), context, image=True)
+        # Anything else markdown-it may add later is shown as its text, never as markup.
+        return self.text(node.content, context)
+
+    def _link(
+        self, node: SyntaxTreeNode, href: str, context: _Context, *, image: bool = False
+    ) -> str:
+        inner_context = _Context(in_link=True, in_table=context.in_table, one_line=True)
+        label = self.inline(node.children, inner_context).strip()
+        if node.markup == "autolink":
+            return self._bare_url(href, context) if _linkable(href) else self.text(href, context)
+        if not label:
+            if not _linkable(href) or context.in_link:
+                return ""
+            label = _escape("image" if image else href)
+        if context.in_link:
+            return label
+        if _ISSUE_URL.search(href):
+            return f"{label} ({self._code(href, context)})"
+        if not _linkable(href):
+            return label
+        target = href.replace("(", "%28").replace(")", "%29")
+        return f"[{label}]({target})"
+
+    # --- blocks ---------------------------------------------------------------------------------
+
+    def blocks(self, nodes: Iterable[SyntaxTreeNode], tight: bool = False) -> str:
+        out: list[str] = []
+        for node in nodes:
+            written = self._block(node)
+            if not written:
+                continue
+            if out:
+                # In a tight list only a nested list follows its item's text directly.
+                out.append("\n" if tight and node.type.endswith("_list") else "\n\n")
+            out.append(written)
+        return "".join(out)
+
+    def _block(self, node: SyntaxTreeNode) -> str | None:
+        kind = node.type
+        if kind not in ("bullet_list", "ordered_list"):
+            self._previous_list = ""
+        if kind == "paragraph":
+            return self.inline(_inline_children(node), _Context())
+        if kind == "heading":
+            level = int(node.tag[1:]) if node.tag[1:].isdigit() else 1
+            text = self.inline(_inline_children(node), _Context(one_line=True)).strip()
+            return "#" * level + (f" {text}" if text else "")
+        if kind in ("fence", "code_block"):
+            return self._code_block(node)
+        if kind == "blockquote":
+            inner = self.blocks(node.children)
+            return "\n".join(f"> {line}" if line else ">" for line in inner.split("\n"))
+        if kind == "bullet_list":
+            mark = "*" if self._previous_list == "-" else "-"
+            written = self._list(node, lambda _: f"{mark} ")
+            self._previous_list = mark
+            return written
+        if kind == "ordered_list":
+            start = _start(node)
+            mark = ")" if self._previous_list == "." else "."
+            written = self._list(node, lambda index: f"{start + index}{mark} ")
+            self._previous_list = mark
+            return written
+        if kind == "hr":
+            return "***"
+        if kind == "html_block":
+            lines = [" ".join(line.split()) for line in node.content.strip("\n").split("\n")]
+            return "\n".join(self.text(line) for line in lines).strip("\n")
+        if kind == "table":
+            return self._table(node)
+        if kind == "inline":
+            return self.inline(node.children, _Context())
+        return None
+
+    def _code_block(self, node: SyntaxTreeNode) -> str:
+        word = node.info.strip().split(" ")[0] if node.type == "fence" else ""
+        language = word if _LANGUAGE.fullmatch(word) else ""
+        if language.lower() in _RENDERED_LANGUAGES or has_marker_text(language):
+            language = ""
+        content = _MARKER_WORD.sub(r"\1" + ZWJ + r"\2", node.content)
+        return code_block(content, language)
+
+    def _list(self, node: SyntaxTreeNode, marker: Callable[[int], str]) -> str:
+        items = []
+        tight = any(
+            child.type == "paragraph" and child.hidden
+            for item in node.children
+            for child in item.children
+        )
+        for index, item in enumerate(node.children):
+            head = marker(index)
+            pad = " " * len(head)
+            inner = self.blocks(item.children, tight=tight)
+            self._previous_list = ""
+            if not inner:
+                items.append(head.rstrip())
+                continue
+            lines = inner.split("\n")
+            rest = [f"{pad}{line}" if line else "" for line in lines[1:]]
+            items.append("\n".join([head + lines[0], *rest]))
+        return ("\n" if tight else "\n\n").join(items)
+
+    def _table(self, node: SyntaxTreeNode) -> str:
+        rows: list[list[str]] = []
+        aligns: list[str] = []
+        context = _Context(in_table=True, one_line=True)
+        for section in node.children:
+            for row in section.children:
+                cells = []
+                for cell in row.children:
+                    cells.append(self.inline(_inline_children(cell), context).strip())
+                    if section.type == "thead":
+                        aligns.append(str(cell.attrs.get("style", "")))
+                rows.append(cells)
+        if not rows:
+            return ""
+        delimiter = [_delimiter(style) for style in aligns] or ["---"]
+        lines = [_row(rows[0]), _row(delimiter), *(_row(cells) for cells in rows[1:])]
+        return "\n".join(lines)
+
+
+def _inline_children(node: SyntaxTreeNode) -> list[SyntaxTreeNode]:
+    return [grand for child in node.children for grand in child.children]
+
+
+def _start(node: SyntaxTreeNode) -> int:
+    value = node.attrs.get("start", 1)
+    return value if isinstance(value, int) else 1
+
+
+def _delimiter(style: str) -> str:
+    if "center" in style:
+        return ":---:"
+    if "right" in style:
+        return "---:"
+    if "left" in style:
+        return ":---"
+    return "---"
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cell or " " for cell in cells) + " |"
+
+
+def _linkable(href: str) -> bool:
+    """Whether a link may point there: http(s), mailto or a relative address; never a marker."""
+    if not href or has_marker_text(href) or any(c.isspace() for c in href):
+        return False
+    if _SCHEME.match(href):
+        return href.lower().startswith(_LINK_SCHEMES)
+    return True
