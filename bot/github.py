@@ -46,8 +46,8 @@ from githubkit.exception import RequestError, RequestFailed, RequestTimeout
 
 from bot.reachability import Reachability
 from bot.review.anchor import Comment
-from bot.review.markdown import problems
 from bot.review.markers import OWN_HTML, Markers, is_marker_line
+from bot.review.rendered import problems
 from bot.review.secrets import scrub_bodies
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -886,8 +886,9 @@ def _instant(value: object) -> datetime | None:
 
 
 def _check(body: str) -> None:
-    """Refuse to post a body that would render what the bot must never post: only its marker
-    lines (a header at the start, a trailer at the end) and its own small print may be HTML.
+    """Refuse to post a body that would render what the bot must never post, read as GitHub
+    renders it (cmark-gfm; bot.review.rendered): only its marker lines (a header at the start, a
+    trailer at the end) may be HTML comments, and only its own small print raw HTML.
     https://docs.github.com/en/get-started/writing-on-github/getting-started-with-writing-and-formatting-on-github/basic-writing-and-formatting-syntax#mentioning-people-and-teams
     """
     lines = body.split("\n")

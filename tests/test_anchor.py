@@ -9,7 +9,7 @@ import pytest
 
 from bot.diff import ChangeSet, Side, parse
 from bot.review.anchor import anchor, fingerprint
-from bot.review.markdown import problems
+from bot.review.rendered import problems
 from bot.review.schema import RawComment, Severity, read_answer
 
 # requests c2aeaa39: connect timeouts (6 files, several hunks each).

@@ -28,7 +28,6 @@ from typing import Any
 
 import pytest
 
-from bot.review.markdown import problems
 from bot.review.markers import (
     OWN_HTML,
     PAUSED_MARKER,
@@ -39,6 +38,7 @@ from bot.review.markers import (
     is_marker_line,
     marker_key,
 )
+from bot.review.rendered import problems
 from tests.builders import Edit, git_diff
 from tests.fake_anthropic import FakeAnthropic, fake_anthropic_fixture  # noqa: F401
 from tests.github_proxy import Exchange

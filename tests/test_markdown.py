@@ -1,6 +1,7 @@
 """Model and pull-request text made safe to post: read as GitHub reads Markdown (markdown-it-py,
 CommonMark with GFM tables and strikethrough) and written back with nothing but structure as
-markup. Examples of each bypass a regex allowed, then properties over generated text."""
+markup, then checked as GitHub renders it (cmark-gfm, GitHub's own renderer). Examples of each
+bypass a regex or a CommonMark-only reading allowed, then properties over generated text."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ from bot.review.markdown import (
     code_span,
     has_marker_text,
     plain_text,
-    problems,
     safe_markdown,
 )
+from bot.review.rendered import github_html, problems
 
 # Fragments that mean something to CommonMark, GFM or GitHub, mixed with arbitrary text.
 FRAGMENTS = [
@@ -31,7 +32,9 @@ FRAGMENTS = [
     "-", "---", "===", "+", "1.", "2)", "> ", "    ", "\t", "\n", "\n\n", " ", "&", "&#64;",
     "&lt;", "https://github.com/o/r/issues/1", "https://e.x/a_b", "<https://e.x>",
     "<mailto:a@b.c>", "a@b.co", "www.e.x", "```suggestion\n", "```mermaid\n", "$x$", ":+1:",
-    "\u200d", "é",
+    "\u200d", "é", "www.", "www.x.com", "www.github.com/o/r/issues/1", "ftp://f.co", ".com",
+    "<img src=//e/p.png>", "<a href=//e/o/r/issues/1>", "mailto:", "xmpp:", "a@b.co", "h", "http",
+    "tp://", "w", "ww", "://", "[^1]", "[^1]: ", "$", "- [ ] ", "\r", "\u00a0", "&#x40;",
 ]  # fmt: skip
 markdownish = st.lists(
     st.one_of(
@@ -82,6 +85,27 @@ def mentions_outside_code(markdown: str) -> list[str]:
         for node in walk(parse(markdown))
         if node.type == "text" and re.search(r"@[A-Za-z0-9]", node.content)
     ]
+
+
+# What cmark-gfm makes of Markdown (bot.review.rendered allows these and the bot's own tags).
+MARKDOWN_TAGS = {
+    "p", "a", "code", "pre", "em", "strong", "del", "ul", "ol", "li", "blockquote", "hr", "br",
+    "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td",
+}  # fmt: skip
+
+
+def github_tags(markdown: str) -> list[str]:
+    """The tags GitHub's renderer makes of `markdown`, read with a regex: text and code come
+    out with `<` as `&lt;`, so every `<` in the HTML starts a tag, a comment or raw HTML."""
+    return re.findall(r"<(/?[A-Za-z!?][A-Za-z0-9-]*)", github_html(markdown))
+
+
+def github_hrefs(markdown: str) -> list[str]:
+    return re.findall(r'<a href="([^"]*)"', github_html(markdown))
+
+
+def unexpected_tags(markdown: str) -> list[str]:
+    return [tag for tag in github_tags(markdown) if tag.lstrip("/") not in MARKDOWN_TAGS]
 
 
 # --- the bypasses -----------------------------------------------------------------------------
@@ -228,6 +252,118 @@ def test_problems_allows_the_html_it_is_told_to_and_nothing_else() -> None:
     ]
 
 
+# A `www.`, `ftp://` or `http://` address that GitHub autolinks runs to the next space or `<`,
+# backslashes included: written as escaped text, `www.x.com\\<img>` lost its escape to the link.
+AUTOLINK_BYPASSES = [
+    "why www.example.com<img src=//evil.example/pixel.png> ?",
+    "See www.example.com<img src=https://evil.example/p.png>",
+    "ftp://x.com<img src=//evil.example/p.png>",
+    "FTP://x.com<img src=//e/p.png>",
+    "www.x.com*<img src=//e/p.png>",
+    "**www.x.com**<img src=//e/p.png>",
+    "_www.x.com_<img src=//e/p.png>",
+    "~~www.x.com~~<img src=//e/p.png>",
+    "(www.x.com)<img src=//e/p.png>",
+    "| a |\n|---|\n| www.x.com<img src=//e/p.png> |",
+    "| a |\n|---|\n| `www.x.com\\|<img src=//e/p.png>` |",
+    "# www.x.com<img src=//e/p.png>",
+    "> www.x.com<img src=//e/p.png>",
+    "- www.x.com<img src=//e/p.png>",
+    "www.x.com<a href=//github.com/o/r/issues/1>x</a>",
+    "www.x.com<!-- hidden `-->` text",
+    "www.x.com<details><summary>ok</summary>hidden</details>",
+    "www.x.com\\\n<img src=//e/p.png>",
+    "www.x.com<sub>@octocat</sub>",
+    "www.<img src=//e/p.png>",
+    "www..<img src=//e/p.png>",
+    "a@b.co<img src=//e/p.png>",
+    "mailto:a@b.co<img src=//e/p.png>",
+    "xmpp:a@b.co/r<img src=//e/p.png>",
+    "[www.x.com<img src=//e/p.png>](javascript:alert(1))",
+    "[www.x.com<img src=//e/p.png>](https://github.com/o/r/issues/1)",
+    "[w](ftp://x)ww.x.com<img src=//e/p.png>",
+    "[ht](ftp://x)tp://x.com<img src=//e/p.png>",
+]
+
+
+@pytest.mark.parametrize("text", AUTOLINK_BYPASSES)
+def test_an_autolink_github_makes_cannot_carry_an_image_or_html_through(text: str) -> None:
+    out = safe_markdown(text)
+    assert unexpected_tags(out) == []
+    assert problems(out) == []
+    assert "<img" in " ".join(shown(out).split()) or "img" not in text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "www.github.com/o/r/issues/12",
+        "see www.github.com/o/r/pull/3.",
+        "(www.github.com/o/r/discussions/4)",
+        "ftp://github.com/o/r/issues/1",
+        "[](https://github.com/o/r/issues/1)",
+        "[x](https://github.com/o/r/issues/1)",
+        "| a |\n|---|\n| www.github.com/o/r/issues/1 |",
+    ],
+)
+def test_an_issue_url_in_any_form_github_links_stays_inert(text: str) -> None:
+    out = safe_markdown(text)
+    assert [href for href in github_hrefs(out) if "/o/r/" in href] == []
+    assert problems(out) == []
+    assert "github.com/o/r/" in shown(out)
+
+
+def test_a_www_address_keeps_its_text_and_links_where_github_would() -> None:
+    out = safe_markdown("Docs at www.example.com/a_b(c), and *www.e.x*.")
+    assert github_hrefs(out) == ["http://www.example.com/a_b%28c%29", "http://www.e.x"]
+    assert shown(out) == "Docs at www.example.com/a_b(c) , and www.e.x ."
+
+
+@pytest.mark.parametrize(
+    "text", ["[@](ftp://x)octocat", "[#](ftp://x)12", "[GH](ftp://x)-7", "[tierbot](ftp://x):x"]
+)
+def test_a_link_text_left_alone_does_not_join_what_follows_into_a_mention_or_marker(
+    text: str,
+) -> None:
+    out = safe_markdown(text)
+    assert problems(out) == []
+    assert not has_marker_text(out)
+
+
+def test_an_email_address_is_not_made_a_link() -> None:
+    out = safe_markdown("mail a@b.co, mailto:c@d.io or xmpp:e@f.io/x; a@-b.co")
+    assert github_hrefs(out) == []
+    assert shown(out) == "mail a@b.co, mailto:c@d.io or xmpp:e@f.io/x; a@-b.co"
+
+
+@pytest.mark.parametrize(
+    ("body", "found"),
+    [
+        ("www.x.com\\<img src=//e/p.png\\>", "an image"),
+        ("ftp://x.com\\<img src=//e/p.png\\>", "an image"),
+        ("**www.x.com**\\<img src=//e/p.png\\>", "an image"),
+        ("| a |\n|---|\n| www.x.com\\|\\<img src=x\\> |", "an image"),
+        (
+            "www.github.com/o/r/issues/12",
+            "a link that cross-references an issue: 'http://www.github.com/o/r/issues/12'",
+        ),
+        ("www.x.com\\<b>bold\\</b>", "raw HTML: '<b>'"),
+        ("[x](javascript:alert(1))", "a link to 'javascript:alert(1)'"),
+        ("[x](@octocat)", "a link to '@octocat'"),
+        ("x[^1]\n\n[^1]: a note", "raw HTML: '<sup class=\"footnote-ref\">'"),
+        ("- [ ] a task", 'raw HTML: \'<input type="checkbox" disabled="" />\''),
+        ("<!-- x", "raw HTML: '<'"),
+        ("a <!--> b", "raw HTML: '<!-->'"),
+        ("hidden <!-- note --> text", "an HTML comment: 'note'"),
+        ("<sub>&#64;octocat</sub>", "a live @mention"),
+        ("tierbot&#58;paused", "text that reads as one of the bot's markers"),
+        ("```Mermaid\nx\n```", "a 'Mermaid' block GitHub renders"),
+    ],
+)
+def test_problems_reads_the_body_as_github_renders_it(body: str, found: str) -> None:
+    assert found in problems(body, allowed_html=("<sub>", "</sub>"))
+
+
 # --- properties -------------------------------------------------------------------------------
 
 
@@ -235,8 +371,12 @@ def test_problems_allows_the_html_it_is_told_to_and_nothing_else() -> None:
 @given(markdownish)
 def test_any_model_text_renders_with_no_image_html_mention_reference_or_marker(text: str) -> None:
     out = safe_markdown(text)
-    assert problems(out) == []
-    tree = walk(parse(out))
+    assert problems(out) == []  # as GitHub's renderer makes it (cmark-gfm)
+    assert unexpected_tags(out) == []
+    assert [
+        h for h in github_hrefs(out) if not re.match(r"(?i)(https?:|mailto:|[a-z0-9/.#])", h)
+    ] == []
+    tree = walk(parse(out))  # as the CommonMark parser the writer reads with makes it
     assert not [n for n in tree if n.type in ("image", "html_inline", "html_block")]
     assert mentions_outside_code(out) == []
     assert not has_marker_text(out)

@@ -18,6 +18,7 @@ from bot.models.anthropic import FrontierBackend
 from bot.models.base import Backend
 from bot.pipeline import GitHubClient, JobSpec, Retry, Services, collect_feedback, run
 from bot.review.markers import Markers, marker_key
+from bot.review.rendered import github_html
 from bot.routing import Models, Tier
 from tests.builders import Edit, git_diff
 from tests.fake_anthropic import (
@@ -738,6 +739,22 @@ def test_ask_with_a_secret_in_the_question_neither_sends_nor_quotes_it(
     assert "Gu3st-pw$x9Lq" not in sent
     assert "Gu3st-pw$x9Lq" not in posted_text(github)
     assert "<redacted:url-password>" in sent
+
+
+def test_ask_quotes_a_question_that_hides_an_image_behind_a_www_address_as_text(
+    services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic
+) -> None:
+    """GitHub autolinks `www.` addresses up to the next `<`, backslash included: the quoted
+    question and the answer must not lose the escape before `<img>` to such a link."""
+    pixel = "<img src=//evil.example/pixel.png>"
+    github.permissions["mona"] = "write"
+    fake_anthropic.reply(message(json.dumps({"answer": f"See www.example.com{pixel} there."})))
+    question = f"why www.example.com{pixel} ?"
+    spec = job("command", command="ask", args=[question], user="mona", comment_id=4)
+    assert go(spec, services) == "replied: /ask"
+    rendered = github_html(github.bodies()[-1])
+    assert "<img" not in rendered
+    assert rendered.count("&lt;img src=//evil.example/pixel.png&gt;") == 2
 
 
 def test_a_model_that_repeats_a_secret_it_was_shown_is_not_posted(

@@ -9,9 +9,9 @@ from bot.cost import Spend
 from bot.diff import Side
 from bot.models.base import Usage
 from bot.review.anchor import Anchored, Comment
-from bot.review.markdown import problems
 from bot.review.markers import OWN_HTML
 from bot.review.prompt import Coverage
+from bot.review.rendered import problems
 from bot.review.schema import Severity
 from bot.review.summary import MonthToDate, render_summary
 from bot.reviewer import Attempt, ReviewResult

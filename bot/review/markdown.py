@@ -1,7 +1,8 @@
 """Text from a model or a pull request made safe to post on GitHub, by reading it as GitHub does.
 
-GitHub renders comments as GitHub Flavored Markdown: CommonMark (https://spec.commonmark.org/)
-with tables, strikethrough and autolinks (https://github.github.com/gfm/), then links @mentions,
+GitHub renders comments as GitHub Flavored Markdown with cmark-gfm
+(https://github.com/github/cmark-gfm): CommonMark (https://spec.commonmark.org/) with tables,
+strikethrough and the autolink extension (https://github.github.com/gfm/), then links @mentions,
 team mentions and issue references in the text it rendered. So a regex over the source cannot
 tell what will render: `` \\`@octocat\\` `` is a mention between two literal backticks, a code
 fence broken by blank lines ends early, `![x](url)` loads an image. Here the text is parsed
@@ -12,11 +13,20 @@ as Markdown in which only the structure is markup:
   `~`, `[`, `]`, `<`, `>`, `&`, `|` and `_` outside a word always, and a `#`, `+`, `-`, `=`,
   `>` or `1.` that could start a block at the start of a line; raw HTML (tags and
   `<!-- comments -->`) becomes visible text;
-- an `@` before a name, `#` before a number and `GH-` before a number get a zero-width joiner
-  (U+200D) after them: they read the same, but are no mention, team mention or issue reference,
-  so nothing notifies anyone or adds a "mentioned this" event to another issue's timeline
+- text that cmark-gfm's autolink extension would link is written so that both parsers read it
+  the same way, because such a link runs to the next space or `<` and takes any backslash
+  escape in its way with it (`www.x.com\\<img>` would link `www.x.com\\` and leave a real
+  `<img>`): an `http://`, `https://` URL becomes a `<…>` autolink, a `www.` address a
+  `[text](http://…)` link, an `ftp://` URL code; a `www.` that cannot be made a link gets a
+  zero-width joiner (U+200D) before it, which is no autolink trigger
+  (https://github.github.com/gfm/#autolinks-extension-);
+- an `@` before a name (a mention, or the domain of an email address, which the extension also
+  links), `#` before a number and `GH-` before a number get a zero-width joiner after them: they
+  read the same, but are no mention, team mention, email link or issue reference, so nothing
+  notifies anyone or adds a "mentioned this" event to another issue's timeline
   (https://docs.github.com/en/get-started/writing-on-github/working-with-advanced-formatting/autolinked-references-and-urls);
-  for the same reason a URL of an issue, pull request or discussion is shown as code, not linked;
+  for the same reason a URL of an issue, pull request or discussion, in any of the forms above,
+  is shown as code, not linked;
 - code spans and fenced blocks are written with a fence longer than any backtick run in them,
   so they cannot be closed early; a code block keeps its language but never a GitHub renderer's
   (`suggestion`, `mermaid`, `geojson`, `topojson`, `stl`, `math`): only the bot makes
@@ -26,40 +36,65 @@ as Markdown in which only the structure is markup:
 - nothing written can read as one of the bot's hidden markers (bot.review.markers): `tierbot:`
   gets a zero-width joiner before its colon, even inside code.
 
-`problems()` reads a body as GitHub will and lists what the bot must never post; the GitHub client
-refuses to send a body with any (bot.github), and the tests run it over every sanitised output.
+`problems()` renders a body with cmark-gfm itself, as GitHub will, and lists what in the HTML
+the bot must never post; the GitHub client refuses to send a body with any (bot.github), and the
+tests run it over every sanitised output.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
 
+from bot.review.rendered import (
+    GH_NUMBER,
+    ISSUE_NUMBER,
+    ISSUE_URL,
+    MARKER_WORD,
+    RENDERED_LANGUAGES,
+    URL_CHARS,
+    has_marker_text,
+    problems,
+    safe_href,
+)
+
+__all__ = [
+    "ZWJ",
+    "code_block",
+    "code_span",
+    "has_marker_text",
+    "plain_text",
+    "problems",
+    "safe_markdown",
+]
+
 ZWJ = "\u200d"
-# GitHub draws these code blocks with a renderer of their own instead of as code.
-# https://docs.github.com/en/get-started/writing-on-github/working-with-advanced-formatting/creating-diagrams
-_RENDERED_LANGUAGES = frozenset({"suggestion", "mermaid", "geojson", "topojson", "stl", "math"})
 # Characters that are markup wherever they are; `_` only outside a word (GFM never reads an
 # underscore between letters or digits as emphasis).
 _ALWAYS = re.compile(r"[\\`*\[\]<>&~|]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 # What makes a line a heading, quote, list item, setext underline or thematic break.
 _LINE_START = re.compile(r"[#+=>-]|[0-9]{1,9}(?=[.)])")
-_MENTION = re.compile(r"@(?=[A-Za-z0-9])")
-_ISSUE_NUMBER = re.compile(r"#(?=[0-9])")
-_GH_NUMBER = re.compile(r"(?i)\bGH-(?=[0-9])")
-_MARKER_WORD = re.compile(r"(?i)(tierbot)(:)")
-_URL = re.compile(r"https?://[^\s<>\"'`|\\\x00-\x1f\x7f]+", re.IGNORECASE)
+# An `@` that a mention or an email link could go on from: cmark-gfm's autolink extension links
+# `a@b.co` (and `mailto:`/`xmpp:` addresses) when the `@` is followed by one of these.
+_AT = re.compile(r"@(?=[A-Za-z0-9._/-])")
+# What cmark-gfm's autolink extension links in text
+# (https://github.com/github/cmark-gfm/blob/master/extensions/autolink.c): an http://, https://
+# or ftp:// URL, and a `www.` address where `www` starts the text or follows whitespace, `*`,
+# `_`, `~` or `(` (_WWW_AFTER). Either runs to the next space or `<`; here it also stops before
+# the characters that mean something in Markdown or in a table. Found anywhere else (`xhttp://`,
+# `a.www.`), GitHub does not link them, but an issue URL is still shown as code.
+_AUTOLINK = re.compile(rf"(?P<url>(?i:https?|ftp)://{URL_CHARS}+)|(?P<www>www\.{URL_CHARS}*)")
+_WWW_AFTER = frozenset(" \t\n\r\f\v*_~(")
 _URL_TAIL = ".,:;!?*_~'\""
-# A page GitHub turns into a cross-reference: /OWNER/REPO/issues/N, /pull/N, /discussions/N.
-_ISSUE_URL = re.compile(r"/[^/\s]+/[^/\s]+/(?:issues|pulls?|discussions)/[0-9]", re.IGNORECASE)
+# Two characters that, one ending a piece of inline text and one starting the next, could make a
+# fence, a word (a `www.` or scheme), a mention, an email address or an issue reference.
+_JOINS = re.compile(r"``|[A-Za-z0-9@#-][A-Za-z0-9:@#._/-]")
 _LANGUAGE = re.compile(r"[A-Za-z0-9_+.#-]{1,40}")
-_LINK_SCHEMES = ("http:", "https:", "mailto:")
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
 @functools.cache
@@ -99,84 +134,12 @@ def code_block(text: str, language: str = "") -> str:
     return f"{fence}{language}\n{body}{fence}"
 
 
-def has_marker_text(text: str) -> bool:
-    """Whether `text` holds `tierbot:` in any case, the start of every hidden marker."""
-    return _MARKER_WORD.search(text) is not None
-
-
-def problems(markdown: str, *, allowed_html: Collection[str] = ()) -> list[str]:
-    """What in `markdown`, rendered by GitHub, the bot must not post: images, raw HTML (other than
-    the pieces in `allowed_html`, each a whole tag or comment), live mentions and team
-    mentions, issue references and issue URLs outside code, and marker text outside
-    `allowed_html`. Empty when the body is safe."""
-    found: list[str] = []
-    root = SyntaxTreeNode(_parser().parse(markdown))
-    for node in _walk(root):
-        kind = node.type
-        if kind == "image":
-            found.append("an image")
-        elif kind in ("html_inline", "html_block"):
-            rest = node.content
-            for piece in allowed_html:
-                rest = rest.replace(piece, " ")
-            if "<" in rest or ">" in rest:
-                found.append(f"raw HTML: {rest.strip()[:60]!r}")
-            found += _text_problems(rest)
-        elif kind == "text" and not _inside(node, "link"):
-            found += _text_problems(node.content)
-        elif kind == "link":
-            href = str(node.attrs.get("href", ""))
-            if _ISSUE_URL.search(href):
-                found.append(f"a link that cross-references an issue: {href[:80]!r}")
-        elif kind == "fence" and _rendered_by_github(node.info):
-            found.append(f"a {node.info.strip()!r} block GitHub renders")
-    unmarked = markdown
-    for piece in allowed_html:
-        unmarked = unmarked.replace(piece, " ")
-    if has_marker_text(unmarked):
-        found.append("text that reads as one of the bot's markers")
-    return found
-
-
-def _rendered_by_github(info: str) -> bool:
-    """Whether a fence's info string asks for one of GitHub's renderers other than the bot's
-    own suggestions (bot.review.anchor checks those before it makes one)."""
-    word = info.strip().split(" ")[0].lower()
-    return word in _RENDERED_LANGUAGES and info.strip() != "suggestion"
-
-
-def _text_problems(text: str) -> list[str]:
-    found = []
-    if _MENTION.search(text):
-        found.append("a live @mention")
-    if _ISSUE_NUMBER.search(text) or _GH_NUMBER.search(text):
-        found.append("an issue reference")
-    if any(_ISSUE_URL.search(url) for url in _URL.findall(text)):
-        found.append("an issue URL")
-    return found
-
-
-def _walk(node: SyntaxTreeNode) -> Iterable[SyntaxTreeNode]:
-    yield node
-    for child in node.children:
-        yield from _walk(child)
-
-
-def _inside(node: SyntaxTreeNode, kind: str) -> bool:
-    parent = node.parent
-    while parent is not None:
-        if parent.type == kind:
-            return True
-        parent = parent.parent
-    return False
-
-
 def _break(text: str) -> str:
     """Text that reads the same but holds no mention, issue reference or marker word."""
-    text = _MENTION.sub("@" + ZWJ, text)
-    text = _ISSUE_NUMBER.sub("#" + ZWJ, text)
-    text = _GH_NUMBER.sub(lambda m: m[0] + ZWJ, text)
-    return _MARKER_WORD.sub(r"\1" + ZWJ + r"\2", text)
+    text = _AT.sub("@" + ZWJ, text)
+    text = ISSUE_NUMBER.sub("#" + ZWJ, text)
+    text = GH_NUMBER.sub(lambda m: m[0] + ZWJ, text)
+    return MARKER_WORD.sub(r"\1" + ZWJ + r"\2", text)
 
 
 def _escape(text: str) -> str:
@@ -199,7 +162,7 @@ def _longest_run(text: str, char: str) -> int:
 
 
 def _code_span(content: str) -> str:
-    content = _MARKER_WORD.sub(r"\1" + ZWJ + r"\2", content)
+    content = MARKER_WORD.sub(r"\1" + ZWJ + r"\2", content)
     if not content:
         return ""
     fence = "`" * (_longest_run(content, "`") + 1)
@@ -208,6 +171,12 @@ def _code_span(content: str) -> str:
     if content[0] in "` " or content[-1] in "` ":
         content = f" {content} "
     return f"{fence}{content}{fence}"
+
+
+def _destination(url: str) -> str:
+    """A URL as a link destination that both parsers read back as that URL: its parentheses and
+    backslashes percent-encoded, so none is markup."""
+    return url.replace("\\", "%5C").replace("(", "%28").replace(")", "%29")
 
 
 def _split_url(match: str) -> tuple[str, str]:
@@ -239,41 +208,67 @@ class _Writer:
     # --- inline ---------------------------------------------------------------------------------
 
     def text(self, text: str, context: _Context | None = None) -> str:
-        """Literal text: URLs kept as links (or as code when they cross-reference), the rest
-        escaped."""
+        """Literal text, escaped, with what GitHub would autolink in it written so that it
+        parses the same in both parsers (see the module docstring)."""
         context = context or _Context()
         out: list[str] = []
         position = 0
-        for match in _URL.finditer(text):
+        match = _AUTOLINK.search(text)
+        while match is not None:
             url, _ = _split_url(match[0])
-            if not url:
+            start = match.start()
+            linked = match["url"] is not None or start == 0 or text[start - 1] in _WWW_AFTER
+            if not linked and not ISSUE_URL.search(url):
+                # a `www.` GitHub does not link: text like the rest, which may hold a URL
+                match = _AUTOLINK.search(text, start + len("www."))
                 continue
-            out.append(_escape(text[position : match.start()]))
-            out.append(self._bare_url(url, context))
-            position = match.start() + len(url)
+            out.append(_escape(text[position:start]))
+            position = start + len(url)
+            if match["www"] is None:
+                out.append(self._url(url, context))
+            elif len(url) > len("www."):
+                out.append(self._www(url, context))
+            else:  # nothing to link: the joiner before it is no autolink trigger
+                out.append(ZWJ)
+                position = start
+            match = _AUTOLINK.search(text, match.end())
         out.append(_escape(text[position:]))
         return "".join(out)
 
-    def _bare_url(self, url: str, context: _Context) -> str:
-        if _ISSUE_URL.search(url) or "@" in url or has_marker_text(url):
+    def _url(self, url: str, context: _Context) -> str:
+        """An http(s) URL as a `<…>` autolink, an ftp one as code (a link may not point there)."""
+        if ISSUE_URL.search(url) or "@" in url or has_marker_text(url):
             return self._code(url, context)
         if context.in_link:
             return _escape(url)
+        if not url.lower().startswith("http"):
+            return self._code(url, context)
         return f"<{url}>"
+
+    def _www(self, address: str, context: _Context) -> str:
+        """A `www.` address as the link GitHub would make of it, with the same text."""
+        if ISSUE_URL.search(address) or "@" in address or has_marker_text(address):
+            return self._code(address, context)
+        if context.in_link:
+            return _escape(address)
+        return f"[{_escape(address)}]({_destination('http://' + address)})"
 
     def _code(self, content: str, context: _Context) -> str:
         if context.in_table and ("|" in content or "\\" in content):
             # GitHub splits table rows at `|` before it reads code spans, and `\\|` is an
             # escaped backslash then a cell border: shown as text, every `|` stays escaped.
-            return _escape(content)
+            return self.text(content, context)
         return _code_span(content)
 
     def inline(self, nodes: Iterable[SyntaxTreeNode], context: _Context) -> str:
+        """Inline nodes one after the other, with a zero-width joiner where two would join into
+        one markup: two code spans into one fence, or a link's text left alone and the text
+        after it into a word, an autolink, a mention or an issue reference that neither was."""
         out = ""
         for node in nodes:
             piece = self._inline_node(node, context)
-            if out.endswith("`") and piece.startswith("`"):
-                out += ZWJ  # two code spans side by side would read as one fence
+            if out and piece and _JOINS.match(out[-1] + piece.removeprefix("\\")[:1]):
+                out += ZWJ
             out += piece
         return out
 
@@ -305,22 +300,25 @@ class _Writer:
     def _link(
         self, node: SyntaxTreeNode, href: str, context: _Context, *, image: bool = False
     ) -> str:
-        inner_context = _Context(in_link=True, in_table=context.in_table, one_line=True)
-        label = self.inline(node.children, inner_context).strip()
+        """A link (or an image, which becomes a link to it) written back: with a safe target
+        that makes no cross-reference, as `[text](target)`; else its text alone, and an issue
+        URL as code. Its text is written for where it lands: inside the brackets, where GitHub
+        autolinks nothing, or outside them, where it does."""
         if node.markup == "autolink":
-            return self._bare_url(href, context) if _linkable(href) else self.text(href, context)
-        if not label:
-            if not _linkable(href) or context.in_link:
-                return ""
-            label = _escape("image" if image else href)
-        if context.in_link:
+            return self._url(href, context) if _linkable(href) else self.text(href, context)
+        if context.in_link:  # an image inside a link: its text alone
+            return self.inline(node.children, context).strip()
+        if _linkable(href) and not ISSUE_URL.search(href):
+            inside = _Context(in_link=True, in_table=context.in_table, one_line=True)
+            label = self.inline(node.children, inside).strip()
+            label = label or _escape("image" if image else href)
+            return f"[{label}]({_destination(href)})"
+        outside = _Context(in_table=context.in_table, one_line=True)
+        label = self.inline(node.children, outside).strip()
+        if not ISSUE_URL.search(href):
             return label
-        if _ISSUE_URL.search(href):
-            return f"{label} ({self._code(href, context)})"
-        if not _linkable(href):
-            return label
-        target = href.replace("(", "%28").replace(")", "%29")
-        return f"[{label}]({target})"
+        code = self._code(href, context)
+        return f"{label} ({code})" if label else code
 
     # --- blocks ---------------------------------------------------------------------------------
 
@@ -376,9 +374,9 @@ class _Writer:
     def _code_block(self, node: SyntaxTreeNode) -> str:
         word = node.info.strip().split(" ")[0] if node.type == "fence" else ""
         language = word if _LANGUAGE.fullmatch(word) else ""
-        if language.lower() in _RENDERED_LANGUAGES or has_marker_text(language):
+        if language.lower() in RENDERED_LANGUAGES or has_marker_text(language):
             language = ""
-        content = _MARKER_WORD.sub(r"\1" + ZWJ + r"\2", node.content)
+        content = MARKER_WORD.sub(r"\1" + ZWJ + r"\2", node.content)
         return code_block(content, language)
 
     def _list(self, node: SyntaxTreeNode, marker: Callable[[int], str]) -> str:
@@ -444,9 +442,7 @@ def _row(cells: list[str]) -> str:
 
 
 def _linkable(href: str) -> bool:
-    """Whether a link may point there: http(s), mailto or a relative address; never a marker."""
+    """Whether a link may point there (bot.review.rendered.safe_href); never to a marker."""
     if not href or has_marker_text(href) or any(c.isspace() for c in href):
         return False
-    if _SCHEME.match(href):
-        return href.lower().startswith(_LINK_SCHEMES)
-    return True
+    return safe_href(href)
