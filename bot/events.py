@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.queue import NewJob
@@ -63,6 +63,7 @@ COMMANDS = frozenset({"review", "ask", "route", "cost", "pause", "resume", "help
 REVIEW_OPTIONS = frozenset({"full", "--local", "--frontier"})
 MAX_QUESTION_CHARS = 8000
 _MAX_ARGS = 10
+_MAX_ID = 2**63 - 1  # a signed 64-bit integer, the most SQLite stores
 _MAX_ARG_CHARS = 100
 
 
@@ -97,11 +98,14 @@ class Routed:
     `pong`. `reaction` is the comment to acknowledge and how, as (comment id, reaction content);
     the worker adds it from the job (the job's payload carries the comment id), so that the
     handler never waits on GitHub. Every reply (help, refusals) is posted by the worker too.
+    `action` is the delivery's action for the queue's record: None when it has none, or none
+    that is text the queue can store.
     """
 
     jobs: list[NewJob]
     ack: str
     reaction: tuple[int, str] | None = None
+    action: str | None = field(default=None, compare=False)
 
     @property
     def result(self) -> str:
@@ -109,7 +113,8 @@ class Routed:
 
 
 class _Malformed(Exception):
-    """A payload without a field its event must have (GitHub would not send it)."""
+    """A payload without a field its event must have, or with one GitHub would never send: an
+    id out of the 64-bit range, text that is not encodable (a lone surrogate)."""
 
     def __init__(self, path: str) -> None:
         super().__init__(path)
@@ -120,9 +125,18 @@ def route(
     event: str, payload: Mapping[str, Any], *, bot_login: str, settings: EventSettings
 ) -> Routed:
     """Decide what a verified delivery of `event` asks for. Never raises on odd payloads: a
-    payload without the fields its event must have is ignored, with the missing field named."""
-    action = payload.get("action")
-    action = action if isinstance(action, str) else ""
+    payload without the fields its event must have, or with an id or text that GitHub never
+    sends and the queue could not store, is ignored, with the field named."""
+    try:
+        action = _optional_text(payload, "action")
+    except _Malformed:
+        return Routed([], f"ignored: malformed {event} payload (no action)")
+    return replace(_route(event, action, payload, bot_login, settings), action=action or None)
+
+
+def _route(
+    event: str, action: str, payload: Mapping[str, Any], bot_login: str, settings: EventSettings
+) -> Routed:
     try:
         if event == "ping":
             return Routed([], "pong: ping")
@@ -252,8 +266,8 @@ def _issue_comment(
     skipped = _skipped_author(user, login, bot_login, settings)
     if skipped:
         return Routed([], skipped)
-    body = comment.get("body")
-    command = parse_command(body if isinstance(body, str) else "", bot_slug(bot_login))
+    body = _optional_text(comment, "body", "comment.")
+    command = parse_command(body, bot_slug(bot_login))
     if command is None:
         return Routed([], "ignored: no command")
     owner, repo = _repository(payload)
@@ -314,9 +328,9 @@ def _review_comment(
     if action != "created":
         return Routed([], f"ignored: pull_request_review_comment.{action}")
     comment = _mapping(payload, "comment")
-    parent = comment.get("in_reply_to_id")
-    if not isinstance(parent, int) or isinstance(parent, bool):
+    if comment.get("in_reply_to_id") is None:
         return Routed([], "ignored: a review comment that is not a reply")
+    parent = _number(comment, "in_reply_to_id", "comment.")
     user = _mapping(comment, "user", "comment.")
     login = _text(user, "login", "comment.user.")
     skipped = _skipped_author(user, login, bot_login, settings)
@@ -324,7 +338,7 @@ def _review_comment(
         return Routed([], skipped)
     owner, repo = _repository(payload)
     number = _number(_mapping(payload, "pull_request"), "number", "pull_request.")
-    body = comment.get("body")
+    body = _optional_text(comment, "body", "comment.")
     trigger = "pull_request_review_comment.created"
     association = comment.get("author_association")
     association = association if isinstance(association, str) else "NONE"
@@ -340,7 +354,7 @@ def _review_comment(
             "in_reply_to_id": parent,
             "user": login,
             "author_association": association,
-            "question": _cut(body) if isinstance(body, str) else "",
+            "question": _cut(body),
         },
         author=_counted(login, association),
     )
@@ -382,11 +396,10 @@ def _repository(payload: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def _installation_id(payload: Mapping[str, Any]) -> int | None:
+    """The installation's id; None when the delivery names none (GitHub sends it to Apps)."""
     installation = payload.get("installation")
-    if isinstance(installation, Mapping):
-        value = installation.get("id")
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
+    if isinstance(installation, Mapping) and installation.get("id") is not None:
+        return _number(installation, "id", "installation.")
     return None
 
 
@@ -398,16 +411,31 @@ def _mapping(data: Mapping[str, Any], key: str, where: str = "") -> Mapping[str,
 
 
 def _text(data: Mapping[str, Any], key: str, where: str = "") -> str:
-    value = data.get(key)
-    if not isinstance(value, str) or not value.strip():
+    """Text that is there, not blank, and encodable."""
+    value = _optional_text(data, key, where)
+    if not value.strip():
         raise _Malformed(where + key)
     return value
 
 
-def _number(data: Mapping[str, Any], key: str, where: str = "") -> int:
-    """A positive whole number (GitHub's ids and PR numbers all are)."""
+def _optional_text(data: Mapping[str, Any], key: str, where: str = "") -> str:
+    """Text that may be missing or not text (then ""), but when it is text, is encodable:
+    JSON can carry a lone surrogate (`"\\ud800"`), which no UTF-8 store takes."""
     value = data.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    if not isinstance(value, str):
+        return ""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _Malformed(where + key) from None
+    return value
+
+
+def _number(data: Mapping[str, Any], key: str, where: str = "") -> int:
+    """A positive whole number that fits in 64 bits, as GitHub's ids and PR numbers all do (and
+    as the queue's SQLite integers must)."""
+    value = data.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= _MAX_ID:
         raise _Malformed(where + key)
     return value
 

@@ -339,12 +339,11 @@ async def _admit(
     """Route a verified delivery and persist it with its jobs, within the command limit and the
     caps: the answer, its status and the result for the metrics. Capped work is counted."""
     routed = events.route(event, payload, bot_login=bot_login, settings=door.settings)
-    action = payload.get("action")
     admitted = await asyncio.to_thread(
         door.queue.admit,
         delivery,
         event,
-        action if isinstance(action, str) else None,
+        routed.action,
         routed.jobs,
         command_limit=door.command_limit,
         caps=door.caps,

@@ -188,6 +188,51 @@ def test_a_payload_missing_a_needed_field_is_ignored_with_the_field_named() -> N
     )
 
 
+# Values JSON can carry that GitHub never sends and SQLite cannot store: an id past 64 bits
+# (OverflowError) and a lone surrogate (UnicodeEncodeError).
+HOSTILE = [
+    ("pull_request", ["pull_request", "number"], 10**30),
+    ("pull_request", ["pull_request", "number"], 2**63),
+    ("pull_request", ["installation", "id"], 10**30),
+    ("pull_request", ["pull_request", "head", "sha"], "\ud800"),
+    ("pull_request", ["repository", "name"], "r\ud800"),
+    ("pull_request", ["repository", "owner", "login"], "\udfff"),
+    ("pull_request", ["pull_request", "user", "login"], "u\ud800"),
+    ("issue_comment", ["issue", "number"], 2**64),
+    ("issue_comment", ["comment", "id"], 10**30),
+    ("issue_comment", ["comment", "user", "login"], "\ud800"),
+    ("issue_comment", ["comment", "body"], "/ask why \ud800"),
+    ("pull_request_review_comment", ["comment", "in_reply_to_id"], 10**30),
+    ("pull_request_review_comment", ["comment", "body"], "why \ud800"),
+    ("pull_request_review_comment", ["pull_request", "number"], 2**63),
+]
+
+
+@pytest.mark.parametrize(("event", "path", "value"), HOSTILE)
+def test_an_id_past_64_bits_or_text_with_a_lone_surrogate_is_malformed(
+    event: str, path: list[str], value: object
+) -> None:
+    data = payload(event, "opened" if event == "pull_request" else "created")
+    if event == "issue_comment":
+        data["issue"]["pull_request"] = {"url": "https://api.github.com/repos/o/r/pulls/1"}
+        data["comment"]["body"] = "/ask why"
+    if event == "pull_request_review_comment":
+        data["comment"]["in_reply_to_id"] = 4242
+    target = data
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    assert routed(event, data).ack == (f"ignored: malformed {event} payload (no {'.'.join(path)})")
+
+
+def test_the_largest_64_bit_id_still_routes() -> None:
+    data = payload("pull_request", "opened")
+    data["pull_request"]["number"] = 2**63 - 1
+    data["installation"]["id"] = 2**63 - 1
+    [job] = routed("pull_request", data).jobs
+    assert (job.number, job.installation_id) == (2**63 - 1, 2**63 - 1)
+
+
 # --- issue_comment ----------------------------------------------------------------------------
 
 

@@ -10,11 +10,13 @@ by tests/test_fuzz.py and for longer as scripts.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import math
 import time
 import tracemalloc
+import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -198,8 +200,25 @@ def test_globs_that_would_backtrack_for_ever_are_refused_and_the_rest_kept() -> 
 # --- the webhook ------------------------------------------------------------------------------
 
 SECRET = "hostile"
+# What JSON can carry and GitHub never sends: ids past 64 bits, and text with lone surrogates
+# (`"\\ud800"`), which SQLite refuses (OverflowError, UnicodeEncodeError).
+_HOSTILE_INTS = st.sampled_from([2**63, 2**64, 10**30, -(2**63) - 1]) | st.integers(
+    min_value=2**63, max_value=2**100
+)
+_HOSTILE_TEXT = st.builds(
+    lambda text, surrogate, at: text[:at] + surrogate + text[at:],
+    st.text(max_size=12),
+    st.text(st.characters(categories=["Cs"]), min_size=1, max_size=2),
+    st.integers(min_value=0, max_value=12),
+)
 _JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | _HOSTILE_INTS
+    | st.floats()
+    | st.text(max_size=30)
+    | _HOSTILE_TEXT,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner),
     max_leaves=30,
 )
@@ -222,6 +241,60 @@ _BODIES = (
 )
 _HEADER_TEXT = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=80)
 _EVENT_NAMES = st.sampled_from(sorted(EVENTS)) | _HEADER_TEXT
+
+
+# Well-formed deliveries of the events that queue jobs, to put one hostile value into.
+_USER = {"login": "mona", "type": "User"}
+_REPOSITORY = {"name": "app", "owner": {"login": "octo"}}
+_WELL_FORMED: dict[str, dict[str, Any]] = {
+    "pull_request": {
+        "action": "opened",
+        "installation": {"id": 1},
+        "repository": _REPOSITORY,
+        "pull_request": {
+            "number": 7,
+            "draft": False,
+            "user": _USER,
+            "head": {"sha": "a" * 40},
+            "author_association": "NONE",
+        },
+    },
+    "issue_comment": {
+        "action": "created",
+        "installation": {"id": 1},
+        "repository": _REPOSITORY,
+        "issue": {"number": 7, "pull_request": {"url": "https://api.github.com/x"}},
+        "comment": {"id": 5, "body": "/ask why?", "user": _USER, "author_association": "NONE"},
+    },
+    "pull_request_review_comment": {
+        "action": "created",
+        "installation": {"id": 1},
+        "repository": _REPOSITORY,
+        "pull_request": {"number": 7},
+        "comment": {
+            "id": 6,
+            "in_reply_to_id": 5,
+            "body": "why?",
+            "user": _USER,
+            "author_association": "NONE",
+        },
+    },
+}
+
+
+def _leaves(data: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    if isinstance(data, dict):
+        return [leaf for key, value in data.items() for leaf in _leaves(value, (*path, key))]
+    return [path]
+
+
+_HOSTILE_DELIVERIES = st.sampled_from(sorted(_WELL_FORMED)).flatmap(
+    lambda event: st.tuples(
+        st.just(event),
+        st.sampled_from(_leaves(_WELL_FORMED[event])),
+        _HOSTILE_INTS | _HOSTILE_TEXT,
+    )
+)
 
 
 @pytest.fixture(scope="module")
@@ -265,3 +338,41 @@ def test_any_delivery_is_answered_4xx_or_2xx_never_500(
     assert response.status_code in (200, 202, 400, 401, 413), response.text
     if signed != "valid":
         assert response.status_code == 401
+
+
+@BOUNDED
+@given(_HOSTILE_DELIVERIES)
+def test_a_signed_delivery_with_an_id_or_text_github_never_sends_is_ignored_not_a_500(
+    client: TestClient, delivery: tuple[str, tuple[str, ...], object]
+) -> None:
+    event, path, value = delivery
+    data = copy.deepcopy(_WELL_FORMED[event])
+    target = data
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    body = json.dumps(data).encode()
+    headers = {
+        "x-github-event": event,
+        "x-github-delivery": str(uuid.uuid4()),
+        "x-hub-signature-256": signature(SECRET.encode(), body),
+    }
+    response = client.post("/webhook", content=body, headers=headers)
+    assert response.status_code in (200, 202), response.text
+    # A field the bot does not need as an id or as text (the draft flag, an association, a
+    # comment's body that is not text at all) may still leave something to queue; a surrogate
+    # pair is one valid character once the JSON is read.
+    read_loosely = path[-1] in ("draft", "author_association", "action", "type", "url") or (
+        path[-1] == "body" and isinstance(value, int)
+    )
+    hostile = isinstance(value, int) or not _encodable(json.loads(json.dumps(value)))
+    if hostile and not read_loosely:
+        assert response.json()["jobs"] == [], response.text
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
