@@ -497,8 +497,9 @@ async def make_plan(
 ) -> Plan:
     """What `job` asks of a runner, decided on the change the pipeline would look at: the new
     commits since the last review (or all of it), with the repo's settings file, among the
-    models its author may have (bot.trust) and, for a fork's pull request, without the local
-    model, whose runner is self-hosted."""
+    models whoever causes it may have (bot.trust: the asker of a command, else the author)
+    and, for a fork's pull request, without the local model, whose runner is self-hosted. A
+    paused pull request is reviewed on a command from someone with write access only."""
     ref = PullRef(job.owner, job.repo, job.number)
     task, full, forced = Task.REVIEW, False, False
     asker: tuple[str, str | None] | None = None
@@ -531,16 +532,23 @@ async def make_plan(
     last = state.head
     if job.kind == "review" and state.paused:
         return Plan(job, ("automatic reviews are paused on this pull request (`/resume`)",), False)
+    if (
+        task is Task.REVIEW
+        and state.paused
+        and asker
+        and not await may_write(github, ref.owner, ref.repo, *asker)
+    ):
+        why = "reviews are paused on this pull request, and only write access overrides that"
+        return Plan(job, (why,), work=True)
     if task is Task.REVIEW and last == pull.head_sha and not forced:
         why = f"commit {pull.head_sha[:7]} was already reviewed"
         # A command still gets its answer (`/review full` reviews it again); an event does not.
         return Plan(job, (why,), work=job.kind == "command")
     text = await github.file_text(ref.owner, ref.repo, REPO_SETTINGS_PATH, pull.default_branch)
     repo = RepoSettings.from_yaml(text) if text is not None else RepoSettings()
-    people = [] if task is Task.ASK else [(pull.author, pull.author_association)]
-    policy = await untrusted_policy(
-        github, ref, repo, settings.untrusted_authors, [*people, *([asker] if asker else [])]
-    )
+    # The one who causes the work pays for it: the asker of a command, else the author.
+    payer = asker or (pull.author, pull.author_association)
+    policy = await untrusted_policy(github, ref, repo, settings.untrusted_authors, [payer])
     if policy is Untrusted.NONE:
         why = "no model for an account without write access (`review.untrusted_authors: none`)"
         return Plan(job, (why,), work=True, fork=fork)

@@ -10,11 +10,13 @@ signed fingerprint, so nothing is posted twice, even after a crash, without any 
 (bot.review.markers: only the bot's own, verified markers are believed). Text from the pull
 request or a model is posted only as safe Markdown (bot.review.markdown).
 
-Money (bot.trust, bot.budget): work for a pull request whose author has no write access (and
-that no one with write access asked for) follows the repo's `review.untrusted_authors`: the
-local model only, with no frontier backend to escalate to, or no review at all; a question from
-such an account likewise. Every other job's frontier requests are held against the month's
-budgets before they are sent. A "notice" job tells a pull request that a cap refused its work.
+Money (bot.trust, bot.budget): whoever causes the work pays for it, the pull request's author
+for a review on an event, the one who asked for a command. Work paid by an account without
+write access follows the repo's `review.untrusted_authors`: the local model only, with no
+frontier backend to escalate to, or no review at all, whoever wrote the pull request. A paused
+pull request is reviewed only when someone with write access asks. Every other job's frontier
+requests are held against the month's budgets before they are sent. A "notice" job tells a pull
+request that a cap refused its work.
 """
 
 from __future__ import annotations
@@ -202,21 +204,23 @@ async def review_pull(
     override: Tier | None = None,
     trigger: str = "",
     forced: bool = False,
-    resume: bool = False,
     installation_id: int | None = None,
     asked_by: tuple[str, str | None] | None = None,
 ) -> str:
     """Review the pull request's new commits (or all of it) and post the comments and summary.
 
-    `asked_by` is who asked by command (login, author association): when they have write
-    access, the review is theirs and not limited by the author's lack of it."""
+    `asked_by` is who asked by command (login, author association). The one who asks pays: the
+    review is theirs, with what their access allows (bot.trust), whoever wrote the pull
+    request; and a pause is overridden only for someone with write access, the same rule as
+    for `/pause` and `/resume` themselves. Without `asked_by` (an event), the author pays and
+    a pause holds."""
     pull = await github.pull(ref)
     if pull.state != "open":
         return f"skipped: the pull request is {pull.state}"
     markers = github.markers(ref)
     previous, state = await read_summary(github, ref)
     paused = state.paused
-    if paused and not (forced or resume):
+    if paused and not (asked_by and await may_write(github, ref.owner, ref.repo, *asked_by)):
         return "skipped: paused"
     last = state.head
     if last == pull.head_sha and not forced:
@@ -235,31 +239,28 @@ async def review_pull(
         return "failed: unreadable diff" if changes is None else "skipped: everything excluded"
 
     repo_name = f"{ref.owner}/{ref.repo}"
-    people = [(pull.author, pull.author_association), *([asked_by] if asked_by else [])]
-    policy = await untrusted_policy(github, ref, repo, services.settings.untrusted_authors, people)
+    payer = asked_by or (pull.author, pull.author_association)
+    policy = await untrusted_policy(github, ref, repo, services.settings.untrusted_authors, [payer])
+    not_theirs = _NotDone(github, ref, markers, previous, last, paused, asked_by is not None)
     if policy is Untrusted.NONE:
         why = (
-            f"{code_span(pull.author)} has no write access to this repository, and its settings "
-            f"(`review.untrusted_authors: none`) leave such pull requests to a maintainer: "
+            f"{code_span(payer[0])} has no write access to this repository, and its settings "
+            f"(`review.untrusted_authors: none`) leave such work to a maintainer: "
             f"{ASK_A_MAINTAINER}"
         )
-        body = _not_reviewed(markers, last, why, paused)
-        await github.upsert_comment(ref, SUMMARY_MARKER, body, known=previous)
-        return "skipped: the author has no write access"
+        return await not_theirs.say(why, "has no write access")
     backends, models = _allowed(services, policy, repo, repo_name, installation_id, ref.number)
     decision = await _decide_with_budget(
         kept, repo, services, override, repo_name, installation_id, models
     )
     if policy is not None and decision.error is not None:
         why = (
-            f"{code_span(pull.author)} has no write access to this repository, so it may be "
+            f"{code_span(payer[0])} has no write access to this repository, so it may be "
             f"reviewed by the local model only, never sent to the frontier model, and the local "
             f"model is not available here "
             f"({plain_text(models.local_unavailable or decision.error)}); {ASK_A_MAINTAINER}"
         )
-        body = _not_reviewed(markers, last, why, paused)
-        await github.upsert_comment(ref, SUMMARY_MARKER, body, known=previous)
-        return "skipped: the author has no write access and there is no local model"
+        return await not_theirs.say(why, "has no write access and there is no local model")
     result = await review_change(
         kept, decision, backends, repo, context=f"{pull.title}\n\n{pull.body}".strip()
     )
@@ -621,6 +622,31 @@ def _review_body(result: ReviewResult, new: list[Comment]) -> str:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _NotDone:
+    """Where to say that a review was not done because of who would pay for it: for an event,
+    in the summary (keeping the commit last reviewed, so a later review covers everything
+    since); for a command, in a reply to it, so that a command from someone else cannot rewrite
+    the summary of a pull request that was reviewed."""
+
+    github: GitHubClient
+    ref: PullRef
+    markers: Markers
+    previous: tuple[int, str] | None
+    last: str | None
+    paused: bool
+    asked: bool
+
+    async def say(self, why: str, what: str) -> str:
+        """Post `why` (safe Markdown); the outcome, naming who `what` is about."""
+        if self.asked:
+            await self.github.reply(self.ref, f"**Not reviewed:** {why}.")
+            return f"skipped: the asker {what}"
+        body = _not_reviewed(self.markers, self.last, why, self.paused)
+        await self.github.upsert_comment(self.ref, SUMMARY_MARKER, body, known=self.previous)
+        return f"skipped: the author {what}"
+
+
 def _not_reviewed(markers: Markers, head_sha: str | None, reason: str, paused: bool) -> str:
     """The summary of a pull request that was not reviewed, and why (`reason`: safe Markdown,
     see bot.review.markdown); `head_sha` is the commit to count as done (None: none, so that a
@@ -634,6 +660,10 @@ def _not_reviewed(markers: Markers, head_sha: str | None, reason: str, paused: b
 
 # --- commands ------------------------------------------------------------------------------
 
+_PAUSED = (
+    "Reviews on this pull request are paused: only someone with write access to the repository "
+    "can ask for one now, or turn them back on with `/resume`."
+)
 _REFUSED = (
     "Sorry {user}, {command} spends frontier-model money or changes how this pull request "
     "is reviewed, so it needs write access to the repository."
@@ -677,11 +707,12 @@ async def _command(
             override=override,
             trigger="/review",
             forced=forced,
-            resume=True,
             installation_id=installation_id,
             asked_by=(user, association),
         )
-        if outcome.startswith("skipped: this commit"):
+        if outcome == "skipped: paused":
+            await github.reply(ref, _PAUSED)
+        elif outcome.startswith("skipped: this commit"):
             await github.reply(
                 ref, "This commit was already reviewed; `/review full` reviews it again."
             )

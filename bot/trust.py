@@ -11,7 +11,10 @@ with write access to the repository and no one else:
   (https://docs.github.com/en/rest/collaborators/collaborators#get-repository-permissions-for-a-user):
   a role of write, maintain or admin passes; triage, read and none do not.
 
-Work for anyone else follows `Untrusted`: `local` (the default) reviews and answers on the
+Whoever causes the work is the one it is for: the pull request's author for a review on a
+push, the one who asked for a command (`/review`, `/ask`), so a command from an account without
+write access on a maintainer's pull request gets what such accounts get. Work for anyone else
+follows `Untrusted`: `local` (the default) reviews and answers on the
 local model only, never escalated to the frontier model, and not at all when there is no local
 model; `none` does no model work for them unless someone with write access asks (`/review`);
 `auto` routes their work like everyone's (for private repositories, where every author is

@@ -704,7 +704,7 @@ def test_a_committed_secret_is_commented_when_the_model_fails_and_never_again(
     assert AWS_SECRET not in json.dumps(fake_anthropic.requests[0].body)
 
     fake_anthropic.reply(message(json.dumps({"summary": "ok", "comments": []})))
-    spec = job("command", command="review", args=["full"], user="mona")
+    spec = job("command", command="review", args=["full"], user="mona", author_association="MEMBER")
     assert go(spec, services).startswith("reviewed by frontier: 0 comments")
     assert len(github.reviews) == 1, "the secret's comment is not posted again"
     assert "1 already made on an earlier commit" in github.summary()

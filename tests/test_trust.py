@@ -13,14 +13,17 @@ from dataclasses import replace
 
 import pytest
 
+from bot.action import Plan, make_plan
 from bot.config import RepoSettings, Settings, SettingsError
 from bot.pipeline import Services
+from bot.queue import NewJob
 from bot.routing import Tier
 from bot.trust import Untrusted
 from tests.fake_anthropic import FakeAnthropic, fake_anthropic_fixture, message  # noqa: F401
 from tests.fake_github_api import FakeGitHubAPI
 from tests.fakes import ScriptedLocalModel
 from tests.test_pipeline import (  # noqa: F401
+    _LOOP,
     FIRST_ANSWER,
     MARKERS,
     github,
@@ -93,12 +96,84 @@ def test_a_maintainers_review_command_reviews_a_strangers_pull_request_as_theirs
     asked = job("command", command="review", args=[], user="maint", author_association="MEMBER")
     assert go(asked, services).startswith("reviewed by frontier: 1 comments (/review)")
     assert len(fake_anthropic.requests) == 1
-    # The same command from another stranger is not enough.
+    # The same command from another stranger is not enough; it is told so, in a reply.
     stranger.head = "c" * 40
     stranger.permissions["eve"] = "triage"
+    summary = stranger.summary()
     other = job("command", command="review", args=[], user="eve", author_association="NONE")
-    assert go(other, services).startswith("skipped: the author has no write access")
+    assert go(other, services).startswith("skipped: the asker has no write access")
     assert len(fake_anthropic.requests) == 1
+    assert "**Not reviewed:** `eve` has no write access" in stranger.bodies()[-1]
+    assert stranger.summary() == summary
+
+
+def test_a_review_command_without_write_access_does_not_override_a_pause(
+    services: Services,  # noqa: F811
+    github: FakeGitHubAPI,  # noqa: F811
+    fake_anthropic: FakeAnthropic,
+) -> None:
+    pause = job("command", command="pause", args=[], user="maint", author_association="MEMBER")
+    assert go(pause, services) == "paused"
+    github.permissions["eve"] = "triage"
+    for args in ([], ["--local"]):
+        asked = job("command", command="review", args=args, user="eve", comment_id=8)
+        assert go(asked, services) == "skipped: paused"
+        assert "Reviews on this pull request are paused" in github.bodies()[-1]
+        assert "only someone with write access" in github.bodies()[-1]
+    assert fake_anthropic.requests == []
+    assert github.reviews == []
+    # Write access, by association or through the permission API, overrides it.
+    github.permissions["lead"] = "maintain"
+    fake_anthropic.reply(message(FIRST_ANSWER))
+    asked = job("command", command="review", args=[], user="lead", author_association="NONE")
+    assert go(asked, services).startswith("reviewed by frontier: 1 comments (/review)")
+    assert MARKERS.read_summary(github.summary())[0].paused, "still paused for pushes"
+
+
+def test_a_strangers_review_command_on_a_maintainers_pull_request_gets_what_strangers_get(
+    services: Services,  # noqa: F811
+    github: FakeGitHubAPI,  # noqa: F811
+    fake_anthropic: FakeAnthropic,
+) -> None:
+    """The pull request is by a MEMBER, but the one who asks is the one who spends."""
+    github.permissions["eve"] = "read"
+    asked = job("command", command="review", args=[], user="eve", comment_id=8)
+    outcome = go(asked, services)
+    assert outcome == "skipped: the asker has no write access and there is no local model"
+    assert fake_anthropic.requests == []
+    assert "**Not reviewed:** `eve` has no write access" in github.bodies()[-1]
+    assert not [c for c in github.issue_comments if "tierbot:summary" in c["body"]]
+    # With a local model, that model alone, never escalated however unsure it is.
+    local = ScriptedLocalModel(answers=deque([json.loads(FIRST_ANSWER)]), entropy=5.0)
+    github.settings_file = "routing:\n  threshold: 0\n"  # the change would go frontier
+    assert go(asked, with_local(services, local)).startswith("reviewed by local: 1 comments")
+    assert fake_anthropic.requests == []
+    assert len(local.requests) == 1
+
+
+def test_the_actions_plan_follows_the_same_rules_for_a_strangers_review_command(
+    services: Services,  # noqa: F811
+    github: FakeGitHubAPI,  # noqa: F811
+    fake_anthropic: FakeAnthropic,
+) -> None:
+    """The Action decides the runner before it runs the pipeline: a stranger's `/review` on a
+    maintainer's pull request needs the local tier only, and none at all while paused."""
+    github.permissions["eve"] = "read"
+    client = _LOOP[-1].run_until_complete(services.github_for(1))
+    asked = NewJob("command", "octo", "app", 7, payload={"command": "review", "user": "eve"})
+
+    def plan() -> Plan:
+        made = make_plan(client, asked, services.models, services.settings, services.prices)
+        return _LOOP[-1].run_until_complete(made)
+
+    github.settings_file = "routing:\n  threshold: 0\n"  # the change would go frontier
+    assert plan().tier is None  # no local model here, and never the frontier one
+    assert any("not sent to the frontier model" in why for why in plan().reasons)
+    pause = job("command", command="pause", args=[], user="maint", author_association="MEMBER")
+    assert go(pause, services) == "paused"
+    paused = plan()
+    assert (paused.tier, paused.work) == (None, True)  # a runner only to say it is paused
+    assert any("paused" in why for why in paused.reasons)
 
 
 def test_write_access_through_a_team_counts_when_the_association_does_not_say_so(
