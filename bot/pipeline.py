@@ -113,9 +113,17 @@ class FeedbackSource(Protocol):
     async def resolved_fingerprints(self, ref: PullRef) -> set[str]: ...
 
 
+class Pushes(Protocol):
+    """Whether a pull request was pushed to after a time (bot.queue.JobQueue knows, from the
+    deliveries it received)."""
+
+    def pushed_since(self, owner: str, repo: str, number: int, since: float) -> bool: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Services:
-    """Everything a job needs, made once per process."""
+    """Everything a job needs, made once per process. `pushes` is the queue the jobs come
+    from, where there is one (not in the Action)."""
 
     settings: Settings
     prices: PriceTable
@@ -124,6 +132,7 @@ class Services:
     github_for: Callable[[int | None], Awaitable[GitHubClient]]
     metrics: Metrics | None = None
     ledger: Ledger | None = None
+    pushes: Pushes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +215,7 @@ async def review_pull(
     forced: bool = False,
     installation_id: int | None = None,
     asked_by: tuple[str, str | None] | None = None,
+    asked_at: float | None = None,
 ) -> str:
     """Review the pull request's new commits (or all of it) and post the comments and summary.
 
@@ -213,7 +223,11 @@ async def review_pull(
     review is theirs, with what their access allows (bot.trust), whoever wrote the pull
     request; and a pause is overridden only for someone with write access, the same rule as
     for `/pause` and `/resume` themselves. Without `asked_by` (an event), the author pays and
-    a pause holds."""
+    a pause holds.
+
+    `asked_at` is when the command was queued (the queue's clock): a command of someone other
+    than the author covers the pull request as it was then, so when the queue has received a
+    push to it since, the review is not done (bot.pipeline._moved)."""
     pull = await github.pull(ref)
     if pull.state != "open":
         return f"skipped: the pull request is {pull.state}"
@@ -222,6 +236,8 @@ async def review_pull(
     paused = state.paused
     if paused and not (asked_by and await may_write(github, ref.owner, ref.repo, *asked_by)):
         return "skipped: paused"
+    if asked_by and await _moved(services, ref, pull, asked_by[0], asked_at):
+        return "skipped: pushed to after the command"
     last = state.head
     if last == pull.head_sha and not forced:
         return "skipped: this commit was already reviewed"
@@ -622,6 +638,27 @@ def _review_body(result: ReviewResult, new: list[Comment]) -> str:
     )
 
 
+async def _moved(
+    services: Services, ref: PullRef, pull: PullRequest, asker: str, asked_at: float | None
+) -> bool:
+    """Whether the pull request may have moved on from what someone other than its author saw
+    when they asked for a review: the queue received a push to it after the command.
+
+    The command's payload does not carry the head it was given on
+    (https://docs.github.com/en/webhooks/webhook-events-and-payloads#issue_comment), and no API
+    tells when a commit was pushed (commit dates are the pusher's to choose), so the order in
+    which the queue received the two deliveries is the record: GitHub's, as it sent them, which
+    no author can set. A push delivered before the command counts as one the asker could see,
+    and one delivered after it as one they could not, even when it was pushed before (the review
+    then waits for a new command, which is safe). Missed: a push delivered only after this check
+    although it landed before the job read the head (within seconds of the command), and a push
+    GitHub delivers ahead of an earlier command's delivery, or never."""
+    if asked_at is None or services.pushes is None or asker.casefold() == pull.author.casefold():
+        return False
+    pushes = services.pushes
+    return await asyncio.to_thread(pushes.pushed_since, ref.owner, ref.repo, ref.number, asked_at)
+
+
 @dataclass(frozen=True, slots=True)
 class _NotDone:
     """Where to say that a review was not done because of who would pay for it: for an event,
@@ -663,6 +700,11 @@ def _not_reviewed(markers: Markers, head_sha: str | None, reason: str, paused: b
 _PAUSED = (
     "Reviews on this pull request are paused: only someone with write access to the repository "
     "can ask for one now, or turn them back on with `/resume`."
+)
+_MOVED = (
+    "This pull request was pushed to after {user} asked for a review, so it was not reviewed for "
+    "them: a review someone asks for covers what they saw. Comment `/review` again to review the "
+    "new commits."
 )
 _REFUSED = (
     "Sorry {user}, {command} spends frontier-model money or changes how this pull request "
@@ -709,9 +751,12 @@ async def _command(
             forced=forced,
             installation_id=installation_id,
             asked_by=(user, association),
+            asked_at=_number(payload.get("queued_at")),
         )
         if outcome == "skipped: paused":
             await github.reply(ref, _PAUSED)
+        elif outcome == "skipped: pushed to after the command":
+            await github.reply(ref, _MOVED.format(user=plain_text(f"@{user}")))
         elif outcome.startswith("skipped: this commit"):
             await github.reply(
                 ref, "This commit was already reviewed; `/review full` reviews it again."
@@ -840,6 +885,13 @@ async def _cost_text(ref: PullRef, services: Services) -> str:
         f"{report.escalations} local reviews were escalated.",
     ]
     return "\n".join(lines)
+
+
+def _number(value: object) -> float | None:
+    """A number from a job's payload, or None."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
 
 
 def _quote(text: str) -> str:

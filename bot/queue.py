@@ -6,7 +6,9 @@ the one the ledger uses, so this module owns only its `queue_*` tables and their
 
 Semantics (the same as the scale-out engine's, procrastinate's `queueing_lock` and `lock`):
 
-- a delivery id (`X-GitHub-Delivery`) is accepted once; a redelivery enqueues nothing;
+- a delivery id (`X-GitHub-Delivery`) is accepted once; a redelivery enqueues nothing; a
+  delivery that asks for a review records its pull request, so that `pushed_since` can tell a
+  command whether the pull request's head may have moved after it was given;
 - a new "review" job replaces the PR's waiting one in place (latest head wins, the PR keeps its
   place in line); other kinds, such as commands, never coalesce;
 - with a command limit (max, window), `admit` stores a PR's "command" job only while fewer than
@@ -123,6 +125,15 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "ALTER TABLE queue_jobs ADD COLUMN author TEXT COLLATE NOCASE",
         """CREATE INDEX queue_jobs_by_author
             ON queue_jobs (owner, repo, kind, author, created_at) WHERE author IS NOT NULL""",
+    ),
+    # 5: a delivery that asks for a review (a push, mostly) names its pull request, whatever
+    # became of the review, so that a command can tell whether the head moved after it.
+    (
+        "ALTER TABLE queue_deliveries ADD COLUMN owner TEXT COLLATE NOCASE",
+        "ALTER TABLE queue_deliveries ADD COLUMN repo TEXT COLLATE NOCASE",
+        "ALTER TABLE queue_deliveries ADD COLUMN number INTEGER",
+        """CREATE INDEX queue_deliveries_by_pr
+            ON queue_deliveries (owner, repo, number, received_at) WHERE number IS NOT NULL""",
     ),
 )
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
@@ -299,11 +310,16 @@ class JobQueue:
             raise ValueError("delivery id is empty")
         if command_limit is not None:
             check_command_limit(command_limit)
+        jobs = list(jobs)
+        pushed = next((job for job in jobs if job.kind == COALESCING_KIND), None)
+        pull = (pushed.owner, pushed.repo, pushed.number) if pushed else (None, None, None)
         with self._transaction() as conn:
             now = self._clock()
             inserted = conn.execute(
-                "INSERT INTO queue_deliveries VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (delivery_id, event, action, now),
+                """INSERT INTO queue_deliveries
+                (delivery_id, event, action, received_at, owner, repo, number)
+                VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
+                (delivery_id, event, action, now, *pull),
             ).rowcount
             if not inserted:
                 return None
@@ -326,6 +342,18 @@ class JobQueue:
                     continue
                 admitted.ids.append(_insert(conn, job, delivery_id, now))
             return admitted
+
+    def pushed_since(self, owner: str, repo: str, number: int, since: float) -> bool:
+        """Whether a delivery that asks to review the pull request (a push to it, mostly) was
+        received after `since` (the queue's clock, as a job's `created_at`), whether or not its
+        review was queued (a cap may have refused it, a later push replaced it)."""
+        with self._connection() as conn:
+            row = conn.execute(
+                """SELECT 1 FROM queue_deliveries WHERE owner = ? AND repo = ? AND number = ?
+                AND received_at > ? LIMIT 1""",
+                (owner, repo, number, since),
+            ).fetchone()
+        return row is not None
 
     def enqueue(self, job: NewJob) -> int:
         """Persist a job and return its id; a review coalesces into the PR's waiting review."""

@@ -120,9 +120,11 @@ async def build(
     metrics = Metrics()
     ledger = Ledger(settings.database_url)
     await asyncio.to_thread(ledger.migrate)
-    services = Services(settings, prices, backends, models, github_for, metrics, ledger)
     queue = JobQueue(
         settings.database_path, clock=clock, give_up_seconds=settings.job_give_up_seconds
+    )
+    services = Services(
+        settings, prices, backends, models, github_for, metrics, ledger, pushes=queue
     )
     workers = Workers(
         queue,

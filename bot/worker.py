@@ -115,7 +115,8 @@ class Workers:
             number=job.number,
             installation_id=job.installation_id,
             head_sha=job.head_sha,
-            payload={**dict(job.payload), "trigger": job.trigger},
+            # When it was queued, for a command: what it asks about is the pull request then.
+            payload={**dict(job.payload), "trigger": job.trigger, "queued_at": job.created_at},
         )
         renewer = asyncio.create_task(self._renew(job.id, worker))
         try:

@@ -283,3 +283,34 @@ def test_a_frontier_review_asked_by_a_user_without_write_access_is_refused(
     assert github_proxy.find("POST", r".*/reviews") == []
     assert fake_anthropic.requests == []
     assert prism.problems(since) == []
+
+
+def test_a_review_asked_for_before_a_push_is_not_done_on_the_pushed_commits(
+    tmp_path: Path, prism: Prism, github_proxy: GitHubProxy, fake_anthropic: FakeAnthropic
+) -> None:
+    """The queue's workers tell the pipeline when a command was queued; a push delivered after
+    it means the asker did not see what the job would review."""
+    need_real_deliveries()
+    asked = pr_comment("/review", association="MEMBER", login="maint")
+    number = asked["issue"]["number"]
+    github_proxy.diffs[(OWNER, REPO, number)] = DIFF
+    pushed = opened(number)
+    pushed["action"] = "synchronize"
+    fake_anthropic.reply(answer())
+    since = prism.mark()
+
+    async def scenario() -> App:
+        async with app(tmp_path, github_proxy, fake_anthropic) as bot:
+            assert (await bot.deliver("issue_comment", asked)).status_code == 202
+            assert (await bot.deliver("pull_request", pushed)).status_code == 202
+            assert await bot.run_jobs() == 2
+            return bot
+
+    bot = run(scenario())
+    command, review = bot.outcomes
+    assert command == ("done", "skipped: pushed to after the command")
+    assert review[0] == "done"
+    assert review[1].endswith("(pull_request.synchronize)")
+    replies = [e.body["body"] for e in github_proxy.find("POST", comments_path(number))]
+    assert any("was pushed to after @\u200dmaint asked for a review" in r for r in replies)
+    assert prism.problems(since) == []

@@ -11,10 +11,12 @@ import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from bot.caps import Caps
 from bot.queue import SCHEMA_VERSION, JobQueue, LeaseLostError, NewJob
 
 
@@ -756,6 +758,9 @@ def test_a_file_from_schema_version_1_is_upgraded_in_place(path: Path, clock: Fa
         queue.accept("d-1", "issue_comment", "created", [command()])
     conn = sqlite3.connect(path)
     with conn:  # back to what version 1 made: no command index, no author column
+        conn.execute("DROP INDEX queue_deliveries_by_pr")
+        for column in ("owner", "repo", "number"):
+            conn.execute(f"ALTER TABLE queue_deliveries DROP COLUMN {column}")
         conn.execute("DROP INDEX queue_jobs_commands_by_pr")
         conn.execute("DROP INDEX queue_jobs_by_author")
         conn.execute("ALTER TABLE queue_jobs DROP COLUMN author")
@@ -775,8 +780,36 @@ def test_a_file_from_schema_version_1_is_upgraded_in_place(path: Path, clock: Fa
         assert conn.execute("SELECT version FROM queue_schema").fetchall() == [(SCHEMA_VERSION,)]
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
         assert {"queue_jobs_commands_by_pr", "queue_held", "queue_jobs_by_author"} <= names
+        assert "queue_deliveries_by_pr" in names
     finally:
         conn.close()
+
+
+def test_a_push_received_after_a_command_is_known_whatever_became_of_its_review(
+    queue: JobQueue, clock: FakeClock
+) -> None:
+    queue.accept("d-1", "pull_request", "opened", [review(7)])
+    opened = queue.claim("w", lease_seconds=30)
+    assert opened is not None
+    queue.complete(opened.id, "w", outcome="reviewed")
+    clock.advance(5)
+    [asked] = queue.accept("d-2", "issue_comment", "created", [command(7)]) or []
+    job = queue.get(asked)
+    assert job is not None
+    assert not queue.pushed_since("octo", "widgets", 7, job.created_at)
+    clock.advance(1)
+    queue.accept("d-3", "pull_request", "synchronize", [review(8)])  # another pull request
+    queue.accept("d-4", "issue_comment", "created", [command(7)])  # not a push
+    assert not queue.pushed_since("octo", "widgets", 7, job.created_at)
+    # A push whose review a cap refuses is still a push.
+    caps = Caps(reviews_per_author=1)
+    queue.admit("d-5", "pull_request", "synchronize", [replace(review(9), author="mallory")])
+    pushed = replace(review(7, "b2"), author="mallory")
+    admitted = queue.admit("d-6", "pull_request", "synchronize", [pushed], caps=caps)
+    assert admitted is not None
+    assert admitted.capped
+    assert queue.pushed_since("OCTO", "Widgets", 7, job.created_at)
+    assert not queue.pushed_since("octo", "widgets", 7, clock())
 
 
 def test_the_queue_needs_a_file(tmp_path: Path) -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 from collections import deque
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from bot.action import Plan, make_plan
 from bot.config import RepoSettings, Settings, SettingsError
 from bot.pipeline import Services
-from bot.queue import NewJob
+from bot.queue import JobQueue, NewJob
 from bot.routing import Tier
 from bot.trust import Untrusted
 from tests.fake_anthropic import FakeAnthropic, fake_anthropic_fixture, message  # noqa: F401
@@ -32,6 +33,7 @@ from tests.test_pipeline import (  # noqa: F401
     loop,
     services,
 )
+from tests.test_queue import FakeClock
 
 ANSWER = json.dumps({"answer": "It can raise KeyError."})
 
@@ -174,6 +176,38 @@ def test_the_actions_plan_follows_the_same_rules_for_a_strangers_review_command(
     paused = plan()
     assert (paused.tier, paused.work) == (None, True)  # a runner only to say it is paused
     assert any("paused" in why for why in paused.reasons)
+
+
+def test_a_maintainers_review_covers_the_pull_request_as_it_was_when_asked(
+    services: Services,  # noqa: F811
+    stranger: FakeGitHubAPI,
+    fake_anthropic: FakeAnthropic,
+    tmp_path: Path,
+) -> None:
+    """The author pushes between a maintainer's `/review` and the job: the new commits are not
+    reviewed as the maintainer's (on the frontier model); a new `/review` is needed."""
+    clock = FakeClock()
+    queue = JobQueue(tmp_path / "queue.sqlite3", clock=clock)
+    with_queue = replace(services, pushes=queue)
+    pull = ("octo", "app", 7)
+    queue.accept("d-1", "pull_request", "opened", [NewJob("review", *pull, head_sha="a" * 40)])
+    clock.advance(60)
+    asked = job(
+        "command", command="review", args=[], user="maint", author_association="MEMBER",
+        comment_id=8, queued_at=clock(),
+    )  # fmt: skip
+    clock.advance(2)
+    stranger.head = "b" * 40
+    queue.accept("d-2", "pull_request", "synchronize", [NewJob("review", *pull, head_sha="b" * 40)])
+    assert go(asked, with_queue) == "skipped: pushed to after the command"
+    assert fake_anthropic.requests == []
+    assert "pushed to after @\u200dmaint asked for a review" in stranger.bodies()[-1]
+    assert "Comment `/review` again" in stranger.bodies()[-1]
+    # Asked again after the push, the review is the maintainer's.
+    fake_anthropic.reply(message(FIRST_ANSWER))
+    again = replace(asked, payload={**asked.payload, "queued_at": clock() + 1})
+    assert go(again, with_queue).startswith("reviewed by frontier: 1 comments (/review)")
+    queue.close()
 
 
 def test_write_access_through_a_team_counts_when_the_association_does_not_say_so(
