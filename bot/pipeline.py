@@ -227,7 +227,7 @@ async def review_pull(
 
     `asked_at` is when the command was queued (the queue's clock): a command of someone other
     than the author covers the pull request as it was then, so when the queue has received a
-    push to it since, the review is not done (bot.pipeline._moved)."""
+    push to it since, the review is not done (see `_moved`)."""
     pull = await github.pull(ref)
     if pull.state != "open":
         return f"skipped: the pull request is {pull.state}"

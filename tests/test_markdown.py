@@ -364,6 +364,11 @@ def test_problems_reads_the_body_as_github_renders_it(body: str, found: str) -> 
     assert found in problems(body, allowed_html=("<sub>", "</sub>"))
 
 
+def test_problems_reads_text_with_a_lone_surrogate_instead_of_failing() -> None:
+    """Diff lines are decoded with `surrogateescape`; the check must still answer."""
+    assert problems("`x\udc80` and @octocat") == ["a live @mention"]
+
+
 # --- properties -------------------------------------------------------------------------------
 
 

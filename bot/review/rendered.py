@@ -101,8 +101,9 @@ def _renderer() -> Callable[[str], str]:
 
 def github_html(markdown: str) -> str:
     """`markdown` rendered as GitHub renders a comment, before it links mentions and issue
-    references, with any raw HTML in it left as it is."""
-    return _renderer()(markdown)
+    references, with any raw HTML in it left as it is. A lone surrogate (text decoded with
+    `surrogateescape`, as diffs are) is read as `?`: cmark-gfm takes UTF-8 only."""
+    return _renderer()(markdown.encode("utf-8", "replace").decode("utf-8"))
 
 
 def problems(markdown: str, *, allowed_html: Collection[str] = ()) -> list[str]:
