@@ -229,7 +229,7 @@ def test_a_private_key_in_a_diff_is_redacted_through_its_line_marks() -> None:
 
 def test_a_private_key_written_on_one_line_or_in_string_pieces_is_redacted() -> None:
     one_line = '"private_key": "' + "\\n".join(PEM) + '\\n",'
-    assert redact_text(one_line, "sa.json") == '"private_key": "<redacted:private-key>\\n",'
+    assert redact_text(one_line, "sa.json") == '"private_key": "<redacted:private-key>",'
     pieces = "\n".join(["KEY = (", *(f'    "{line}\\n"' for line in PEM), ")"])
     out = redact_text(pieces, "keys.py")
     assert all(part not in out for part in PEM_BODY)
