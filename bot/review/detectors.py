@@ -122,7 +122,7 @@ def form_of(path: str) -> str:
 _LONG_RUN = re.compile(r"[A-Za-z0-9_\-+/=.]{16}")
 _QUOTED_RUN = re.compile(r"[\"'`][A-Za-z0-9+/=_\-]{20,}[\"'`]")
 _SECRET_HINT = re.compile(r"(?i)pass|pwd|pw|secret|token|key|cred|contrase|auth|dsn|conn|sig")
-_LOGIN_HINT = re.compile(r"(?i)-u\b|--user|login|-p|--pass|sshpass|redis-cli|sqlcmd|sqlplus")
+_LOGIN_HINT = re.compile(r"(?i)-u\b|--|login|-p|sshpass|redis-cli|sqlcmd|sqlplus")
 _CALL_HINT = re.compile(r"(?i)log_?in|sign_?in|authenticate|credential")
 _HEADER_HINT = re.compile(r"(?i)bearer|authorization|cookie")
 _SECRET_WORD = re.compile(
@@ -422,7 +422,7 @@ def _judge(value: str, kind: str, *, form: str, quoted: bool) -> bool | None:
         if kind != "password" and value.isalpha() and value.islower() and len(value) <= 12:
             return None  # `SECRET_KEY = 'dev'`, `credentials: 'include'`: a word, not a key
     if form == _CODE and not quoted and _name_like(value):
-        return None  # inside a string in code (`"Server=db;Password=$(PW)"`): a name
+        return None  # inside a string in code (`"Server=db;Password=DbPassword;"`): a name
     return credential_like(value)
 
 

@@ -374,7 +374,7 @@ def _data_values(lines: _Lines, first: int, last: int) -> Iterator[Span]:
                 break
             item = _ITEM.match(line)
             index += 1
-            if item is None or placeholder(item["value"].strip("\"'")):
+            if item is None:
                 continue
             value = item["value"]
             if value in ("|", "|-", "|+", ">", ">-", ">+"):
@@ -383,6 +383,8 @@ def _data_values(lines: _Lines, first: int, last: int) -> Iterator[Span]:
                     end = lines.starts[below - 1] + len(lines.lines[below - 1])
                     yield Span("secret", lines.starts[index], end)
                 index = below
+                continue
+            if placeholder(value.strip("\"'")):
                 continue
             start = lines.starts[index - 1] + item.start("value")
             if value[:1] in "\"'" and value[-1:] == value[:1] and len(value) > 1:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from bot.review.values import credential_like, path_like, placeholder
+from bot.review.values import credential_like, path_like, placeholder, word_like
 
 _WORD = (
     r"(?P<word>passwords?|passwd|passphrase|passcode|pass|pwd|pw|pin|tokens?|api[ _-]?keys?"
@@ -92,6 +92,9 @@ def _value(match: re.Match[str], word: str, text: str) -> tuple[int, int, bool] 
             return None
         if len(value) < 8 and not word.startswith(_PASSWORD_WORDS):
             return None  # "tokens: ATATT3, …": a prefix or a name; a token is longer
+    elif match["quote"]:
+        if not credential_like(value):
+            return None  # "the secret `MCArnWGhwBhsRRLF`": quoted after the word, a value
     elif not (_strong(value) or (hexadecimal and not word.startswith(("key", "pin")))):
         return None
     start = match.start("value")
@@ -108,15 +111,18 @@ _DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
 
 def _strong(value: str) -> bool:
     """A value with no `is`/`:` before it must look random on its own: eight or more
-    characters mixing cases and digits (or digits and symbols), with none of `=`, `/`, `.`, `@`
-    that would make it an assignment, a path, a file name or an address."""
+    characters mixing cases with digits or symbols, digits with symbols, or twelve letters in
+    no word's case; with none of `=`, `/`, `.`, `@` that would make it an assignment, a path,
+    a file name or an address."""
     if len(value) < 8 or any(c in value for c in "=/.@"):
         return False
     digits = any(c.isdigit() for c in value)
     upper = any(c.isupper() for c in value)
     lower = any(c.islower() for c in value)
     symbol = any(not c.isalnum() and c not in "_-" for c in value)
-    return digits and ((upper and lower) or symbol)
+    if upper and lower and (digits or symbol):
+        return True
+    return (digits and symbol) or (upper and lower and len(value) >= 12 and not word_like(value))
 
 
 _COMMENT = re.compile(r"^\s*(?:#+|//+|/\*+|\*+|--|;+|<!--|%|REM\b)|\s(?:#+|//+)\s")

@@ -64,9 +64,9 @@ def placeholder(value: str) -> bool:
     if _REFERENCE_VALUE.fullmatch(stripped):
         return True
     if "$" in stripped or "{" in stripped or "%" in stripped or "<" in stripped:
-        rest = _TEMPLATE.sub("", stripped)
-        if rest != stripped and not credential_like(rest.strip(" \t:/@=-_.,;'\"")):
-            return True  # `${USER}:${PASS}`, `Bearer ${TOKEN}`, `prefix-{{ x }}`
+        rest = _TEMPLATE.sub(" ", stripped).strip(" \t:/@=-_.,;'\"").lower()
+        if rest != stripped.lower() and rest in ("", "bearer", "basic", "token", "bot"):
+            return True  # `${USER}:${PASS}`, `Bearer ${TOKEN}`, `{{ a }}-{{ b }}`
     return False
 
 
