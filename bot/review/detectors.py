@@ -422,7 +422,7 @@ def _judge(value: str, kind: str, *, form: str, quoted: bool) -> bool | None:
         if kind != "password" and value.isalpha() and value.islower() and len(value) <= 12:
             return None  # `SECRET_KEY = 'dev'`, `credentials: 'include'`: a word, not a key
     if form == _CODE and not quoted and _name_like(value):
-        return None  # inside a string in code (`"Server=db;Password=DbPassword;"`): a name
+        return None  # a bare value inside a string in code is more often a name
     return credential_like(value)
 
 

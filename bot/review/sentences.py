@@ -94,7 +94,7 @@ def _value(match: re.Match[str], word: str, text: str) -> tuple[int, int, bool] 
             return None  # "tokens: ATATT3, …": a prefix or a name; a token is longer
     elif match["quote"]:
         if not credential_like(value):
-            return None  # "the secret `MCArnWGhwBhsRRLF`": quoted after the word, a value
+            return None  # quoted after the word ("the secret `…`"), it is meant as a value
     elif not (_strong(value) or (hexadecimal and not word.startswith(("key", "pin")))):
         return None
     start = match.start("value")
