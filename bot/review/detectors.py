@@ -281,7 +281,10 @@ def _word_kind(word: str) -> str | None:
 
 
 def _name_kind(name: str) -> str | None:
-    """The kind of secret a name says it holds, or None when it says none."""
+    """The kind of secret a name says it holds, or None when it says none. Of a dotted name,
+    its last two parts say it (`spring.datasource.password`, `auth.token.value`; not
+    `Token.Name.Builtin`, a path in a namespace)."""
+    name = ".".join(name.split(".")[-2:])
     words = [w.lower() for w in _WORDS.findall(name.replace("ñ", "n"))]
     if not words:
         return None
@@ -398,7 +401,7 @@ def _bare_value(line: str, at: int, form: str, in_string: bool) -> tuple[str, in
         return None
     value = match[0]
     if form == _CODE or in_string:
-        value = value.rstrip(")]}>")
+        value = re.split(r"[)\]}>]", value, maxsplit=1)[0]
         if any(c in value for c in "([{"):
             return None  # a call or a subscript: `config["PASSWORD"]`
     return value, at
@@ -409,7 +412,7 @@ def _judge(value: str, kind: str, *, form: str, quoted: bool) -> bool | None:
     reference, a path), else whether it is sure enough to report (see bot.review.values)."""
     if placeholder(value) or path_like(value):
         return None
-    if value.startswith("arn:") or value.startswith("<redacted"):
+    if value.startswith("arn:") or value.startswith("<redacted") or _COLOUR.fullmatch(value):
         return None
     if kind != "password" and (_SPECIAL_TOKEN.fullmatch(value) or identifier_like(value)):
         return None  # `unk_token="[UNK]"`, `stop_token = "end_of_turn"`
@@ -438,6 +441,7 @@ def _name_like(value: str) -> bool:
     )
 
 
+_COLOUR = re.compile(r"(?:[a-z]+ )*#(?:[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
 _SPECIAL_TOKEN = re.compile(r"\[[A-Z_]+\]|<\|?[\w.\-]+\|?>|</?[a-z]{1,8}>")
 _REFERENCE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$")
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")

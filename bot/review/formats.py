@@ -24,40 +24,64 @@ if TYPE_CHECKING:  # detect-secrets loads on the first scan, not at import
     from detect_secrets.plugins.base import BasePlugin
     from detect_secrets.plugins.high_entropy_strings import HighEntropyStringsPlugin
 
-# (kind, pattern): the secret is the pattern's group 1 where it has one, else the whole match.
-_EXTRA: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("anthropic-key", re.compile(r"\bsk-ant-[a-z]{2,8}[0-9]{0,3}-[A-Za-z0-9_-]{20,}")),
+# (kind, what a line must hold for the pattern to match it, pattern): the secret is the
+# pattern's group 1 where it has one, else the whole match.
+_EXTRA: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = (
+    (
+        "anthropic-key",
+        ("sk-ant-",),
+        re.compile(r"\bsk-ant-[a-z]{2,8}[0-9]{0,3}-[A-Za-z0-9_-]{20,}"),
+    ),
     (
         "openai-key",
+        ("sk-",),
         re.compile(r"\bsk-(?:proj-|svcacct-|admin-)?(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{32,}"),
     ),
     (
         "stripe-key",
+        ("_live_", "_test_", "whsec_"),
         re.compile(r"\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{16,}|\bwhsec_[0-9A-Za-z]{24,}"),
     ),
-    ("google-api-key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
-    ("google-oauth-secret", re.compile(r"\bGOCSPX-[0-9A-Za-z_-]{28}")),
-    ("github-token", re.compile(r"\bgithub_pat_[0-9A-Za-z_]{60,}|\bgh[pousr]_[0-9A-Za-z]{30,}")),
-    ("gitlab-token", re.compile(r"\bgl(?:pat|dt|ft|soat|rt|cbt|imt|ptt)-[0-9A-Za-z_-]{20,}")),
-    ("slack-token", re.compile(r"\bxox[abposre]-[0-9A-Za-z-]{10,}")),
-    ("huggingface-token", re.compile(r"\bhf_[A-Za-z0-9]{30,}")),
-    ("shopify-token", re.compile(r"\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}")),
-    ("digitalocean-token", re.compile(r"\bdo[opr]_v1_[a-f0-9]{64}")),
-    ("databricks-token", re.compile(r"\bdapi[a-f0-9]{32}(?:-\d)?")),
-    ("npm-token", re.compile(r"\bnpm_[A-Za-z0-9]{36}")),
-    ("age-key", re.compile(r"\bAGE-SECRET-KEY-1[0-9A-Z]{58}")),
-    ("azure-key", re.compile(r"(?i)\b(?:AccountKey|SharedAccessKey)=([A-Za-z0-9+/]{30,}={0,2})")),
-    ("mailgun-key", re.compile(r"\bkey-[0-9a-f]{32}\b")),
-    ("vault-token", re.compile(r"\bhv[sbr]\.[A-Za-z0-9_-]{24,}")),
-    ("postman-key", re.compile(r"\bPMAK-[0-9a-f]{24}-[0-9a-f]{34}")),
-    ("linear-key", re.compile(r"\blin_api_[A-Za-z0-9]{40}")),
-    ("doppler-token", re.compile(r"\bdp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40,}")),
-    ("square-token", re.compile(r"\bsq0atp-[0-9A-Za-z_-]{22}|\bEAAA[0-9A-Za-z_-]{60}")),
+    ("google-api-key", ("AIza",), re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
+    ("google-oauth-secret", ("GOCSPX-",), re.compile(r"\bGOCSPX-[0-9A-Za-z_-]{28}")),
+    (
+        "github-token",
+        ("github_pat_", "gh"),
+        re.compile(r"\bgithub_pat_[0-9A-Za-z_]{60,}|\bgh[pousr]_[0-9A-Za-z]{30,}"),
+    ),
+    (
+        "gitlab-token",
+        ("gl",),
+        re.compile(r"\bgl(?:pat|dt|ft|soat|rt|cbt|imt|ptt)-[0-9A-Za-z_-]{20,}"),
+    ),
+    ("slack-token", ("xox",), re.compile(r"\bxox[abposre]-[0-9A-Za-z-]{10,}")),
+    ("huggingface-token", ("hf_",), re.compile(r"\bhf_[A-Za-z0-9]{30,}")),
+    ("shopify-token", ("shp",), re.compile(r"\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}")),
+    ("digitalocean-token", ("_v1_",), re.compile(r"\bdo[opr]_v1_[a-f0-9]{64}")),
+    ("databricks-token", ("dapi",), re.compile(r"\bdapi[a-f0-9]{32}(?:-\d)?")),
+    ("npm-token", ("npm_",), re.compile(r"\bnpm_[A-Za-z0-9]{36}")),
+    ("age-key", ("AGE-SECRET-KEY-1",), re.compile(r"\bAGE-SECRET-KEY-1[0-9A-Z]{58}")),
+    (
+        "azure-key",
+        ("=",),
+        re.compile(r"(?i)\b(?:AccountKey|SharedAccessKey)=([A-Za-z0-9+/]{30,}={0,2})"),
+    ),
+    ("mailgun-key", ("key-",), re.compile(r"\bkey-[0-9a-f]{32}\b")),
+    ("vault-token", ("hvs.", "hvb.", "hvr."), re.compile(r"\bhv[sbr]\.[A-Za-z0-9_-]{24,}")),
+    ("postman-key", ("PMAK-",), re.compile(r"\bPMAK-[0-9a-f]{24}-[0-9a-f]{34}")),
+    ("linear-key", ("lin_api_",), re.compile(r"\blin_api_[A-Za-z0-9]{40}")),
+    ("doppler-token", ("dp.",), re.compile(r"\bdp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40,}")),
+    (
+        "square-token",
+        ("sq0atp-", "EAAA"),
+        re.compile(r"\bsq0atp-[0-9A-Za-z_-]{22}|\bEAAA[0-9A-Za-z_-]{60}"),
+    ),
     # Atlassian Cloud API tokens: ATATT3, base64url, `=`, an 8-digit hex checksum.
-    ("atlassian-token", re.compile(r"\bATATT3[A-Za-z0-9_\-=]{20,}")),
+    ("atlassian-token", ("ATATT3",), re.compile(r"\bATATT3[A-Za-z0-9_\-=]{20,}")),
     # New Relic user keys (NRAK), insights insert and query keys, browser keys, license keys.
     (
         "newrelic-key",
+        ("NRAK-", "NRII-", "NRIQ-", "NRJS-", "NRAL"),
         re.compile(
             r"\bNRAK-[A-Z0-9]{20,40}\b|\bNRI[IQ]-[A-Za-z0-9_-]{24,40}\b|\bNRJS-[a-f0-9]{19}\b"
             r"|\b[a-z0-9]{6}[a-f0-9]{30}NRAL\b"
@@ -66,31 +90,42 @@ _EXTRA: tuple[tuple[str, re.Pattern[str]], ...] = (
     # Fly.io macaroon tokens (`FlyV1 fm2_…,fm2_…`) and org tokens.
     (
         "flyio-token",
+        ("fm1", "fm2", "fo1_"),
         re.compile(
             r"\bFlyV1 (fm[12][ar]?_[A-Za-z0-9+/_=,\-]{20,})|\bfm[12][ar]?_[A-Za-z0-9+/]{32,}={0,3}"
             r"|\bfo1_[A-Za-z0-9_-]{20,}"
         ),
     ),
-    ("grafana-token", re.compile(r"\bgl(?:sa|c)_[A-Za-z0-9_+/=-]{32,}")),
-    ("planetscale-token", re.compile(r"\bpscale_(?:pw|tkn|oauth)_[A-Za-z0-9_.\-=]{32,}")),
-    ("supabase-token", re.compile(r"\bsbp_[a-f0-9]{40}\b")),
-    ("pulumi-token", re.compile(r"\bpul-[a-f0-9]{40}\b")),
-    ("heroku-key", re.compile(r"\bHRKU-[A-Za-z0-9_-]{30,}")),
-    ("figma-token", re.compile(r"\bfig[dh]_[A-Za-z0-9_-]{32,}")),
+    ("grafana-token", ("glsa_", "glc_"), re.compile(r"\bgl(?:sa|c)_[A-Za-z0-9_+/=-]{32,}")),
+    (
+        "planetscale-token",
+        ("pscale_",),
+        re.compile(r"\bpscale_(?:pw|tkn|oauth)_[A-Za-z0-9_.\-=]{32,}"),
+    ),
+    ("supabase-token", ("sbp_",), re.compile(r"\bsbp_[a-f0-9]{40}\b")),
+    ("pulumi-token", ("pul-",), re.compile(r"\bpul-[a-f0-9]{40}\b")),
+    ("heroku-key", ("HRKU-",), re.compile(r"\bHRKU-[A-Za-z0-9_-]{30,}")),
+    ("figma-token", ("figd_", "figh_"), re.compile(r"\bfig[dh]_[A-Za-z0-9_-]{32,}")),
     # A Discord webhook URL's token (its id is public, the token posts as the webhook).
     (
         "discord-webhook",
+        ("/api/webhooks/",),
         re.compile(
             r"https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d+/([A-Za-z0-9_-]{40,})"
         ),
     ),
     # A Sentry DSN's key (the user part of the DSN URL), and its secret part in old DSNs.
-    ("sentry-dsn", re.compile(r"(?i)\bhttps?://([0-9a-f]{32}(?::[0-9a-f]{32})?)@[\w.\-]+")),
+    (
+        "sentry-dsn",
+        ("://",),
+        re.compile(r"(?i)\bhttps?://([0-9a-f]{32}(?::[0-9a-f]{32})?)@[\w.\-]+"),
+    ),
     # A private key written in one line of base64: a PEM key encoded again (Kubernetes
     # secrets, CI variables), a DER key's body (PKCS#1 RSA, PKCS#8, SEC1 EC), an OpenSSH
     # key's body (`openssh-key-v1` encoded).
     (
         "private-key",
+        ("LS0tLS1CRUdJT", "b3BlbnNzaC1rZXktdjE", "MII", "MHcCAQEE", "MIG", "MC4CAQAwBQYDK2Vw"),
         re.compile(
             r"\bLS0tLS1CRUdJT[A-Za-z0-9+/]{10,}={0,2}"
             r"|\bb3BlbnNzaC1rZXktdjE[A-Za-z0-9+/]{10,}={0,2}"
@@ -109,13 +144,15 @@ def formats(line: str) -> Iterator[tuple[str, int, int]]:
     """Each token of a known format in `line`: its kind, start and end."""
     for kind, plugin in _format_plugins():
         for value in set(plugin.analyze_string(line)):
-            if kind == "url-password":
-                continue  # bot.review.detectors finds URL passwords, whatever the scheme
+            if len(set(value)) < 6:
+                continue  # `ACxxxxxxxx…`: a format's example, not a token
             for start in _occurrences(line, value):
                 tail = _JWT_TAIL if kind == "jwt" else _TOKEN_TAIL
                 end = tail.match(line, start + len(value))
                 yield _kind_of(kind, value), start, end.end() if end else start + len(value)
-    for kind, pattern in _EXTRA:
+    for kind, hints, pattern in _EXTRA:
+        if not any(hint in line for hint in hints):
+            continue
         for match in pattern.finditer(line):
             group = 1 if match.re.groups and match.group(1) else 0
             yield kind, match.start(group), match.end(group)

@@ -55,9 +55,12 @@ def expose(changes: ChangeSet) -> Exposure:
     for change in changes.files:
         hunks: list[Hunk] = []
         texts = ["\n".join(raw[1:] for raw in hunk.lines) for hunk in change.hunks]
-        for hunk, text, secrets in zip(
+        commented_key = False
+        for hunk, text, found_in_hunk in zip(
             change.hunks, texts, find_in_hunks(texts, change.path), strict=True
         ):
+            secrets = _continued(found_in_hunk) if commented_key else found_in_hunk
+            commented_key = _open_key_added(hunk, text, secrets)
             redacted, found, added = _hunk(hunk, change.path, text, secrets)
             hunks.append(redacted)
             count += found
@@ -76,6 +79,26 @@ def expose(changes: ChangeSet) -> Exposure:
             )
         )
     return Exposure(ChangeSet(tuple(files)), count, tuple(leaks))
+
+
+def _open_key_added(hunk: Hunk, text: str, secrets: tuple[Secret, ...]) -> bool:
+    """Whether the hunk ends inside a private key that one of its added lines is part of (so
+    the key's comment is made here, not again where the next hunk continues it)."""
+    if not secrets or secrets[-1].kind != "private-key" or secrets[-1].end < len(text.rstrip()):
+        return False
+    at = 0
+    for raw in hunk.lines:
+        if raw[:1] == "+" and at + len(raw) - 1 >= secrets[-1].start:
+            return True
+        at += len(raw)  # the content and its newline
+    return False
+
+
+def _continued(secrets: tuple[Secret, ...]) -> tuple[Secret, ...]:
+    """A hunk's secrets with the key continued from the previous hunk kept but not reported."""
+    if secrets and secrets[0].kind == "private-key" and secrets[0].start == 0:
+        return (replace(secrets[0], sure=False), *secrets[1:])
+    return secrets
 
 
 def leak_comments(leaks: Sequence[Leak]) -> tuple[Comment, ...]:

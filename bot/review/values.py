@@ -64,7 +64,7 @@ def placeholder(value: str) -> bool:
     if _REFERENCE_VALUE.fullmatch(stripped):
         return True
     if "$" in stripped or "{" in stripped or "%" in stripped or "<" in stripped:
-        rest = _TEMPLATE.sub(" ", stripped).strip(" \t:/@=-_.,;'\"").lower()
+        rest = _TEMPLATE.sub(" ", stripped).strip(" \t:/@=-_.,;'\"{}()[]").lower()
         if rest != stripped.lower() and rest in ("", "bearer", "basic", "token", "bot"):
             return True  # `${USER}:${PASS}`, `Bearer ${TOKEN}`, `{{ a }}-{{ b }}`
     return False
@@ -115,7 +115,7 @@ def identifier_like(value: str) -> bool:
     """A lowercase identifier of a few short words (`end_of_turn`, `user_session_2024_v2`,
     `app.auth.token.v2`): a name a program uses, not a random key, though it may sit under a
     name ending in `_token` or `_key`."""
-    parts = re.split(r"[_\-.:]", value)
+    parts = re.split(r"[_\-.:]", value.strip("_-.:"))
     return (
         len(parts) >= 2
         and all(p and len(p) <= 12 and (p.isdigit() or p.islower()) for p in parts)
