@@ -120,6 +120,7 @@ def form_of(path: str) -> str:
 # Cheap tests that rule a line out before the rules run: most lines of a diff hold no run of
 # 16 token characters, no `://`, and no secret-sounding word.
 _LONG_RUN = re.compile(r"[A-Za-z0-9_\-+/=.]{16}")
+_SHORT_RUN = re.compile(r"[A-Za-z0-9_\-+=]{12}")
 _QUOTED_RUN = re.compile(r"[\"'`][A-Za-z0-9+/=_\-]{20,}[\"'`]")
 _SECRET_HINT = re.compile(r"(?i)pass|pwd|pw|secret|token|key|cred|contrase|auth|dsn|conn|sig")
 _LOGIN_HINT = re.compile(r"(?i)-u\b|--|login|-p|sshpass|redis-cli|sqlcmd|sqlplus")
@@ -168,8 +169,9 @@ def _rules(line: str, path: str, form: str) -> Iterator[Secret]:
         yield from _high_entropy(line, named=named or _named_line(line))
     if form == _PROSE:
         yield from _sentences(line, 0)
-        if long_run:
-            yield from _bare_tokens(line, hinted=bool(_SECRET_WORD.search(line)))
+        said = bool(_SECRET_WORD.search(line))
+        if long_run or (said and _SHORT_RUN.search(line)):
+            yield from _bare_tokens(line, hinted=said)
     elif hinted:
         at = sentences.comment(line)
         if at is not None:

@@ -75,7 +75,9 @@ _KEY_PREFIX = re.compile(
     r"|MIG[A-Za-z0-9+/]AgEAMBMGByqGSM49|MC4CAQAwBQYDK2Vw"
 )
 _KEY_INTRO = re.compile(r"(?i)priv|secret|key|rsa|dsa|ecdsa|ed25519|ssh|pem|token|credential")
-_PUBLIC_INTRO = re.compile(r"(?i)cert|public|\bpub\b|\.pub\b|\bca\b|chain|signature|\bgpg\b")
+_PUBLIC_INTRO = re.compile(
+    r"(?i)cert|public|(?<![a-z])(?:pub|ca|gpg|pgp)(?![a-z])|chain|signature|bundle|trust"
+)
 _KEY_FILES = (".key", ".pem", ".ppk", ".p8", "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519")
 
 
