@@ -169,6 +169,17 @@ def test_secret_words_inside_joined_names_are_found(path: str, line: str, kind: 
         ("web/me.js", "fetch(`https://graph.example.com/me?access_token={v}`)", "token"),
         ("web/list.ts", "const u = `${{base}}/v1/x?page=${{n}}&api_key={v}`;", "api-key"),
         ("web/auth.js", "location.assign(`/cb#access_token={v}&state=${{s}}`)", "token"),
+        ("tools/dump.py", 'subprocess.run(["mysqldump", "--password", "{v}", "app"])', "password"),
+        (
+            "scripts/jks.sh",
+            "keytool -importkeystore -srcstorepass {v} -deststorepass x",
+            "password",
+        ),
+        ("scripts/tls.sh", "openssl rsa -in k.pem -passin pass:{v} -out k2.pem", "password"),
+        ("scripts/push.sh", 'echo "{v}" | docker login -u bot --password-stdin', "password"),
+        ("src/Mail.java", 'new PasswordAuthentication("u", "{v}".toCharArray())', "password"),
+        ("deploy.ps1", '$pw = ConvertTo-SecureString "{v}" -AsPlainText -Force', "password"),
+        ("web.config", '<add key="PaymentApiKey" value="{v}" />', "api-key"),
     ],
 )
 def test_passwords_on_command_lines_in_calls_cookies_and_query_strings_are_found(
@@ -176,6 +187,17 @@ def test_passwords_on_command_lines_in_calls_cookies_and_query_strings_are_found
 ) -> None:
     value = fake(18, seed=line)
     assert only(line.format(v=value), path)[:2] == (kind, value)
+
+
+def test_random_values_under_auth_and_key_names_are_found_unquoted_too() -> None:
+    auth = base64.b64encode(("ci:" + fake(16, seed="npm")).encode()).decode()
+    assert only(f"//registry.example.com/:_auth={auth}", ".npmrc")[:2] == ("secret", auth)
+
+
+def test_a_twilio_auth_token_near_its_sid_is_found_on_another_line() -> None:
+    sid, token = "AC" + fake(32, HEX, seed="sid2"), fake(32, HEX, seed="token2")
+    text = f'sid = "{sid}"\nclient = Client(sid, "{token}")'
+    assert token not in redact_text(text, "notify.py")
 
 
 def test_an_azure_sas_signature_is_found_url_encoded() -> None:
@@ -272,6 +294,7 @@ def test_webhook_urls_dsn_keys_and_a_twilio_token_beside_its_sid_are_found(
         ("Passphrase `{v}`", "password"),
         ("ssh root@10.0.0.1 pw: {v}!", "password"),
         ("The secret {v} is for prod", "secret"),
+        ("use {v}9! as the password", "password"),
     ],
 )
 def test_a_secret_written_in_a_sentence_is_redacted(sentence: str, kind: str) -> None:
@@ -286,6 +309,10 @@ def test_hex_keys_and_user_password_pairs_in_sentences_are_redacted() -> None:
     assert redact_text(f"the api key is {key}") == "the api key is <redacted:api-key>"
     assert redact_text(f"creds: admin / {pw1}") == "creds: admin / <redacted:password>"
     assert redact_text(f"login with `root:{pw2}`") == "login with `root:<redacted:password>`"
+
+
+def test_a_pin_stated_in_a_sentence_is_redacted() -> None:
+    assert redact_text("The vault PIN is 83920174") == "The vault PIN is <redacted:password>"
 
 
 def test_a_secret_word_lowers_the_randomness_a_pasted_token_needs() -> None:
@@ -321,6 +348,9 @@ def test_a_secret_in_a_code_comment_is_redacted(path: str, line: str) -> None:
         "See UserProfile2SettingsComponent and test_requests_with_unicode_2 for the token flow.",
         "password is required, token: string, key: value",
         "Read the token from `os.environ` (see `settings.token`) and pass it to login().",
+        "installation token refreshed for 12345 (expires_at=2026-01-01T00:00:00Z)",
+        "Consider moving the password to an environment variable such as `DB_PASSWORD`.",
+        "The `token` parameter is unused; remove it or pass it to `login()`.",
     ],
 )
 def test_sentences_about_secrets_are_left_alone(text: str) -> None:

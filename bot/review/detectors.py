@@ -127,8 +127,10 @@ _LONG_RUN = re.compile(r"[A-Za-z0-9_\-+/=.]{16}")
 _SHORT_RUN = re.compile(r"[A-Za-z0-9_\-+=]{12}")
 _QUOTED_RUN = re.compile(r"[\"'`][A-Za-z0-9+/=_\-]{20,}[\"'`]")
 _SECRET_HINT = re.compile(r"(?i)pass|pwd|pw|secret|token|key|cred|contrase|auth|dsn|conn|sig")
-_LOGIN_HINT = re.compile(r"(?i)-u\b|--|login|-p|sshpass|redis-cli|sqlcmd|sqlplus")
-_CALL_HINT = re.compile(r"(?i)log_?in|sign_?in|authenticate|credential")
+_LOGIN_HINT = re.compile(
+    r"(?i)-u\b|--|login|-p|storepass|keypass|sshpass|redis-cli|sqlcmd|sqlplus|password-stdin"
+)
+_CALL_HINT = re.compile(r"(?i)log_?in|sign_?in|authenticate|credential|securestring")
 _HEADER_HINT = re.compile(r"(?i)bearer|authorization|cookie")
 _SECRET_WORD = re.compile(
     r"(?i)\b(?:passwords?|passwd|pwd|pw|pass|passphrase|tokens?|api[ _-]?keys?|apikey|secrets?"
@@ -222,8 +224,13 @@ _ELEMENT = re.compile(r"<(?P<name>[A-Za-z_][\w.\-]{1,60})>(?P<quoted>[^<\s]{4,})
 # A secret-named key and its value as two quoted arguments: `define('DB_PASSWORD', 'x')`,
 # `os.environ.setdefault("API_KEY", "x")`, `config.set("token", "x")`.
 _ARGUMENTS = re.compile(
-    r"""(?P<nq>["'])(?P<name>[A-Za-z_][\w.\-]{1,80})(?P=nq)\s*,\s*"""
-    r"""(?P<q>["'])(?P<quoted>(?:\\.|(?!(?P=q))[^\\])+)(?P=q)"""
+    r"""(?P<nq>["'])(?P<name>-{0,2}[A-Za-z_][\w.\-]{1,80})(?P=nq)\s*,\s*"""
+    r"""(?=(?P<q>["'])(?P<quoted>(?:\\.|(?!(?P=q))[^\\])+)(?P=q))"""
+)
+# .NET's `<add key="ApiKey" value="…" />`.
+_KEY_VALUE = re.compile(
+    r"""\bkey\s*=\s*(?P<nq>["'])(?P<name>[A-Za-z_][\w.:\-]{1,80})(?P=nq)\s+value\s*=\s*"""
+    r"""(?P<q>["'])(?P<quoted>(?:(?!(?P=q)).)+)(?P=q)"""
 )
 # A Dockerfile's `ENV NAME value` (no `=`): the value is the rest of the line.
 _DOCKER_ENV = re.compile(r"^\s*(?:ENV|ARG)\s+(?P<name>[A-Za-z_]\w*)[ \t]+(?P<bare>[^\s=].*)$")
@@ -323,6 +330,7 @@ def _assignments(line: str, form: str) -> Iterator[Secret]:
         *_ASSIGNMENT.finditer(line),
         *_ELEMENT.finditer(line),
         *_ARGUMENTS.finditer(line),
+        *(_KEY_VALUE.finditer(line) if "value" in line else ()),
         *(_DOCKER_ENV.finditer(line) if form == _SHELL else ()),
     )
     for match in matches:
@@ -331,15 +339,19 @@ def _assignments(line: str, form: str) -> Iterator[Secret]:
         name = match["name"].lstrip("@$")
         kind = _name_kind(name)
         if match.re is _ARGUMENTS and (
-            not _ends_in_secret_word(name) or _LIST_BEFORE.search(line, 0, match.start())
+            not _ends_in_secret_word(name)
+            or (name[:1] != "-" and _LIST_BEFORE.search(line, 0, match.start()))
         ):
             continue  # `MovedAttribute("HTTPPasswordMgr", …)`, `("pass", "pwd")`: names
         quoted = _quoted(match)
         if comment is not None and match.start() >= comment:
             form = _PROSE  # a comment is written as prose, whatever the file
         if kind is None:
+            if quoted is None and "bare" in match.re.groupindex and match["bare"]:
+                bare = _bare_value(line, match.start("bare"), form, _in_string(line, match.start()))
+                quoted = (bare[0], bare[1]) if bare else None
             if quoted is not None and _random_under_key_name(name, quoted[0]):
-                start, value = quoted[1], quoted[0]
+                value, start = quoted
                 yield Secret("secret", start, start + len(value))
             continue
         if quoted is not None:
@@ -600,13 +612,20 @@ _SETTER = re.compile(
 # `HTTPBasicAuth("user", "…")`, `new NetworkCredential("user", "…")`.
 _LOGIN_CALL = re.compile(
     r"(?i)(?<![\w$])(?:log_?in|sign_?in|authenticate|basic_?auth|http(?:basic|digest)auth"
-    r"|networkcredential|usernamepasswordcredentials?|passwordcredentials?|auth|credentials)"
+    r"|networkcredential|usernamepasswordcredentials?|passwordcredentials?|passwordauthentication"
+    r"|auth|credentials)"
     r"\s*(?:=\s*)?[(\[{]\s*(?P<uq>[\"'`])[^\"'`\n]{1,100}(?P=uq)\s*,\s*" + _QUOTED_ARG
 )
 
 
+# PowerShell's plain-text secure string: `ConvertTo-SecureString "…" -AsPlainText`.
+_SECURE_STRING = re.compile(
+    r"(?i)ConvertTo-SecureString\s+(?:-String\s+)?" + _QUOTED_ARG + r"\s+-AsPlainText"
+)
+
+
 def _calls(line: str) -> Iterator[Secret]:
-    for pattern in (_SETTER, _LOGIN_CALL):
+    for pattern in (_SETTER, _LOGIN_CALL, _SECURE_STRING):
         for match in pattern.finditer(line):
             value = match["value"]
             sure = credential_like(value)
@@ -640,6 +659,15 @@ _SHORT_SPACED = re.compile(
     + r"|\bredis-cli\b[^|;&\n]*?(?<![\w-])-a[ \t]+"
     + _OPTION_VALUE.replace("value", "v3")
 )
+# keytool's and jarsigner's `-storepass PW`, OpenSSL's `-passin pass:PW`.
+_JAVA_TOOL_OPTION = re.compile(
+    r"(?<![\w-])-(?:(?:src|dest|new)?storepass|(?:src|dest|new)?keypass|passin|passout|password)"
+    r"[ \t]+(?:pass:)?" + _OPTION_VALUE
+)
+# A password piped to a login: `echo "PW" | docker login --password-stdin`.
+_ECHO_STDIN = re.compile(
+    r"\b(?:echo|printf)\s+(?:-n\s+)?" + _OPTION_VALUE + r"\s*\|[^|\n]*--password-stdin"
+)
 _SQLPLUS = re.compile(
     r"(?i)\b(?:sqlplus|rman|expdp|impdp|sqlldr)\s+(?:-\w+\s+)*[\"']?[\w$#]+/(?P<value>[^@\s\"'/]+)"
 )
@@ -664,6 +692,10 @@ def _command_lines(line: str) -> Iterator[Secret]:
         group = next(g for g in ("value", "v2", "v3") if match[g])
         yield from _option(match, group, spaced=True, kind="password")
     for match in _SQLPLUS.finditer(line):
+        yield from _option(match, "value", spaced=False, kind="password")
+    for match in _JAVA_TOOL_OPTION.finditer(line):
+        yield from _option(match, "value", spaced=False, kind="password")
+    for match in _ECHO_STDIN.finditer(line):
         yield from _option(match, "value", spaced=False, kind="password")
 
 
@@ -768,6 +800,7 @@ def _high_entropy(line: str, *, named: bool) -> Iterator[Secret]:
             yield Secret(HIGH_ENTROPY, start, start + len(value))
 
 
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _BARE_TOKEN = re.compile(r"(?<![\w/.+=\-])[A-Za-z0-9_+=\-]{12,}(?![\w/+=\-]|\.\w)")
 
 
@@ -791,6 +824,8 @@ def _bare_tokens(line: str, *, hinted: bool) -> Iterator[Secret]:
             continue
         if word_like(re.sub(r"[0-9_\-]+", "", value)):
             continue  # `UserProfile2SettingsComponent`: words and a number, a name
+        if "=" in value.rstrip("=") or _DATE.search(value):
+            continue  # `expires_at=2026-01-01T00`: a field and a time
         yield Secret(HIGH_ENTROPY, match.start(), match.end())
 
 

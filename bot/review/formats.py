@@ -164,6 +164,24 @@ def formats(line: str) -> Iterator[tuple[str, int, int]]:
                 yield "twilio-key", match.start(), match.end()
 
 
+def twilio_tokens(text: str) -> Iterator[tuple[int, int]]:
+    """In a text with a Twilio account SID, each 32-hex string within three lines of it that is
+    not the SID itself: its auth token (`sid = "AC…"` then `Client(sid, "…")`)."""
+    lines = text.split("\n")
+    near: set[int] = set()
+    for index, line in enumerate(lines):
+        if "AC" in line and _TWILIO_SID.search(line):
+            near.update(range(index - 3, index + 4))
+    at = 0
+    for index, line in enumerate(lines):
+        if index in near:
+            sids = [(m.start(), m.end()) for m in _TWILIO_SID.finditer(line)]
+            for match in _HEX32.finditer(line):
+                if not any(a <= match.start() < b for a, b in sids):
+                    yield at + match.start(), at + match.end()
+        at += len(line) + 1
+
+
 def _kind_of(kind: str, value: str) -> str:
     """The kind of what a plugin found, where one plugin finds two kinds."""
     if kind == "aws":

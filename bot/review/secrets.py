@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from bot.review.detectors import HIGH_ENTROPY, Secret, form_of, in_line
+from bot.review.formats import twilio_tokens
 from bot.review.keyblocks import Carry, multiline
 
 __all__ = [
@@ -145,6 +146,8 @@ def _find(text: str, path: str, carry: Carry) -> tuple[tuple[Secret, ...], Carry
         return (), Carry(manifest=carry.manifest)
     blocks, carry = multiline(text, path, carry)
     spans = [Secret(b.kind, b.start, b.end, b.sure) for b in blocks]
+    if "AC" in text and "\n" in text:
+        spans += [Secret("twilio-key", start, end) for start, end in twilio_tokens(text)]
     form = form_of(path)
     for start, line in _lines(text):
         for offset, window, cut in _windows(line):

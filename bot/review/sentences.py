@@ -31,6 +31,11 @@ _PAIR = re.compile(
     r"(?<![\w.@+/:-])(?P<user>[\w.@+-]{1,64})(?:[ \t]+/[ \t]+|:[ \t]*)"
     r"(?P<pw>[A-Za-z0-9!#$%^&*+=.,?~@_-]+)(?![^\s`'\"])"
 )
+# The other order: "use Xk8… as the password".
+_USED_AS = re.compile(
+    r"(?i)\b(?:use|try|set|enter|type)\s+(?P<value>[`'\"]?[^\s`'\"]{6,}[`'\"]?)\s+as\s+"
+    r"(?:the\s+|your\s+|a\s+)?(?:\w+\s+)?" + _WORD
+)
 _HASH_WORDS = re.compile(r"(?i)sha[0-9-]*|md5|hash|digest|checksum|commit|fingerprint|\bsum\b")
 _HEX = re.compile(r"[0-9a-f]{32,64}|[0-9A-F]{32,64}")
 _TRAILING = ".,;:)]}?>"
@@ -41,6 +46,11 @@ _LOGIN_WORDS = ("login", "log in", "log-in", "sign in", "sign-in", "signin")
 def said(text: str) -> Iterator[tuple[str, int, int, bool]]:
     """Each secret written in `text` (a sentence, a comment): its kind, start, end, and
     whether it is sure enough to report as committed."""
+    for match in _USED_AS.finditer(text):
+        value = match["value"].strip("`'\"")
+        if credential_like(value) and not (placeholder(value) or _code(value)):
+            start = match.start("value") + match["value"].index(value)
+            yield _kind(match["word"].lower()), start, start + len(value), True
     if not _SAID.search(text):
         return
     for match in _SAID.finditer(text):
@@ -86,12 +96,8 @@ def _value(match: re.Match[str], word: str, text: str) -> tuple[int, int, bool] 
     explicit = bool(match["join"].strip())
     hexadecimal = bool(_HEX.fullmatch(value)) and not _HASH_WORDS.search(text)
     if explicit:
-        if word.startswith(("key", "pin")) and not (hexadecimal or _strong(value)):
-            return None  # "key: value", "Key: the function …" are words, not keys
-        if not (credential_like(value) or hexadecimal):
+        if not _stated(word, value, hexadecimal=hexadecimal):
             return None
-        if len(value) < 8 and not word.startswith(_PASSWORD_WORDS):
-            return None  # "tokens: ATATT3, …": a prefix or a name; a token is longer
     elif match["quote"]:
         if not credential_like(value):
             return None  # quoted after the word ("the secret `…`"), it is meant as a value
@@ -99,6 +105,18 @@ def _value(match: re.Match[str], word: str, text: str) -> tuple[int, int, bool] 
         return None
     start = match.start("value")
     return start, start + len(value), True
+
+
+def _stated(word: str, value: str, *, hexadecimal: bool) -> bool:
+    """Whether a value stated as a secret word's (`pw: …`, `the key is …`) is a credential."""
+    if word == "pin" and value.isdigit() and 4 <= len(value) <= 12:
+        return True  # "the PIN is 4821"
+    if word.startswith(("key", "pin")):
+        return hexadecimal or _strong(value)  # "key: value", "Key: the function …" are words
+    if not (credential_like(value) or hexadecimal):
+        return False
+    # "tokens: ATATT3, …": a prefix or a name; a token is longer than a password may be.
+    return len(value) >= 8 or word.startswith(_PASSWORD_WORDS)
 
 
 def _code(value: str) -> bool:
