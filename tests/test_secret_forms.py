@@ -416,6 +416,8 @@ def test_a_config_map_keeps_its_data() -> None:
         ("values.yaml", "  existingSecret: my-release-postgresql"),
         ("values.yaml", "secretName: tls-cert"),
         ("app.py", '_DEFAULT_TOKEN = "_sa_default"'),
+        ("ci.yml", "      key: 3f786850e387550fdab836ed7e6dc881de23001b"),
+        ("ci.yml", "          key: ${{ runner.os }}-pip-${{ hashFiles('**/requirements.txt') }}"),
     ],
 )
 def test_tokenizer_tokens_identifiers_and_resource_names_are_left_alone(

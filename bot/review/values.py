@@ -127,3 +127,52 @@ def identifier_like(value: str) -> bool:
 def path_like(value: str) -> bool:
     """A file path or plain URL, not a secret (a URL's password is its own rule)."""
     return value.startswith(("/", "./", "../", "~/", "file:", "http://", "https://"))
+
+
+_REFERENCE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$")
+_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
+
+
+def reference(value: str) -> bool:
+    """A dotted name (`settings.secret`, `os.environ`): a reference to a secret, not one."""
+    return bool(_REFERENCE.match(value))
+
+
+def name_like(value: str) -> bool:
+    """A reference, an environment variable's name, a type or a word: what an unquoted value
+    in code is more often than a secret."""
+    return bool(
+        _REFERENCE.match(value)
+        or _ENV_NAME.match(value)
+        or value.isdigit()
+        or (value.isalpha() and value.islower() and len(value) <= 12)
+        or (value.isalpha() and value[0].isupper() and len(value) <= 24)
+    )
+
+
+def literal(value: str) -> bool:
+    """For detect-secrets' broad keyword rules, the old look: not a placeholder, a path, a
+    reference, a type or a word (its own rules match `password: str` and `token = self.x`)."""
+    if len(value) < 5 or placeholder(value) or path_like(value):
+        return False
+    if any(c.isspace() for c in value) or value.isdigit():
+        return False
+    if _REFERENCE.match(value) or _ENV_NAME.match(value):
+        return False
+    if value.isalpha() and value.islower() and len(value) <= 12:
+        return False
+    return not (value.isalpha() and value[0].isupper() and len(value) <= 24)
+
+
+def filtered(value: str, line: str) -> bool:
+    """detect-secrets' heuristic filters for keyword and high-entropy finds."""
+    from detect_secrets.filters import heuristic  # noqa: PLC0415
+
+    return (
+        heuristic.is_sequential_string(value)
+        or heuristic.is_potential_uuid(value)
+        or heuristic.is_templated_secret(value)
+        or heuristic.is_prefixed_with_dollar_sign(value)
+        or heuristic.is_not_alphanumeric_string(value)
+        or heuristic.is_indirect_reference(line)
+    )
