@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 SECRETS_DIR = Path(__file__).resolve().parent / "corpus" / "secrets"
-DIFFS = ("service-config.diff", "keys-and-clients.diff")
+DIFFS = ("service-config.diff", "keys-and-clients.diff", "ops-and-docs.diff")
 
 
 @dataclass(frozen=True)

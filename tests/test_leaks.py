@@ -105,8 +105,7 @@ def test_a_key_block_gets_one_comment_on_its_first_added_line() -> None:
 
 
 def test_strings_that_only_look_random_reach_the_model_as_they_are() -> None:
-    text = everything(expose(parse(diff_text("service-config.diff"))).changes)
-    text += everything(expose(parse(diff_text("keys-and-clients.diff"))).changes)
+    text = "\n".join(everything(expose(parse(diff_text(name))).changes) for name in DIFFS)
     for values in survivors().values():
         for value in values:
             assert value in text

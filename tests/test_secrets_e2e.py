@@ -5,7 +5,8 @@ and queue in their SQLite file, logs through the process's own configuration (bo
 
 No planted value may reach the model's requests, the logs, the SQLite file or anything sent to
 GitHub; every secret an added line commits gets one comment on that line; and the comments go
-out even when the model review fails. An `/ask` carrying a secret is answered without it.
+out even when the model review fails. An `/ask` carrying secrets, a key pasted and passwords
+written in sentences, is answered without them.
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ from tests.secret_corpus import diff_text, leaked, planted
 from tests.test_app_e2e import OWNER, REPO, App, app, comments_path, opened, reviews_path, run
 from tests.webhooks import need_real_deliveries, pr_comment
 
-CONFIG_PR, KEYS_PR = 21, 22
-CONFIG, KEYS = "service-config.diff", "keys-and-clients.diff"
+CONFIG_PR, KEYS_PR, OPS_PR = 21, 22, 23
+CONFIG, KEYS, OPS = "service-config.diff", "keys-and-clients.diff", "ops-and-docs.diff"
+# Passwords an `/ask` writes in sentences (fake, never valid).
+SAID = ("Xq7" + "vTn2pLw9Rk", "Gd4" + "mQz8sHy1Jc")
 # The model points out a real problem on a line without a secret, and one with a placeholder.
 ANSWER = {
     "summary": "Adds production settings.",
@@ -84,50 +87,69 @@ def test_no_planted_secret_leaves_and_each_committed_one_gets_its_comment(
     need_real_deliveries()
     github_proxy.diffs[(OWNER, REPO, CONFIG_PR)] = diff_text(CONFIG)
     github_proxy.diffs[(OWNER, REPO, KEYS_PR)] = diff_text(KEYS)
+    github_proxy.diffs[(OWNER, REPO, OPS_PR)] = diff_text(OPS)
     stripe = next(p.value for p in planted(CONFIG) if p.kind == "stripe-key")
-    ask = pr_comment(f"/ask Is {stripe} a live key, and should it be here?")
+    ask = pr_comment(
+        f"/ask Is {stripe} a live key, and should it be here? The staging password is "
+        f"{SAID[0]} and the admin creds: admin / {SAID[1]}"
+    )
     github_proxy.diffs[(OWNER, REPO, ask["issue"]["number"])] = diff_text(CONFIG)
     fake_anthropic.reply(
         message(json.dumps(ANSWER), input_tokens=3000, output_tokens=200),
         # The second pull request's review fails for good: its secrets are still commented on.
         error(400, "invalid_request_error", "prompt is malformed"),
+        message(json.dumps(ANSWER), input_tokens=3000, output_tokens=200),
         message(json.dumps({"answer": "It is a live Stripe key; rotate it."})),
     )
     since = prism.mark()
 
     async def scenario() -> App:
         async with app(tmp_path, github_proxy, fake_anthropic) as bot:
-            for number in (CONFIG_PR, KEYS_PR):
+            for number in (CONFIG_PR, KEYS_PR, OPS_PR):
                 accepted = await bot.deliver("pull_request", opened(number))
                 assert accepted.status_code == 202, accepted.text
             accepted = await bot.deliver("issue_comment", ask)
             assert accepted.status_code == 202, accepted.text
-            assert await bot.run_jobs() == 3
+            assert await bot.run_jobs() == 4
             return bot
 
     bot = run(scenario())
     outcomes = [detail for _, detail in bot.outcomes]
     assert outcomes[0].startswith("reviewed by frontier: "), outcomes
     assert outcomes[1].startswith("failed: "), outcomes
-    assert outcomes[2] == "replied: /ask"
-    assert len(fake_anthropic.requests) == 3
+    assert outcomes[2].startswith("reviewed by frontier: "), outcomes
+    assert outcomes[3] == "replied: /ask"
+    assert len(fake_anthropic.requests) == 4
 
     # Nothing planted reached the model, the logs, the database file or GitHub.
+    def said(text: str) -> list[str]:
+        return [value for value in SAID if value in text]
+
     for request in fake_anthropic.requests:
         assert leaked(request.raw.decode()) == []
+        assert said(request.raw.decode()) == []
     assert leaked(log_output.getvalue()) == []
     assert "job done" in log_output.getvalue()  # the logs were really captured
     assert leaked(database_text(bot.database)) == []
     assert leaked(sent_to_github(github_proxy)) == []
+    for text in (log_output.getvalue(), database_text(bot.database), sent_to_github(github_proxy)):
+        assert said(text) == []
     assert stripe not in database_text(bot.database)  # the question is queued redacted too
 
-    # The model saw where the secrets were, by kind.
-    shown = fake_anthropic.requests[0].raw.decode()
-    for secret in planted(CONFIG):
-        assert f"<redacted:{secret.kind}>" in shown, secret.kind
+    # The model saw where the secrets were, by kind, in the files it was shown (a minified
+    # bundle is not shown, only listed as skipped).
+    for index, name in ((0, CONFIG), (2, OPS)):
+        shown = fake_anthropic.requests[index].raw.decode()
+        for secret in planted(name):
+            if f"### {secret.path} (" in shown:
+                assert f"<redacted:{secret.kind}>" in shown, secret
+    shown = fake_anthropic.requests[2].raw.decode()
+    assert "### dist/app.min.js (" not in shown
+    assert all(f"### {path} (" in shown for path in ("deploy/signing.py", "docs/operations.md"))
+    assert "<redacted:password>" in fake_anthropic.requests[3].raw.decode()
 
-    # One comment of the bot's own on each line that commits a secret, on both pull requests.
-    for number, name in ((CONFIG_PR, CONFIG), (KEYS_PR, KEYS)):
+    # One comment of the bot's own on each line that commits a secret, on every pull request.
+    for number, name in ((CONFIG_PR, CONFIG), (KEYS_PR, KEYS), (OPS_PR, OPS)):
         comments = inline_comments(github_proxy, number)
         secret_comments = [c for c in comments if str(c["body"]).startswith("**Committed secret")]
         where = sorted((str(c["path"]), int(str(c["line"]))) for c in secret_comments)
@@ -151,17 +173,19 @@ def test_no_planted_secret_leaves_and_each_committed_one_gets_its_comment(
     # The summaries count the secrets; the failed review says it was not reviewed.
     summaries = {
         number: [e.body["body"] for e in github_proxy.find("POST", comments_path(number))]
-        for number in (CONFIG_PR, KEYS_PR)
+        for number in (CONFIG_PR, KEYS_PR, OPS_PR)
     }
     commented = {
         name: len({(p.path, p.line) for p in planted(name) if p.commented})
-        for name in (CONFIG, KEYS)
+        for name in (CONFIG, KEYS, OPS)
     }
     (config_summary,) = summaries[CONFIG_PR]
     assert f"**Committed secrets:** {commented[CONFIG]} lines of this change add" in config_summary
     (keys_summary,) = summaries[KEYS_PR]
     assert "**This pull request was not reviewed" in keys_summary
     assert f"**Committed secrets:** {commented[KEYS]} lines of this change add" in keys_summary
+    (ops_summary,) = summaries[OPS_PR]
+    assert f"**Committed secrets:** {commented[OPS]} lines of this change add" in ops_summary
 
     # The /ask reply quotes the question without the key.
     (reply,) = [

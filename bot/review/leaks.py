@@ -2,16 +2,18 @@
 and as findings on the lines that add them.
 
 Pure. Each hunk is scanned as one text (its lines joined, without their +/-/space marks), so a
-private key spread over many lines, removed and added alike, is found whole. In the copy, every
-line a secret touches has that part replaced by its placeholder (bot.review.secrets), keeping
-its mark, so line numbers and counts stay true and the model still cites real lines; hunk
-headers and file paths are redacted too.
+private key spread over many lines, removed and added alike, is found whole; a file's hunks are
+scanned in order, so a key that one hunk begins and the next continues (or ends, as context) is
+found in both. In the copy, every line a secret touches has that part replaced by its
+placeholder (bot.review.secrets), keeping its mark, so line numbers and counts stay true and the
+model still cites real lines; hunk headers and file paths are redacted too.
 
 A secret on an added line is a finding in its own right: one comment per line (a key block: on
 its first added line), written here rather than by a model, so it is posted even when the model
-review fails. It says what kind of secret it is and what to do, never the value; its
-fingerprint is made from the redacted line, so it is the same on every push and the value
-cannot be recovered from it.
+review fails. Only finds sure enough to be secrets are commented on (bot.review.values); the
+rest, like a word-like value under a password's name, are redacted all the same. A comment says
+what kind of secret it is and what to do, never the value; its fingerprint is made from the
+redacted line, so it is the same on every push and the value cannot be recovered from it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass, replace
 from bot.diff import ChangeSet, FileChange, Hunk, Side
 from bot.review.anchor import Comment, fingerprint
 from bot.review.schema import Severity
-from bot.review.secrets import Secret, describe, find_secrets, placeholder, redact, reported
+from bot.review.secrets import Secret, describe, find_in_hunks, placeholder, redact, reported
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +54,14 @@ def expose(changes: ChangeSet) -> Exposure:
     count = 0
     for change in changes.files:
         hunks: list[Hunk] = []
-        for hunk in change.hunks:
-            redacted, found, added = _hunk(hunk, change.path)
+        texts = ["\n".join(raw[1:] for raw in hunk.lines) for hunk in change.hunks]
+        commented_key = False
+        for hunk, text, found_in_hunk in zip(
+            change.hunks, texts, find_in_hunks(texts, change.path), strict=True
+        ):
+            secrets = _continued(found_in_hunk) if commented_key else found_in_hunk
+            commented_key = _open_key_added(hunk, text, secrets)
+            redacted, found, added = _hunk(hunk, change.path, text, secrets)
             hunks.append(redacted)
             count += found
             leaks.extend(
@@ -71,6 +79,26 @@ def expose(changes: ChangeSet) -> Exposure:
             )
         )
     return Exposure(ChangeSet(tuple(files)), count, tuple(leaks))
+
+
+def _open_key_added(hunk: Hunk, text: str, secrets: tuple[Secret, ...]) -> bool:
+    """Whether the hunk ends inside a private key that one of its added lines is part of (so
+    the key's comment is made here, not again where the next hunk continues it)."""
+    if not secrets or secrets[-1].kind != "private-key" or secrets[-1].end < len(text.rstrip()):
+        return False
+    at = 0
+    for raw in hunk.lines:
+        if raw[:1] == "+" and at + len(raw) - 1 >= secrets[-1].start:
+            return True
+        at += len(raw)  # the content and its newline
+    return False
+
+
+def _continued(secrets: tuple[Secret, ...]) -> tuple[Secret, ...]:
+    """A hunk's secrets with the key continued from the previous hunk kept but not reported."""
+    if secrets and secrets[0].kind == "private-key" and secrets[0].start == 0:
+        return (replace(secrets[0], sure=False), *secrets[1:])
+    return secrets
 
 
 def leak_comments(leaks: Sequence[Leak]) -> tuple[Comment, ...]:
@@ -109,11 +137,11 @@ def _body(kinds: tuple[str, ...]) -> str:
     )
 
 
-def _hunk(hunk: Hunk, path: str) -> tuple[Hunk, int, dict[int, tuple[tuple[str, ...], str]]]:
+def _hunk(
+    hunk: Hunk, path: str, text: str, found: tuple[Secret, ...]
+) -> tuple[Hunk, int, dict[int, tuple[tuple[str, ...], str]]]:
     """The hunk redacted, how many secrets it holds, and its leaks by new-side line."""
     contents = [raw[1:] for raw in hunk.lines]
-    text = "\n".join(contents)
-    found = find_secrets(text, path)
     section = redact(hunk.section, path) if hunk.section else None
     if not found and not (section and section.found):
         return hunk, 0, {}
@@ -152,7 +180,7 @@ def _added(hunk: Hunk, spans: list[tuple[Secret, range]]) -> dict[int, tuple[tup
     numbered = list(hunk.numbered())
     by_line: dict[int, tuple[tuple[str, ...], str]] = {}
     for secret, indexes in spans:
-        if not reported(secret.kind):
+        if not (secret.sure and reported(secret.kind)):
             continue
         for index in indexes:
             kind, _, new, text = numbered[index]

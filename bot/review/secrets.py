@@ -7,25 +7,28 @@ before it leaves. A secret is replaced whole by a labelled placeholder, `<redact
 reader (or a model) can still say that a key is committed there without seeing it.
 
 Detection is detect-secrets' plugins plus the rules it lacks (bot.review.detectors, whose
-docstring lists them and why), run line by line, a long line in overlapping windows. A private
-key is found here, whole: from its BEGIN line to its END line (or the end of the text), across
-lines and through a diff's +/- marks, where detect-secrets reports only the BEGIN line.
-Overlapping finds merge into one span of the most specific kind.
+docstring lists them and why), run line by line, a long line in overlapping windows cut
+between tokens; what spans lines (private keys, Kubernetes Secret manifests) is found by
+bot.review.keyblocks, across the hunks of one file too (`find_in_hunks`). Overlapping finds
+merge into one span of the most specific kind.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from bot.review.detectors import HIGH_ENTROPY, Secret, form_of, in_line
+from bot.review.formats import twilio_tokens
+from bot.review.keyblocks import Carry, multiline
 
 __all__ = [
     "HIGH_ENTROPY",
     "Redaction",
     "Secret",
     "describe",
+    "find_in_hunks",
     "find_secrets",
     "placeholder",
     "redact",
@@ -46,6 +49,19 @@ _KINDS: dict[str, str] = {
     "token": "an access token",
     "api-key": "an API key",
     "jwt": "a JSON Web Token",
+    "cookie": "a session cookie",
+    "signed-url": "a signature that grants access through a URL (a SAS or presigned URL)",
+    "atlassian-token": "an Atlassian API token",
+    "newrelic-key": "a New Relic key",
+    "flyio-token": "a Fly.io token",
+    "grafana-token": "a Grafana token",
+    "planetscale-token": "a PlanetScale token",
+    "supabase-token": "a Supabase token",
+    "pulumi-token": "a Pulumi token",
+    "heroku-key": "a Heroku API key",
+    "figma-token": "a Figma token",
+    "discord-webhook": "a Discord webhook URL",
+    "sentry-dsn": "a Sentry DSN key",
     "bearer-token": "a token or credentials in an Authorization header",
     "stripe-key": "a Stripe secret key",
     "slack-token": "a Slack token",
@@ -102,24 +118,45 @@ def describe(kind: str) -> str:
 
 
 def reported(kind: str) -> bool:
-    """Whether a secret of this kind is a finding to comment on (not only redacted)."""
+    """Whether a secret of this kind is a finding to comment on (not only redacted); a find
+    must also be `sure` (see bot.review.values)."""
     return kind != HIGH_ENTROPY
 
 
 def find_secrets(text: str, path: str = "") -> tuple[Secret, ...]:
     """Every secret in `text`, in order, overlapping finds merged. `path` is the file the text
     comes from (its type decides which assignment forms count); "" for free text."""
+    return _find(text, path, Carry())[0]
+
+
+def find_in_hunks(texts: Sequence[str], path: str) -> list[tuple[Secret, ...]]:
+    """The secrets of each of a file's hunks, in order: a private key begun in one hunk and
+    continued in the next, or a Kubernetes Secret manifest whose kind is in an earlier hunk,
+    is found in the later one too."""
+    carry = Carry()
+    out = []
+    for text in texts:
+        found, carry = _find(text, path, carry)
+        out.append(found)
+    return out
+
+
+def _find(text: str, path: str, carry: Carry) -> tuple[tuple[Secret, ...], Carry]:
     if not text:
-        return ()
-    spans = list(_blocks(text))
+        return (), Carry(manifest=carry.manifest)
+    blocks, carry = multiline(text, path, carry)
+    spans = [Secret(b.kind, b.start, b.end, b.sure) for b in blocks]
+    if "AC" in text and "\n" in text:
+        spans += [Secret("twilio-key", start, end) for start, end in twilio_tokens(text)]
     form = form_of(path)
     for start, line in _lines(text):
-        for offset, window in _windows(line):
-            at = start + offset
-            spans.extend(
-                Secret(s.kind, s.start + at, s.end + at) for s in in_line(window, path, form)
-            )
-    return _merged(spans, text)
+        for offset, window, cut in _windows(line):
+            for s in in_line(window, path, form):
+                end = offset + s.end
+                if cut and s.end == len(window):
+                    end = _token_end(line, end)  # a secret running past a hard cut
+                spans.append(Secret(s.kind, start + offset + s.start, start + end, s.sure))
+    return _merged(spans, text), carry
 
 
 def redact(text: str, path: str = "") -> Redaction:
@@ -182,39 +219,52 @@ def _as_text(body: str) -> str:
 _RAW_PLACEHOLDER = re.compile(r"<(redacted:[a-z0-9-]+)>")
 
 
-# --- multi-line blocks -------------------------------------------------------------------------
+# --- long lines --------------------------------------------------------------------------------
 
-_KEY_BLOCK = re.compile(
-    r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----.*?"
-    r"(?:-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\Z)"
-    r"|---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----.*?(?:---- END SSH2 ENCRYPTED PRIVATE KEY ----|\Z)"
-    r"|PuTTY-User-Key-File-[0-9]+:.*?(?:Private-MAC:[ \t]*[0-9a-fA-F]+|\Z)",
-    re.DOTALL,
-)
+_WINDOW = 4000
+_OVERLAP = 1000
+_SEPARATOR = re.compile(r"[\s\"'`,;(){}\[\]<>|]")
 
 
-def _blocks(text: str) -> Iterator[Secret]:
-    """Private keys, from the BEGIN line to the END line (or the end of the text)."""
-    if "PRIVATE KEY" not in text and "PuTTY-User-Key-File" not in text:
-        return
-    for match in _KEY_BLOCK.finditer(text):
-        yield Secret("private-key", match.start(), match.end())
-
-
-_WINDOW = 2000
-_OVERLAP = 500
-
-
-def _windows(line: str) -> Iterator[tuple[int, str]]:
+def _windows(line: str) -> Iterator[tuple[int, str, bool]]:
     """A long line (minified code, a hostile comment) in overlapping pieces, so the cost of
-    scanning it grows with its length, not with its square (some of detect-secrets' rules scan
-    from every keyword to the end of the line). A secret shorter than the overlap is whole in
-    at least one piece; finds in two pieces merge."""
+    scanning it grows with its length, not with its square (some rules scan from every
+    keyword to the end of the line). Pieces are cut between tokens (at a space, a quote, a
+    bracket, `,` or `;`) where the line has any, so a token up to half a piece long (an
+    873-character JWT, a 900-character value) is whole in one piece, and so is anything up to
+    the overlap long (`name = "value"`). Yields (offset, piece, whether it was cut inside a
+    token); finds in two pieces merge."""
     if len(line) <= _WINDOW:
-        yield 0, line
+        yield 0, line, False
         return
-    for offset in range(0, len(line) - _OVERLAP, _WINDOW - _OVERLAP):
-        yield offset, line[offset : offset + _WINDOW]
+    start = 0
+    while True:
+        end = start + _WINDOW
+        if end >= len(line):
+            yield start, line[start:], False
+            return
+        cut = _last_separator(line, start + _WINDOW // 2, end)
+        yield start, line[start : end if cut is None else cut], cut is None
+        end = end if cut is None else cut
+        step = _last_separator(line, end - 2 * _OVERLAP, end - _OVERLAP)
+        start = max(start + 1, end - _OVERLAP if step is None else step)
+
+
+def _last_separator(line: str, low: int, high: int) -> int | None:
+    """The position just after the last separator in `line[low:high]`, if any."""
+    for at in range(high - 1, max(low, 0) - 1, -1):
+        if _SEPARATOR.match(line, at):
+            return at + 1
+    return None
+
+
+_TOKEN_END = re.compile(r"[^\s\"'`<>]*")
+
+
+def _token_end(line: str, at: int) -> int:
+    """Where the token going on at `at` ends."""
+    match = _TOKEN_END.match(line, at)
+    return match.end() if match else at
 
 
 def _lines(text: str) -> Iterator[tuple[int, str]]:
@@ -233,6 +283,7 @@ _RANK: dict[str, int] = {
     "secret": 3,
     "token": 3,
     "api-key": 3,
+    "cookie": 3,
     "aws-secret-key": 1,
     HIGH_ENTROPY: 4,
 }
@@ -243,8 +294,8 @@ def _rank(kind: str) -> int:
 
 
 def _merged(spans: list[Secret], text: str) -> tuple[Secret, ...]:
-    """Overlapping finds as one span, of the most specific kind; a placeholder (also as HTML
-    escapes it, `&lt;redacted:…&gt;`) is never redacted again."""
+    """Overlapping finds as one span, of the most specific kind, sure when any of them is; a
+    placeholder (also as HTML escapes it, `&lt;redacted:…&gt;`) is never redacted again."""
     kept = list(_PLACEHOLDER.finditer(text)) if "redacted:" in text else []
     spans = [
         s
@@ -257,7 +308,10 @@ def _merged(spans: list[Secret], text: str) -> tuple[Secret, ...]:
         if out and span.start < out[-1].end:
             last = out[-1]
             kind = last.kind if _rank(last.kind) <= _rank(span.kind) else span.kind
-            out[-1] = Secret(kind, last.start, max(last.end, span.end))
+            sure = (last.sure and last.kind != HIGH_ENTROPY) or (
+                span.sure and span.kind != HIGH_ENTROPY
+            )
+            out[-1] = Secret(kind, last.start, max(last.end, span.end), sure)
         else:
             out.append(span)
     return tuple(out)
