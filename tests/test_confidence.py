@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bot.confidence import Thresholds, judge
+from bot.confidence import Thresholds, judge, unsure
 from bot.models.base import Completion, TokenStats, Usage
 from bot.review.anchor import Anchored
 from bot.review.schema import ModelReview, RawComment, Severity
@@ -114,3 +114,14 @@ def test_token_stats_quantile_interpolates() -> None:
     assert stats.quantile(0.95) == pytest.approx(3.8)
     assert stats.mean == 2.0
     assert TokenStats(()).quantile(0.9) == 0.0
+
+
+def test_a_review_and_an_answer_are_held_to_the_same_entropy_limits() -> None:
+    """`unsure` is the check `judge` makes and `/ask` uses: one policy, same reason text."""
+    for entropies in ([1.1] * 50, [0.05] * 90 + [math.log(200)] * 10, [0.2] * 50):
+        stats = TokenStats(tuple(entropies))
+        verdict = judge(completion(entropies), review(), CLEAN)
+        assert unsure(stats) == (verdict.reasons[0] if verdict.reasons else None)
+    assert unsure(TokenStats(tuple([1.1] * 50)), Thresholds(mean_entropy=1.2)) is None
+    assert unsure(None) is None
+    assert unsure(TokenStats(())) is None
