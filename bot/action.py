@@ -111,7 +111,7 @@ from bot.routing import Decision, Models, Task, Tier, decide, without_excluded
 from bot.trust import Untrusted, may_write
 
 if TYPE_CHECKING:  # the ledger (SQLAlchemy) loads only where a database is set
-    from bot.ledger import Ledger
+    from bot.adapters.ledger import Ledger
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -854,7 +854,7 @@ def _ledger(settings: Settings) -> Ledger | None:
     across runs, and a job under a budget gets no frontier model (bot.pipeline)."""
     if settings.database_url == DEFAULT_DATABASE_URL:
         return None
-    from bot.ledger import Ledger  # noqa: PLC0415 - the database stack loads only when used
+    from bot.adapters.ledger import Ledger  # noqa: PLC0415 - the database stack loads only when used
 
     ledger = Ledger(settings.database_url)
     try:

@@ -166,7 +166,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.ledger import Ledger  # noqa: PLC0415 - the database stack loads only for this command
+    from bot.adapters.ledger import Ledger  # noqa: PLC0415 - the database stack loads only for this command
 
     since = None
     if args.since:

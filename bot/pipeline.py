@@ -58,7 +58,7 @@ from bot.routing import Decision, Models, Task, Tier, decide, without_excluded
 from bot.trust import Untrusted, may_write, trusted_association
 
 if TYPE_CHECKING:  # the ledger (SQLAlchemy) loads only in processes that keep one
-    from bot.ledger import Ledger
+    from bot.adapters.ledger import Ledger
 
 log = structlog.get_logger("tierbot.pipeline")
 ASK_A_MAINTAINER = "someone with write access can comment `/review` to have it reviewed"

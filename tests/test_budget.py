@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.adapters.ledger import Ledger
 from bot.budget import FRAMING_TOKENS, Limit, request_ceiling
 from bot.config import RepoSettings, Settings
 from bot.cost import PriceTable, frontier_cost
 from bot.diff import parse
 from bot.github import GitHub
-from bot.ledger import Ledger
 from bot.models.anthropic import FrontierBackend
 from bot.models.base import Backend, CompletionRequest, Usage
 from bot.pipeline import GitHubClient, JobSpec, Services, run

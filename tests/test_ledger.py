@@ -26,9 +26,9 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
+from bot.adapters.ledger import METADATA, TIERS, VERSION_TABLE, Ledger
 from bot.cost import PriceTable, Spend, frontier_cost, local_cost, review_spend
 from bot.diff import Side
-from bot.ledger import METADATA, TIERS, VERSION_TABLE, Ledger
 from bot.models.base import Usage
 from bot.review.anchor import Anchored, Comment
 from bot.review.prompt import Coverage

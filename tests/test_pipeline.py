@@ -329,7 +329,7 @@ def test_a_reply_in_the_bots_thread_is_answered_there_and_others_are_left_alone(
 
 @pytest.fixture
 def ledger(tmp_path: Any) -> Iterator[Any]:
-    from bot.ledger import Ledger
+    from bot.adapters.ledger import Ledger
 
     book = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
     book.migrate()
@@ -415,7 +415,7 @@ SUGGESTED = '    return store.get(key, b"").decode()'
 def feedback_rows(ledger: Any) -> list[tuple[str, str, str]]:
     import sqlalchemy as sa
 
-    from bot.ledger import feedback
+    from bot.adapters.ledger.schema import feedback
 
     query = sa.select(feedback.c.fingerprint, feedback.c.kind, feedback.c.actor)
     with ledger.engine.connect() as conn:
