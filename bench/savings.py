@@ -66,12 +66,7 @@ if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
 from bot.complexity import Complexity, score  # noqa: E402
-from bot.config import (  # noqa: E402
-    DEFAULT_FRONTIER_MODEL,
-    DEFAULT_LOCAL_CONTEXT_TOKENS,
-    DEFAULT_THRESHOLD,
-    RepoSettings,
-)
+from bot.core.repo_settings import DEFAULT_THRESHOLD, RepoSettings  # noqa: E402
 from bot.cost import (  # noqa: E402
     DEFAULT_GPU_HOUR_USD,
     DEFAULT_OUTPUT_TOKENS,
@@ -86,6 +81,7 @@ from bot.models.anthropic import DEFAULT_CONTEXT_TOKENS as FRONTIER_CONTEXT_TOKE
 from bot.review.prompt import plan_review  # noqa: E402
 from bot.reviewer import budget_for  # noqa: E402
 from bot.routing import Models, Tier, decide  # noqa: E402
+from bot.settings import DEFAULT_FRONTIER_MODEL, DEFAULT_LOCAL_CONTEXT_TOKENS  # noqa: E402
 
 DEFAULT_CORPUS = _ROOT.parent / "shared" / "corpus"
 DATA_NAME = "difficulty-calibration.jsonl"

@@ -71,7 +71,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from bot import events
 from bot.backends import backends_for, close_backends
 from bot.complexity import score
-from bot.config import DEFAULT_DATABASE_URL, REPO_SETTINGS_PATH, RepoSettings, Settings
+from bot.core.repo_settings import REPO_SETTINGS_PATH, RepoSettings
 from bot.cost import (
     DEFAULT_GPU_HOUR_USD,
     CostEstimate,
@@ -108,6 +108,7 @@ from bot.review.secrets import scrub
 from bot.review_command import FRONTIER_CONTEXT_TOKENS
 from bot.reviewer import budget_for
 from bot.routing import Decision, Models, Task, Tier, decide, without_excluded
+from bot.settings import DEFAULT_DATABASE_URL, Settings
 from bot.trust import Untrusted, may_write
 
 if TYPE_CHECKING:  # the ledger (SQLAlchemy) loads only where a database is set

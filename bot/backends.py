@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from bot.config import Settings
 from bot.models.anthropic import FrontierBackend
 from bot.models.base import Backend
 from bot.routing import Models, Tier
+from bot.settings import Settings
 
 NO_LOCAL_MODEL = "TIERBOT_LOCAL_MODEL_DIR is not set"
 

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.complexity import score
-from bot.config import RepoSettings, Settings, SettingsError
+from bot.core.repo_settings import RepoSettings
 from bot.cost import PriceError, UnknownModelError
 from bot.diff import DiffError, parse
 from bot.routing import Models, Task, decide, without_excluded
+from bot.settings import Settings, SettingsError
 
 EXIT_OK = 0
 EXIT_INPUT_ERROR = 2

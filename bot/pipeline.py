@@ -33,7 +33,7 @@ import structlog
 
 from bot.budget import BudgetedBackend, Limit
 from bot.complexity import score
-from bot.config import REPO_SETTINGS_PATH, RepoSettings, Settings
+from bot.core.repo_settings import REPO_SETTINGS_PATH, RepoSettings
 from bot.cost import (
     DEFAULT_GPU_HOUR_USD,
     DEFAULT_OUTPUT_TOKENS,
@@ -55,6 +55,7 @@ from bot.review.secrets import redact_text
 from bot.review.summary import COMMANDS_HELP, render_summary
 from bot.reviewer import Attempt, ReviewResult, review_change
 from bot.routing import Decision, Models, Task, Tier, decide, without_excluded
+from bot.settings import Settings
 from bot.trust import Untrusted, may_write, trusted_association
 
 if TYPE_CHECKING:  # the ledger (SQLAlchemy) loads only in processes that keep one

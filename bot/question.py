@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.confidence import unsure
-from bot.config import RepoSettings
+from bot.core.repo_settings import RepoSettings
 from bot.diff import ChangeSet
 from bot.models.base import Backend, CompletionRequest, ModelError, Usage
 from bot.review.leaks import expose

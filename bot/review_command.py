@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bot.backends import backends_for, close_backends
 from bot.complexity import score
-from bot.config import RepoSettings, Settings
+from bot.core.repo_settings import RepoSettings
 from bot.cost import (
     DEFAULT_GPU_HOUR_USD,
     CostEstimate,
@@ -36,6 +36,7 @@ from bot.review.prompt import Plan, plan_review
 from bot.review.render import Estimates, result_json, result_text
 from bot.reviewer import budget_for, review_change
 from bot.routing import Models, Tier, decide, without_excluded
+from bot.settings import Settings
 
 FRONTIER_CONTEXT_TOKENS = DEFAULT_CONTEXT_TOKENS
 EXIT_OK = 0

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from bot.confidence import Thresholds, Verdict, judge
-from bot.config import RepoSettings
+from bot.core.repo_settings import RepoSettings
 from bot.cost import estimate_tokens
 from bot.diff import ChangeSet
 from bot.models.base import Backend, Completion, ErrorKind, ModelError, Usage

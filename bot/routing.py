@@ -20,7 +20,8 @@ from decimal import Decimal
 from enum import StrEnum
 
 from bot.complexity import Complexity
-from bot.config import RepoSettings, path_matches
+from bot.core.patterns import path_matches
+from bot.core.repo_settings import RepoSettings
 from bot.diff import ChangeSet
 
 

@@ -23,7 +23,7 @@ import pytest
 
 from bot.adapters.ledger import Ledger
 from bot.budget import FRAMING_TOKENS, Limit, request_ceiling
-from bot.config import RepoSettings, Settings
+from bot.core.repo_settings import RepoSettings
 from bot.cost import PriceTable, frontier_cost
 from bot.diff import parse
 from bot.github import GitHub
@@ -34,6 +34,7 @@ from bot.review.markers import marker_key
 from bot.review.prompt import plan_review, request_for
 from bot.reviewer import budget_for
 from bot.routing import Models, Tier
+from bot.settings import Settings
 from tests.fake_anthropic import FakeAnthropic, fake_anthropic_fixture, message  # noqa: F401
 from tests.fake_github_api import BOT, FakeGitHubHost
 from tests.fakes import ScriptedLocalModel

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from bot.config import Settings
 from bot.cost import PriceTable
 from bot.github import GitHub, PullRef
 from bot.models.anthropic import FrontierBackend
@@ -20,6 +19,7 @@ from bot.pipeline import GitHubClient, JobSpec, Retry, Services, collect_feedbac
 from bot.review.markers import Markers, marker_key
 from bot.review.rendered import github_html
 from bot.routing import Models, Tier
+from bot.settings import Settings
 from tests.builders import Edit, git_diff
 from tests.fake_anthropic import (
     FakeAnthropic,
@@ -373,7 +373,7 @@ def test_a_spent_budget_sends_the_review_to_the_local_model_and_refuses_frontier
     from dataclasses import replace
     from decimal import Decimal
 
-    from bot.config import Settings
+    from bot.settings import Settings
     from tests.fakes import ScriptedLocalModel
 
     fake_anthropic.reply(message(FIRST_ANSWER, input_tokens=1_000_000, output_tokens=0))

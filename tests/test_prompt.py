@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.config import PathInstruction, RepoSettings
+from bot.core.repo_settings import PathInstruction, RepoSettings
 from bot.cost import estimate_tokens
 from bot.diff import ChangeSet, parse
 from bot.review.leaks import expose

@@ -8,7 +8,7 @@ import json
 from collections import deque
 
 from bot.complexity import score
-from bot.config import RepoSettings
+from bot.core.repo_settings import RepoSettings
 from bot.diff import parse
 from bot.models.anthropic import FrontierBackend
 from bot.models.base import Backend

@@ -196,7 +196,7 @@ def test_a_decision_that_cannot_run_fails_before_any_request(
 def test_repo_escalation_thresholds_decide_when_a_local_review_is_redone(
     fake_anthropic: FakeAnthropic,
 ) -> None:
-    from bot.config import RepoSettings
+    from bot.core.repo_settings import RepoSettings
 
     strict = RepoSettings.from_yaml("escalation:\n  mean_entropy: 0.05\n")
     local = ScriptedLocalModel(answers=deque([GOOD]), entropy=0.2)
@@ -286,7 +286,7 @@ def test_the_local_model_sees_secrets_redacted_by_default(fake_anthropic: FakeAn
 def test_a_repo_may_show_secrets_to_its_local_model_but_never_to_the_frontier_model(
     fake_anthropic: FakeAnthropic,
 ) -> None:
-    from bot.config import RepoSettings
+    from bot.core.repo_settings import RepoSettings
 
     repo = RepoSettings.from_yaml("privacy:\n  redact_local: false\n")
     local = ScriptedLocalModel(answers=deque(["not json"]))  # unusable: escalates

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from bot.complexity import Complexity
-from bot.config import RepoSettings
+from bot.core.repo_settings import RepoSettings
 from bot.diff import parse
 from bot.routing import Models, Task, Tier, decide, without_excluded
 from tests.builders import Edit, git_diff

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from bot.complexity import area_of
-from bot.config import RepoSettings
+from bot.core.repo_settings import RepoSettings
 from bot.cost import estimate_tokens
 from bot.diff import ChangeSet, FileChange, Hunk, Status
 from bot.models.base import CompletionRequest
