@@ -65,6 +65,7 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
+from bot.adapters.models.anthropic import DEFAULT_CONTEXT_TOKENS as FRONTIER_CONTEXT_TOKENS  # noqa: E402
 from bot.complexity import Complexity, score  # noqa: E402
 from bot.core.repo_settings import DEFAULT_THRESHOLD, RepoSettings  # noqa: E402
 from bot.cost import (  # noqa: E402
@@ -77,7 +78,6 @@ from bot.cost import (  # noqa: E402
     format_usd,
 )
 from bot.diff import ChangeSet, DiffError, parse  # noqa: E402
-from bot.models.anthropic import DEFAULT_CONTEXT_TOKENS as FRONTIER_CONTEXT_TOKENS  # noqa: E402
 from bot.review.prompt import plan_review  # noqa: E402
 from bot.reviewer import budget_for  # noqa: E402
 from bot.routing import Models, Tier, decide  # noqa: E402

@@ -72,6 +72,7 @@ from bot import events
 from bot.backends import backends_for, close_backends
 from bot.complexity import score
 from bot.core.repo_settings import REPO_SETTINGS_PATH, RepoSettings
+from bot.core.types import CompletionRequest, ModelError
 from bot.cost import (
     DEFAULT_GPU_HOUR_USD,
     CostEstimate,
@@ -84,7 +85,6 @@ from bot.diff import ChangeSet, DiffError, parse
 from bot.gate import GateError, Workflow, capped, notice_due
 from bot.github import GitHub, GitHubError, PostedReview, PullRef, PullRequest
 from bot.metrics import BASELINE_DOLLARS, DOLLARS, REVIEWS, Metrics
-from bot.models.base import CompletionRequest, ModelError
 from bot.pipeline import (
     UNCOUNTED_BUDGET,
     UNTRUSTED_FRONTIER,
@@ -1117,7 +1117,7 @@ async def doctor(model_dir: str | None, context_tokens: int) -> list[_Check]:
 
 
 def _gpu_check() -> _Check:
-    from bot.models.exllama import GPU_EXTRA_MISSING  # noqa: PLC0415 - light, no GPU imports
+    from bot.adapters.models.exllama_gpu import GPU_EXTRA_MISSING  # noqa: PLC0415 - light, no GPU imports
 
     missing = [
         m for m in ("torch", "exllamav2", "tokenizers") if importlib.util.find_spec(m) is None
@@ -1171,7 +1171,9 @@ def _extension_check(gpu_ok: bool) -> _Check:
 
 
 def _folder_check(model_dir: str | None) -> _Check:
-    from bot.models.exllama import _model_dir_problem  # noqa: PLC0415 - the backend's own check
+    from bot.adapters.models.exllama_gpu import (  # noqa: PLC0415 - the backend's own check
+        model_dir_problem as _model_dir_problem,
+    )
 
     if not model_dir:
         return _Check("model folder", False, "none given: --model-dir or TIERBOT_LOCAL_MODEL_DIR")
@@ -1182,7 +1184,7 @@ def _folder_check(model_dir: str | None) -> _Check:
 
 
 async def _generation_check(model_dir: str, context_tokens: int) -> _Check:
-    from bot.models.exllama import LocalBackend  # noqa: PLC0415 - the GPU stack on demand
+    from bot.adapters.models.exllama import LocalBackend  # noqa: PLC0415 - the GPU stack on demand
 
     backend = LocalBackend(model_dir, context_tokens=context_tokens)
     started = time.monotonic()

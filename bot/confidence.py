@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.models.base import Completion, TokenStats
+from bot.core.types import Completion, TokenStats
 from bot.review.anchor import Anchored
 from bot.review.schema import ModelReview
 

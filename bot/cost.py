@@ -28,7 +28,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal, Protocol
 
-from bot.models.base import Usage
+from bot.core.types import Usage
 
 CacheTTL = Literal["5m", "1h"]
 Overrides = Mapping[str, Mapping[str, object]]

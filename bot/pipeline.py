@@ -34,6 +34,7 @@ import structlog
 from bot.budget import BudgetedBackend, Limit
 from bot.complexity import score
 from bot.core.repo_settings import REPO_SETTINGS_PATH, RepoSettings
+from bot.core.types import Backend
 from bot.cost import (
     DEFAULT_GPU_HOUR_USD,
     DEFAULT_OUTPUT_TOKENS,
@@ -46,7 +47,6 @@ from bot.cost import (
 from bot.diff import ChangeSet, DiffError, parse
 from bot.github import CommentFeedback, GitHubError, PostedReview, PullRef, PullRequest
 from bot.metrics import BASELINE_DOLLARS, DOLLARS, REVIEWS, TOKENS, Metrics
-from bot.models.base import Backend
 from bot.question import answer_question
 from bot.review.anchor import Comment
 from bot.review.markdown import code_span, plain_text, safe_markdown

@@ -17,8 +17,8 @@ from typing import Any
 
 from bot.confidence import unsure
 from bot.core.repo_settings import RepoSettings
+from bot.core.types import Backend, CompletionRequest, ModelError, Usage
 from bot.diff import ChangeSet
-from bot.models.base import Backend, CompletionRequest, ModelError, Usage
 from bot.review.leaks import expose
 from bot.review.markdown import safe_markdown
 from bot.review.prompt import SYSTEM, Budget, Coverage, data_prompt, plan_review

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from bot.adapters.models.anthropic import DEFAULT_CONTEXT_TOKENS
 from bot.backends import backends_for, close_backends
 from bot.complexity import score
 from bot.core.repo_settings import RepoSettings
@@ -31,7 +32,6 @@ from bot.cost import (
 )
 from bot.diff import DiffError, parse
 from bot.github import GitHub, GitHubError, parse_pull_url
-from bot.models.anthropic import DEFAULT_CONTEXT_TOKENS
 from bot.review.prompt import Plan, plan_review
 from bot.review.render import Estimates, result_json, result_text
 from bot.reviewer import budget_for, review_change

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field, replace
 
 from bot.confidence import Thresholds, Verdict, judge
 from bot.core.repo_settings import RepoSettings
+from bot.core.types import Backend, Completion, ErrorKind, ModelError, Usage
 from bot.cost import estimate_tokens
 from bot.diff import ChangeSet
-from bot.models.base import Backend, Completion, ErrorKind, ModelError, Usage
 from bot.review.anchor import Anchored, Comment, anchor
 from bot.review.leaks import Exposure, expose, leak_comments
 from bot.review.markdown import safe_markdown

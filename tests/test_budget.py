@@ -22,13 +22,13 @@ from pathlib import Path
 import pytest
 
 from bot.adapters.ledger import Ledger
+from bot.adapters.models.anthropic import FrontierBackend
 from bot.budget import FRAMING_TOKENS, Limit, request_ceiling
 from bot.core.repo_settings import RepoSettings
+from bot.core.types import Backend, CompletionRequest, Usage
 from bot.cost import PriceTable, frontier_cost
 from bot.diff import parse
 from bot.github import GitHub
-from bot.models.anthropic import FrontierBackend
-from bot.models.base import Backend, CompletionRequest, Usage
 from bot.pipeline import GitHubClient, JobSpec, Services, run
 from bot.review.markers import marker_key
 from bot.review.prompt import plan_review, request_for

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from bot.confidence import Thresholds, judge, unsure
-from bot.models.base import Completion, TokenStats, Usage
+from bot.core.types import Completion, TokenStats, Usage
 from bot.review.anchor import Anchored
 from bot.review.schema import ModelReview, RawComment, Severity
 

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.core.types import Usage
 from bot.cost import (
     DEFAULT_GPU_HOUR_USD,
     DEFAULT_OUTPUT_TOKENS,
@@ -29,7 +30,6 @@ from bot.cost import (
     local_cost,
     round_usd,
 )
-from bot.models.base import Usage
 
 D = Decimal
 TABLE = PriceTable.load()

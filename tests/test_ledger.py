@@ -27,9 +27,9 @@ import pytest
 import sqlalchemy as sa
 
 from bot.adapters.ledger import METADATA, TIERS, VERSION_TABLE, Ledger
+from bot.core.types import Usage
 from bot.cost import PriceTable, Spend, frontier_cost, local_cost, review_spend
 from bot.diff import Side
-from bot.models.base import Usage
 from bot.review.anchor import Anchored, Comment
 from bot.review.prompt import Coverage
 from bot.review.schema import Severity

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from bot.adapters.models.anthropic import FrontierBackend
+from bot.core.types import Backend
 from bot.cost import PriceTable
 from bot.github import GitHub, PullRef
-from bot.models.anthropic import FrontierBackend
-from bot.models.base import Backend
 from bot.pipeline import GitHubClient, JobSpec, Retry, Services, collect_feedback, run
 from bot.review.markers import Markers, marker_key
 from bot.review.rendered import github_html

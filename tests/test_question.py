@@ -7,11 +7,11 @@ import asyncio
 import json
 from collections import deque
 
+from bot.adapters.models.anthropic import FrontierBackend
 from bot.complexity import score
 from bot.core.repo_settings import RepoSettings
+from bot.core.types import Backend
 from bot.diff import parse
-from bot.models.anthropic import FrontierBackend
-from bot.models.base import Backend
 from bot.question import Answer, answer_question
 from bot.routing import Models, Task, Tier, decide
 from tests.builders import Edit, git_diff

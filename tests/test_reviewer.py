@@ -8,10 +8,10 @@ import json
 from collections import deque
 from typing import Any
 
+from bot.adapters.models.anthropic import FrontierBackend
 from bot.complexity import score
+from bot.core.types import Backend, ErrorKind, ModelError
 from bot.diff import ChangeSet, Side, parse
-from bot.models.anthropic import FrontierBackend
-from bot.models.base import Backend, ErrorKind, ModelError
 from bot.reviewer import ReviewResult, review_change
 from bot.routing import Decision, Models, Tier, decide
 from tests.builders import Edit, git_diff

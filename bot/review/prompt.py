@@ -27,9 +27,9 @@ from dataclasses import dataclass, field, replace
 
 from bot.complexity import area_of
 from bot.core.repo_settings import RepoSettings
+from bot.core.types import CompletionRequest
 from bot.cost import estimate_tokens
 from bot.diff import ChangeSet, FileChange, Hunk, Status
-from bot.models.base import CompletionRequest
 from bot.review.schema import CATEGORIES, OUTPUT_SCHEMA
 from bot.review.secrets import redact_text
 
