@@ -59,8 +59,8 @@ if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
 from bot.adapters.models.anthropic import DEFAULT_CONTEXT_TOKENS  # noqa: E402
+from bot.core.cost import estimate_tokens  # noqa: E402
 from bot.core.repo_settings import RepoSettings  # noqa: E402
-from bot.cost import estimate_tokens  # noqa: E402
 from bot.diff import ChangeSet, DiffError, FileChange, Status, parse  # noqa: E402
 from bot.review.prompt import SYSTEM, Budget, Plan, plan_review, stable_text  # noqa: E402
 from bot.reviewer import budget_for  # noqa: E402

@@ -69,18 +69,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot import events
+from bot.adapters.prices import PriceTable
 from bot.backends import backends_for, close_backends
-from bot.complexity import score
+from bot.core.complexity import score
+from bot.core.cost import DEFAULT_GPU_HOUR_USD, CostEstimate, format_usd
+from bot.core.pricing import PriceError, UnknownModelError
 from bot.core.repo_settings import REPO_SETTINGS_PATH, RepoSettings
 from bot.core.types import CompletionRequest, ModelError
-from bot.cost import (
-    DEFAULT_GPU_HOUR_USD,
-    CostEstimate,
-    PriceError,
-    PriceTable,
-    UnknownModelError,
-    format_usd,
-)
 from bot.diff import ChangeSet, DiffError, parse
 from bot.gate import GateError, Workflow, capped, notice_due
 from bot.github import GitHub, GitHubError, PostedReview, PullRef, PullRequest

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
+from bot.core.cost import PER_MILLION, format_usd, frontier_cost
+from bot.core.pricing import ModelPrice
 from bot.core.types import Backend, Completion, CompletionRequest, ErrorKind, ModelError, Usage
-from bot.cost import PER_MILLION, ModelPrice, format_usd, frontier_cost
 
 FRAMING_TOKENS = 512
 """Tokens the Messages API adds around a request's text (roles, the schema's instructions)."""

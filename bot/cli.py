@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.complexity import score
+from bot.core.complexity import score
+from bot.core.pricing import PriceError, UnknownModelError
 from bot.core.repo_settings import RepoSettings
-from bot.cost import PriceError, UnknownModelError
 from bot.diff import DiffError, parse
 from bot.routing import Models, Task, decide, without_excluded
 from bot.settings import Settings, SettingsError

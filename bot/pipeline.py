@@ -31,19 +31,19 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import structlog
 
+from bot.adapters.prices import PriceTable
 from bot.budget import BudgetedBackend, Limit
-from bot.complexity import score
-from bot.core.repo_settings import REPO_SETTINGS_PATH, RepoSettings
-from bot.core.types import Backend
-from bot.cost import (
+from bot.core.complexity import score
+from bot.core.cost import (
     DEFAULT_GPU_HOUR_USD,
     DEFAULT_OUTPUT_TOKENS,
-    PriceTable,
     Spend,
     baseline_cost,
     format_usd,
     review_spend,
 )
+from bot.core.repo_settings import REPO_SETTINGS_PATH, RepoSettings
+from bot.core.types import Backend
 from bot.diff import ChangeSet, DiffError, parse
 from bot.github import CommentFeedback, GitHubError, PostedReview, PullRef, PullRequest
 from bot.metrics import BASELINE_DOLLARS, DOLLARS, REVIEWS, TOKENS, Metrics

@@ -19,17 +19,12 @@ from decimal import Decimal
 from pathlib import Path
 
 from bot.adapters.models.anthropic import DEFAULT_CONTEXT_TOKENS
+from bot.adapters.prices import PriceTable
 from bot.backends import backends_for, close_backends
-from bot.complexity import score
+from bot.core.complexity import score
+from bot.core.cost import DEFAULT_GPU_HOUR_USD, CostEstimate, review_spend
+from bot.core.pricing import PriceError, UnknownModelError
 from bot.core.repo_settings import RepoSettings
-from bot.cost import (
-    DEFAULT_GPU_HOUR_USD,
-    CostEstimate,
-    PriceError,
-    PriceTable,
-    UnknownModelError,
-    review_spend,
-)
 from bot.diff import DiffError, parse
 from bot.github import GitHub, GitHubError, parse_pull_url
 from bot.review.prompt import Plan, plan_review

@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from bot.confidence import Thresholds, Verdict, judge
+from bot.core.cost import estimate_tokens
 from bot.core.repo_settings import RepoSettings
 from bot.core.types import Backend, Completion, ErrorKind, ModelError, Usage
-from bot.cost import estimate_tokens
 from bot.diff import ChangeSet
 from bot.review.anchor import Anchored, Comment, anchor
 from bot.review.leaks import Exposure, expose, leak_comments

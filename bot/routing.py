@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
 
-from bot.complexity import Complexity
+from bot.core.complexity import Complexity
 from bot.core.patterns import path_matches
 from bot.core.repo_settings import RepoSettings
 from bot.diff import ChangeSet

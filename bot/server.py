@@ -37,8 +37,8 @@ from starlette.applications import Starlette
 
 from bot import listener
 from bot.adapters.ledger import Ledger
+from bot.adapters.prices import PriceTable
 from bot.backends import backends_for, close_backends
-from bot.cost import PriceTable
 from bot.events import EventSettings, route
 from bot.github import GitHubApp, GitHubError, PullRef
 from bot.metrics import JOBS, Metrics

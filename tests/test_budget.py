@@ -23,10 +23,11 @@ import pytest
 
 from bot.adapters.ledger import Ledger
 from bot.adapters.models.anthropic import FrontierBackend
+from bot.adapters.prices import PriceTable
 from bot.budget import FRAMING_TOKENS, Limit, request_ceiling
+from bot.core.cost import frontier_cost
 from bot.core.repo_settings import RepoSettings
 from bot.core.types import Backend, CompletionRequest, Usage
-from bot.cost import PriceTable, frontier_cost
 from bot.diff import parse
 from bot.github import GitHub
 from bot.pipeline import GitHubClient, JobSpec, Services, run

@@ -13,16 +13,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.core.types import Usage
-from bot.cost import (
+from bot.adapters.prices import PriceTable
+from bot.core.cost import (
     DEFAULT_GPU_HOUR_USD,
     DEFAULT_OUTPUT_TOKENS,
     CostEstimate,
-    ModelPrice,
-    PriceError,
-    PriceTable,
     Throughput,
-    UnknownModelError,
     baseline_cost,
     estimate_tokens,
     format_usd,
@@ -30,6 +26,8 @@ from bot.cost import (
     local_cost,
     round_usd,
 )
+from bot.core.pricing import ModelPrice, PriceError, UnknownModelError
+from bot.core.types import Usage
 
 D = Decimal
 TABLE = PriceTable.load()

@@ -27,8 +27,9 @@ import pytest
 import sqlalchemy as sa
 
 from bot.adapters.ledger import METADATA, TIERS, VERSION_TABLE, Ledger
+from bot.adapters.prices import PriceTable
+from bot.core.cost import Spend, frontier_cost, local_cost, review_spend
 from bot.core.types import Usage
-from bot.cost import PriceTable, Spend, frontier_cost, local_cost, review_spend
 from bot.diff import Side
 from bot.review.anchor import Anchored, Comment
 from bot.review.prompt import Coverage

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from bot.adapters.models.anthropic import FrontierBackend
+from bot.adapters.prices import PriceTable
 from bot.core.types import Backend
-from bot.cost import PriceTable
 from bot.github import GitHub, PullRef
 from bot.pipeline import GitHubClient, JobSpec, Retry, Services, collect_feedback, run
 from bot.review.markers import Markers, marker_key

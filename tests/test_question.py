@@ -8,7 +8,7 @@ import json
 from collections import deque
 
 from bot.adapters.models.anthropic import FrontierBackend
-from bot.complexity import score
+from bot.core.complexity import score
 from bot.core.repo_settings import RepoSettings
 from bot.core.types import Backend
 from bot.diff import parse

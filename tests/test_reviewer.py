@@ -9,7 +9,7 @@ from collections import deque
 from typing import Any
 
 from bot.adapters.models.anthropic import FrontierBackend
-from bot.complexity import score
+from bot.core.complexity import score
 from bot.core.types import Backend, ErrorKind, ModelError
 from bot.diff import ChangeSet, Side, parse
 from bot.reviewer import ReviewResult, review_change

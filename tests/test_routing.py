@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.complexity import Complexity
+from bot.core.complexity import Complexity
 from bot.core.repo_settings import RepoSettings
 from bot.diff import parse
 from bot.routing import Models, Task, Tier, decide, without_excluded

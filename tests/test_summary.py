@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
+from bot.core.cost import Spend
 from bot.core.types import Usage
-from bot.cost import Spend
 from bot.diff import Side
 from bot.review.anchor import Anchored, Comment
 from bot.review.markers import OWN_HTML

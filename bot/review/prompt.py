@@ -25,10 +25,10 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from bot.complexity import area_of
+from bot.core.complexity import area_of
+from bot.core.cost import estimate_tokens
 from bot.core.repo_settings import RepoSettings
 from bot.core.types import CompletionRequest
-from bot.cost import estimate_tokens
 from bot.diff import ChangeSet, FileChange, Hunk, Status
 from bot.review.schema import CATEGORIES, OUTPUT_SCHEMA
 from bot.review.secrets import redact_text

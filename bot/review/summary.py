@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from bot.cost import Spend, format_usd
+from bot.core.cost import Spend, format_usd
 from bot.review.anchor import Comment
 from bot.review.markdown import code_span, plain_text, safe_markdown
 from bot.review.prompt import Coverage

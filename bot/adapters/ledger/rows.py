@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from bot.adapters.ledger.schema import TIERS, charges, to_exact
-from bot.cost import Spend
+from bot.core.cost import Spend
 from bot.review.anchor import Comment
 from bot.review.secrets import scrub
 from bot.reviewer import Attempt

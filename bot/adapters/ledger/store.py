@@ -39,7 +39,7 @@ from bot.adapters.ledger.schema import (
     to_exact,
 )
 from bot.budget import Limit, over
-from bot.cost import Spend
+from bot.core.cost import Spend
 from bot.review.anchor import Comment
 from bot.review.secrets import scrub
 from bot.review.summary import MonthToDate
