@@ -21,7 +21,8 @@ from bot.core.types import Backend, CompletionRequest, ModelError, Usage
 from bot.diff import ChangeSet
 from bot.review.leaks import expose
 from bot.review.markdown import safe_markdown
-from bot.review.prompt import SYSTEM, Budget, Coverage, data_prompt, plan_review
+from bot.review.packing import Coverage
+from bot.review.prompt import SYSTEM, Budget, data_prompt, plan_review
 from bot.review.secrets import redact_text
 from bot.reviewer import Attempt, budget_for, redacts
 from bot.routing import Decision, Tier

@@ -26,15 +26,8 @@ from bot.diff import ChangeSet
 from bot.review.anchor import Anchored, Comment, anchor
 from bot.review.leaks import Exposure, expose, leak_comments
 from bot.review.markdown import safe_markdown
-from bot.review.prompt import (
-    SYSTEM,
-    Budget,
-    Coverage,
-    Plan,
-    plan_review,
-    request_for,
-    stable_text,
-)
+from bot.review.packing import Coverage
+from bot.review.prompt import SYSTEM, Budget, Plan, plan_review, request_for, stable_text
 from bot.review.schema import ModelReview, RawComment, read_answer
 from bot.review.secrets import redact
 from bot.routing import Decision, Tier

@@ -32,7 +32,7 @@ from bot.core.cost import Spend, frontier_cost, local_cost, review_spend
 from bot.core.types import Usage
 from bot.diff import Side
 from bot.review.anchor import Anchored, Comment
-from bot.review.prompt import Coverage
+from bot.review.packing import Coverage
 from bot.review.schema import Severity
 from bot.reviewer import Attempt, ReviewResult
 from bot.routing import Decision, Task, Tier

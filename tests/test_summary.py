@@ -10,7 +10,7 @@ from bot.core.types import Usage
 from bot.diff import Side
 from bot.review.anchor import Anchored, Comment
 from bot.review.markers import OWN_HTML
-from bot.review.prompt import Coverage
+from bot.review.packing import Coverage
 from bot.review.rendered import problems
 from bot.review.schema import Severity
 from bot.review.summary import MonthToDate, render_summary

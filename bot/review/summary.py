@@ -21,7 +21,7 @@ from decimal import Decimal
 from bot.core.cost import Spend, format_usd
 from bot.review.anchor import Comment
 from bot.review.markdown import code_span, plain_text, safe_markdown
-from bot.review.prompt import Coverage
+from bot.review.packing import Coverage
 from bot.review.schema import Severity
 from bot.reviewer import ReviewResult
 
