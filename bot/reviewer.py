@@ -61,6 +61,15 @@ class Attempt:
 
 @dataclass(frozen=True, slots=True)
 class ReviewResult:
+    """A finished review: the comments to post and the summary, on the tier whose review stood,
+    with every attempt and its cost, each file's coverage and what anchoring dropped.
+
+    `escalation` says why a local review was redone by the frontier model; `failed` why there
+    is no review (`transient` when it is worth trying later); `problems` are where the model's
+    answers broke the schema; `redactions` counts the secrets replaced before any model saw the
+    change; `secrets` are the comments on committed secrets, posted even when the review failed.
+    """
+
     decision: Decision
     tier: Tier
     model: str
