@@ -86,6 +86,7 @@ def test_a_few_very_unsure_tokens_escalate_through_the_quantile() -> None:
 
 
 def test_thresholds_are_settings() -> None:
+    """A repo that raises the mean-entropy limit keeps a review the default limit would escalate."""
     verdict = judge(completion([1.5] * 50), review(), CLEAN, Thresholds(mean_entropy=2.0))
     assert not verdict.escalate
 
@@ -109,6 +110,7 @@ def test_no_token_statistics_is_not_a_reason_by_itself() -> None:
 
 
 def test_token_stats_quantile_interpolates() -> None:
+    """Quantiles interpolate linearly between sorted entropies; no tokens give 0."""
     stats = TokenStats((0.0, 1.0, 2.0, 3.0, 4.0))
     assert stats.quantile(0.5) == 2.0
     assert stats.quantile(0.95) == pytest.approx(3.8)

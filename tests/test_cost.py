@@ -256,6 +256,7 @@ def test_rounding_and_formatting_for_display(amount: str, rounded: str, shown: s
 
 
 def test_costs_are_kept_unrounded() -> None:
+    """One token is priced to the nano-dollar: rounding is for display only."""
     assert frontier_cost(Usage(input_tokens=1), price("claude-haiku-5-5")) == D("0.0000001")
 
 

@@ -87,10 +87,12 @@ def test_a_broken_file_gives_defaults_and_one_clear_problem(text: str, problem: 
     ],
 )
 def test_path_patterns(path: str, patterns: tuple[str, ...], expected: bool) -> None:
+    """`*` stays in a folder, `**` crosses them, a bare name matches anywhere, `dir/` all under."""
     assert path_matches(path, patterns) is expected
 
 
 def test_review_settings_are_read() -> None:
+    """Instructions, the comment cap and per-path instructions (one pattern or a list) are read."""
     repo = RepoSettings.from_yaml(
         """
 review:

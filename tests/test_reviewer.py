@@ -135,6 +135,7 @@ def test_an_unsure_local_review_escalates_and_the_frontier_review_replaces_it(
 
 
 def test_local_garbage_escalates(fake_anthropic: FakeAnthropic) -> None:
+    """A local answer that is not the JSON asked for is redone by the frontier model."""
     local = ScriptedLocalModel(answers=deque(["Sure! Here is my review: looks good"]))
     fake_anthropic.reply(message(json.dumps(GOOD)))
     result = run(
