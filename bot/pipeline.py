@@ -51,9 +51,10 @@ from bot.question import answer_question
 from bot.review.anchor import Comment
 from bot.review.markdown import code_span, plain_text, safe_markdown
 from bot.review.markers import SUMMARY_MARKER, Markers, SummaryState
+from bot.review.result import Attempt, ReviewResult
 from bot.review.secrets import redact_text
 from bot.review.summary import COMMANDS_HELP, render_summary
-from bot.reviewer import Attempt, ReviewResult, review_change
+from bot.reviewer import review_change
 from bot.routing import Decision, Models, Task, Tier, decide, without_excluded
 from bot.settings import Settings
 from bot.trust import Untrusted, may_write, trusted_association

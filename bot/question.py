@@ -23,8 +23,9 @@ from bot.review.leaks import expose
 from bot.review.markdown import safe_markdown
 from bot.review.packing import Coverage
 from bot.review.prompt import SYSTEM, Budget, data_prompt, plan_review
+from bot.review.result import Attempt
 from bot.review.secrets import redact_text
-from bot.reviewer import Attempt, budget_for, redacts
+from bot.reviewer import budget_for, redacts
 from bot.routing import Decision, Tier
 
 MAX_ANSWER_CHARS = 6000

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from bot.confidence import Thresholds, Verdict, judge
 from bot.core.cost import estimate_tokens
@@ -28,6 +28,7 @@ from bot.review.leaks import Exposure, expose, leak_comments
 from bot.review.markdown import safe_markdown
 from bot.review.packing import Coverage
 from bot.review.prompt import SYSTEM, Budget, Plan, plan_review, request_for, stable_text
+from bot.review.result import Attempt, ReviewResult
 from bot.review.schema import ModelReview, RawComment, read_answer
 from bot.review.secrets import redact
 from bot.routing import Decision, Tier
@@ -42,48 +43,6 @@ _MARGIN_TOKENS = 256
 TRANSIENT = frozenset(
     {ErrorKind.OVERLOADED, ErrorKind.RATE_LIMITED, ErrorKind.TIMEOUT, ErrorKind.OUTAGE}
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One tier's try at the review: all its requests together."""
-
-    tier: Tier
-    model: str
-    parts: int
-    usage: Usage
-    wall_seconds: float
-    gpu_seconds: float
-    errors: tuple[str, ...] = ()
-    verdict: Verdict | None = None
-    prompt_tokens_estimate: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ReviewResult:
-    """A finished review: the comments to post and the summary, on the tier whose review stood,
-    with every attempt and its cost, each file's coverage and what anchoring dropped.
-
-    `escalation` says why a local review was redone by the frontier model; `failed` why there
-    is no review (`transient` when it is worth trying later); `problems` are where the model's
-    answers broke the schema; `redactions` counts the secrets replaced before any model saw the
-    change; `secrets` are the comments on committed secrets, posted even when the review failed.
-    """
-
-    decision: Decision
-    tier: Tier
-    model: str
-    comments: tuple[Comment, ...]
-    summary: str
-    coverage: tuple[Coverage, ...]
-    attempts: tuple[Attempt, ...]
-    anchored: Anchored
-    escalation: tuple[str, ...] = ()
-    failed: str | None = None
-    transient: bool = False
-    problems: tuple[str, ...] = field(default=())
-    redactions: int = 0
-    secrets: tuple[Comment, ...] = ()
 
 
 def redacts(tier: Tier, repo: RepoSettings) -> bool:

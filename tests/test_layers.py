@@ -184,6 +184,21 @@ def test_the_core_and_everything_it_reaches_do_no_io_and_import_no_outer_layer()
     assert found == []
 
 
+def test_the_review_modules_import_nothing_that_runs_a_review() -> None:
+    """bot/review (prompts, anchoring, rendering, secrets) is used by the reviewer and the
+    pipeline, never the other way round."""
+    modules = all_modules()
+    upward = ("bot.reviewer", *OUTER_LAYERS)
+    found = [
+        (name, target)
+        for name, path in modules.items()
+        if name.startswith("bot.review.")
+        for target, _ in imported(ast.parse(path.read_text(encoding="utf-8")), set(modules))
+        if target.startswith(upward)
+    ]
+    assert found == []
+
+
 @pytest.mark.parametrize(
     ("source", "what"),
     [

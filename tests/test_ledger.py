@@ -33,8 +33,8 @@ from bot.core.types import Usage
 from bot.diff import Side
 from bot.review.anchor import Anchored, Comment
 from bot.review.packing import Coverage
+from bot.review.result import Attempt, ReviewResult
 from bot.review.schema import Severity
-from bot.reviewer import Attempt, ReviewResult
 from bot.routing import Decision, Task, Tier
 
 PG_URL = os.environ.get("TIERBOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -12,7 +12,8 @@ from bot.adapters.models.anthropic import FrontierBackend
 from bot.core.complexity import score
 from bot.core.types import Backend, ErrorKind, ModelError
 from bot.diff import ChangeSet, Side, parse
-from bot.reviewer import ReviewResult, review_change
+from bot.review.result import ReviewResult
+from bot.reviewer import review_change
 from bot.routing import Decision, Models, Tier, decide
 from tests.builders import Edit, git_diff
 from tests.fake_anthropic import (

@@ -11,7 +11,7 @@ from typing import Any
 from bot.core.cost import CostEstimate, Spend, format_usd
 from bot.review.anchor import Comment
 from bot.review.packing import Coverage
-from bot.reviewer import ReviewResult
+from bot.review.result import ReviewResult
 from bot.routing import Decision
 
 

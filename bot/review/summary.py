@@ -22,8 +22,8 @@ from bot.core.cost import Spend, format_usd
 from bot.review.anchor import Comment
 from bot.review.markdown import code_span, plain_text, safe_markdown
 from bot.review.packing import Coverage
+from bot.review.result import ReviewResult
 from bot.review.schema import Severity
-from bot.reviewer import ReviewResult
 
 _MAX_LISTED = 10
 

@@ -13,8 +13,8 @@ from sqlalchemy.engine import Connection
 from bot.adapters.ledger.schema import TIERS, charges, to_exact
 from bot.core.cost import Spend
 from bot.review.anchor import Comment
+from bot.review.result import Attempt
 from bot.review.secrets import scrub
-from bot.reviewer import Attempt
 
 
 def charged_since(

@@ -41,9 +41,9 @@ from bot.adapters.ledger.schema import (
 from bot.budget import Limit, over
 from bot.core.cost import Spend
 from bot.review.anchor import Comment
+from bot.review.result import Attempt, ReviewResult
 from bot.review.secrets import scrub
 from bot.review.summary import MonthToDate
-from bot.reviewer import Attempt, ReviewResult
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 # The key of the PostgreSQL advisory lock that serialises `migrate` across processes ("tierbotL").
