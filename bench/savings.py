@@ -65,27 +65,23 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
-from bot.complexity import Complexity, score  # noqa: E402
-from bot.config import (  # noqa: E402
-    DEFAULT_FRONTIER_MODEL,
-    DEFAULT_LOCAL_CONTEXT_TOKENS,
-    DEFAULT_THRESHOLD,
-    RepoSettings,
-)
-from bot.cost import (  # noqa: E402
+from bot.adapters.models.anthropic import DEFAULT_CONTEXT_TOKENS as FRONTIER_CONTEXT_TOKENS  # noqa: E402
+from bot.adapters.prices import PriceTable  # noqa: E402
+from bot.core.complexity import Complexity, score  # noqa: E402
+from bot.core.cost import (  # noqa: E402
     DEFAULT_GPU_HOUR_USD,
     DEFAULT_OUTPUT_TOKENS,
     DEFAULT_THROUGHPUT,
     CostEstimate,
-    ModelPrice,
-    PriceTable,
     format_usd,
 )
+from bot.core.pricing import ModelPrice  # noqa: E402
+from bot.core.repo_settings import DEFAULT_THRESHOLD, RepoSettings  # noqa: E402
 from bot.diff import ChangeSet, DiffError, parse  # noqa: E402
-from bot.models.anthropic import DEFAULT_CONTEXT_TOKENS as FRONTIER_CONTEXT_TOKENS  # noqa: E402
 from bot.review.prompt import plan_review  # noqa: E402
 from bot.reviewer import budget_for  # noqa: E402
 from bot.routing import Models, Tier, decide  # noqa: E402
+from bot.settings import DEFAULT_FRONTIER_MODEL, DEFAULT_LOCAL_CONTEXT_TOKENS  # noqa: E402
 
 DEFAULT_CORPUS = _ROOT.parent / "shared" / "corpus"
 DATA_NAME = "difficulty-calibration.jsonl"

@@ -48,7 +48,7 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
-from bot.complexity import score  # noqa: E402
+from bot.core.complexity import score  # noqa: E402
 from bot.diff import DiffError, parse  # noqa: E402
 
 DEFAULT_CORPUS = _ROOT.parent / "shared" / "corpus"

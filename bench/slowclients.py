@@ -63,8 +63,8 @@ def plain(port: int) -> None:
     """The App under plain uvicorn: `python bench/slowclients.py --plain-serve PORT`."""
     import uvicorn  # noqa: PLC0415
 
-    from bot.config import Settings  # noqa: PLC0415
     from bot.server import build  # noqa: PLC0415
+    from bot.settings import Settings  # noqa: PLC0415
 
     async def serve() -> None:
         server = await build(Settings.from_env(os.environ))

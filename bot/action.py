@@ -69,22 +69,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot import events
+from bot.adapters.prices import PriceTable
 from bot.backends import backends_for, close_backends
-from bot.complexity import score
-from bot.config import DEFAULT_DATABASE_URL, REPO_SETTINGS_PATH, RepoSettings, Settings
-from bot.cost import (
-    DEFAULT_GPU_HOUR_USD,
-    CostEstimate,
-    PriceError,
-    PriceTable,
-    UnknownModelError,
-    format_usd,
-)
+from bot.core.complexity import score
+from bot.core.cost import DEFAULT_GPU_HOUR_USD, CostEstimate, format_usd
+from bot.core.pricing import PriceError, UnknownModelError
+from bot.core.repo_settings import REPO_SETTINGS_PATH, RepoSettings
+from bot.core.types import CompletionRequest, ModelError
 from bot.diff import ChangeSet, DiffError, parse
 from bot.gate import GateError, Workflow, capped, notice_due
 from bot.github import GitHub, GitHubError, PostedReview, PullRef, PullRequest
 from bot.metrics import BASELINE_DOLLARS, DOLLARS, REVIEWS, Metrics
-from bot.models.base import CompletionRequest, ModelError
 from bot.pipeline import (
     UNCOUNTED_BUDGET,
     UNTRUSTED_FRONTIER,
@@ -108,10 +103,11 @@ from bot.review.secrets import scrub
 from bot.review_command import FRONTIER_CONTEXT_TOKENS
 from bot.reviewer import budget_for
 from bot.routing import Decision, Models, Task, Tier, decide, without_excluded
+from bot.settings import DEFAULT_DATABASE_URL, Settings
 from bot.trust import Untrusted, may_write
 
 if TYPE_CHECKING:  # the ledger (SQLAlchemy) loads only where a database is set
-    from bot.ledger import Ledger
+    from bot.adapters.ledger import Ledger
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -854,7 +850,7 @@ def _ledger(settings: Settings) -> Ledger | None:
     across runs, and a job under a budget gets no frontier model (bot.pipeline)."""
     if settings.database_url == DEFAULT_DATABASE_URL:
         return None
-    from bot.ledger import Ledger  # noqa: PLC0415 - the database stack loads only when used
+    from bot.adapters.ledger import Ledger  # noqa: PLC0415 - the database stack loads only when used
 
     ledger = Ledger(settings.database_url)
     try:
@@ -1116,7 +1112,7 @@ async def doctor(model_dir: str | None, context_tokens: int) -> list[_Check]:
 
 
 def _gpu_check() -> _Check:
-    from bot.models.exllama import GPU_EXTRA_MISSING  # noqa: PLC0415 - light, no GPU imports
+    from bot.adapters.models.exllama_gpu import GPU_EXTRA_MISSING  # noqa: PLC0415 - light, no GPU imports
 
     missing = [
         m for m in ("torch", "exllamav2", "tokenizers") if importlib.util.find_spec(m) is None
@@ -1170,7 +1166,9 @@ def _extension_check(gpu_ok: bool) -> _Check:
 
 
 def _folder_check(model_dir: str | None) -> _Check:
-    from bot.models.exllama import _model_dir_problem  # noqa: PLC0415 - the backend's own check
+    from bot.adapters.models.exllama_gpu import (  # noqa: PLC0415 - the backend's own check
+        model_dir_problem as _model_dir_problem,
+    )
 
     if not model_dir:
         return _Check("model folder", False, "none given: --model-dir or TIERBOT_LOCAL_MODEL_DIR")
@@ -1181,7 +1179,7 @@ def _folder_check(model_dir: str | None) -> _Check:
 
 
 async def _generation_check(model_dir: str, context_tokens: int) -> _Check:
-    from bot.models.exllama import LocalBackend  # noqa: PLC0415 - the GPU stack on demand
+    from bot.adapters.models.exllama import LocalBackend  # noqa: PLC0415 - the GPU stack on demand
 
     backend = LocalBackend(model_dir, context_tokens=context_tokens)
     started = time.monotonic()

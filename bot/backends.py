@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from bot.config import Settings
-from bot.models.anthropic import FrontierBackend
-from bot.models.base import Backend
+from bot.adapters.models.anthropic import FrontierBackend
+from bot.core.types import Backend
 from bot.routing import Models, Tier
+from bot.settings import Settings
 
 NO_LOCAL_MODEL = "TIERBOT_LOCAL_MODEL_DIR is not set"
 
@@ -27,7 +27,7 @@ def backends_for(settings: Settings) -> tuple[dict[Tier, Backend], Models]:
     backends: dict[Tier, Backend] = {Tier.FRONTIER: frontier}
     local_unavailable: str | None = NO_LOCAL_MODEL
     if settings.local_model_dir:
-        from bot.models.exllama import LocalBackend  # noqa: PLC0415 - GPU stack on demand
+        from bot.adapters.models.exllama import LocalBackend  # noqa: PLC0415 - GPU stack on demand
 
         local = LocalBackend(settings.local_model_dir, context_tokens=settings.local_context_tokens)
         backends[Tier.LOCAL] = local

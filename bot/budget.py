@@ -8,8 +8,9 @@ makes later. So every frontier request goes through `BudgetedBackend`, which fir
 hold is granted; once the request answers (or fails), the hold is set to what it cost. A purse
 grants a hold only when every budget that applies (`Limit`: the installation's, the repo's) has
 room for it after everything spent or held so far this month; the ledger's purse does the check
-and the write in one transaction that concurrent holders take in turn (bot.ledger.Ledger.hold).
-A request whose hold is refused is not sent: it fails as `unavailable`, with the figures.
+and the write in one transaction that concurrent holders take in turn (Ledger.hold in
+bot.adapters.ledger). A request whose hold is refused is not sent: it fails as `unavailable`,
+with the figures.
 
 A hold is the most a request can cost, so a month's charges never pass a budget: tokens are
 counted at one per byte of the request's text (a byte-level BPE token covers at least one byte;
@@ -26,8 +27,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from bot.cost import PER_MILLION, ModelPrice, format_usd, frontier_cost
-from bot.models.base import Backend, Completion, CompletionRequest, ErrorKind, ModelError, Usage
+from bot.core.cost import PER_MILLION, format_usd, frontier_cost
+from bot.core.pricing import ModelPrice
+from bot.core.types import Backend, Completion, CompletionRequest, ErrorKind, ModelError, Usage
 
 FRAMING_TOKENS = 512
 """Tokens the Messages API adds around a request's text (roles, the schema's instructions)."""

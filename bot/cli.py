@@ -14,11 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.complexity import score
-from bot.config import RepoSettings, Settings, SettingsError
-from bot.cost import PriceError, UnknownModelError
+from bot.core.complexity import score
+from bot.core.pricing import PriceError, UnknownModelError
+from bot.core.repo_settings import RepoSettings
 from bot.diff import DiffError, parse
 from bot.routing import Models, Task, decide, without_excluded
+from bot.settings import Settings, SettingsError
 
 EXIT_OK = 0
 EXIT_INPUT_ERROR = 2
@@ -166,7 +167,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.ledger import Ledger  # noqa: PLC0415 - the database stack loads only for this command
+    from bot.adapters.ledger import Ledger  # noqa: PLC0415 - the database stack loads only for this command
 
     since = None
     if args.since:

@@ -3,7 +3,9 @@
 Pure: a local Completion, the reading of its answer and the anchoring result in; a verdict with
 reasons out. Signals: the answer is not valid JSON or not the schema; it cites files or lines
 the diff does not show; the model was unsure while writing it (high mean token entropy, or a
-high entropy quantile: a few very uncertain tokens); it hedges in words.
+high entropy quantile: a few very uncertain tokens); it hedges in words. The one escalation
+policy: a review (`judge`) and an answer to a question (`unsure`, used by `/ask`) are measured
+against the same `Thresholds`, from the repo's `escalation` settings.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.models.base import Completion
+from bot.core.types import Completion, TokenStats
 from bot.review.anchor import Anchored
 from bot.review.schema import ModelReview
 
@@ -35,6 +37,12 @@ class Thresholds:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
+    """Whether a local review is redone by the frontier model, and every signal that said so.
+
+    `mean_entropy` and `quantile_entropy` are the measured token entropies (None when the
+    backend gave none); `hedges` counts hedging phrases in the review's text.
+    """
+
     escalate: bool
     reasons: tuple[str, ...]
     mean_entropy: float | None = None
@@ -76,19 +84,35 @@ def judge(
     if stats is not None and stats.entropies:
         mean = stats.mean
         quantile = stats.quantile(limits.entropy_quantile)
-        if mean > limits.mean_entropy:
-            reasons.append(
-                f"the model was unsure: mean token entropy {mean:.2f} nats "
-                f"(limit {limits.mean_entropy:.2f})"
-            )
-        elif quantile > limits.quantile_entropy:
-            percent = round(limits.entropy_quantile * 100)
-            reasons.append(
-                f"the model was unsure at points: {percent}th percentile token entropy "
-                f"{quantile:.2f} nats (limit {limits.quantile_entropy:.2f})"
-            )
+    doubt = unsure(stats, limits)
+    if doubt is not None:
+        reasons.append(doubt)
     text = review.summary + "\n" + "\n".join(c.body for c in review.comments)
     found = _HEDGES.findall(text)
     if len(found) > limits.max_hedges:
         reasons.append(f'the review hedges {len(found)} times ("{found[0]}", …)')
     return Verdict(bool(reasons), tuple(reasons), mean, quantile, len(found))
+
+
+def unsure(stats: TokenStats | None, thresholds: Thresholds | None = None) -> str | None:
+    """Why the model was unsure while writing, or None: mean or quantile entropy over its limit.
+
+    No token statistics (a frontier model, or a backend that gives none) is not doubt.
+    """
+    limits = thresholds or Thresholds()
+    if stats is None or not stats.entropies:
+        return None
+    mean = stats.mean
+    if mean > limits.mean_entropy:
+        return (
+            f"the model was unsure: mean token entropy {mean:.2f} nats "
+            f"(limit {limits.mean_entropy:.2f})"
+        )
+    quantile = stats.quantile(limits.entropy_quantile)
+    if quantile > limits.quantile_entropy:
+        percent = round(limits.entropy_quantile * 100)
+        return (
+            f"the model was unsure at points: {percent}th percentile token entropy "
+            f"{quantile:.2f} nats (limit {limits.quantile_entropy:.2f})"
+        )
+    return None

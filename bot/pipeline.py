@@ -31,34 +31,36 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import structlog
 
+from bot.adapters.prices import PriceTable
 from bot.budget import BudgetedBackend, Limit
-from bot.complexity import score
-from bot.config import REPO_SETTINGS_PATH, RepoSettings, Settings
-from bot.cost import (
+from bot.core.complexity import score
+from bot.core.cost import (
     DEFAULT_GPU_HOUR_USD,
     DEFAULT_OUTPUT_TOKENS,
-    PriceTable,
     Spend,
     baseline_cost,
     format_usd,
     review_spend,
 )
+from bot.core.repo_settings import REPO_SETTINGS_PATH, RepoSettings
+from bot.core.types import Backend
 from bot.diff import ChangeSet, DiffError, parse
 from bot.github import CommentFeedback, GitHubError, PostedReview, PullRef, PullRequest
 from bot.metrics import BASELINE_DOLLARS, DOLLARS, REVIEWS, TOKENS, Metrics
-from bot.models.base import Backend
 from bot.question import answer_question
 from bot.review.anchor import Comment
 from bot.review.markdown import code_span, plain_text, safe_markdown
 from bot.review.markers import SUMMARY_MARKER, Markers, SummaryState
+from bot.review.result import Attempt, ReviewResult
 from bot.review.secrets import redact_text
 from bot.review.summary import COMMANDS_HELP, render_summary
-from bot.reviewer import Attempt, ReviewResult, review_change
+from bot.reviewer import review_change
 from bot.routing import Decision, Models, Task, Tier, decide, without_excluded
+from bot.settings import Settings
 from bot.trust import Untrusted, may_write, trusted_association
 
 if TYPE_CHECKING:  # the ledger (SQLAlchemy) loads only in processes that keep one
-    from bot.ledger import Ledger
+    from bot.adapters.ledger import Ledger
 
 log = structlog.get_logger("tierbot.pipeline")
 ASK_A_MAINTAINER = "someone with write access can comment `/review` to have it reviewed"

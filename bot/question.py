@@ -3,8 +3,9 @@
 One request, on the tier routing picked for the `ask` task (local unless the change is too big
 for its window), with the question, the review thread and the diff as untrusted data sections
 (bot.review.prompt.data_prompt), redacted of secrets as for a review (bot.reviewer.redacts). A
-local answer that is not the JSON asked for, or that the model was unsure of, is asked again of
-the frontier model. The answer is posted only as safe Markdown (bot.review.markdown).
+local answer that is not the JSON asked for, or that the model was unsure of (by the repo's
+`escalation` thresholds, the same policy as for a review: bot.confidence.unsure), is asked again
+of the frontier model. The answer is posted only as safe Markdown (bot.review.markdown).
 """
 
 from __future__ import annotations
@@ -14,14 +15,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.config import RepoSettings
+from bot.confidence import unsure
+from bot.core.repo_settings import RepoSettings
+from bot.core.types import Backend, CompletionRequest, ModelError, Usage
 from bot.diff import ChangeSet
-from bot.models.base import Backend, CompletionRequest, ModelError, Usage
 from bot.review.leaks import expose
 from bot.review.markdown import safe_markdown
-from bot.review.prompt import SYSTEM, Budget, Coverage, data_prompt, plan_review
+from bot.review.packing import Coverage
+from bot.review.prompt import SYSTEM, Budget, data_prompt, plan_review
+from bot.review.result import Attempt
 from bot.review.secrets import redact_text
-from bot.reviewer import Attempt, budget_for, redacts
+from bot.reviewer import budget_for, redacts
 from bot.routing import Decision, Tier
 
 MAX_ANSWER_CHARS = 6000
@@ -41,11 +45,15 @@ Answer the question about this pull request, using the diff shown. Be direct and
 sentences or a small list. Cite code as `path:line` with the numbers shown at the left of the
 diff. If the diff does not show enough to answer, say what is missing instead of guessing.
 Answer with JSON only: {"answer": "..."}."""
-_ENTROPY_LIMIT = 1.2
 
 
 @dataclass(frozen=True, slots=True)
 class Answer:
+    """The answer to a question, or why there is none (`failed`), with every request it took.
+
+    `escalation` holds why the local answer was asked again of the frontier model, if it was.
+    """
+
     text: str
     tier: Tier
     model: str
@@ -147,10 +155,9 @@ async def _ask(
     text = parsed.get("answer") if isinstance(parsed, dict) else None
     if not isinstance(text, str) or not text.strip():
         return (attempt, plan.coverage), "", "the answer was not the JSON asked for"
-    stats = completion.token_stats
-    if stats is not None and stats.entropies and stats.mean > _ENTROPY_LIMIT:
-        why = f"the model was unsure (mean token entropy {stats.mean:.2f} nats)"
-        return (attempt, plan.coverage), safe_markdown(text.strip()), why
+    doubt = unsure(completion.token_stats, repo.escalation)
+    if doubt is not None:
+        return (attempt, plan.coverage), safe_markdown(text.strip()), doubt
     return (attempt, plan.coverage), safe_markdown(_cut(text.strip())), ""
 
 

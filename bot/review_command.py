@@ -18,24 +18,20 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from bot.adapters.models.anthropic import DEFAULT_CONTEXT_TOKENS
+from bot.adapters.prices import PriceTable
 from bot.backends import backends_for, close_backends
-from bot.complexity import score
-from bot.config import RepoSettings, Settings
-from bot.cost import (
-    DEFAULT_GPU_HOUR_USD,
-    CostEstimate,
-    PriceError,
-    PriceTable,
-    UnknownModelError,
-    review_spend,
-)
+from bot.core.complexity import score
+from bot.core.cost import DEFAULT_GPU_HOUR_USD, CostEstimate, review_spend
+from bot.core.pricing import PriceError, UnknownModelError
+from bot.core.repo_settings import RepoSettings
 from bot.diff import DiffError, parse
 from bot.github import GitHub, GitHubError, parse_pull_url
-from bot.models.anthropic import DEFAULT_CONTEXT_TOKENS
 from bot.review.prompt import Plan, plan_review
 from bot.review.render import Estimates, result_json, result_text
 from bot.reviewer import budget_for, review_change
 from bot.routing import Models, Tier, decide, without_excluded
+from bot.settings import Settings
 
 FRONTIER_CONTEXT_TOKENS = DEFAULT_CONTEXT_TOKENS
 EXIT_OK = 0

@@ -16,25 +16,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from bot.confidence import Thresholds, Verdict, judge
-from bot.config import RepoSettings
-from bot.cost import estimate_tokens
+from bot.core.cost import estimate_tokens
+from bot.core.repo_settings import RepoSettings
+from bot.core.types import Backend, Completion, ErrorKind, ModelError, Usage
 from bot.diff import ChangeSet
-from bot.models.base import Backend, Completion, ErrorKind, ModelError, Usage
 from bot.review.anchor import Anchored, Comment, anchor
 from bot.review.leaks import Exposure, expose, leak_comments
 from bot.review.markdown import safe_markdown
-from bot.review.prompt import (
-    SYSTEM,
-    Budget,
-    Coverage,
-    Plan,
-    plan_review,
-    request_for,
-    stable_text,
-)
+from bot.review.packing import Coverage
+from bot.review.prompt import SYSTEM, Budget, Plan, plan_review, request_for, stable_text
+from bot.review.result import Attempt, ReviewResult
 from bot.review.schema import ModelReview, RawComment, read_answer
 from bot.review.secrets import redact
 from bot.routing import Decision, Tier
@@ -49,39 +43,6 @@ _MARGIN_TOKENS = 256
 TRANSIENT = frozenset(
     {ErrorKind.OVERLOADED, ErrorKind.RATE_LIMITED, ErrorKind.TIMEOUT, ErrorKind.OUTAGE}
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One tier's try at the review: all its requests together."""
-
-    tier: Tier
-    model: str
-    parts: int
-    usage: Usage
-    wall_seconds: float
-    gpu_seconds: float
-    errors: tuple[str, ...] = ()
-    verdict: Verdict | None = None
-    prompt_tokens_estimate: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ReviewResult:
-    decision: Decision
-    tier: Tier
-    model: str
-    comments: tuple[Comment, ...]
-    summary: str
-    coverage: tuple[Coverage, ...]
-    attempts: tuple[Attempt, ...]
-    anchored: Anchored
-    escalation: tuple[str, ...] = ()
-    failed: str | None = None
-    transient: bool = False
-    problems: tuple[str, ...] = field(default=())
-    redactions: int = 0
-    secrets: tuple[Comment, ...] = ()
 
 
 def redacts(tier: Tier, repo: RepoSettings) -> bool:

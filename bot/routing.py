@@ -19,17 +19,22 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
 
-from bot.complexity import Complexity
-from bot.config import RepoSettings, path_matches
+from bot.core.complexity import Complexity
+from bot.core.patterns import path_matches
+from bot.core.repo_settings import RepoSettings
 from bot.diff import ChangeSet
 
 
 class Tier(StrEnum):
+    """Which model reviews: the small local model on the GPU, or the frontier model."""
+
     LOCAL = "local"
     FRONTIER = "frontier"
 
 
 class Task(StrEnum):
+    """What the model is asked to do: review a change, describe it, or answer a question."""
+
     REVIEW = "review"
     DESCRIBE = "describe"
     ASK = "ask"
@@ -48,6 +53,9 @@ class Models:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
+    """The routing decision for one task: the tier and model, the complexity score it rests on,
+    and every reason; `error` says why no model can do it (nothing should run then)."""
+
     tier: Tier
     model: str
     score: int

@@ -36,17 +36,17 @@ import uvicorn
 from starlette.applications import Starlette
 
 from bot import listener
+from bot.adapters.ledger import Ledger
+from bot.adapters.prices import PriceTable
 from bot.backends import backends_for, close_backends
-from bot.config import Settings, SettingsError
-from bot.cost import PriceTable
 from bot.events import EventSettings, route
 from bot.github import GitHubApp, GitHubError, PullRef
-from bot.ledger import Ledger
 from bot.metrics import JOBS, Metrics
 from bot.pipeline import GitHubClient, Services, collect_feedback
 from bot.queue import JobQueue
 from bot.reachability import Reachability
 from bot.review.markers import marker_key
+from bot.settings import Settings, SettingsError
 from bot.web import create_app
 from bot.worker import Workers
 

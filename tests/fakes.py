@@ -1,7 +1,7 @@
 """A stand-in for the local GPU model, for tests on machines without a CUDA GPU.
 
-The real local backend (bot.models.exllama) needs CUDA and cannot run here; its own test runs
-on a GPU machine. This stand-in answers the Backend protocol with scripted completions, token
+The real local backend (bot.adapters.models.exllama) needs CUDA and cannot run here; its own test
+runs on a GPU machine. This stand-in answers the Backend protocol with scripted completions, token
 entropies included, so routing, confidence and escalation can be tested end to end on a CPU.
 """
 
@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.models.base import Completion, CompletionRequest, ModelError, TokenStats, Usage
+from bot.core.types import Completion, CompletionRequest, ModelError, TokenStats, Usage
 
 
 @dataclass

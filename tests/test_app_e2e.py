@@ -25,12 +25,12 @@ from typing import Any, TypeVar
 
 import httpx
 
-from bot.config import Settings
 from bot.queue import Job, JobQueue
 from bot.review.anchor import fingerprint
 from bot.review.markdown import safe_markdown
 from bot.review.markers import SUMMARY_MARKER, Markers, head_marker, marker_key
 from bot.server import Server, build
+from bot.settings import Settings
 from tests.builders import Edit, git_diff
 from tests.fake_anthropic import FakeAnthropic, fake_anthropic_fixture, message  # noqa: F401
 from tests.fake_github_api import private_pem

@@ -21,19 +21,21 @@ from pathlib import Path
 
 import pytest
 
+from bot.adapters.ledger import Ledger
+from bot.adapters.models.anthropic import FrontierBackend
+from bot.adapters.prices import PriceTable
 from bot.budget import FRAMING_TOKENS, Limit, request_ceiling
-from bot.config import RepoSettings, Settings
-from bot.cost import PriceTable, frontier_cost
+from bot.core.cost import frontier_cost
+from bot.core.repo_settings import RepoSettings
+from bot.core.types import Backend, CompletionRequest, Usage
 from bot.diff import parse
 from bot.github import GitHub
-from bot.ledger import Ledger
-from bot.models.anthropic import FrontierBackend
-from bot.models.base import Backend, CompletionRequest, Usage
 from bot.pipeline import GitHubClient, JobSpec, Services, run
 from bot.review.markers import marker_key
 from bot.review.prompt import plan_review, request_for
 from bot.reviewer import budget_for
 from bot.routing import Models, Tier
+from bot.settings import Settings
 from tests.fake_anthropic import FakeAnthropic, fake_anthropic_fixture, message  # noqa: F401
 from tests.fake_github_api import BOT, FakeGitHubHost
 from tests.fakes import ScriptedLocalModel

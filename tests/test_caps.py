@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from bot.caps import Caps, Refusal
-from bot.config import Settings, SettingsError
 from bot.queue import JobQueue, NewJob
+from bot.settings import Settings, SettingsError
 from tests.test_queue import FakeClock
 
 CAPS = Caps()  # the defaults: 10 and 60 reviews, 20 and 120 commands, per author and repo

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.complexity import Complexity, area_of, score
+from bot.core.complexity import Complexity, area_of, score
 from bot.diff import parse
 from tests.builders import Edit, code_lines, git_diff, prose_lines
 

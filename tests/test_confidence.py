@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from bot.confidence import Thresholds, judge
-from bot.models.base import Completion, TokenStats, Usage
+from bot.confidence import Thresholds, judge, unsure
+from bot.core.types import Completion, TokenStats, Usage
 from bot.review.anchor import Anchored
 from bot.review.schema import ModelReview, RawComment, Severity
 
@@ -86,6 +86,7 @@ def test_a_few_very_unsure_tokens_escalate_through_the_quantile() -> None:
 
 
 def test_thresholds_are_settings() -> None:
+    """A repo that raises the mean-entropy limit keeps a review the default limit would escalate."""
     verdict = judge(completion([1.5] * 50), review(), CLEAN, Thresholds(mean_entropy=2.0))
     assert not verdict.escalate
 
@@ -109,8 +110,20 @@ def test_no_token_statistics_is_not_a_reason_by_itself() -> None:
 
 
 def test_token_stats_quantile_interpolates() -> None:
+    """Quantiles interpolate linearly between sorted entropies; no tokens give 0."""
     stats = TokenStats((0.0, 1.0, 2.0, 3.0, 4.0))
     assert stats.quantile(0.5) == 2.0
     assert stats.quantile(0.95) == pytest.approx(3.8)
     assert stats.mean == 2.0
     assert TokenStats(()).quantile(0.9) == 0.0
+
+
+def test_a_review_and_an_answer_are_held_to_the_same_entropy_limits() -> None:
+    """`unsure` is the check `judge` makes and `/ask` uses: one policy, same reason text."""
+    for entropies in ([1.1] * 50, [0.05] * 90 + [math.log(200)] * 10, [0.2] * 50):
+        stats = TokenStats(tuple(entropies))
+        verdict = judge(completion(entropies), review(), CLEAN)
+        assert unsure(stats) == (verdict.reasons[0] if verdict.reasons else None)
+    assert unsure(TokenStats(tuple([1.1] * 50)), Thresholds(mean_entropy=1.2)) is None
+    assert unsure(None) is None
+    assert unsure(TokenStats(())) is None

@@ -13,15 +13,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.cost import (
+from bot.adapters.prices import PriceTable
+from bot.core.cost import (
     DEFAULT_GPU_HOUR_USD,
     DEFAULT_OUTPUT_TOKENS,
     CostEstimate,
-    ModelPrice,
-    PriceError,
-    PriceTable,
     Throughput,
-    UnknownModelError,
     baseline_cost,
     estimate_tokens,
     format_usd,
@@ -29,7 +26,8 @@ from bot.cost import (
     local_cost,
     round_usd,
 )
-from bot.models.base import Usage
+from bot.core.pricing import ModelPrice, PriceError, UnknownModelError
+from bot.core.types import Usage
 
 D = Decimal
 TABLE = PriceTable.load()
@@ -258,6 +256,7 @@ def test_rounding_and_formatting_for_display(amount: str, rounded: str, shown: s
 
 
 def test_costs_are_kept_unrounded() -> None:
+    """One token is priced to the nano-dollar: rounding is for display only."""
     assert frontier_cost(Usage(input_tokens=1), price("claude-haiku-5-5")) == D("0.0000001")
 
 

@@ -22,9 +22,9 @@ from typing import Any
 
 import httpx
 
-from bot.config import Settings
 from bot.metrics import CAPPED, WEBHOOKS
 from bot.server import build
+from bot.settings import Settings
 from tests.fake_anthropic import FakeAnthropic, fake_anthropic_fixture, message  # noqa: F401
 from tests.fake_github_api import FakeGitHubHost, private_pem
 from tests.test_app_e2e import DIFF, OWNER, REPO, answer

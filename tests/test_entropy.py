@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.models.entropy import entropy_from_logits
+from bot.adapters.models.entropy import entropy_from_logits
 
 INF = math.inf
 

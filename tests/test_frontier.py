@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from bot.models.anthropic import DEFAULT_BASE_URL, NO_KEY, FrontierBackend
-from bot.models.base import Completion, CompletionRequest, ErrorKind, ModelError, Usage
+from bot.adapters.models.anthropic import DEFAULT_BASE_URL, NO_KEY, FrontierBackend
+from bot.core.types import Completion, CompletionRequest, ErrorKind, ModelError, Usage
 from tests.fake_anthropic import (
     MODEL,
     FakeAnthropic,
@@ -487,7 +487,7 @@ def test_the_sdk_is_not_imported_until_a_request_needs_it() -> None:
     which takes seconds to import."""
     code = (
         "import sys\n"
-        "from bot.models.anthropic import FrontierBackend\n"
+        "from bot.adapters.models.anthropic import FrontierBackend\n"
         "FrontierBackend('m', api_key='k').unavailable_reason()\n"
         "print('anthropic' in sys.modules)\n"
     )

@@ -27,7 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from bot.config import MAX_SETTINGS_BYTES, RepoSettings, path_matches
+from bot.core.patterns import path_matches
+from bot.core.repo_settings import MAX_SETTINGS_BYTES, RepoSettings
 from bot.events import EVENTS, EventSettings
 from bot.queue import JobQueue
 from bot.web import create_app, signature

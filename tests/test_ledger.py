@@ -26,14 +26,15 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from bot.cost import PriceTable, Spend, frontier_cost, local_cost, review_spend
+from bot.adapters.ledger import METADATA, TIERS, VERSION_TABLE, Ledger
+from bot.adapters.prices import PriceTable
+from bot.core.cost import Spend, frontier_cost, local_cost, review_spend
+from bot.core.types import Usage
 from bot.diff import Side
-from bot.ledger import METADATA, TIERS, VERSION_TABLE, Ledger
-from bot.models.base import Usage
 from bot.review.anchor import Anchored, Comment
-from bot.review.prompt import Coverage
+from bot.review.packing import Coverage
+from bot.review.result import Attempt, ReviewResult
 from bot.review.schema import Severity
-from bot.reviewer import Attempt, ReviewResult
 from bot.routing import Decision, Task, Tier
 
 PG_URL = os.environ.get("TIERBOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

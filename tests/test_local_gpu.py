@@ -23,15 +23,12 @@ from typing import Any
 
 import pytest
 
-from bot.models.base import Completion, CompletionRequest, ErrorKind, ModelError
-from bot.models.chat import PLAIN_ANSWER_CUE, SCHEMA_INSTRUCTION, PromptFormat
-from bot.models.entropy import entropy_from_logits
-from bot.models.exllama import (
-    GPU_EXTRA_MISSING,
-    LocalBackend,
-    digest_result,
-    logits_entropies,
-)
+from bot.adapters.models.chat import PLAIN_ANSWER_CUE, SCHEMA_INSTRUCTION, PromptFormat
+from bot.adapters.models.entropy import entropy_from_logits
+from bot.adapters.models.exllama import LocalBackend
+from bot.adapters.models.exllama_gpu import GPU_EXTRA_MISSING
+from bot.adapters.models.exllama_steps import digest_result, logits_entropies
+from bot.core.types import Completion, CompletionRequest, ErrorKind, ModelError
 from tests.tiny_llama import CHAT_TEMPLATE, build_tiny_llama, tokenizer_vocab_size
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,8 +70,8 @@ def _importable(name: str) -> bool:
 def test_importing_the_backend_loads_no_gpu_library() -> None:
     code = (
         "import json, sys\n"
-        "from bot.models.exllama import LocalBackend\n"
-        "import bot.models.entropy\n"
+        "from bot.adapters.models.exllama import LocalBackend\n"
+        "import bot.adapters.models.entropy\n"
         "LocalBackend('/nonexistent/model', context_tokens=4096, cache_mode='q4')\n"
         f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"
     )

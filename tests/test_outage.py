@@ -30,9 +30,9 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.config import Settings
 from bot.queue import Job, JobQueue
 from bot.server import Server, build
+from bot.settings import Settings
 from tests.fake_anthropic import FakeAnthropic, Reply, fake_anthropic_fixture  # noqa: F401
 from tests.fake_github_api import FakeGitHubAPI, private_pem, serve
 from tests.test_app_e2e import DIFF, answer

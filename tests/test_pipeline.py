@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from bot.config import Settings
-from bot.cost import PriceTable
+from bot.adapters.models.anthropic import FrontierBackend
+from bot.adapters.prices import PriceTable
+from bot.core.types import Backend
 from bot.github import GitHub, PullRef
-from bot.models.anthropic import FrontierBackend
-from bot.models.base import Backend
 from bot.pipeline import GitHubClient, JobSpec, Retry, Services, collect_feedback, run
 from bot.review.markers import Markers, marker_key
 from bot.review.rendered import github_html
 from bot.routing import Models, Tier
+from bot.settings import Settings
 from tests.builders import Edit, git_diff
 from tests.fake_anthropic import (
     FakeAnthropic,
@@ -329,7 +329,7 @@ def test_a_reply_in_the_bots_thread_is_answered_there_and_others_are_left_alone(
 
 @pytest.fixture
 def ledger(tmp_path: Any) -> Iterator[Any]:
-    from bot.ledger import Ledger
+    from bot.adapters.ledger import Ledger
 
     book = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
     book.migrate()
@@ -373,7 +373,7 @@ def test_a_spent_budget_sends_the_review_to_the_local_model_and_refuses_frontier
     from dataclasses import replace
     from decimal import Decimal
 
-    from bot.config import Settings
+    from bot.settings import Settings
     from tests.fakes import ScriptedLocalModel
 
     fake_anthropic.reply(message(FIRST_ANSWER, input_tokens=1_000_000, output_tokens=0))
@@ -415,7 +415,7 @@ SUGGESTED = '    return store.get(key, b"").decode()'
 def feedback_rows(ledger: Any) -> list[tuple[str, str, str]]:
     import sqlalchemy as sa
 
-    from bot.ledger import feedback
+    from bot.adapters.ledger.schema import feedback
 
     query = sa.select(feedback.c.fingerprint, feedback.c.kind, feedback.c.actor)
     with ledger.engine.connect() as conn:

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.config import PathInstruction, RepoSettings
-from bot.cost import estimate_tokens
+from bot.core.cost import estimate_tokens
+from bot.core.repo_settings import PathInstruction, RepoSettings
 from bot.diff import ChangeSet, parse
 from bot.review.leaks import expose
 from bot.review.prompt import (

@@ -7,11 +7,11 @@ import asyncio
 import json
 from collections import deque
 
-from bot.complexity import score
-from bot.config import RepoSettings
+from bot.adapters.models.anthropic import FrontierBackend
+from bot.core.complexity import score
+from bot.core.repo_settings import RepoSettings
+from bot.core.types import Backend
 from bot.diff import parse
-from bot.models.anthropic import FrontierBackend
-from bot.models.base import Backend
 from bot.question import Answer, answer_question
 from bot.routing import Models, Task, Tier, decide
 from tests.builders import Edit, git_diff
@@ -27,13 +27,17 @@ CHANGES = parse(git_diff(Edit("app/cache.py", added=["    return store[key]"], s
 MODELS = Models(local="qwen", frontier="claude-sonnet-5-5", local_window=8192)
 
 
-def ask(backends: dict[Tier, Backend], question: str = "Can this fail?") -> Answer:
+def ask(
+    backends: dict[Tier, Backend],
+    question: str = "Can this fail?",
+    repo: RepoSettings | None = None,
+) -> Answer:
     decision = decide(score(CHANGES), MODELS, task=Task.ASK)
     assert decision.tier is Tier.LOCAL
 
     async def go() -> Answer:
         try:
-            return await answer_question(CHANGES, question, decision, backends)
+            return await answer_question(CHANGES, question, decision, backends, repo)
         finally:
             for backend in backends.values():
                 if isinstance(backend, FrontierBackend):
@@ -76,6 +80,27 @@ def test_an_unsure_local_answer_is_escalated(fake_anthropic: FakeAnthropic) -> N
     answer = ask({Tier.LOCAL: local, Tier.FRONTIER: frontier(fake_anthropic)})
     assert answer.text == "Yes, on a miss."
     assert "unsure" in answer.escalation[0]
+
+
+def test_an_answer_is_escalated_at_the_review_limit_not_a_looser_one(
+    fake_anthropic: FakeAnthropic,
+) -> None:
+    """Mean entropy 1.1 is over the review limit (1.0): the answer is asked again too."""
+    local = ScriptedLocalModel(answers=deque([{"answer": "Probably not."}]), entropy=1.1)
+    fake_anthropic.reply(message(json.dumps({"answer": "Yes, on a miss."})))
+    answer = ask({Tier.LOCAL: local, Tier.FRONTIER: frontier(fake_anthropic)})
+    assert answer.tier is Tier.FRONTIER
+    assert answer.escalation == ("the model was unsure: mean token entropy 1.10 nats (limit 1.00)",)
+
+
+def test_the_repos_escalation_settings_apply_to_answers(fake_anthropic: FakeAnthropic) -> None:
+    repo = RepoSettings.from_yaml("escalation: {mean_entropy: 2.5}")
+    local = ScriptedLocalModel(answers=deque([{"answer": "Probably not."}]), entropy=2.0)
+    answer = ask({Tier.LOCAL: local, Tier.FRONTIER: frontier(fake_anthropic)}, repo=repo)
+    assert answer.tier is Tier.LOCAL
+    assert answer.text == "Probably not."
+    assert answer.escalation == ()
+    assert fake_anthropic.requests == []
 
 
 def test_no_usable_answer_is_a_failure_not_an_empty_reply(fake_anthropic: FakeAnthropic) -> None:

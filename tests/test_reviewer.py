@@ -8,11 +8,12 @@ import json
 from collections import deque
 from typing import Any
 
-from bot.complexity import score
+from bot.adapters.models.anthropic import FrontierBackend
+from bot.core.complexity import score
+from bot.core.types import Backend, ErrorKind, ModelError
 from bot.diff import ChangeSet, Side, parse
-from bot.models.anthropic import FrontierBackend
-from bot.models.base import Backend, ErrorKind, ModelError
-from bot.reviewer import ReviewResult, review_change
+from bot.review.result import ReviewResult
+from bot.reviewer import review_change
 from bot.routing import Decision, Models, Tier, decide
 from tests.builders import Edit, git_diff
 from tests.fake_anthropic import (
@@ -135,6 +136,7 @@ def test_an_unsure_local_review_escalates_and_the_frontier_review_replaces_it(
 
 
 def test_local_garbage_escalates(fake_anthropic: FakeAnthropic) -> None:
+    """A local answer that is not the JSON asked for is redone by the frontier model."""
     local = ScriptedLocalModel(answers=deque(["Sure! Here is my review: looks good"]))
     fake_anthropic.reply(message(json.dumps(GOOD)))
     result = run(
@@ -196,7 +198,7 @@ def test_a_decision_that_cannot_run_fails_before_any_request(
 def test_repo_escalation_thresholds_decide_when_a_local_review_is_redone(
     fake_anthropic: FakeAnthropic,
 ) -> None:
-    from bot.config import RepoSettings
+    from bot.core.repo_settings import RepoSettings
 
     strict = RepoSettings.from_yaml("escalation:\n  mean_entropy: 0.05\n")
     local = ScriptedLocalModel(answers=deque([GOOD]), entropy=0.2)
@@ -286,7 +288,7 @@ def test_the_local_model_sees_secrets_redacted_by_default(fake_anthropic: FakeAn
 def test_a_repo_may_show_secrets_to_its_local_model_but_never_to_the_frontier_model(
     fake_anthropic: FakeAnthropic,
 ) -> None:
-    from bot.config import RepoSettings
+    from bot.core.repo_settings import RepoSettings
 
     repo = RepoSettings.from_yaml("privacy:\n  redact_local: false\n")
     local = ScriptedLocalModel(answers=deque(["not json"]))  # unusable: escalates

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from bot.complexity import Complexity
-from bot.config import RepoSettings
+from bot.core.complexity import Complexity
+from bot.core.repo_settings import RepoSettings
 from bot.diff import parse
 from bot.routing import Models, Task, Tier, decide, without_excluded
 from tests.builders import Edit, git_diff
@@ -114,6 +114,7 @@ def test_a_spent_frontier_budget_sends_frontier_work_local() -> None:
 
 
 def test_budget_left_keeps_frontier() -> None:
+    """A complex change stays on the frontier tier while the month's budget has room."""
     decision = decide(complexity(80), MODELS, frontier_budget_left_usd=Decimal("12.50"))
     assert decision.tier is Tier.FRONTIER
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
-from bot.cost import Spend
+from bot.core.cost import Spend
+from bot.core.types import Usage
 from bot.diff import Side
-from bot.models.base import Usage
 from bot.review.anchor import Anchored, Comment
 from bot.review.markers import OWN_HTML
-from bot.review.prompt import Coverage
+from bot.review.packing import Coverage
 from bot.review.rendered import problems
+from bot.review.result import Attempt, ReviewResult
 from bot.review.schema import Severity
 from bot.review.summary import MonthToDate, render_summary
-from bot.reviewer import Attempt, ReviewResult
 from bot.routing import Decision, Task, Tier
 
 HEAD = "0123456789abcdef0123456789abcdef01234567"

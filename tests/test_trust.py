@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from bot.action import Plan, make_plan
-from bot.config import RepoSettings, Settings, SettingsError
+from bot.core.repo_settings import RepoSettings
 from bot.pipeline import Services
 from bot.queue import JobQueue, NewJob
 from bot.routing import Tier
+from bot.settings import Settings, SettingsError
 from bot.trust import Untrusted
 from tests.fake_anthropic import FakeAnthropic, fake_anthropic_fixture, message  # noqa: F401
 from tests.fake_github_api import FakeGitHubAPI

@@ -16,17 +16,16 @@ in the next; a key pasted without its armour is lines of base64 and nothing else
   bodies) are key material wherever they are, unless they are inside the armour of something
   public (a certificate, a public key, a signature) or introduced as one;
 - in a YAML document of `kind: Secret`, every value under `data:` or `stringData:` is a secret,
-  whatever its key is called.
+  whatever its key is called (bot.review.manifests).
 """
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from bot.review.values import placeholder
+from bot.review.manifests import is_yaml, secret_values
 
 PRIVATE_KEY = "private-key"
 
@@ -104,11 +103,11 @@ def multiline(text: str, path: str, carry: Carry) -> tuple[list[Span], Carry]:
     if _PEM_SHAPED.search(text):
         spans += _runs(lines, path, spans, public)
     manifest = carry.manifest
-    if ("Secret" in text or manifest == "Secret") and _yaml(path):
-        found_values, manifest = _manifest_values(lines, manifest)
-        spans += found_values
-    elif "kind:" in text and _yaml(path):
-        _, manifest = _manifest_values(lines, manifest)
+    if ("Secret" in text or manifest == "Secret") and is_yaml(path):
+        values, manifest = secret_values(lines.lines, lines.starts, manifest)
+        spans += [Span("secret", v.start, v.end, v.sure) for v in values]
+    elif "kind:" in text and is_yaml(path):
+        _, manifest = secret_values(lines.lines, lines.starts, manifest)
     return spans, Carry(key=open_key, manifest=manifest)
 
 
@@ -320,86 +319,3 @@ def _introduction(lines: _Lines, index: int) -> str:
     while at >= 0 and not lines.lines[at].strip():
         at -= 1
     return lines.lines[at] if at >= 0 else ""
-
-
-# --- Kubernetes Secret manifests ---------------------------------------------------------------
-
-_KIND = re.compile(r"^\s*kind:\s*[\"']?(?P<kind>[A-Za-z]+)[\"']?\s*(?:#.*)?$")
-_DATA = re.compile(r"^(?P<indent>\s*)(?:data|stringData):\s*(?:#.*)?$")
-_ITEM = re.compile(
-    r"^(?P<indent>\s*)[\"']?[\w.\-/]+[\"']?:[ \t]+(?P<value>[^#\s][^#]*?)\s*(?:\s#.*)?$"
-)
-_YAML_SUFFIXES = (".yaml", ".yml", ".yaml.j2", ".yml.j2", ".tpl", ".yaml.tmpl")
-
-
-def _yaml(path: str) -> bool:
-    return not path or path.lower().endswith(_YAML_SUFFIXES)
-
-
-def _manifest_values(lines: _Lines, manifest: str | None) -> tuple[list[Span], str | None]:
-    """Values under `data:` and `stringData:` in YAML documents of `kind: Secret` (the kind
-    seen in this text's document, or for its first document, the one the file's previous hunk
-    was in). Returns them and the kind of the text's last document."""
-    found: list[Span] = []
-    documents = _documents(lines)
-    for number, (first, last) in enumerate(documents):
-        kind = None
-        for index in range(first, last):
-            match = _KIND.match(lines.lines[index])
-            if match and not lines.lines[index].startswith((" ", "\t")):
-                kind = match["kind"]
-        if kind is None and number == 0:
-            kind = manifest
-        if kind == "Secret":
-            found += _data_values(lines, first, last)
-        manifest = kind
-    return found, manifest
-
-
-def _documents(lines: _Lines) -> list[tuple[int, int]]:
-    bounds = [i for i, line in enumerate(lines.lines) if line.rstrip() in ("---", "...")]
-    edges = [-1, *bounds, len(lines)]
-    return [(a + 1, b) for a, b in itertools.pairwise(edges) if b > a + 1] or [(0, 0)]
-
-
-def _data_values(lines: _Lines, first: int, last: int) -> Iterator[Span]:
-    index = first
-    while index < last:
-        header = _DATA.match(lines.lines[index])
-        index += 1
-        if header is None:
-            continue
-        depth = len(header["indent"])
-        while index < last:
-            line = lines.lines[index]
-            if line.strip() and len(line) - len(line.lstrip()) <= depth:
-                break
-            item = _ITEM.match(line)
-            index += 1
-            if item is None:
-                continue
-            value = item["value"]
-            if value in ("|", "|-", "|+", ">", ">-", ">+"):
-                below = _block_scalar(lines, index, len(item["indent"]))
-                if below > index:  # the value is the deeper lines under its key
-                    end = lines.starts[below - 1] + len(lines.lines[below - 1])
-                    yield Span("secret", lines.starts[index], end)
-                index = below
-                continue
-            if placeholder(value.strip("\"'")):
-                continue
-            start = lines.starts[index - 1] + item.start("value")
-            if value[:1] in "\"'" and value[-1:] == value[:1] and len(value) > 1:
-                start, value = start + 1, value[1:-1]
-            yield Span("secret", start, start + len(value), len(value) >= 8)
-
-
-def _block_scalar(lines: _Lines, index: int, depth: int) -> int:
-    """The first line at or after `index` that is not deeper than `depth` (past a block
-    scalar's lines)."""
-    while index < len(lines):
-        line = lines.lines[index]
-        if line.strip() and len(line) - len(line.lstrip()) <= depth:
-            break
-        index += 1
-    return index

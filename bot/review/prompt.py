@@ -5,8 +5,8 @@ new-side numbers for context and added lines, old-side numbers in parentheses fo
 Generated, lock and binary files, and deleted files, are listed but not shown. A change over the
 budget is first trimmed of deletion-only hunks, then split into parts by area (each part one
 request, reviewed in parallel), a file larger than a part split by hunks and a huge hunk by
-lines, and as a last resort the least useful files are left out. Every file's coverage says
-which happened.
+lines, and as a last resort the least useful files are left out (bot.review.packing). Every
+file's coverage says which happened.
 The change and text given are shown as they are: the caller passes them with their secrets
 redacted (bot.review.leaks, bot.review.secrets), which it must for the frontier model; the
 repo's instructions are redacted here.
@@ -23,13 +23,22 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from bot.complexity import area_of
-from bot.config import RepoSettings
-from bot.cost import estimate_tokens
-from bot.diff import ChangeSet, FileChange, Hunk, Status
-from bot.models.base import CompletionRequest
+from bot.core.cost import estimate_tokens
+from bot.core.repo_settings import RepoSettings
+from bot.core.types import CompletionRequest
+from bot.diff import ChangeSet, FileChange
+from bot.review.packing import (
+    Block,
+    Coverage,
+    chunks_within,
+    drop_least_useful,
+    not_shown,
+    pack,
+    render_file,
+    without_deletion_only_hunks,
+)
 from bot.review.schema import CATEGORIES, OUTPUT_SCHEMA
 from bot.review.secrets import redact_text
 
@@ -77,15 +86,6 @@ class Budget:
 
 
 @dataclass(frozen=True, slots=True)
-class Coverage:
-    """What happened to one file: `reviewed`, `partial` (some of it shown) or `skipped`."""
-
-    path: str
-    state: str
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
 class Part:
     """One request's share of the change."""
 
@@ -106,6 +106,7 @@ class Plan:
 
     @property
     def prompt_tokens(self) -> int:
+        """The estimated prompt tokens of all parts, each with the system and stable text."""
         return sum(part.tokens for part in self.parts) + len(self.parts) * estimate_tokens(
             SYSTEM + self.stable
         )
@@ -143,26 +144,26 @@ def plan_review(
     shown: list[FileChange] = []
     listed: list[str] = []
     for f in changes.files:
-        reason = _not_shown(f)
+        reason = not_shown(f)
         if reason:
             coverage[f.path] = Coverage(f.path, "skipped", reason)
             listed.append(f"{f.path} ({reason})")
         else:
             shown.append(f)
-    blocks: list[_Block] = []
+    blocks: list[Block] = []
     for order, f in enumerate(shown):
-        blocks.append(_render(f, f.hunks, order))
+        blocks.append(render_file(f, f.hunks, order))
         coverage[f.path] = Coverage(f.path, "reviewed")
 
     carried = context + "".join(text for _, text in sections)
     room = budget.prompt_tokens - estimate_tokens(carried) - _LISTING_TOKENS - _DATA_TOKENS
     if sum(b.tokens for b in blocks) > room * budget.max_parts:
-        trimmed = (_without_deletion_only_hunks(b, coverage) for b in blocks)
+        trimmed = (without_deletion_only_hunks(b, coverage) for b in blocks)
         blocks = [b for b in trimmed if b is not None]
-    chunks = _chunks(blocks, room)
-    groups = _pack(chunks, room)
+    chunks = chunks_within(blocks, room)
+    groups = pack(chunks, room)
     if len(groups) > budget.max_parts:
-        groups = _drop_least_useful(groups, budget.max_parts, room, coverage)
+        groups = drop_least_useful(groups, budget.max_parts, room, coverage)
     data = ([("pull_request_text", context)] if context else []) + list(sections)
     parts = _parts(groups, listed, data, boundary)
     paths = tuple(f.path for f in shown)
@@ -185,209 +186,9 @@ def request_for(plan: Plan, part: Part, budget: Budget) -> CompletionRequest:
     )
 
 
-# --- rendering -------------------------------------------------------------------------------
-
 _LISTING_TOKENS = 300
 _DATA_TOKENS = 120  # the boundary line and the tags around each section
 _SECTION_NAME = re.compile(r"[a-z_]+")
-
-
-@dataclass(frozen=True, slots=True)
-class _Block:
-    """A file's rendering (or a slice of its hunks), ready to be placed in a part."""
-
-    path: str
-    header: str
-    hunks: tuple[str, ...]
-    tokens: int
-    value: int
-    area: str
-    order: int
-
-
-def _not_shown(f: FileChange) -> str:
-    if f.kind.generated:
-        return "generated, vendored, lock or data file"
-    if f.binary:
-        return "binary file"
-    if f.status is Status.DELETED:
-        return f"deleted file ({f.removed} lines)"
-    if not f.hunks:
-        return f"no content change ({f.status})"
-    return ""
-
-
-def _render(f: FileChange, hunks: tuple[Hunk, ...], order: int) -> _Block:
-    facts = [str(f.status)] + ([f.kind.language] if f.kind.language else [])
-    header = f"### {f.path} ({', '.join(facts)})"
-    if f.old_path:
-        header += f" — from {f.old_path}"
-    rendered = [_render_hunk(hunk) for hunk in hunks]
-    tokens = estimate_tokens(header) + sum(estimate_tokens(h) for h in rendered)
-    return _Block(f.path, header, tuple(rendered), tokens, _value(f), area_of(f.path), order)
-
-
-def _render_hunk(hunk: Hunk) -> str:
-    """`@@` header, then one line per diff line: `12 +added`, `13  context`, `(9) -removed`."""
-    out = [f"@@ -{hunk.old_start},{hunk.old_count} +{hunk.new_start},{hunk.new_count} @@"]
-    if hunk.section:
-        out[0] += f" {hunk.section}"
-    for kind, old, new, text in hunk.numbered():
-        line = text.rstrip("\r")
-        if kind == "\\":
-            out.append(f"\\{line}")
-        elif kind == "-":
-            out.append(f"({old}) -{line}")
-        else:
-            out.append(f"{new} {kind}{line}")
-    return "\n".join(out)
-
-
-def _value(f: FileChange) -> int:
-    """How much a reviewer gains from seeing this file: higher is kept longer."""
-    kind = f.kind
-    if kind.is_code or kind.migration:
-        return 4
-    if kind.ci or kind.build:
-        return 3
-    if kind.test:
-        return 2
-    return 1
-
-
-def _without_deletion_only_hunks(block: _Block, coverage: dict[str, Coverage]) -> _Block | None:
-    """The block without hunks that only remove lines; None when that is all it has."""
-    kept = tuple(h for h in block.hunks if _has_new_side(h))
-    if len(kept) == len(block.hunks):
-        return block
-    if not kept:
-        coverage[block.path] = Coverage(
-            block.path, "skipped", "only removes lines; not shown (over budget)"
-        )
-        return None
-    dropped = len(block.hunks) - len(kept)
-    coverage[block.path] = Coverage(
-        block.path, "partial", f"{dropped} deletion-only hunks not shown (over budget)"
-    )
-    tokens = estimate_tokens(block.header) + sum(estimate_tokens(h) for h in kept)
-    return replace(block, hunks=kept, tokens=tokens)
-
-
-def _has_new_side(rendered_hunk: str) -> bool:
-    return any(line.partition(" ")[2][:1] == "+" for line in rendered_hunk.split("\n")[1:])
-
-
-def _chunks(blocks: list[_Block], room: int) -> list[_Block]:
-    """Blocks no bigger than `room`: a big file split by hunks, a huge hunk split by lines."""
-    out: list[_Block] = []
-    for block in blocks:
-        if block.tokens <= room:
-            out.append(block)
-            continue
-        header_tokens = estimate_tokens(block.header) + 10
-        current: list[str] = []
-        used = header_tokens
-        pieces: list[tuple[str, ...]] = []
-        for whole in block.hunks:
-            for hunk in _slices(whole, room - header_tokens):
-                cost = estimate_tokens(hunk)
-                if current and used + cost > room:
-                    pieces.append(tuple(current))
-                    current, used = [], header_tokens
-                current.append(hunk)
-                used += cost
-        if current:
-            pieces.append(tuple(current))
-        for index, hunks in enumerate(pieces, 1):
-            header = f"{block.header} [piece {index} of {len(pieces)}]"
-            tokens = estimate_tokens(header) + sum(estimate_tokens(h) for h in hunks)
-            out.append(replace(block, header=header, hunks=hunks, tokens=tokens))
-    return out
-
-
-def _slices(hunk: str, room: int) -> list[str]:
-    """A rendered hunk cut at line boundaries into slices of at most `room` tokens; every
-    line keeps its number, so each slice can be reviewed and cited on its own."""
-    if estimate_tokens(hunk) <= room:
-        return [hunk]
-    header, *lines = hunk.split("\n")
-    slices: list[str] = []
-    current: list[str] = []
-    used = estimate_tokens(header) + 8
-    for line in lines:
-        cost = estimate_tokens(line + "\n")
-        if current and used + cost > room:
-            slices.append("\n".join(current))
-            current, used = [], estimate_tokens(header) + 8
-        current.append(line)
-        used += cost
-    if current:
-        slices.append("\n".join(current))
-    total = len(slices)
-    return [f"{header} (slice {i} of {total})\n{body}" for i, body in enumerate(slices, 1)]
-
-
-def _pack(chunks: list[_Block], room: int) -> list[list[_Block]]:
-    """Group chunks into parts: same-area files together, larger groups first (first fit)."""
-    by_area: dict[str, list[_Block]] = {}
-    for chunk in chunks:
-        by_area.setdefault(chunk.area, []).append(chunk)
-    areas = sorted(by_area.values(), key=lambda group: -sum(c.tokens for c in group))
-    parts: list[list[_Block]] = []
-    loads: list[int] = []
-    for group in areas:
-        for chunk in group:
-            for index, load in enumerate(loads):
-                if load + chunk.tokens <= room and _same_area(parts[index], chunk):
-                    parts[index].append(chunk)
-                    loads[index] += chunk.tokens
-                    break
-            else:
-                for index, load in enumerate(loads):
-                    if load + chunk.tokens <= room:
-                        parts[index].append(chunk)
-                        loads[index] += chunk.tokens
-                        break
-                else:
-                    parts.append([chunk])
-                    loads.append(chunk.tokens)
-    return parts
-
-
-def _same_area(part: list[_Block], chunk: _Block) -> bool:
-    return any(block.area == chunk.area for block in part)
-
-
-def _drop_least_useful(
-    groups: list[list[_Block]], max_parts: int, room: int, coverage: dict[str, Coverage]
-) -> list[list[_Block]]:
-    """Keep the most useful chunks that fit in `max_parts` parts; report the rest as skipped."""
-    chunks = sorted(
-        (chunk for group in groups for chunk in group), key=lambda c: (-c.value, c.tokens)
-    )
-    kept: list[_Block] = []
-    capacity = room * max_parts
-    used = 0
-    for chunk in chunks:
-        if used + chunk.tokens <= capacity:
-            kept.append(chunk)
-            used += chunk.tokens
-        else:
-            coverage[chunk.path] = Coverage(chunk.path, "skipped", "over the review budget")
-    packed = _pack(kept, room)
-    while len(packed) > max_parts:
-        victim = min((c for g in packed for c in g), key=lambda c: (c.value, -c.tokens))
-        coverage[victim.path] = Coverage(victim.path, "skipped", "over the review budget")
-        kept = [c for c in kept if c is not victim]
-        packed = _pack(kept, room)
-    skipped = {p for p, c in coverage.items() if c.state == "skipped"}
-    for group in packed:
-        for chunk in group:
-            if chunk.path in skipped:
-                coverage[chunk.path] = Coverage(
-                    chunk.path, "partial", "some hunks over the review budget"
-                )
-    return packed
 
 
 def _listing(title: str, items: list[str], separator: str) -> str:
@@ -429,7 +230,7 @@ def data_prompt(sections: Sequence[tuple[str, str]], boundary: str | None = None
 
 
 def _parts(
-    groups: list[list[_Block]],
+    groups: list[list[Block]],
     listed: list[str],
     data: list[tuple[str, str]],
     boundary: str | None,

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from bot.cost import CostEstimate, Spend, format_usd
+from bot.core.cost import CostEstimate, Spend, format_usd
 from bot.review.anchor import Comment
-from bot.review.prompt import Coverage
-from bot.reviewer import ReviewResult
+from bot.review.packing import Coverage
+from bot.review.result import ReviewResult
 from bot.routing import Decision
 
 

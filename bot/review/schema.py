@@ -15,6 +15,9 @@ from typing import Any
 
 
 class Severity(StrEnum):
+    """How much a comment matters, most severe first: critical (breaks production, loses data,
+    opens a security hole), major (blocks merging), minor (worth fixing), nit (small)."""
+
     CRITICAL = "critical"
     MAJOR = "major"
     MINOR = "minor"

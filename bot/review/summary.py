@@ -18,12 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from bot.cost import Spend, format_usd
+from bot.core.cost import Spend, format_usd
 from bot.review.anchor import Comment
 from bot.review.markdown import code_span, plain_text, safe_markdown
-from bot.review.prompt import Coverage
+from bot.review.packing import Coverage
+from bot.review.result import ReviewResult
 from bot.review.schema import Severity
-from bot.reviewer import ReviewResult
 
 _MAX_LISTED = 10
 

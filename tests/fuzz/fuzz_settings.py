@@ -1,6 +1,6 @@
-"""Fuzz target: the repo settings parser (bot.config.RepoSettings.from_yaml) turns any text into
-usable settings, with problems for what it ignored, in bounded time and memory: it never raises
-(a YAML bomb, deep nesting or an unbuildable scalar is one problem and the defaults).
+"""Fuzz target: the repo settings parser (RepoSettings.from_yaml in bot.core.repo_settings) turns
+any text into usable settings, with problems for what it ignored, in bounded time and memory: it
+never raises (a YAML bomb, deep nesting or an unbuildable scalar is one problem and the defaults).
 
 Run it for as long as you like: `uv run python tests/fuzz/fuzz_settings.py [CORPUS_DIR]
 [-runs=N | -max_total_time=S] [-timeout=S] [-rss_limit_mb=MB]` (libFuzzer's flags);
@@ -15,7 +15,8 @@ import sys
 import atheris  # type: ignore[import-untyped]  # no type hints published
 
 with atheris.instrument_imports(include=["bot"]):  # coverage of our code, not the libraries
-    from bot.config import RepoSettings, path_matches
+    from bot.core.patterns import path_matches
+    from bot.core.repo_settings import RepoSettings
 
 
 def test_one_input(data: bytes) -> None:

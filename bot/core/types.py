@@ -3,8 +3,9 @@
 A backend turns a CompletionRequest (a stable, cacheable prefix; the variable prompt; the JSON
 schema the answer must follow) into a Completion (the text, its JSON if it parses, usage, time,
 and for the local model per-token entropy), or raises ModelError with a kind the pipeline acts
-on. Nothing here does I/O; the implementations live in their own modules and import their heavy
-dependencies inside them.
+on. Nothing here does I/O. The protocol lives in the core, beside the data, so that the core
+and the reviewer can name a backend without importing one; the implementations are adapters
+(bot.adapters.models) and import their heavy dependencies inside them.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from bot.models.base import CompletionRequest
+from bot.core.types import CompletionRequest
 
 SCHEMA_INSTRUCTION = (
     "Answer with one JSON object and nothing else. It must follow this JSON schema:"

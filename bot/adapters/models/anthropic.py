@@ -31,7 +31,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from bot.models.base import Completion, CompletionRequest, ErrorKind, ModelError, Usage
+from bot.core.types import Completion, CompletionRequest, ErrorKind, ModelError, Usage
 
 if TYPE_CHECKING:
     import anthropic

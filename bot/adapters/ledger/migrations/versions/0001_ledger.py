@@ -1,7 +1,7 @@
 """The ledger's tables: reviews, model requests, posted comments and feedback.
 
 Money is NUMERIC(18, 9) on PostgreSQL and an integer count of nano-dollars on SQLite (whose NUMERIC
-is a float), seconds likewise to the microsecond: see bot/ledger.py.
+is a float), seconds likewise to the microsecond: see bot/adapters/ledger/schema.py.
 
 Revision ID: 0001
 Revises:

@@ -1,0 +1,265 @@
+"""How much reasoning a change needs to review: a 0-100 score, the features behind it, and reasons.
+
+Pure: a ChangeSet in, a Complexity out. The score grows with the size that matters (changed
+code lines outside generated files, blanks, comments and whitespace-only edits), with the
+logic in it (decision points, distinct names), with how cross-cutting the change is (files,
+areas, languages, names defined in one changed file and used in another) and with risky areas
+(auth and crypto, migrations, concurrency, CI and deployment, public API). Known easy patterns
+(docs only, tests only, whitespace or typo only, a dependency bump, renames, generated files)
+cap it. The core weights are calibrated on labelled real patches: `bench/calibration.py`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from bot.core.cost import CHARS_PER_TOKEN
+from bot.core.easy_patterns import CAPS, PATTERN_WORDS, easy_patterns
+from bot.core.file_stats import KEYWORDS, FileStats, file_stats
+from bot.diff import ChangeSet, FileChange, Status
+
+# How much a changed line of each kind counts toward size, against a line of code.
+_WEIGHT_CODE = 1.0
+_WEIGHT_CONFIG = 0.7
+_WEIGHT_TEST = 0.5
+_WEIGHT_DOCS = 0.25
+
+# Points on the 0-100 scale per unit of the log-scaled sum below.
+_SCALE = 9.0
+
+# Extra log-units for each risky area a change touches.
+_RISK_POINTS: dict[str, float] = {
+    "migration": 1.2,
+    "auth": 1.0,
+    "concurrency": 0.8,
+    "ci": 0.8,
+    "public-api": 0.6,
+}
+
+# Characters per token for the context estimate: the one estimate the cost module uses too.
+_CHARS_PER_TOKEN = float(CHARS_PER_TOKEN)
+_TOKENS_PER_FILE = 40
+_TOKENS_FIXED = 600
+
+_GENERIC_ROOTS = frozenset(
+    {
+        "src",
+        "lib",
+        "libs",
+        "pkg",
+        "internal",
+        "app",
+        "apps",
+        "packages",
+        "source",
+        "sources",
+        "python",
+        "main",
+        "java",
+        "kotlin",
+        "go",
+        "cmd",
+        "modules",
+        "crates",
+        "components",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Complexity:
+    """The score (0-100, higher needs more reasoning), the features it used, and why."""
+
+    score: int
+    features: dict[str, int | float | list[str]] = field(default_factory=dict)
+    reasons: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
+    risks: tuple[str, ...] = ()
+
+    @property
+    def context_tokens(self) -> int:
+        """Tokens a review prompt of the whole change needs (an estimate; 0 when unknown)."""
+        value = self.features.get("context_tokens", 0)
+        return int(value) if isinstance(value, int | float) else 0
+
+
+def area_of(path: str) -> str:
+    """The top-level area a path belongs to: its first two meaningful directories."""
+    parts = [p for p in PurePosixPath(path).parts[:-1] if p not in ("/", ".")]
+    while parts and parts[0].lower() in _GENERIC_ROOTS:
+        parts = parts[1:]
+    return "/".join(parts[:2]) + "/" if parts else "(root)"
+
+
+def score(changes: ChangeSet) -> Complexity:
+    """Score a ChangeSet: see the module docstring for the signals and how they combine."""
+    files = changes.files
+    reviewable = [f for f in files if not f.kind.generated]
+    stats = [file_stats(f) for f in reviewable]
+
+    weighted = sum(s.code_lines * _weight(f) for f, s in zip(reviewable, stats, strict=True))
+    # Names and decision points are counted in program text (code and tests), not in docs,
+    # config, CI files or deleted files.
+    logic = [
+        s
+        for f, s in zip(reviewable, stats, strict=True)
+        if _is_program(f) and f.status is not Status.DELETED
+    ]
+    names = frozenset().union(*(s.identifiers for s in logic)) - KEYWORDS
+    branches = sum(s.branches for s in logic)
+    code_files = [f for f in reviewable if _is_logic(f)]
+    areas = sorted({area_of(f.path) for f in code_files})
+    languages = sorted({f.kind.language for f in code_files if f.kind.language})
+    coupling = _coupling(stats)
+    risks = _risks(reviewable, stats)
+    patterns = easy_patterns(reviewable, stats)
+
+    raw = (
+        math.log1p(weighted)
+        + 0.5 * math.log1p(len(names))
+        + 0.5 * math.log1p(branches)
+        + 0.5 * math.log(max(1, len(reviewable)))
+        + 0.8 * math.log1p(max(len(areas) - 1, 0))
+        + 0.5 * math.log1p(max(len(languages) - 1, 0))
+        + 0.5 * math.log1p(coupling)
+        + sum(_RISK_POINTS[name] for name in risks)
+    )
+    cap = min((CAPS[p] for p in patterns), default=100)
+    value = min(100, cap, round(_SCALE * raw))
+
+    features: dict[str, int | float | list[str]] = {
+        "files": len(files),
+        "reviewable_files": len(reviewable),
+        "additions": changes.added,
+        "deletions": changes.removed,
+        "code_lines": sum(s.code_lines for s in stats),
+        "weighted_lines": round(weighted, 1),
+        "whitespace_only_lines": 2 * sum(s.whitespace_pairs for s in stats),
+        "generated_lines": sum(f.added + f.removed for f in files if f.kind.generated),
+        "hunks": sum(len(f.hunks) for f in reviewable),
+        "branches": branches,
+        "names": len(names),
+        "areas": areas,
+        "languages": languages,
+        "coupling": coupling,
+        "risks": sorted(risks),
+        "patterns": list(patterns),
+        "context_tokens": _context_tokens(reviewable),
+    }
+    return Complexity(
+        score=value,
+        features=features,
+        reasons=_reasons(features, risks, patterns, files),
+        patterns=patterns,
+        risks=tuple(sorted(risks)),
+    )
+
+
+def _weight(f: FileChange) -> float:
+    kind = f.kind
+    if kind.docs or f.status is Status.DELETED:
+        return _WEIGHT_DOCS
+    if kind.test:
+        return _WEIGHT_TEST
+    if kind.migration or kind.is_code:
+        return _WEIGHT_CODE
+    return _WEIGHT_CONFIG
+
+
+def _is_program(f: FileChange) -> bool:
+    kind = f.kind
+    return kind.is_program and not (kind.docs or kind.ci or kind.build)
+
+
+def _is_logic(f: FileChange) -> bool:
+    """Program source: what areas and languages are counted over (not tests, docs or config)."""
+    kind = f.kind
+    return (kind.is_code or kind.migration) and not (
+        kind.test or kind.docs or kind.ci or kind.build
+    )
+
+
+def _coupling(stats: list[FileStats]) -> int:
+    """Count (name, file) pairs where a name defined or changed in one file is used in another."""
+    users = Counter(itertools.chain.from_iterable(s.identifiers for s in stats))
+    links = 0
+    for source in stats:
+        for name in source.defined:
+            links += users[name] - (name in source.identifiers)
+    return min(links, 50)
+
+
+def _risks(files: list[FileChange], stats: list[FileStats]) -> set[str]:
+    risks: set[str] = set()
+    for f, s in zip(files, stats, strict=True):
+        if f.kind.docs or f.kind.test:
+            continue
+        if f.kind.migration:
+            risks.add("migration")
+        if f.kind.ci:
+            risks.add("ci")
+        if s.api_changed:
+            risks.add("public-api")
+        risks |= s.risk_hits
+    return risks
+
+
+def _context_tokens(files: list[FileChange]) -> int:
+    """Tokens a review prompt needs: hunks with line numbers, plus framing. A deleted file is
+    listed, not shown."""
+    chars = sum(
+        sum(map(len, hunk.lines)) + 6 * len(hunk.lines)
+        for f in files
+        if f.status is not Status.DELETED
+        for hunk in f.hunks
+    )
+    return _TOKENS_FIXED + _TOKENS_PER_FILE * len(files) + math.ceil(chars / _CHARS_PER_TOKEN)
+
+
+def _reasons(
+    features: dict[str, int | float | list[str]],
+    risks: set[str],
+    patterns: tuple[str, ...],
+    files: tuple[FileChange, ...],
+) -> tuple[str, ...]:
+    reasons = [f"{PATTERN_WORDS[p]}: scored at most {CAPS[p]}" for p in patterns]
+    areas = features["areas"]
+    languages = features["languages"]
+    assert isinstance(areas, list)
+    assert isinstance(languages, list)
+    if len(areas) > 1:
+        shown = ", ".join(areas[:4]) + (", …" if len(areas) > 4 else "")
+        reasons.append(f"touches {len(areas)} areas: {shown}")
+    if len(languages) > 1:
+        reasons.append(f"spans {len(languages)} languages: {', '.join(languages)}")
+    if features["coupling"]:
+        reasons.append(
+            f"{features['coupling']} uses in other changed files of names this change defines"
+        )
+    reasons.extend(_RISK_WORDS[risk] for risk in sorted(risks))
+    reasons.append(
+        f"{features['code_lines']} changed lines of substance, {features['branches']} decision "
+        f"points, {features['names']} distinct names, in {features['reviewable_files']} files"
+    )
+    if features["generated_lines"]:
+        generated = sum(1 for f in files if f.kind.generated)
+        reasons.append(
+            f"{features['generated_lines']} lines in {generated} generated or lock files "
+            "not counted"
+        )
+    if features["whitespace_only_lines"]:
+        reasons.append(f"{features['whitespace_only_lines']} whitespace-only lines not counted")
+    return tuple(reasons)
+
+
+_RISK_WORDS = {
+    "auth": "touches authentication, secrets, crypto or permissions",
+    "migration": "edits a database migration or schema",
+    "concurrency": "changes concurrent code (threads, locks, async)",
+    "ci": "changes CI workflows or deployment",
+    "public-api": "changes or removes a public definition (API surface)",
+}

@@ -1,0 +1,164 @@
+"""What one file's changed lines hold: lines of substance, decision points, names, risks.
+
+Pure: a FileChange in, FileStats out, over changed lines that are neither blank nor comments.
+Scanning is done with C-speed string operations (translate, split, count) where a regex per
+feature would cost more than parsing the diff. bot.core.complexity combines the files' stats.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from bot.diff import FileChange, Status
+
+_DEFINING = frozenset(
+    {
+        "def",
+        "class",
+        "func",
+        "function",
+        "fn",
+        "struct",
+        "enum",
+        "trait",
+        "interface",
+        "type",
+        "module",
+        "record",
+    }
+)
+_CONSTANT_NAME = re.compile(r"[A-Z][A-Z0-9_]{3,}")
+_MAX_CONSTANTS = 50
+_PUBLIC_DEF_REMOVED = re.compile(
+    r"(?m)^-(?:def [a-zA-Z]\w*\(|class [A-Za-z]\w*|func (?:\([^)\n]*\)\s*)?[A-Z]\w*\(|"
+    r"export\s|pub\s+(?:fn|struct|enum|trait|mod|type)\s|\s*public\s|__all__\s*=)"
+)
+_NON_WORD = str.maketrans({c: " " for c in map(chr, range(128)) if not (c.isalnum() or c == "_")})
+# Decision points, counted as cyclomatic complexity counts them (with `&&` and `||`).
+_BRANCH_WORDS = ("if", "elif", "for", "while", "except", "catch", "case", "and", "or")
+_STRING = re.compile(r"\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'")
+_COMMENT = r"(?:#|//|/\*|\*/|\*(?:[ \t]|$)|\"\"\"|''')"
+# Changed lines that are neither blank nor comment-only, sign included.
+_CODE_LINE = re.compile(rf"(?m)^[-+](?![ \t\r\f\v]*$)(?![ \t]*{_COMMENT})[^\n]*")
+_WORD = re.compile(r"\w+")
+_MINUS_BODY = re.compile(r"(?m)^-([^\n]*)")
+_PLUS_BODY = re.compile(r"(?m)^\+([^\n]*)")
+KEYWORDS = frozenset(
+    "if elif else for while try except finally return raise with yield def class import from "
+    "as in is not and or None True False self pass break continue lambda async await global "
+    "nonlocal del assert func function fn var let const new this null nil true false void int "
+    "str bool float public private protected static package switch case default catch throw "
+    "throws struct type interface go defer range".split()
+)
+# Searched for in the distinct names a file's changed lines use, lowercased and space-joined:
+# plain substrings, so one pass finds `check_password` and `OAuthClient` alike.
+_RISK_NAMES: dict[str, re.Pattern[str]] = {
+    "auth": re.compile(
+        "authenticat|authoriz|login|logout|passwd|password|credential|secret|apikey|api_key|"
+        "access_token|accesstoken|oauth|csrf|permission|privilege|encrypt|decrypt|cipher|"
+        "bcrypt|scrypt|sanitiz|hmac|jwt|saml|rbac"
+    ),
+    "concurrency": re.compile(
+        "thread|mutex|rlock|semaphore|atomic|asyncio|goroutine|waitgroup|concurren|deadlock|"
+        "multiprocessing|synchronized|volatile"
+    ),
+}
+# Names too short to search for as substrings: they must be whole names.
+_RISK_EXACT_NAMES: dict[str, frozenset[str]] = {
+    "auth": frozenset({"authn", "authz", "sha1", "sha256", "sha512", "md5", "acl"}),
+    "concurrency": frozenset({"lock", "unlock", "chan", "await", "async"}),
+}
+# Files in languages we do not know (data, certificates, exotic formats) are measured by size
+# but only this many of their changed lines are searched for names, logic and risks.
+_UNKNOWN_LANGUAGE_LINES = 400
+_RISK_PATH = re.compile(r"(?i)(^|/)[^/]*(auth(?!or)|login|security|crypto|permission|oauth|secret)")
+
+
+@dataclass(frozen=True, slots=True)
+class FileStats:
+    """One file's changed lines of substance, whitespace-only pairs, decision points, the names
+    it uses and defines, whether it removes a public definition, and the risky areas it names."""
+
+    code_lines: int
+    whitespace_pairs: int
+    branches: int
+    identifiers: frozenset[str]
+    defined: frozenset[str]
+    api_changed: bool
+    risk_hits: frozenset[str]
+
+
+def file_stats(f: FileChange) -> FileStats:
+    """Per-file counts over changed lines that are neither blank nor comments."""
+    changed: list[str] = []
+    whitespace_pairs = 0
+    for hunk in f.hunks:
+        lines = _CODE_LINE.findall("\n".join(hunk.lines))
+        changed += lines
+        if hunk.added and hunk.removed and lines:
+            # A line removed and added back with only whitespace changed (re-indented or
+            # re-wrapped) is no change to review.
+            flat = "\n".join(lines).replace(" ", "").replace("\t", "").replace("\r", "")
+            minus = _MINUS_BODY.findall(flat)
+            plus = _PLUS_BODY.findall(flat)
+            common = set(minus).intersection(plus)
+            if common:
+                whitespace_pairs += sum(min(minus.count(c), plus.count(c)) for c in common)
+    if f.status is Status.DELETED:
+        # A deleted file is weighed by size; its names and logic are gone from the program.
+        return FileStats(
+            code_lines=len(changed),
+            whitespace_pairs=0,
+            branches=0,
+            identifiers=frozenset(),
+            defined=frozenset(),
+            api_changed=f.kind.is_code and bool(_PUBLIC_DEF_REMOVED.search("\n".join(changed))),
+            risk_hits=frozenset(),
+        )
+    sample = changed if f.kind.language else changed[:_UNKNOWN_LANGUAGE_LINES]
+    text = "\n".join(sample)
+    code = _STRING.sub('""', text) if ("'" in text or '"' in text) else text
+    # translate is the fastest tokenizer for ASCII text only; other text takes the regex.
+    tokens = code.translate(_NON_WORD).split() if code.isascii() else _WORD.findall(code)
+    counts = Counter(tokens)
+    identifiers = frozenset(counts)
+    branches = sum(counts[word] for word in _BRANCH_WORDS if word in counts)
+    branches += code.count("&&") + code.count("||")
+    defined = _defined(tokens, counts, text)
+    lowered = " ".join(identifiers).lower()
+    names = frozenset(lowered.split())
+    risk_hits = {
+        risk
+        for risk, rx in _RISK_NAMES.items()
+        if rx.search(lowered) or not names.isdisjoint(_RISK_EXACT_NAMES[risk])
+    }
+    if _RISK_PATH.search(f.path):
+        risk_hits.add("auth")
+    return FileStats(
+        code_lines=max(len(changed) - 2 * whitespace_pairs, 0),
+        whitespace_pairs=whitespace_pairs,
+        branches=branches,
+        identifiers=identifiers,
+        defined=frozenset(defined),
+        api_changed=f.kind.is_code and bool(_PUBLIC_DEF_REMOVED.search(text)),
+        risk_hits=frozenset(risk_hits),
+    )
+
+
+def _defined(tokens: list[str], counts: Counter[str], text: str) -> set[str]:
+    """Names a file's changed lines define: the word after `def`, `class`, `func`, … and
+    UPPER_CASE constants assigned on a changed line."""
+    spaced = f" {' '.join(tokens)} "
+    defined: set[str] = set()
+    for keyword in _DEFINING.intersection(counts):
+        for after in spaced.split(f" {keyword} ")[1:]:
+            name = after.split(" ", 1)[0]
+            if len(name) > 2 and not name[0].isdigit():
+                defined.add(name)
+    constants = [n for n in counts if len(n) > 3 and n.isupper() and _CONSTANT_NAME.fullmatch(n)]
+    for name in constants[:_MAX_CONSTANTS]:
+        if f"{name} =" in text or f"{name}=" in text or f"{name}:" in text:
+            defined.add(name)
+    return defined
