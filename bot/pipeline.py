@@ -43,6 +43,7 @@ from bot.cost import (
     format_usd,
     review_spend,
 )
+from bot.counts import counted
 from bot.diff import ChangeSet, DiffError, parse
 from bot.github import CommentFeedback, GitHubError, PostedReview, PullRef, PullRequest
 from bot.metrics import BASELINE_DOLLARS, DOLLARS, REVIEWS, TOKENS, Metrics
@@ -344,7 +345,7 @@ async def review_pull(
     await github.upsert_comment(ref, SUMMARY_MARKER, summary, known=previous)
     if result.failed:
         return f"failed: {result.failed}"
-    return f"reviewed by {result.tier}: {len(new) - len(rejected)} comments ({trigger})"
+    return f"reviewed by {result.tier}: {counted(len(new) - len(rejected), 'comment')} ({trigger})"
 
 
 async def collect_feedback(
@@ -882,7 +883,8 @@ async def _cost_text(ref: PullRef, services: Services) -> str:
         "",
         f"Spent {format_usd(report.spend_usd)} against {format_usd(report.baseline_usd)} "
         f"for the same work on the frontier model alone{saved}; "
-        f"{report.escalations} local reviews were escalated.",
+        f"{counted(report.escalations, 'local review')} "
+        f"{'was' if report.escalations == 1 else 'were'} escalated.",
     ]
     return "\n".join(lines)
 
