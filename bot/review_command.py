@@ -33,6 +33,7 @@ from bot.exits import EXIT_FAILED, Failure
 from bot.github import GitHub, GitHubError
 from bot.models.anthropic import DEFAULT_CONTEXT_TOKENS
 from bot.pr_url import PullUrlError, pull_ref
+from bot.progress import Progress, with_progress
 from bot.review.prompt import Plan, plan_review
 from bot.review.render import Estimates, result_json, result_text
 from bot.reviewer import budget_for, review_change
@@ -91,6 +92,8 @@ async def _run(args: argparse.Namespace, settings: Settings, prices: PriceTable)
         return EXIT_OK
 
     backends, models = backends_for(settings)
+    progress = Progress(sys.stderr)
+    backends = with_progress(backends, progress)
     complexity = score(kept)
     paths = tuple(f.path for f in kept.files)
     override = None if args.tier == "auto" else Tier(args.tier)
@@ -111,9 +114,10 @@ async def _run(args: argparse.Namespace, settings: Settings, prices: PriceTable)
     result = spend = None
     if decision.error is None:
         try:
-            result = await review_change(
-                kept, decision, backends, given.repo, context=given.context
-            )
+            async with progress.running():
+                result = await review_change(
+                    kept, decision, backends, given.repo, context=given.context
+                )
         finally:
             await close_backends(backends)
         spend = review_spend(result.attempts, prices, settings.frontier_model, gpu_hour)
