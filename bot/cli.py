@@ -272,7 +272,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.write(printable(f"{job.kind} {job.state}: {job.detail}") + "\n")
     failed = replayed.failed
     if failed is not None:
-        raise Failure(f"{failed.kind} {failed.state}: {failed.detail}", EXIT_FAILED)
+        raise Failure(failed.reason, EXIT_FAILED)
     return EXIT_OK
 
 

@@ -59,13 +59,25 @@ class _Stderr(io.TextIOBase):
     def flush(self) -> None:
         sys.stderr.flush()
 
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
 
 STDERR: TextIO = cast(TextIO, _Stderr())
 
 
+def _terminal(stream: TextIO | None) -> bool:
+    """Whether log lines go to a terminal, the one place colour codes belong."""
+    target = stream if stream is not None else sys.stdout
+    try:
+        return target.isatty()
+    except (AttributeError, ValueError):  # a closed or minimal stream
+        return False
+
+
 def configure(stream: TextIO | None = None, *, tracebacks: bool = True) -> None:
-    """Log to `stream` (standard output by default) through the redacting processor; without
-    `tracebacks`, an exception is logged as one line."""
+    """Log to `stream` (standard output by default) through the redacting processor, in colour
+    on a terminal only; without `tracebacks`, an exception is logged as one line."""
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -76,7 +88,9 @@ def configure(stream: TextIO | None = None, *, tracebacks: bool = True) -> None:
             structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S", utc=False),
             structlog.processors.format_exc_info,  # tracebacks as text, so they are redacted
             redact_secrets,
-            structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback),
+            structlog.dev.ConsoleRenderer(
+                colors=_terminal(stream), exception_formatter=structlog.dev.plain_traceback
+            ),
         ],
         logger_factory=structlog.PrintLoggerFactory(stream),
     )

@@ -288,6 +288,18 @@ class JobOutcome:
         or finished with a failed review."""
         return self.state != "done" or self.detail.startswith("failed:")
 
+    @property
+    def reason(self) -> str:
+        """Why the job did not do its work, in one line."""
+        if self.state == "done":
+            return f"{self.kind} job {self.detail}"
+        if self.state == "failed":
+            return f"{self.kind} job failed: {self.detail}"
+        return (
+            f"{self.kind} job failed and is {self.state} for a retry, which replay does not run: "
+            f"{self.detail}"
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Replayed:
