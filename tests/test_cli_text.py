@@ -195,13 +195,21 @@ def test_score_reasons_and_the_review_text_use_singular_counts(tmp_path: Path) -
     assert "1 decision point," in reasons
     assert "in 1 file" in reasons
     assert "1 files" not in reasons
+    bare = {k: v for k, v in os.environ.items() if not k.startswith(("TIERBOT_", "ANTHROPIC_"))}
     run = subprocess.run(
         [sys.executable, "-m", "bot", "review", "--diff", str(path)],
         capture_output=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith(("TIERBOT_", "ANTHROPIC_"))},
+        env=bare,
         check=False,
     )
     assert run.returncode == 0, run.stderr
     text = run.stdout.decode()
     assert "Decision: local (no local model configured)" in text
     assert "(local)" not in text
+    named = subprocess.run(
+        [sys.executable, "-m", "bot", "review", "--diff", str(path)],
+        capture_output=True,
+        env={**bare, "TIERBOT_LOCAL_MODEL_DIR": "/models/Qwen2.5-Coder-7B-exl2"},
+        check=False,
+    )
+    assert "Decision: local (Qwen2.5-Coder-7B-exl2)" in named.stdout.decode()
