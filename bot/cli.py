@@ -31,10 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script and of `python -m bot`. Exit codes: bot.exits."""
     parser = _parser()
     args = parser.parse_args(argv)
-    json_errors = None
+    json_errors = None  # with --json a failure still prints objects: one per input for score
     if getattr(args, "json", False):
-        inputs = args.paths if args.command == "score" else [None]
-        json_errors = inputs
+        json_errors = args.paths if args.command == "score" else [None]
     return guarded(lambda: _run(args), json_errors=json_errors)
 
 
