@@ -7,6 +7,7 @@ import asyncio
 import csv
 import importlib
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     json_errors = None  # with --json a failure still prints objects: one per input for score
-    if getattr(args, "json", False):
+    if getattr(args, "json", False) or getattr(args, "format", None) == "json":
         json_errors = args.paths if args.command == "score" else [None]
     return guarded(lambda: _run(args), json_errors=json_errors)
 
@@ -179,7 +180,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.ledger import Ledger  # noqa: PLC0415 - the database stack loads only for this command
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415 - loads only for this command
+
+    from bot.ledger import Ledger  # noqa: PLC0415
 
     since = None
     if args.since:
@@ -189,12 +192,18 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
             raise Failure(
                 f"--since must be a date like 2026-11-01, not {args.since!r}", EXIT_INPUT_ERROR
             ) from None
-    ledger = Ledger(settings.database_url)
     try:
-        ledger.migrate()
-        report = ledger.report(repo=args.repo, since=since)
-    finally:
-        ledger.close()
+        ledger = Ledger(settings.database_url)
+        try:
+            ledger.migrate()
+            report = ledger.report(repo=args.repo, since=since)
+        finally:
+            ledger.close()
+    except SQLAlchemyError as exc:  # the database is out of reach, or its file cannot be opened
+        cause = getattr(exc, "orig", None) or exc
+        where = _PASSWORD.sub(r"\1***@", settings.database_url)
+        reason = str(cause).strip().splitlines()[0]
+        raise Failure(f"cannot read the ledger at {where}: {reason}", EXIT_FAILED) from None
     data = report.as_dict()
     if args.format == "json":
         sys.stdout.write(json_line(data))
@@ -254,6 +263,9 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
         + (f": {saved}% saved\n" if saved is not None else "\n")
     )
     return EXIT_OK
+
+
+_PASSWORD = re.compile(r"(//[^/:@]*:)[^/@]*@")  # a password in a database URL
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:

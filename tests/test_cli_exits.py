@@ -56,6 +56,21 @@ def test_github_out_of_reach_is_exit_1_not_2_with_a_json_error(
 
 
 @pytest.mark.usefixtures("no_env")
+def test_a_ledger_out_of_reach_is_exit_1_with_one_line_and_the_password_hidden(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TIERBOT_DATABASE_URL", "postgresql://u:hunter2@127.0.0.1:9/ledger")
+    code, objects, err = json_run(capsys, "report", "--format", "json")
+    assert code == 1
+    assert "cannot read the ledger at postgresql://u:***@127.0.0.1:9/ledger" in objects[0]["error"]
+    assert "hunter2" not in err
+    assert err.count("\n") == 1
+    monkeypatch.setenv("TIERBOT_DATABASE_URL", str(tmp_path / "missing" / "ledger.sqlite3"))
+    assert main(["report"]) == 1
+    assert "unable to open database file" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("no_env")
 def test_a_pull_request_github_does_not_have_is_bad_input_with_a_json_error(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
