@@ -213,3 +213,21 @@ def test_score_reasons_and_the_review_text_use_singular_counts(tmp_path: Path) -
         check=False,
     )
     assert "Decision: local (Qwen2.5-Coder-7B-exl2)" in named.stdout.decode()
+
+
+def test_review_prints_a_diff_path_with_escapes_escaped(tmp_path: Path) -> None:
+    """The text review names its input and the files it skips: escaped, never raw."""
+    name = tmp_path / f"change{ESC}[2J.diff"
+    evil = f"vendor{ESC}]0;owned{chr(7)}/lib.min.js"
+    name.write_text(git_diff(Edit("app/util.py", added=["x = 2"]), Edit(evil, added=["y"] * 3)))
+    bare = {k: v for k, v in os.environ.items() if not k.startswith(("TIERBOT_", "ANTHROPIC_"))}
+    run = subprocess.run(
+        [sys.executable, "-m", "bot", "review", "--diff", str(name)],
+        capture_output=True,
+        env=bare,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    text = run.stdout.decode()
+    assert unprintable(text) == []
+    assert "change\\x1b[2J.diff" in text
