@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from bot.complexity import area_of
 from bot.config import RepoSettings
 from bot.cost import estimate_tokens
+from bot.counts import counted
 from bot.diff import ChangeSet, FileChange, Hunk, Status
 from bot.models.base import CompletionRequest
 from bot.review.schema import CATEGORIES, OUTPUT_SCHEMA
@@ -211,7 +212,7 @@ def _not_shown(f: FileChange) -> str:
     if f.binary:
         return "binary file"
     if f.status is Status.DELETED:
-        return f"deleted file ({f.removed} lines)"
+        return f"deleted file ({counted(f.removed, 'line')})"
     if not f.hunks:
         return f"no content change ({f.status})"
     return ""
