@@ -104,6 +104,7 @@ from bot.review_command import FRONTIER_CONTEXT_TOKENS
 from bot.reviewer import budget_for
 from bot.routing import Decision, Models, Task, Tier, decide, without_excluded
 from bot.settings import DEFAULT_DATABASE_URL, Settings
+from bot.terminal import printable
 from bot.trust import Untrusted, may_write
 
 if TYPE_CHECKING:  # the ledger (SQLAlchemy) loads only where a database is set
@@ -309,7 +310,8 @@ def read_runner(env: Mapping[str, str]) -> Runner:
 def annotate(out: TextIO, level: str, message: str) -> None:
     """A workflow command (`::error::`, `::warning::`, `::notice::`), its data escaped.
     https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-commands"""
-    data = scrub(message).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    text = printable(scrub(message), lines=True)  # control characters escaped, lines kept
+    data = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
     out.write(f"::{level}::{data}\n")
     out.flush()
 
@@ -638,10 +640,10 @@ def act(env: Mapping[str, str], settings: Settings, out: TextIO) -> int:
         _append(runner.summary_path, _failed_summary(str(exc)))
         return exc.code
     if report.outcome:
-        out.write(f"tierbot: {scrub(report.outcome)}\n")
+        out.write(f"tierbot: {printable(scrub(report.outcome))}\n")
     outputs = report.outputs()
     for name in OUTPUTS:
-        out.write(f"tierbot: {name}: {outputs[name].replace(chr(10), '; ')}\n")
+        out.write(f"tierbot: {name}: {printable(outputs[name].replace(chr(10), '; '))}\n")
     try:
         _append(runner.output_path, format_outputs(outputs))
         _append(runner.summary_path, step_summary(report, runner))
@@ -1086,7 +1088,7 @@ def run_doctor(args: argparse.Namespace, settings: Settings) -> int:
     out = sys.stdout
     for check in checks:
         state = "ok" if check.ok else "not checked" if check.ok is None else "FAILED"
-        out.write(f"{check.name + ':':<22} {state}: {check.detail}\n")
+        out.write(f"{check.name + ':':<22} {state}: {printable(check.detail)}\n")
     failed = [c for c in checks if not c.ok]
     if failed:
         names = ", ".join(c.name for c in failed if c.ok is False)

@@ -33,6 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from bot.core.counts import counted
 from bot.review.markdown import code_span, plain_text
 
 Work = Literal["review", "command", "reply"]
@@ -98,16 +99,16 @@ class Refusal:
     def text(self) -> str:
         """The reason in words, as safe Markdown for the pull request and the logs: the login is
         in a code span, so it does not notify anyone, and the repo's name is plain text."""
-        kind = {"review": "reviews", "command": "commands", "reply": "replies"}[self.work]
+        cap = counted(self.limit, self.work, "replies" if self.work == "reply" else None)
         window = span(self.window_seconds)
         if self.scope == "author":
             return (
-                f"{code_span(self.author)} has reached the cap of {self.limit} {kind} per {window} "
+                f"{code_span(self.author)} has reached the cap of {cap} per {window} "
                 f"that an account without write access gets on {plain_text(self.repo)}"
             )
         return (
-            f"accounts without write access have together reached the cap of {self.limit} "
-            f"{kind} per {window} on {plain_text(self.repo)}"
+            f"accounts without write access have together reached the cap of {cap} "
+            f"per {window} on {plain_text(self.repo)}"
         )
 
     @property

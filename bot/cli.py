@@ -6,8 +6,8 @@ import argparse
 import asyncio
 import csv
 import importlib
-import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -18,26 +18,39 @@ from bot.core.complexity import score
 from bot.core.pricing import PriceError, UnknownModelError
 from bot.core.repo_settings import RepoSettings
 from bot.diff import DiffError, parse
+from bot.diff_input import read_diff
+from bot.exits import EXIT_FAILED, EXIT_INPUT_ERROR, EXIT_OK, Failure, guarded
 from bot.routing import Models, Task, decide, without_excluded
 from bot.settings import Settings, SettingsError
+from bot.terminal import json_line, printable, warn
 
-EXIT_OK = 0
-EXIT_INPUT_ERROR = 2
+# Commands that print a result and end: their logs go to stderr, one line each, so standard
+# output holds only the result and a failure never shows as a traceback.
+_ONE_SHOT = {"review", "replay", "report", "doctor"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script and of `python -m bot`."""
+    """Entry point of the console script and of `python -m bot`. Exit codes: bot.exits."""
     parser = _parser()
     args = parser.parse_args(argv)
+    json_errors = None  # with --json a failure still prints objects: one per input for score
+    if getattr(args, "json", False) or getattr(args, "format", None) == "json":
+        json_errors = args.paths if args.command == "score" else [None]
+    return guarded(lambda: _run(args), json_errors=json_errors)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         settings = Settings.from_env(os.environ)
     except SettingsError as exc:
-        print(f"tierbot: {exc}", file=sys.stderr)
-        return EXIT_INPUT_ERROR
+        raise Failure(str(exc), EXIT_INPUT_ERROR) from None
     if args.command != "score":  # the one command that logs nothing keeps its quick start
         from bot import logs  # noqa: PLC0415 - structlog loads only for commands that log
 
-        logs.configure()
+        if args.command in _ONE_SHOT:
+            logs.configure(logs.STDERR, tracebacks=False)
+        else:
+            logs.configure()
     result: int = args.run(args, settings)
     return result
 
@@ -160,13 +173,16 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with asyncio.Runner(loop_factory=listener.event_loop) as runner:
             runner.run(server.serve(settings, args.host, args.port))
-    except (SettingsError, UnknownModelError, PriceError, GitHubError) as exc:
-        print(f"tierbot: {exc}", file=sys.stderr)
-        return EXIT_INPUT_ERROR
+    except (SettingsError, UnknownModelError, PriceError) as exc:
+        raise Failure(str(exc), EXIT_INPUT_ERROR) from None
+    except GitHubError as exc:
+        raise Failure(str(exc), EXIT_FAILED) from None
     return EXIT_OK
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415 - loads only for this command
+
     from bot.adapters.ledger import Ledger  # noqa: PLC0415 - the database stack loads only for this command
 
     since = None
@@ -174,20 +190,24 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
         try:
             since = datetime.strptime(args.since, "%Y-%m-%d").replace(tzinfo=UTC)
         except ValueError:
-            print(
-                f"tierbot: --since must be a date like 2026-11-01, not {args.since!r}",
-                file=sys.stderr,
-            )
-            return EXIT_INPUT_ERROR
-    ledger = Ledger(settings.database_url)
+            raise Failure(
+                f"--since must be a date like 2026-11-01, not {args.since!r}", EXIT_INPUT_ERROR
+            ) from None
     try:
-        ledger.migrate()
-        report = ledger.report(repo=args.repo, since=since)
-    finally:
-        ledger.close()
+        ledger = Ledger(settings.database_url)
+        try:
+            ledger.migrate()
+            report = ledger.report(repo=args.repo, since=since)
+        finally:
+            ledger.close()
+    except SQLAlchemyError as exc:  # the database is out of reach, or its file cannot be opened
+        cause = getattr(exc, "orig", None) or exc
+        where = _PASSWORD.sub(r"\1***@", settings.database_url)
+        reason = str(cause).strip().splitlines()[0]
+        raise Failure(f"cannot read the ledger at {where}: {reason}", EXIT_FAILED) from None
     data = report.as_dict()
     if args.format == "json":
-        sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+        sys.stdout.write(json_line(data))
         return EXIT_OK
     rows = [
         (
@@ -235,9 +255,9 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     )
     if args.format == "csv":
         writer = csv.writer(sys.stdout)
-        writer.writerows(rows)
+        writer.writerows([[printable(str(cell)) for cell in row] for row in rows])
         return EXIT_OK
-    _write_columns(sys.stdout, [tuple(str(cell) for cell in row) for row in rows])
+    _write_columns(sys.stdout, [tuple(printable(str(cell)) for cell in row) for row in rows])
     saved = data["saved_pct"]
     sys.stdout.write(
         f"\nspent ${data['spend_usd']} against ${data['baseline_usd']} all-frontier"
@@ -246,17 +266,25 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+_PASSWORD = re.compile(r"(//[^/:@]*:)[^/@]*@")  # a password in a database URL
+
+
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from bot import server  # noqa: PLC0415 - the server stack loads only for this command
     from bot.github import GitHubError  # noqa: PLC0415
 
     try:
-        outcomes = asyncio.run(server.replay(settings, args.payload, args.event))
-    except (SettingsError, UnknownModelError, GitHubError, OSError, ValueError) as exc:
-        print(f"tierbot: {exc}", file=sys.stderr)
-        return EXIT_INPUT_ERROR
-    for outcome in outcomes:
-        print(outcome)
+        replayed = asyncio.run(server.replay(settings, args.payload, args.event))
+    except (SettingsError, UnknownModelError, OSError, ValueError) as exc:
+        raise Failure(str(exc), EXIT_INPUT_ERROR) from None
+    except GitHubError as exc:
+        raise Failure(str(exc), EXIT_FAILED) from None
+    sys.stdout.write(printable(replayed.ack) + "\n")
+    for job in replayed.jobs:
+        sys.stdout.write(printable(f"{job.kind} {job.state}: {job.detail}") + "\n")
+    failed = replayed.failed
+    if failed is not None:
+        raise Failure(failed.reason, EXIT_FAILED)
     return EXIT_OK
 
 
@@ -266,10 +294,9 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
         try:
             repo = RepoSettings.from_yaml(args.config.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
-            print(f"tierbot: cannot read {args.config}: {exc}", file=sys.stderr)
-            return EXIT_INPUT_ERROR
+            raise Failure(f"cannot read {args.config}: {exc}", EXIT_INPUT_ERROR) from None
         for problem in repo.problems:
-            print(f"tierbot: {args.config}: {problem}", file=sys.stderr)
+            warn(f"{args.config}: {problem}")
     models = Models(
         local=settings.local_model,
         frontier=settings.frontier_model,
@@ -279,18 +306,18 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
     out = sys.stdout
     if args.json:
         for result in results:
-            out.write(json.dumps(result, ensure_ascii=False) + "\n")
+            out.write(json_line(result))
     else:
         _print_table(results, out)
     failed = [r for r in results if "error" in r]
     for result in failed:
-        print(f"tierbot: {result['path']}: {result['error']}", file=sys.stderr)
+        warn(f"{result['path']}: {result['error']}")
     return EXIT_INPUT_ERROR if failed else EXIT_OK
 
 
 def _score_one(path: str, repo: RepoSettings, models: Models, task: Task) -> dict[str, Any]:
     try:
-        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+        data = read_diff(path)
     except OSError as exc:
         return {"path": path, "error": f"cannot read: {exc.strerror or exc}"}
     try:
@@ -329,7 +356,7 @@ def _print_table(results: list[dict[str, Any]], out: TextIO) -> None:
     rows = [("SCORE", "TIER", "FILES", "+", "-", "INPUT", "WHY")]
     for r in results:
         if "error" in r:
-            rows.append(("-", "error", "-", "-", "-", r["path"], r["error"]))
+            rows.append(("-", "error", "-", "-", "-", printable(r["path"]), printable(r["error"])))
         else:
             rows.append(
                 (
@@ -338,11 +365,21 @@ def _print_table(results: list[dict[str, Any]], out: TextIO) -> None:
                     str(r["files"]),
                     str(r["additions"]),
                     str(r["deletions"]),
-                    r["path"],
-                    r["reasons"][0],
+                    printable(r["path"]),
+                    printable(_why(r["score"], r["reasons"])),
                 )
             )
     _write_columns(out, rows, numeric=(0, 2, 3, 4), last_free=True)
+
+
+def _why(score_: int, reasons: Sequence[str]) -> str:
+    """What drove the decision, for the table: the routing rule when it is more than the score
+    against the threshold (the SCORE and TIER columns say that), then what drove the score."""
+    drivers = [r for r in reasons if not r.startswith(f"complexity {score_} is ")]
+    return "; ".join(drivers[:_WHY_REASONS])
+
+
+_WHY_REASONS = 3
 
 
 def _write_columns(

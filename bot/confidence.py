@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.core.counts import counted
 from bot.core.types import Completion, TokenStats
 from bot.review.anchor import Anchored
 from bot.review.schema import ModelReview
@@ -70,14 +71,15 @@ def judge(
         reasons.append("the answer was not usable: " + "; ".join(review.problems[:3]))
     elif len(review.problems) > limits.max_schema_problems:
         reasons.append(
-            f"{len(review.problems)} parts of the answer did not follow the schema "
+            f"{counted(len(review.problems), 'part')} of the answer did not follow the schema "
             f"({review.problems[0]})"
         )
     cited = len(review.comments)
     unanchored = anchored.dropped_total + anchored.moved
     if cited and unanchored / cited > limits.max_unanchored_share:
         reasons.append(
-            f"{unanchored} of {cited} comments cited files or lines the diff does not show"
+            f"{unanchored} of {counted(cited, 'comment')} cited files or lines the diff does "
+            "not show"
         )
     mean = quantile = None
     stats = completion.token_stats

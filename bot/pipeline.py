@@ -42,6 +42,7 @@ from bot.core.cost import (
     format_usd,
     review_spend,
 )
+from bot.core.counts import counted
 from bot.core.repo_settings import REPO_SETTINGS_PATH, RepoSettings
 from bot.core.types import Backend
 from bot.diff import ChangeSet, DiffError, parse
@@ -346,7 +347,7 @@ async def review_pull(
     await github.upsert_comment(ref, SUMMARY_MARKER, summary, known=previous)
     if result.failed:
         return f"failed: {result.failed}"
-    return f"reviewed by {result.tier}: {len(new) - len(rejected)} comments ({trigger})"
+    return f"reviewed by {result.tier}: {counted(len(new) - len(rejected), 'comment')} ({trigger})"
 
 
 async def collect_feedback(
@@ -884,7 +885,8 @@ async def _cost_text(ref: PullRef, services: Services) -> str:
         "",
         f"Spent {format_usd(report.spend_usd)} against {format_usd(report.baseline_usd)} "
         f"for the same work on the frontier model alone{saved}; "
-        f"{report.escalations} local reviews were escalated.",
+        f"{counted(report.escalations, 'local review')} "
+        f"{'was' if report.escalations == 1 else 'were'} escalated.",
     ]
     return "\n".join(lines)
 

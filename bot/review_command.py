@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 
 from bot.adapters.models.anthropic import DEFAULT_CONTEXT_TOKENS
 from bot.adapters.prices import PriceTable
@@ -26,59 +24,72 @@ from bot.core.cost import DEFAULT_GPU_HOUR_USD, CostEstimate, review_spend
 from bot.core.pricing import PriceError, UnknownModelError
 from bot.core.repo_settings import RepoSettings
 from bot.diff import DiffError, parse
-from bot.github import GitHub, GitHubError, parse_pull_url
+from bot.diff_input import STDIN, read_diff
+from bot.exits import EXIT_FAILED, Failure
+from bot.github import GitHub, GitHubError
+from bot.pr_url import PullUrlError, pull_ref
+from bot.progress import Progress, with_progress
 from bot.review.prompt import Plan, plan_review
 from bot.review.render import Estimates, result_json, result_text
 from bot.reviewer import budget_for, review_change
 from bot.routing import Models, Tier, decide, without_excluded
 from bot.settings import Settings
+from bot.terminal import json_line, printable, warn
 
 FRONTIER_CONTEXT_TOKENS = DEFAULT_CONTEXT_TOKENS
 EXIT_OK = 0
-EXIT_NOT_REVIEWED = 1
+EXIT_NOT_REVIEWED = EXIT_FAILED
 EXIT_INPUT_ERROR = 2
+# GitHub answers that say the URL names nothing there: bad input, not a failure to reach GitHub.
+_NOT_THERE = (404, 410, 422)
 
 
 @dataclass(frozen=True, slots=True)
 class _Input:
     title: str
-    diff: bytes
+    diff: bytes | str  # a PR's diff as GitHub sends it; a file's as bot.diff_input reads it
     repo: RepoSettings
     context: str
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if (args.pr_url is None) == (args.diff is None):
-        print("tierbot: give a pull request URL or --diff PATH (one of them)", file=sys.stderr)
-        return EXIT_INPUT_ERROR
+        raise Failure("give a pull request URL or --diff PATH (one of them)", EXIT_INPUT_ERROR)
     try:
         prices = PriceTable.for_settings(settings.prices_file)
         prices.require(settings.frontier_model)
     except (UnknownModelError, PriceError) as exc:
-        print(f"tierbot: prices: {exc}", file=sys.stderr)
-        return EXIT_INPUT_ERROR
+        raise Failure(f"prices: {exc}", EXIT_INPUT_ERROR) from None
     return asyncio.run(_run(args, settings, prices))
 
 
 async def _run(args: argparse.Namespace, settings: Settings, prices: PriceTable) -> int:
     try:
         given = await _read_input(args, settings)
-    except (GitHubError, OSError) as exc:
-        print(f"tierbot: {exc}", file=sys.stderr)
-        return EXIT_INPUT_ERROR
+    except (OSError, PullUrlError) as exc:
+        raise Failure(str(exc), EXIT_INPUT_ERROR) from None
+    except GitHubError as exc:
+        code = EXIT_INPUT_ERROR if exc.status in _NOT_THERE else EXIT_FAILED
+        raise Failure(str(exc), code) from None
     for problem in given.repo.problems:
-        print(f"tierbot: repo settings: {problem}", file=sys.stderr)
+        warn(f"repo settings: {problem}")
     try:
         changes = parse(given.diff)
     except DiffError as exc:
-        print(f"tierbot: {given.title}: {exc}", file=sys.stderr)
-        return EXIT_INPUT_ERROR
+        raise Failure(f"{given.title}: {exc}", EXIT_INPUT_ERROR) from None
     kept, excluded = without_excluded(changes, given.repo)
     if kept is None:
-        print(f"tierbot: {given.title}: every changed file is excluded by the repo settings")
+        skipped = f"{given.title}: every changed file is excluded by the repo settings"
+        if args.json:
+            skip = {"reviewed": False, "skipped": skipped, "excluded": excluded}
+            sys.stdout.write(json_line(skip))
+        else:
+            sys.stdout.write(printable(f"tierbot: {skipped}") + "\n")
         return EXIT_OK
 
     backends, models = backends_for(settings)
+    progress = Progress(sys.stderr)
+    backends = with_progress(backends, progress)
     complexity = score(kept)
     paths = tuple(f.path for f in kept.files)
     override = None if args.tier == "auto" else Tier(args.tier)
@@ -99,27 +110,27 @@ async def _run(args: argparse.Namespace, settings: Settings, prices: PriceTable)
     result = spend = None
     if decision.error is None:
         try:
-            result = await review_change(
-                kept, decision, backends, given.repo, context=given.context
-            )
+            async with progress.running():
+                result = await review_change(
+                    kept, decision, backends, given.repo, context=given.context
+                )
         finally:
             await close_backends(backends)
         spend = review_spend(result.attempts, prices, settings.frontier_model, gpu_hour)
     coverage = plans[decision.tier].coverage
     if args.json:
         payload = result_json(result, decision, coverage, estimates, spend, configure, excluded)
-        sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
+        sys.stdout.write(json_line(payload))
     else:
-        sys.stdout.write(
-            result_text(
-                given.title, result, decision, coverage, estimates, spend, configure, excluded
-            )
+        text = result_text(
+            given.title, result, decision, coverage, estimates, spend, configure, excluded
         )
+        sys.stdout.write(printable(text, lines=True))
     if result is not None and result.failed:
-        print(f"tierbot: not reviewed: {result.failed}", file=sys.stderr)
+        warn(f"not reviewed: {result.failed}")
         return EXIT_NOT_REVIEWED
     if result is None and decision.error and override is not None:
-        print(f"tierbot: {decision.error}", file=sys.stderr)
+        warn(decision.error)
         return EXIT_NOT_REVIEWED
     return EXIT_OK
 
@@ -129,10 +140,9 @@ async def _read_input(args: argparse.Namespace, settings: Settings) -> _Input:
     if args.config is not None:
         repo = RepoSettings.from_yaml(args.config.read_text(encoding="utf-8"))
     if args.diff is not None:
-        data = sys.stdin.buffer.read() if args.diff == "-" else Path(args.diff).read_bytes()
-        title = "standard input" if args.diff == "-" else args.diff
-        return _Input(title, data, repo, "")
-    ref = parse_pull_url(args.pr_url)
+        title = "standard input" if args.diff == STDIN else args.diff
+        return _Input(title, read_diff(args.diff), repo, "")
+    ref = pull_ref(args.pr_url, settings.github_api_url)
     github = GitHub(settings.github_token, settings.github_api_url)
     pull = await github.pull(ref)
     diff = await github.pull_diff(ref)

@@ -274,7 +274,47 @@ async def serve(settings: Settings, host: str, port: int) -> None:
     await uvicorn.Server(config).serve()
 
 
-async def replay(settings: Settings, payload_path: Path, event: str) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class JobOutcome:
+    """How one job of a replayed delivery ended: its kind, its queue state, and what it did."""
+
+    kind: str
+    state: str
+    detail: str
+
+    @property
+    def failed(self) -> bool:
+        """The job did not do its work: it failed, waits for a retry that replay will not run,
+        or finished with a failed review."""
+        return self.state != "done" or self.detail.startswith("failed:")
+
+    @property
+    def reason(self) -> str:
+        """Why the job did not do its work, in one line."""
+        if self.state == "done":
+            return f"{self.kind} job {self.detail}"
+        if self.state == "failed":
+            return f"{self.kind} job failed: {self.detail}"
+        return (
+            f"{self.kind} job failed and is {self.state} for a retry, which replay does not run: "
+            f"{self.detail}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """A replayed delivery: what the webhook answered, and how each of its jobs ended."""
+
+    ack: str
+    jobs: tuple[JobOutcome, ...]
+
+    @property
+    def failed(self) -> JobOutcome | None:
+        """The first job that did not do its work, or None when all did."""
+        return next((job for job in self.jobs if job.failed), None)
+
+
+async def replay(settings: Settings, payload_path: Path, event: str) -> Replayed:
     """Run one saved delivery through the webhook's routing and then its jobs, now."""
     server = await build(settings)
     payload = json.loads(payload_path.read_text(encoding="utf-8"))
@@ -282,9 +322,9 @@ async def replay(settings: Settings, payload_path: Path, event: str) -> list[str
         raise SettingsError(f"{payload_path} does not hold a webhook payload (a JSON object)")
     bot_login = f"{await server.github_app.slug()}[bot]"  # replay runs its jobs: GitHub is needed
     routed = route(event, payload, bot_login=bot_login, settings=EventSettings())
-    outcomes = [routed.ack]
-    server.workers.on_outcome = lambda kind, state, detail: outcomes.append(
-        f"{kind} {state}: {detail}"
+    jobs: list[JobOutcome] = []
+    server.workers.on_outcome = lambda kind, state, detail: jobs.append(
+        JobOutcome(kind, state, detail)
     )
     delivery = f"replay-{uuid.uuid4()}"
     await asyncio.to_thread(
@@ -297,4 +337,4 @@ async def replay(settings: Settings, payload_path: Path, event: str) -> list[str
         server.queue.close()
         if server.services.ledger is not None:
             server.services.ledger.close()
-    return outcomes
+    return Replayed(routed.ack, tuple(jobs))

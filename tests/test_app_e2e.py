@@ -177,7 +177,7 @@ def test_an_opened_pull_request_is_reviewed_and_summarised_once(
     assert (again.status_code, again.json()) == (200, {"delivery": "e2e-opened", "duplicate": True})
     job = bot.job(job_id)
     assert (job.state, job.attempts) == ("done", 1)
-    assert job.outcome == "reviewed by frontier: 1 comments (pull_request.opened)"
+    assert job.outcome == "reviewed by frontier: 1 comment (pull_request.opened)"
     assert bot.outcomes == [("done", job.outcome)]
 
     # The head commit the bot reviews is the one GitHub (Prism) says the PR has.

@@ -238,7 +238,7 @@ def test_an_escalation_the_budget_has_no_room_for_keeps_the_local_review(
         outcome = asyncio.run(run(JobSpec("review", "octo", "app", 1, 1, None, {}), services))
     finally:
         book.close()
-    assert outcome.startswith("reviewed by local: 1 comments")
+    assert outcome.startswith("reviewed by local: 1 comment")
     assert fake_anthropic.requests == []
     summary = host.pull(1).summary()
     assert "the month's frontier budget would be exceeded" in summary

@@ -84,15 +84,19 @@ def test_a_bad_input_gives_an_error_object_and_exit_2_without_losing_the_others(
     assert err_lines[0].startswith(f"tierbot: {bad}: malformed diff")
 
 
-def test_the_table_shows_score_tier_and_first_reason(
-    capsys: pytest.CaptureFixture[str], simple: Path
+def test_the_table_shows_score_tier_and_what_drove_the_score(
+    capsys: pytest.CaptureFixture[str], simple: Path, complex_diff: Path
 ) -> None:
-    assert main(["score", str(simple)]) == 0
-    header, row = capsys.readouterr().out.splitlines()
+    """WHY gives the reasons behind the score, not the threshold rule the columns already show."""
+    assert main(["score", str(simple), str(complex_diff)]) == 0
+    header, low, high = capsys.readouterr().out.splitlines()
     assert header.split()[:3] == ["SCORE", "TIER", "FILES"]
-    assert "local" in row
-    assert str(simple) in row
-    assert "below the threshold" in row
+    assert "local" in low
+    assert str(simple) in low
+    assert "threshold" not in low + high
+    assert "1 changed line of substance" in low or "typo-sized" in low
+    assert "edits a database migration or schema" in high
+    assert "in 1 files" not in low
 
 
 def test_a_repo_settings_file_changes_the_decision(

@@ -70,7 +70,7 @@ def test_generated_and_lock_files_do_not_count() -> None:
     with_lock = scored(code, lock)
     assert with_lock.score == alone.score
     assert with_lock.features["generated_lines"] == 3000
-    assert any("generated or lock files not counted" in r for r in with_lock.reasons)
+    assert any("in 1 generated or lock file not counted" in r for r in with_lock.reasons)
 
 
 def test_only_generated_files_is_the_easiest_pattern() -> None:

@@ -187,7 +187,7 @@ def test_a_review_killed_mid_flight_is_posted_exactly_once_after_a_restart(
     served.start()
     done = wait_for("the job finished after the restart", finished, 30, served.log)
     assert (done.state, done.attempts) == ("done", 2), done.error
-    assert done.outcome == "reviewed by frontier: 1 comments (pull_request.opened)"
+    assert done.outcome == "reviewed by frontier: 1 comment (pull_request.opened)"
     assert "lease expired" in (done.error or "")  # how it came back: its lease ran out
     assert len(fake_anthropic.requests) == 2
 

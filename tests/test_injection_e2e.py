@@ -235,7 +235,7 @@ def test_an_injection_pull_request_gets_only_safe_comments_and_forges_no_state(
     bot = run(scenario())
     outcomes = [detail for _, detail in bot.outcomes]
     assert {state for state, _ in bot.outcomes} == {"done"}, bot.outcomes
-    assert outcomes[0].startswith("reviewed by frontier: 1 comments"), outcomes
+    assert outcomes[0].startswith("reviewed by frontier: 1 comment"), outcomes
     assert outcomes[-1].startswith("reviewed by frontier"), outcomes  # neither paused nor done
     if case.question is not None:
         assert "replied: /ask" in outcomes

@@ -119,7 +119,7 @@ def test_a_review_posts_one_review_and_a_summary(
 ) -> None:
     fake_anthropic.reply(message(FIRST_ANSWER, input_tokens=2000, output_tokens=300))
     outcome = go(job(), services)
-    assert outcome.startswith("reviewed by frontier: 1 comments")
+    assert outcome.startswith("reviewed by frontier: 1 comment (")
     (review,) = github.reviews
     assert review["event"] == "COMMENT"
     assert review["commit_id"] == github.head
@@ -349,7 +349,7 @@ def test_a_review_is_recorded_and_the_summary_shows_the_month(
     report = ledger.report(repo="octo/app")
     assert report.reviews == 1
     assert str(report.spend_usd) == "2.000000000"
-    assert "This repo this month: 1 reviews, $2.00 spent" in github.summary()
+    assert "This repo this month: 1 review, $2.00 spent" in github.summary()
 
 
 def test_cost_replies_with_the_month_by_tier(

@@ -74,7 +74,7 @@ def test_a_review_summary_says_tier_why_counts_coverage_and_cost() -> None:
     assert "by the **local** model `qwen`: 3 inline comments." in body
     assert "**Why local:** complexity 31/100 — complexity 31 is below the threshold 45" in body
     assert "Comments: 2 major, 1 nit" in body
-    assert "1 files reviewed whole, 0 in part, 1 not reviewed, 0 excluded" in body
+    assert "1 file reviewed whole, 0 in part, 1 not reviewed, 0 excluded" in body
     assert "- `poetry.lock`: generated, vendored, lock or data file" in body
     assert "2 cited lines outside the diff and were dropped" in body
     assert "**Cost:** $0.0001 for 3,000 tokens in and 400 out" in body

@@ -64,7 +64,7 @@ def test_a_strangers_pull_request_is_reviewed_by_the_local_model_and_never_escal
     local = ScriptedLocalModel(answers=deque([json.loads(FIRST_ANSWER)]), entropy=5.0)
     stranger.settings_file = "routing:\n  threshold: 0\n"  # the change would go frontier
     outcome = go(job(), with_local(services, local))
-    assert outcome.startswith("reviewed by local: 1 comments")
+    assert outcome.startswith("reviewed by local: 1 comment")
     assert fake_anthropic.requests == []
     assert len(local.requests) == 1
     summary = stranger.summary()
@@ -97,7 +97,7 @@ def test_a_maintainers_review_command_reviews_a_strangers_pull_request_as_theirs
     go(job(), services)  # not reviewed: no local model
     fake_anthropic.reply(message(FIRST_ANSWER))
     asked = job("command", command="review", args=[], user="maint", author_association="MEMBER")
-    assert go(asked, services).startswith("reviewed by frontier: 1 comments (/review)")
+    assert go(asked, services).startswith("reviewed by frontier: 1 comment (/review)")
     assert len(fake_anthropic.requests) == 1
     # The same command from another stranger is not enough; it is told so, in a reply.
     stranger.head = "c" * 40
@@ -129,7 +129,7 @@ def test_a_review_command_without_write_access_does_not_override_a_pause(
     github.permissions["lead"] = "maintain"
     fake_anthropic.reply(message(FIRST_ANSWER))
     asked = job("command", command="review", args=[], user="lead", author_association="NONE")
-    assert go(asked, services).startswith("reviewed by frontier: 1 comments (/review)")
+    assert go(asked, services).startswith("reviewed by frontier: 1 comment (/review)")
     assert MARKERS.read_summary(github.summary())[0].paused, "still paused for pushes"
 
 
@@ -149,7 +149,7 @@ def test_a_strangers_review_command_on_a_maintainers_pull_request_gets_what_stra
     # With a local model, that model alone, never escalated however unsure it is.
     local = ScriptedLocalModel(answers=deque([json.loads(FIRST_ANSWER)]), entropy=5.0)
     github.settings_file = "routing:\n  threshold: 0\n"  # the change would go frontier
-    assert go(asked, with_local(services, local)).startswith("reviewed by local: 1 comments")
+    assert go(asked, with_local(services, local)).startswith("reviewed by local: 1 comment")
     assert fake_anthropic.requests == []
     assert len(local.requests) == 1
 
@@ -207,7 +207,7 @@ def test_a_maintainers_review_covers_the_pull_request_as_it_was_when_asked(
     # Asked again after the push, the review is the maintainer's.
     fake_anthropic.reply(message(FIRST_ANSWER))
     again = replace(asked, payload={**asked.payload, "queued_at": clock() + 1})
-    assert go(again, with_queue).startswith("reviewed by frontier: 1 comments (/review)")
+    assert go(again, with_queue).startswith("reviewed by frontier: 1 comment (/review)")
     queue.close()
 
 

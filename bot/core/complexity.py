@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from bot.core.cost import CHARS_PER_TOKEN
+from bot.core.counts import counted
 from bot.core.easy_patterns import CAPS, PATTERN_WORDS, easy_patterns
 from bot.core.file_stats import KEYWORDS, FileStats, file_stats
 from bot.diff import ChangeSet, FileChange, Status
@@ -233,27 +234,37 @@ def _reasons(
     assert isinstance(languages, list)
     if len(areas) > 1:
         shown = ", ".join(areas[:4]) + (", …" if len(areas) > 4 else "")
-        reasons.append(f"touches {len(areas)} areas: {shown}")
+        reasons.append(f"touches {counted(len(areas), 'area')}: {shown}")
     if len(languages) > 1:
-        reasons.append(f"spans {len(languages)} languages: {', '.join(languages)}")
+        reasons.append(f"spans {counted(len(languages), 'language')}: {', '.join(languages)}")
     if features["coupling"]:
         reasons.append(
-            f"{features['coupling']} uses in other changed files of names this change defines"
+            f"{counted(_whole(features['coupling']), 'use')} in other changed files of names "
+            "this change defines"
         )
     reasons.extend(_RISK_WORDS[risk] for risk in sorted(risks))
     reasons.append(
-        f"{features['code_lines']} changed lines of substance, {features['branches']} decision "
-        f"points, {features['names']} distinct names, in {features['reviewable_files']} files"
+        f"{counted(_whole(features['code_lines']), 'changed line')} of substance, "
+        f"{counted(_whole(features['branches']), 'decision point')}, "
+        f"{counted(_whole(features['names']), 'distinct name')}, "
+        f"in {counted(_whole(features['reviewable_files']), 'file')}"
     )
     if features["generated_lines"]:
         generated = sum(1 for f in files if f.kind.generated)
         reasons.append(
-            f"{features['generated_lines']} lines in {generated} generated or lock files "
-            "not counted"
+            f"{counted(_whole(features['generated_lines']), 'line')} in {generated} generated "
+            f"or lock {'file' if generated == 1 else 'files'} not counted"
         )
     if features["whitespace_only_lines"]:
-        reasons.append(f"{features['whitespace_only_lines']} whitespace-only lines not counted")
+        whitespace = counted(_whole(features["whitespace_only_lines"]), "whitespace-only line")
+        reasons.append(f"{whitespace} not counted")
     return tuple(reasons)
+
+
+def _whole(value: int | float | list[str]) -> int:
+    """A counted feature as a whole number, for the words that give it."""
+    assert isinstance(value, int | float)
+    return round(value)
 
 
 _RISK_WORDS = {

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from bot.core.complexity import area_of
 from bot.core.cost import estimate_tokens
+from bot.core.counts import counted
 from bot.diff import FileChange, Hunk, Status
 
 
@@ -44,7 +45,7 @@ def not_shown(f: FileChange) -> str:
     if f.binary:
         return "binary file"
     if f.status is Status.DELETED:
-        return f"deleted file ({f.removed} lines)"
+        return f"deleted file ({counted(f.removed, 'line')})"
     if not f.hunks:
         return f"no content change ({f.status})"
     return ""

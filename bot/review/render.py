@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.core.cost import CostEstimate, Spend, format_usd
+from bot.core.counts import counted
 from bot.review.anchor import Comment
 from bot.review.packing import Coverage
 from bot.review.result import ReviewResult
@@ -153,7 +154,7 @@ def result_text(
 ) -> str:
     """A dry run in plain text: what would be posted, what it covers and what it cost."""
     out = [f"tierbot review of {title}", ""]
-    out.append(f"Decision: {decision.tier} ({decision.model}), complexity {decision.score}")
+    out.append(f"Decision: {decision.tier} ({_model_name(decision)}), complexity {decision.score}")
     out.extend(f"  - {reason}" for reason in decision.reasons)
     if decision.error:
         out.append(f"  ! {decision.error}")
@@ -204,7 +205,7 @@ def result_text(
         for attempt in result.attempts if result else ():
             out.append(
                 f"  {attempt.tier} {attempt.model}: {attempt.usage.input_tokens:,} tokens in, "
-                f"{attempt.usage.output_tokens:,} out, {attempt.parts} request(s)"
+                f"{attempt.usage.output_tokens:,} out, {counted(attempt.parts, 'request')}"
                 + (f", {attempt.gpu_seconds:.1f} GPU-s" if attempt.gpu_seconds else "")
             )
     local, frontier = estimates.local, estimates.frontier
@@ -219,6 +220,14 @@ def result_text(
         out += ["", "To review with a model, configure:"]
         out.extend(f"  - {item}" for item in configure)
     return "\n".join(out) + "\n"
+
+
+def _model_name(decision: Decision) -> str:
+    """The model the decision names; a tier's bare name (bot.config's `local` for no model
+    folder) says that no model of that tier is configured, which is what the reader needs."""
+    if decision.model == str(decision.tier):
+        return f"no {decision.tier} model configured"
+    return decision.model
 
 
 def _usd(amount: Decimal) -> str:

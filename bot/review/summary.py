@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from bot.core.cost import Spend, format_usd
+from bot.core.counts import counted
 from bot.review.anchor import Comment
 from bot.review.markdown import code_span, plain_text, safe_markdown
 from bot.review.packing import Coverage
@@ -83,7 +84,7 @@ def render_summary(
         count = len(result.secrets)
         out += [
             "",
-            f"**Committed secrets:** {count} line{'s' if count != 1 else ''} of this change "
+            f"**Committed secrets:** {counted(count, 'line')} of this change "
             f"add{'s' if count == 1 else ''} a credential or key; each has its own comment "
             "saying what to do (rotate it, remove it from the history, load it from a secret "
             "store). The values are not repeated anywhere the bot writes.",
@@ -95,7 +96,11 @@ def render_summary(
     account = result.anchored
     notes = []
     if account.dropped_total:
-        notes.append(f"{account.dropped_total} cited lines outside the diff and were dropped")
+        notes.append(
+            f"{account.dropped_total} cited "
+            f"{'a line' if account.dropped_total == 1 else 'lines'} outside the diff and "
+            f"{'was' if account.dropped_total == 1 else 'were'} dropped"
+        )
     if account.moved:
         notes.append(f"{account.moved} moved to the line they quote")
     if account.capped:
@@ -118,9 +123,7 @@ def render_summary(
 
 
 def _comment_count(count: int) -> str:
-    if count == 0:
-        return "no inline comments"
-    return "1 inline comment" if count == 1 else f"{count} inline comments"
+    return counted(count, "inline comment", none="no inline comments")
 
 
 def _by_severity(comments: Sequence[Comment]) -> str:
@@ -133,7 +136,7 @@ def _coverage(coverage: Sequence[Coverage], excluded: Sequence[str]) -> list[str
     partial = [c for c in coverage if c.state == "partial"]
     skipped = [c for c in coverage if c.state == "skipped"]
     lines = [
-        f"**Coverage:** {len(whole)} files reviewed whole, {len(partial)} in part, "
+        f"**Coverage:** {counted(len(whole), 'file')} reviewed whole, {len(partial)} in part, "
         f"{len(skipped)} not reviewed, {len(excluded)} excluded by settings."
     ]
     listed = [*partial, *skipped]
@@ -165,7 +168,8 @@ def _cost(result: ReviewResult, spend: Spend | None, month: MonthToDate | None) 
     if month is not None:
         saved_month = month.baseline_usd - month.spent_usd
         lines.append(
-            f"This repo this month: {month.reviews} reviews, {format_usd(month.spent_usd)} spent "
+            f"This repo this month: {counted(month.reviews, 'review')}, "
+            f"{format_usd(month.spent_usd)} spent "
             f"against {format_usd(month.baseline_usd)} all-frontier "
             f"({format_usd(saved_month)} saved)."
         )

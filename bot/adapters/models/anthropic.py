@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from bot.core.types import Completion, CompletionRequest, ErrorKind, ModelError, Usage
@@ -56,6 +56,7 @@ class FrontierBackend:
     `max_retry_wait` is the longest `retry-after` wait the SDK may honour between attempts;
     `context_tokens` is the model's window, prompt and answer together. A backend belongs to one
     event loop (its HTTP client is made on first use there); call `aclose` when done with it.
+    `on_retry`, when set, is called each time the SDK sends a request again.
     """
 
     def __init__(
@@ -82,6 +83,8 @@ class FrontierBackend:
         self._max_retry_wait = max_retry_wait
         self._context_tokens = context_tokens
         self._client: AsyncAnthropic | None = None
+        # Called as the SDK sends a request again (after a timeout, 429, 5xx): for progress.
+        self.on_retry: Callable[[], None] | None = None
 
     @property
     def name(self) -> str:
@@ -204,6 +207,8 @@ class FrontierBackend:
     ) -> AsyncAPIResponse[Any]:
         """SDK middleware, run on each attempt: fail now when the server asks for a longer wait
         than `max_retry_wait`, since the SDK would otherwise sleep for as long as it is told."""
+        if request.retries_taken and self.on_retry is not None:
+            self.on_retry()
         response = await call_next(request)
         http = response.http_response
         wait = _retry_after(http.headers)
