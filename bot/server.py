@@ -157,6 +157,7 @@ async def build(
                     await task
             await workers.stop()
             await close_backends(backends)
+            await github_app.aclose()
             queue.close()
             ledger.close()
 
@@ -294,6 +295,8 @@ async def replay(settings: Settings, payload_path: Path, event: str) -> list[str
         while await server.workers.run_once("replay"):
             pass
     finally:
+        await close_backends(server.services.backends)
+        await server.github_app.aclose()
         server.queue.close()
         if server.services.ledger is not None:
             server.services.ledger.close()
