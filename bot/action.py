@@ -69,6 +69,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot import events
+from bot.adapters.github import GitHub, GitHubError, PostedReview, PullRef, PullRequest
 from bot.backends import backends_for, close_backends
 from bot.complexity import score
 from bot.config import DEFAULT_DATABASE_URL, REPO_SETTINGS_PATH, RepoSettings, Settings
@@ -82,7 +83,6 @@ from bot.cost import (
 )
 from bot.diff import ChangeSet, DiffError, parse
 from bot.gate import GateError, Workflow, capped, notice_due
-from bot.github import GitHub, GitHubError, PostedReview, PullRef, PullRequest
 from bot.metrics import BASELINE_DOLLARS, DOLLARS, REVIEWS, Metrics
 from bot.models.base import CompletionRequest, ModelError
 from bot.pipeline import (

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from bot.adapters.github import GitHub, GitHubError, parse_pull_url
 from bot.backends import backends_for, close_backends
 from bot.complexity import score
 from bot.config import RepoSettings, Settings
@@ -30,7 +31,6 @@ from bot.cost import (
     review_spend,
 )
 from bot.diff import DiffError, parse
-from bot.github import GitHub, GitHubError, parse_pull_url
 from bot.models.anthropic import DEFAULT_CONTEXT_TOKENS
 from bot.review.prompt import Plan, plan_review
 from bot.review.render import Estimates, result_json, result_text

@@ -36,11 +36,11 @@ import uvicorn
 from starlette.applications import Starlette
 
 from bot import listener
+from bot.adapters.github import GitHubApp, GitHubError, PullRef
 from bot.backends import backends_for, close_backends
 from bot.config import Settings, SettingsError
 from bot.cost import PriceTable
 from bot.events import EventSettings, route
-from bot.github import GitHubApp, GitHubError, PullRef
 from bot.ledger import Ledger
 from bot.metrics import JOBS, Metrics
 from bot.pipeline import GitHubClient, Services, collect_feedback

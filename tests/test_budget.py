@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.adapters.github import GitHub
 from bot.budget import FRAMING_TOKENS, Limit, request_ceiling
 from bot.config import RepoSettings, Settings
 from bot.cost import PriceTable, frontier_cost
 from bot.diff import parse
-from bot.github import GitHub
 from bot.ledger import Ledger
 from bot.models.anthropic import FrontierBackend
 from bot.models.base import Backend, CompletionRequest, Usage

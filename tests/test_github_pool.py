@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.github import GitHub, GitHubApp, PullRef
+from bot.adapters.github import GitHub, GitHubApp, PullRef
 from bot.models.anthropic import FrontierBackend
 from bot.models.base import CompletionRequest
 from bot.review.markers import marker_key

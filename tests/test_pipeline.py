@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from bot.adapters.github import GitHub, PullRef
 from bot.config import Settings
 from bot.cost import PriceTable
-from bot.github import GitHub, PullRef
 from bot.models.anthropic import FrontierBackend
 from bot.models.base import Backend
 from bot.pipeline import GitHubClient, JobSpec, Retry, Services, collect_feedback, run

@@ -1,0 +1,2 @@
+"""The adapters: each effect (GitHub, the model APIs, the ledger, the queue) behind a narrow
+interface."""
