@@ -72,7 +72,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,9 +89,10 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
-from bot.events import EventSettings  # noqa: E402
-from bot.queue import JobQueue  # noqa: E402
-from bot.web import create_app, signature  # noqa: E402
+from fakes import state  # noqa: E402 (bench/fakes.py)
+
+from bot.web import signature  # noqa: E402
+from tests.fake_github_api import private_pem  # noqa: E402
 
 EXAMPLES = (
     _ROOT
@@ -105,14 +106,14 @@ EXAMPLES = (
 )
 SECRET = "tierbot-bench-webhook-secret"
 BOT_LOGIN = "tierbot[bot]"
-DB_ENV = "TIERBOT_BENCH_DB"
-SECRET_ENV = "TIERBOT_BENCH_SECRET"
 TARGET_RATE = 200.0
 TARGET_P99_MS = 10.0
 RATE_SHARE = 0.98  # the achieved rate must be at least this share of --rate
 REQUEST_TIMEOUT = 10.0  # GitHub waits 10 s for an answer
 _NUMBER_MARK = 987_654_321
 _SHA_MARK = "5ead" * 10
+_INSTALLATION_MARK = 876_543_219
+INSTALLATIONS = 50  # deliveries spread over this many installations, as to a public App
 _OK = (200, 202)
 
 
@@ -123,24 +124,60 @@ class ServerError(RuntimeError):
 # --- the two servers: factories for `uvicorn --factory` ---------------------------------------
 
 
-def tierbot_app() -> Starlette:
-    """tierbot's webhook app on a JobQueue at $TIERBOT_BENCH_DB, with no workers."""
-    queue = JobQueue(os.environ[DB_ENV])
+def tierbot_env(db: Path, fakes_url: str, workers: int) -> dict[str, str]:
+    """`tierbot serve` as a GitHub App on the embedded defaults (a SQLite file, in-process
+    workers), with GitHub and the Messages API at the fakes and per-author caps out of reach, so
+    every delivery queues a review that the workers run in full."""
+    many = str(10**9)
+    return {
+        "TIERBOT_GITHUB_APP_ID": "4242",
+        "TIERBOT_GITHUB_PRIVATE_KEY": private_pem(),
+        "TIERBOT_GITHUB_APP_SLUG": "tierbot",
+        "TIERBOT_WEBHOOK_SECRET": SECRET,
+        "TIERBOT_GITHUB_API_URL": fakes_url,
+        "TIERBOT_DATABASE_URL": f"sqlite:///{db}",
+        "TIERBOT_WORKERS": str(workers),
+        "ANTHROPIC_API_KEY": "sk-ant-bench",
+        "ANTHROPIC_BASE_URL": fakes_url,
+        "TIERBOT_REVIEWS_PER_AUTHOR_HOUR": many,
+        "TIERBOT_REVIEWS_PER_REPO_HOUR": many,
+        "TIERBOT_COMMANDS_PER_AUTHOR_HOUR": many,
+        "TIERBOT_COMMANDS_PER_REPO_HOUR": many,
+    }
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            queue.close()
 
-    return create_app(
-        secret=os.environ.get(SECRET_ENV, SECRET),
-        queue=queue,
-        bot_login=BOT_LOGIN,
-        event_settings=EventSettings(),
-        lifespan=lifespan,
-    )
+class FakesProcess:
+    """bench/fakes.py in a process of its own, so that serving the workers' requests takes no
+    CPU from the load generator's interpreter."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        self.url = ""
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self) -> str:
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, str(_ROOT / "bench" / "fakes.py")],
+                cwd=_ROOT,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+            )
+        assert self.process.stdout is not None
+        self.url = self.process.stdout.readline().strip()
+        if not self.url.startswith("http://"):
+            raise ServerError(f"the fakes did not start:\n{self.log.read_text()[-2000:]}")
+        return self.url
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
 def bare_app() -> Starlette:
@@ -154,10 +191,11 @@ def bare_app() -> Starlette:
 
 @dataclass
 class ServerProcess:
-    """One uvicorn process serving `factory` from this file on a loopback port."""
+    """One server process on a loopback port: `tierbot serve` (factory None), or uvicorn serving
+    `factory` from this file."""
 
     name: str
-    factory: str
+    factory: str | None
     env: dict[str, str]
     log: Path
     port: int = 0
@@ -169,24 +207,14 @@ class ServerProcess:
 
     def start(self, timeout: float = 30.0) -> None:
         self.port = _free_port()
-        command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            f"webhook:{self.factory}",
-            "--app-dir",
-            str(_ROOT / "bench"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-            "--timeout-keep-alive",
-            "300",  # connections stay open across rounds
-        ]
+        where = ["--host", "127.0.0.1", "--port", str(self.port)]
+        command = [sys.executable, "-m", "bot", "serve", *where]
+        if self.factory is not None:
+            command = [
+                *[sys.executable, "-m", "uvicorn", "--factory", f"webhook:{self.factory}"],
+                *["--app-dir", str(_ROOT / "bench"), *where, "--log-level", "warning"],
+                *["--no-access-log", "--timeout-keep-alive", "300"],  # kept across rounds
+            ]
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 command, cwd=_ROOT, env=os.environ | self.env, stdout=log, stderr=log
@@ -239,7 +267,9 @@ def _free_port() -> int:
 @dataclass(frozen=True)
 class Deliveries:
     """Signed `pull_request` deliveries made from one payload: each with its own delivery id,
-    PR number and head commit, so each is a new delivery that queues a new review job."""
+    PR number and head commit, so each is a new delivery that queues a new review job, from one
+    of INSTALLATIONS installations in turn (each installation's client spaces its writes a
+    second apart, so one installation alone would keep the workers waiting, not working)."""
 
     source: str
     action: str
@@ -256,10 +286,12 @@ class Deliveries:
         pull["number"] = _NUMBER_MARK
         pull["draft"] = False
         pull["head"]["sha"] = _SHA_MARK
+        payload["installation"] = {**payload.get("installation", {}), "id": _INSTALLATION_MARK}
         template = json.dumps(payload).encode()
         if (
             template.count(str(_NUMBER_MARK).encode()) != 2
             or template.count(_SHA_MARK.encode()) != 1
+            or template.count(str(_INSTALLATION_MARK).encode()) != 1
         ):
             raise RuntimeError("the payload already holds the bench's marks; pick others")
         return cls(source, action, template, secret.encode())
@@ -269,6 +301,8 @@ class Deliveries:
         sha = hashlib.sha1(index.to_bytes(8, "big")).hexdigest()
         body = self.template.replace(str(_NUMBER_MARK).encode(), str(index + 1).encode(), 2)
         body = body.replace(_SHA_MARK.encode(), sha.encode(), 1)
+        installation = str(index % INSTALLATIONS + 1).encode()
+        body = body.replace(str(_INSTALLATION_MARK).encode(), installation, 1)
         delivery = str(uuid.uuid4())
         headers = {
             "Content-Type": "application/json",
@@ -399,6 +433,7 @@ class Phase:
     cpu: float | None = None
     accepted: list[str] = field(default_factory=list)
     queued: list[str] = field(default_factory=list)
+    wall_start: float = 0.0  # epoch seconds, to line the phase up with the fakes' records
 
     @property
     def answered(self) -> int:
@@ -456,6 +491,7 @@ async def load(
     cpu_before = server.cpu_seconds()
     tasks: list[asyncio.Task[float]] = []
     t0 = time.perf_counter() + 0.01
+    phase.wall_start = time.time() + 0.01
     for i in range(count):
         delivery, body, headers = deliveries.delivery(first + i)
         due = t0 + i / rate
@@ -579,7 +615,9 @@ def _environment() -> str:
 # --- the run ----------------------------------------------------------------------------------
 
 
-async def run(args: argparse.Namespace, servers: list[ServerProcess], db: Path) -> None:
+async def run(
+    args: argparse.Namespace, servers: list[ServerProcess], db: Path, fakes_url: str
+) -> None:
     deliveries = Deliveries.make(SECRET)
     print(f"payload: {deliveries.source}, {len(deliveries.template):,} bytes; PR number, head")
     print("  commit and delivery id varied per delivery, signed X-Hub-Signature-256")
@@ -600,6 +638,11 @@ async def run(args: argparse.Namespace, servers: list[ServerProcess], db: Path) 
     warm: list[Phase] = []
     phases: list[Phase] = []
     try:
+        primed, first = await prime(clients["tierbot"], deliveries, counters["tierbot"], fakes_url)
+        warm.append(Phase("tierbot", 0, sent=1, accepted=[first], queued=[first]))
+        counters["tierbot"] += 1
+        print(f"primed: one delivery reviewed and posted end to end in {primed * 1000:.0f} ms")
+        print()
         for server in servers:
             if args.warmup > 0:
                 phase = await load(
@@ -646,6 +689,43 @@ async def run(args: argparse.Namespace, servers: list[ServerProcess], db: Path) 
         for client in clients.values():
             await client.aclose()
     _summary(args, phases, warm, db)
+    _busy(phases, await asyncio.to_thread(state, fakes_url))
+
+
+async def prime(
+    client: httpx.AsyncClient, deliveries: Deliveries, index: int, fakes_url: str
+) -> tuple[float, str]:
+    """Send one delivery and wait until its review is posted: the first review loads what a
+    review needs (the model SDK, the secret scanners), seconds of CPU a server pays once."""
+    delivery, body, headers = deliveries.delivery(index)
+    started = time.time()
+    response = await client.post("/webhook", content=body, headers=headers)
+    if response.status_code != 202:
+        raise ServerError(f"tierbot answered {response.status_code} to a delivery")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        posted = (await asyncio.to_thread(state, fakes_url))["posted"].get(index + 1)
+        if posted is not None:
+            return float(posted) - started, delivery
+        await asyncio.sleep(0.05)
+    raise ServerError("tierbot's workers posted no review within 120 s")
+
+
+def _busy(phases: Sequence[Phase], fakes: dict[str, Any]) -> None:
+    """How busy tierbot's workers were while its webhook was timed: the reviews they posted to
+    the fake GitHub, and the requests the fakes answered, during tierbot's rounds."""
+    timed = [p for p in phases if p.server == "tierbot"]
+    seconds = sum(p.elapsed for p in timed)
+    spans = [(p.wall_start, p.wall_start + p.elapsed) for p in timed]
+    reviews = sum(1 for t in fakes["posted"].values() if any(a <= t <= b for a, b in spans))
+    calls = sum(1 for t, _ in fakes["handled"] if any(a <= t <= b for a, b in spans))
+    print()
+    print(
+        f"workers busy: during tierbot's {seconds:.0f} timed seconds its workers posted "
+        f"{reviews:,} reviews ({reviews / seconds if seconds else 0:.1f}/s) and sent the fakes "
+        f"{calls:,} requests ({calls / seconds if seconds else 0:.0f}/s); "
+        f"{len(fakes['posted']):,} reviews posted in all"
+    )
 
 
 def _summary(args: argparse.Namespace, phases: list[Phase], warm: list[Phase], db: Path) -> None:
@@ -732,33 +812,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per server per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of tierbot then bare")
     parser.add_argument("--warmup", type=float, default=1.0, help="untimed seconds per server")
+    parser.add_argument("--workers", type=int, default=4, help="tierbot's in-process workers")
     args = parser.parse_args(argv)
     if args.rate <= 0 or args.seconds <= 0 or args.rounds < 1 or args.warmup < 0:
         parser.error("--rate and --seconds must be positive, --rounds at least 1")
 
-    print("webhook: tierbot POST /webhook (SQLite JobQueue, no workers) vs a bare Starlette 200")
+    print(
+        f"webhook: tierbot serve (SQLite queue, {args.workers} workers reviewing against instant "
+        "fakes over HTTP) vs a bare Starlette 200"
+    )
     print(_environment())
     with tempfile.TemporaryDirectory(prefix="tierbot-bench-") as tmp:
         db = Path(tmp) / "tierbot.sqlite3"
-        servers = [
-            ServerProcess(
-                "tierbot",
-                "tierbot_app",
-                {DB_ENV: str(db), SECRET_ENV: SECRET},
-                Path(tmp) / "tierbot.log",
-            ),
-            ServerProcess("bare", "bare_app", {}, Path(tmp) / "bare.log"),
-        ]
+        fakes = FakesProcess(Path(tmp) / "fakes.log")
+        servers: list[ServerProcess] = []
         try:
+            fakes_url = fakes.start()
+            env = tierbot_env(db, fakes_url, args.workers)
+            servers.append(ServerProcess("tierbot", None, env, Path(tmp) / "tierbot.log"))
+            servers.append(ServerProcess("bare", "bare_app", {}, Path(tmp) / "bare.log"))
             for server in servers:
                 server.start()
-            asyncio.run(run(args, servers, db))
+            asyncio.run(run(args, servers, db, fakes_url))
         except ServerError as exc:
             print(exc, file=sys.stderr)
             return 1
         finally:
             for server in servers:
                 server.stop()
+            fakes.stop()
         for server in servers:
             log = server.log.read_text(errors="replace").strip()
             if log:
