@@ -1,25 +1,33 @@
-"""Latency of tierbot's `POST /webhook` under a steady load, beside a bare Starlette endpoint.
+"""Latency of tierbot's `POST /webhook` under a steady load while its workers review, beside a
+bare Starlette endpoint.
 
 What it measures, in one run on loopback:
 
-* tierbot: the real webhook app (`bot.web.create_app`) with its `JobQueue` on a SQLite file in
-  a temporary folder and no workers, so every delivery is verified (HMAC-SHA256), parsed,
-  routed and persisted (the delivery row and its review job, in one transaction) before the
-  answer, as in production; nothing takes the jobs, so they stay `waiting`;
+* tierbot: `tierbot serve` itself (`python -m bot serve`: the App's webhook server behind
+  bot.listener, its SQLite queue and ledger in a temporary folder, `--workers` in-process
+  workers), with GitHub and the Messages API at bench/fakes.py in a process of its own, over
+  real HTTP. Every delivery is verified (HMAC-SHA256), parsed, routed and persisted before the
+  answer, as in production, and queues a review that the workers run in full against the fakes
+  (installation token, pull request, diff, settings, earlier comments, the model, the review
+  and the summary posted), so the webhook is timed while the workers are busy, not beside an
+  idle queue. The per-author and per-repository caps are set out of reach, so that every
+  delivery is a real job. One delivery is reviewed end to end before anything is timed: the
+  first review loads what a review needs (the model SDK, the secret scanners), seconds of CPU
+  a server pays once;
 * bare: a Starlette app with one `POST /webhook` route that answers 200 without reading the
   body or the headers: what uvicorn, Starlette and the client cost on their own.
 
-Each app runs under uvicorn in its own process (`uvicorn --factory webhook:tierbot_app` and
-`webhook:bare_app` from this file; asyncio loop and h11 unless uvloop or httptools are
-installed), so the load generator, here in the bench process (asyncio + httpx, keep-alive
-connections), does not share an interpreter with the server. The generator is open-loop: request
-i is sent at t0 + i / `--rate` whether or not the earlier ones were answered (a slow answer does
-not delay the next request, so a stall shows in the latency instead of lowering the rate). Each
-request is a signed delivery as GitHub sends it: the real `pull_request.synchronize` example of
+The bare app runs under uvicorn in its own process (`uvicorn --factory webhook:bare_app` from
+this file; asyncio loop and h11 unless uvloop or httptools are installed), so the load
+generator, here in the bench process (asyncio + httpx, keep-alive connections), shares an
+interpreter with neither server. The generator is open-loop: request i is sent at
+t0 + i / `--rate` whether or not the earlier ones were answered (a slow answer does not delay the
+next request, so a stall shows in the latency instead of lowering the rate). Each request is a
+signed delivery as GitHub sends it: the real `pull_request.synchronize` example of
 `@octokit/webhooks-examples` (under tests/contract, `npm ci --prefix tests/contract`; a realistic
 built payload when it is not installed; the output says which), with a fresh `X-GitHub-Delivery`
-and, so that no job coalesces with another, its own PR number and head commit, signed with
-`bot.web.signature`. Both servers get the same bodies.
+and, so that no job coalesces with another, its own PR number and head commit, from one of 50
+installations in turn, signed with `bot.web.signature`. Both servers get the same bodies.
 
 The two servers are loaded in turn (tierbot, bare, tierbot, bare, ...) for `--rounds` rounds of
 `--seconds` each, after `--warmup` seconds of untimed load on each. Latency is from the moment a
@@ -32,13 +40,16 @@ How to read it:
   second (answers over the time from the first send to the last answer), p50/p99/max latency in
   milliseconds, `late p99`: how late the generator started its requests against the schedule
   (large values mean the generator, not the server, could not keep up, and the latencies are
-  suspect), and the server process's CPU milliseconds per request (from /proc; `n/a` elsewhere),
-  which is less noisy than latency on a busy machine.
+  suspect), and the server process's CPU milliseconds per request (from /proc; `n/a` elsewhere;
+  tierbot's includes what its workers spent meanwhile), less noisy than latency on a busy
+  machine.
 * The summary pools every round: tierbot and bare side by side, and the ratio tierbot/bare of
   p50 and p99 (what verifying, routing and persisting add on top of the HTTP stack).
 * `persisted:` compares the SQLite file, read after the load while the server still runs, with
   the answers: every delivery id answered 200 or 202 must have its row in `queue_deliveries`,
   and every one answered 202 its job in `queue_jobs`. Warm-up deliveries count too.
+* `workers busy:` the reviews the workers posted, and the requests they sent the fakes, while
+  tierbot's rounds were timed.
 * `target:` p99 under 10 ms at 200 requests/s (pooled p99 of tierbot below 10 ms, achieved rate
   at least 98% of `--rate`, no errors) and every accepted delivery persisted, each with PASS or
   FAIL. The script reports; it exits 0 either way (1 only when a server cannot be started).
@@ -46,7 +57,8 @@ How to read it:
 Timings from a small, shared machine move from run to run: compare tierbot with bare from the
 same run, and runs only on the same machine.
 
-Run: `uv run python bench/webhook.py [--rate N] [--seconds S] [--rounds N] [--warmup S]`.
+Run: `uv run python bench/webhook.py [--rate N] [--seconds S] [--rounds N] [--warmup S]
+[--workers N]`.
 """
 
 from __future__ import annotations
@@ -231,7 +243,7 @@ class ServerProcess:
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
+        self.process.send_signal(signal.SIGTERM)  # uvicorn's graceful shutdown
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -335,26 +347,27 @@ def _payload() -> tuple[dict[str, Any], str]:
 
 def _built_payload() -> dict[str, Any]:
     """A pull_request.synchronize shaped like GitHub's, with the fields a real one carries most
-    of its bytes in (users, both repositories, links), for when the examples are not installed."""
+    of its bytes in (users, both repositories, links), for when the examples are not installed;
+    in the examples' repository, which bench/fakes.py serves."""
     owner = {
-        "login": "octo-org",
+        "login": "Codertocat",
         "id": 6811672,
         "node_id": "MDEyOk9yZ2FuaXphdGlvbjY4MTE2NzI=",
         "avatar_url": "https://avatars.githubusercontent.com/u/6811672?v=4",
-        "html_url": "https://github.com/octo-org",
+        "html_url": "https://github.com/Codertocat",
         "type": "Organization",
         "site_admin": False,
     }
     user = owner | {"login": "mona", "id": 21031067, "type": "User"}
-    repo_url = "https://api.github.com/repos/octo-org/service"
+    repo_url = "https://api.github.com/repos/Codertocat/Hello-World"
     repository = {
         "id": 186853002,
         "node_id": "MDEwOlJlcG9zaXRvcnkxODY4NTMwMDI=",
-        "name": "service",
-        "full_name": "octo-org/service",
+        "name": "Hello-World",
+        "full_name": "Codertocat/Hello-World",
         "private": True,
         "owner": owner,
-        "html_url": "https://github.com/octo-org/service",
+        "html_url": "https://github.com/Codertocat/Hello-World",
         "description": "The order service",
         "fork": False,
         "url": repo_url,
@@ -370,7 +383,7 @@ def _built_payload() -> dict[str, Any]:
         "visibility": "private",
         "size": 1024,
     }
-    branch = {"label": "octo-org:main", "ref": "main", "user": owner, "repo": repository}
+    branch = {"label": "Codertocat:main", "ref": "main", "user": owner, "repo": repository}
     return {
         "action": "synchronize",
         "number": 2,
@@ -380,8 +393,8 @@ def _built_payload() -> dict[str, Any]:
             "url": f"{repo_url}/pulls/2",
             "id": 279147437,
             "node_id": "MDExOlB1bGxSZXF1ZXN0Mjc5MTQ3NDM3",
-            "html_url": "https://github.com/octo-org/service/pull/2",
-            "diff_url": "https://github.com/octo-org/service/pull/2.diff",
+            "html_url": "https://github.com/Codertocat/Hello-World/pull/2",
+            "diff_url": "https://github.com/Codertocat/Hello-World/pull/2.diff",
             "number": 2,
             "state": "open",
             "locked": False,

@@ -30,7 +30,8 @@ class GitHubApp:
     Installation tokens last an hour; each is cached until five minutes before it expires and
     renewed on the next call after that, so a long job never sends a stale one. `marker_key`
     (from the webhook secret: bot.review.markers.marker_key) signs and checks the markers of
-    every installation's client.
+    every installation's client. The App's own requests and all its installations' clients share
+    one connection pool (`transport`, for tests, takes its place); `aclose` closes them all.
     https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/generating-an-installation-access-token-for-a-github-app
     """
 

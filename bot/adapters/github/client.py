@@ -54,7 +54,8 @@ class GitHub(FeedbackReader):
     `accept_json` adds `application/json` to the Accept header of JSON requests, which a mock
     server that negotiates content strictly (Prism) needs; GitHub itself does not.
     `clock` (epoch seconds) and `sleep` are injectable for tests. `reachability`, when given,
-    records whether each request got an answer.
+    records whether each request got an answer. One HTTP client (and its connections) serves
+    every request from the first until `aclose`, or the end of `async with`.
     """
 
     async def post_review(
