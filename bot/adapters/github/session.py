@@ -201,7 +201,11 @@ class _Kit(_GitHubKit[Any]):
     @contextlib.asynccontextmanager
     async def get_async_client(self) -> AsyncGenerator[httpx.AsyncClient, None]:
         if self._client is None:
-            self._client = await self._create_async_client()
+            made = await self._create_async_client()
+            if self._client is None:  # no other task made one meanwhile
+                self._client = made
+            else:
+                await made.aclose()
         yield self._client
 
     async def aclose(self) -> None:
