@@ -50,11 +50,14 @@ def private_pem() -> str:
 
 @contextmanager
 def serve(
-    handle: Callable[[httpx.Request], httpx.Response], connections: list[str] | None = None
+    handle: Callable[[httpx.Request], httpx.Response],
+    connections: list[str] | None = None,
+    closed: list[str] | None = None,
 ) -> Iterator[str]:
     """`handle` (an httpx request in, a response out) on a real local HTTP/1.1 server that keeps
     connections open between requests, as GitHub does, one thread per connection; yields its
-    URL. Each connection opened is appended to `connections` (its client's address)."""
+    URL. Each connection opened is appended to `connections`, and each one the client closed to
+    `closed` (its client's address)."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -66,6 +69,11 @@ def serve(
             super().setup()
             if connections is not None:
                 connections.append("{}:{}".format(*self.client_address))
+
+        def finish(self) -> None:
+            super().finish()
+            if closed is not None:
+                closed.append("{}:{}".format(*self.client_address))
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -322,9 +330,11 @@ class FakeGitHubHost:
         return httpx.MockTransport(self._handle)
 
     @contextmanager
-    def served(self, connections: list[str] | None = None) -> Iterator[str]:
+    def served(
+        self, connections: list[str] | None = None, closed: list[str] | None = None
+    ) -> Iterator[str]:
         """The host on a real local HTTP server (see `serve`); yields the API URL."""
-        with serve(self._handle, connections) as url:
+        with serve(self._handle, connections, closed) as url:
             yield url
 
     def _handle(self, request: httpx.Request) -> httpx.Response:

@@ -5,11 +5,15 @@ open between requests as the real services do."""
 from __future__ import annotations
 
 import asyncio
+import time
+from pathlib import Path
 
 from bot.adapters.github import GitHub, GitHubApp, PullRef
+from bot.config import Settings
 from bot.models.anthropic import FrontierBackend
 from bot.models.base import CompletionRequest
 from bot.review.markers import marker_key
+from bot.server import build
 from tests.fake_anthropic import (
     MODEL,
     FakeAnthropic,
@@ -85,3 +89,33 @@ def test_the_frontier_backend_keeps_one_connection(fake_anthropic: FakeAnthropic
     asyncio.run(run())
     assert len(fake_anthropic.requests) == REQUESTS
     assert fake_anthropic.connections == 1
+
+
+def test_the_server_closes_its_github_connections_when_it_stops(tmp_path: Path) -> None:
+    """The App's pool is opened by the first request (here the start's slug and a token) and
+    closed in the lifespan's end: GitHub sees every connection closed by the client."""
+    host = FakeGitHubHost()
+    opened: list[str] = []
+    closed: list[str] = []
+
+    async def run() -> None:
+        settings = Settings(
+            github_app_id=4242,
+            github_private_key=private_pem(),
+            webhook_secret="s",
+            github_api_url=url,
+            database_url=f"sqlite:///{tmp_path / 'tierbot.db'}",
+        )
+        server = await build(settings)
+        server.workers.concurrency = 0
+        async with server.app.router.lifespan_context(server.app):
+            await server.github_app.installation(1)
+            assert opened
+            assert not closed
+
+    with host.served(opened, closed) as url:
+        asyncio.run(run())
+        deadline = time.monotonic() + 5
+        while len(closed) < len(opened) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert sorted(closed) == sorted(opened)
