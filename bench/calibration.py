@@ -20,7 +20,8 @@ share of resamples where ours is better (above 0) and where they tie. An interva
 above 0 says the score ranks better than counting lines on data like this; one straddling 0
 says the data cannot tell them apart.
 
-Last, routing at the default threshold (`bot.config.DEFAULT_THRESHOLD`), on the score alone:
+Last, routing at the default threshold (`bot.core.repo_settings.DEFAULT_THRESHOLD`), on the
+score alone:
 the share of patches scoring below it (they would be reviewed by the local model) overall and
 per label, and the recall of `>= 1 hour` patches (`1-4 hours` and `>4 hours`) that reach the
 frontier model. The bot's other routing rules (path patterns, the local context window) are not

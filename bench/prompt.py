@@ -12,7 +12,7 @@ request:
 Tokens. `ours` is `plan.prompt_tokens`: every part's text (line-numbered hunks, file headers,
 the listings of files not shown) plus the system prompt and the stable text (guidelines) once
 per request. `raw` is `estimate_tokens(diff text)` plus the same system and stable text once.
-All counts are `bot.cost.estimate_tokens` estimates (characters / 3.5), not a tokenizer's, and
+All counts are `bot.core.cost.estimate_tokens` estimates (characters / 3.5), not a tokenizer's, and
 cover the prompt only: the answer's tokens are the same either way and are not counted. `x raw`
 is ours / raw for that diff; below 1 means the review sends less than the raw diff would. Ours
 can be above 1 on small diffs: the line numbers the model cites by cost a few tokens a line.

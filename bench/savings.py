@@ -6,8 +6,9 @@ a human difficulty label). Each change goes through what the bot does with the d
 and both tiers available, no repo settings file and no frontier budget:
 
 * routing: `decide(score(parse(diff)), Models(...))` with the frontier model
-  `bot.config.DEFAULT_FRONTIER_MODEL`, the threshold `bot.config.DEFAULT_THRESHOLD` (or
-  `--threshold`) and the local window `bot.config.DEFAULT_LOCAL_CONTEXT_TOKENS` (8,192). A
+  `bot.settings.DEFAULT_FRONTIER_MODEL`, the threshold
+  `bot.core.repo_settings.DEFAULT_THRESHOLD` (or `--threshold`) and the local window
+  `bot.settings.DEFAULT_LOCAL_CONTEXT_TOKENS` (8,192). A
   review goes frontier when its score reaches the threshold or its context does not fit the
   local window, local otherwise;
 * prompt tokens, per tier: `plan_review(changes, budget_for(tier, window, ...)).prompt_tokens`
@@ -264,7 +265,7 @@ def assumptions_block(given: Assumptions, threshold: int) -> list[str]:
     rate = float(100 * given.escalation_rate)
 
     def origin(value: object, default: object, option: str, name: str) -> str:
-        return f"bot.cost.{name}" if value == default else f"{option}; default {default}"
+        return f"bot.core.cost.{name}" if value == default else f"{option}; default {default}"
 
     output = origin(
         given.output_tokens, DEFAULT_OUTPUT_TOKENS, "--output-tokens", "DEFAULT_OUTPUT_TOKENS"
@@ -282,7 +283,7 @@ def assumptions_block(given: Assumptions, threshold: int) -> list[str]:
         f"{pad}({output})",
         f"  local GPU    ${given.gpu_hour_usd} per GPU-hour ({gpu}),",
         f"{pad}at {tp.prefill_tokens_per_second:,} prompt and {tp.decode_tokens_per_second:,}"
-        " output tokens per second (bot.cost.DEFAULT_THROUGHPUT)",
+        " output tokens per second (bot.core.cost.DEFAULT_THROUGHPUT)",
         f"  routing      threshold {threshold}, local window {WINDOWS[Tier.LOCAL]:,} tokens, both"
         " tiers available,",
         f"{pad}no repo settings file, no frontier budget",

@@ -1,25 +1,33 @@
-"""Latency of tierbot's `POST /webhook` under a steady load, beside a bare Starlette endpoint.
+"""Latency of tierbot's `POST /webhook` under a steady load while its workers review, beside a
+bare Starlette endpoint.
 
 What it measures, in one run on loopback:
 
-* tierbot: the real webhook app (`bot.web.create_app`) with its `JobQueue` on a SQLite file in
-  a temporary folder and no workers, so every delivery is verified (HMAC-SHA256), parsed,
-  routed and persisted (the delivery row and its review job, in one transaction) before the
-  answer, as in production; nothing takes the jobs, so they stay `waiting`;
+* tierbot: `tierbot serve` itself (`python -m bot serve`: the App's webhook server behind
+  bot.listener, its SQLite queue and ledger in a temporary folder, `--workers` in-process
+  workers), with GitHub and the Messages API at bench/fakes.py in a process of its own, over
+  real HTTP. Every delivery is verified (HMAC-SHA256), parsed, routed and persisted before the
+  answer, as in production, and queues a review that the workers run in full against the fakes
+  (installation token, pull request, diff, settings, earlier comments, the model, the review
+  and the summary posted), so the webhook is timed while the workers are busy, not beside an
+  idle queue. The per-author and per-repository caps are set out of reach, so that every
+  delivery is a real job. One delivery is reviewed end to end before anything is timed: the
+  first review loads what a review needs (the model SDK, the secret scanners), seconds of CPU
+  a server pays once;
 * bare: a Starlette app with one `POST /webhook` route that answers 200 without reading the
   body or the headers: what uvicorn, Starlette and the client cost on their own.
 
-Each app runs under uvicorn in its own process (`uvicorn --factory webhook:tierbot_app` and
-`webhook:bare_app` from this file; asyncio loop and h11 unless uvloop or httptools are
-installed), so the load generator, here in the bench process (asyncio + httpx, keep-alive
-connections), does not share an interpreter with the server. The generator is open-loop: request
-i is sent at t0 + i / `--rate` whether or not the earlier ones were answered (a slow answer does
-not delay the next request, so a stall shows in the latency instead of lowering the rate). Each
-request is a signed delivery as GitHub sends it: the real `pull_request.synchronize` example of
+The bare app runs under uvicorn in its own process (`uvicorn --factory webhook:bare_app` from
+this file; asyncio loop and h11 unless uvloop or httptools are installed), so the load
+generator, here in the bench process (asyncio + httpx, keep-alive connections), shares an
+interpreter with neither server. The generator is open-loop: request i is sent at
+t0 + i / `--rate` whether or not the earlier ones were answered (a slow answer does not delay the
+next request, so a stall shows in the latency instead of lowering the rate). Each request is a
+signed delivery as GitHub sends it: the real `pull_request.synchronize` example of
 `@octokit/webhooks-examples` (under tests/contract, `npm ci --prefix tests/contract`; a realistic
 built payload when it is not installed; the output says which), with a fresh `X-GitHub-Delivery`
-and, so that no job coalesces with another, its own PR number and head commit, signed with
-`bot.web.signature`. Both servers get the same bodies.
+and, so that no job coalesces with another, its own PR number and head commit, from one of 50
+installations in turn, signed with `bot.web.signature`. Both servers get the same bodies.
 
 The two servers are loaded in turn (tierbot, bare, tierbot, bare, ...) for `--rounds` rounds of
 `--seconds` each, after `--warmup` seconds of untimed load on each. Latency is from the moment a
@@ -32,13 +40,16 @@ How to read it:
   second (answers over the time from the first send to the last answer), p50/p99/max latency in
   milliseconds, `late p99`: how late the generator started its requests against the schedule
   (large values mean the generator, not the server, could not keep up, and the latencies are
-  suspect), and the server process's CPU milliseconds per request (from /proc; `n/a` elsewhere),
-  which is less noisy than latency on a busy machine.
+  suspect), and the server process's CPU milliseconds per request (from /proc; `n/a` elsewhere;
+  tierbot's includes what its workers spent meanwhile), less noisy than latency on a busy
+  machine.
 * The summary pools every round: tierbot and bare side by side, and the ratio tierbot/bare of
   p50 and p99 (what verifying, routing and persisting add on top of the HTTP stack).
 * `persisted:` compares the SQLite file, read after the load while the server still runs, with
   the answers: every delivery id answered 200 or 202 must have its row in `queue_deliveries`,
   and every one answered 202 its job in `queue_jobs`. Warm-up deliveries count too.
+* `workers busy:` the reviews the workers posted, and the requests they sent the fakes, while
+  tierbot's rounds were timed.
 * `target:` p99 under 10 ms at 200 requests/s (pooled p99 of tierbot below 10 ms, achieved rate
   at least 98% of `--rate`, no errors) and every accepted delivery persisted, each with PASS or
   FAIL. The script reports; it exits 0 either way (1 only when a server cannot be started).
@@ -46,7 +57,8 @@ How to read it:
 Timings from a small, shared machine move from run to run: compare tierbot with bare from the
 same run, and runs only on the same machine.
 
-Run: `uv run python bench/webhook.py [--rate N] [--seconds S] [--rounds N] [--warmup S]`.
+Run: `uv run python bench/webhook.py [--rate N] [--seconds S] [--rounds N] [--warmup S]
+[--workers N]`.
 """
 
 from __future__ import annotations
@@ -72,7 +84,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,9 +101,10 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
-from bot.events import EventSettings  # noqa: E402
-from bot.queue import JobQueue  # noqa: E402
-from bot.web import create_app, signature  # noqa: E402
+from fakes import state  # noqa: E402 (bench/fakes.py)
+
+from bot.web import signature  # noqa: E402
+from tests.fake_github_api import private_pem  # noqa: E402
 
 EXAMPLES = (
     _ROOT
@@ -105,14 +118,14 @@ EXAMPLES = (
 )
 SECRET = "tierbot-bench-webhook-secret"
 BOT_LOGIN = "tierbot[bot]"
-DB_ENV = "TIERBOT_BENCH_DB"
-SECRET_ENV = "TIERBOT_BENCH_SECRET"
 TARGET_RATE = 200.0
 TARGET_P99_MS = 10.0
 RATE_SHARE = 0.98  # the achieved rate must be at least this share of --rate
 REQUEST_TIMEOUT = 10.0  # GitHub waits 10 s for an answer
 _NUMBER_MARK = 987_654_321
 _SHA_MARK = "5ead" * 10
+_INSTALLATION_MARK = 876_543_219
+INSTALLATIONS = 50  # deliveries spread over this many installations, as to a public App
 _OK = (200, 202)
 
 
@@ -123,24 +136,60 @@ class ServerError(RuntimeError):
 # --- the two servers: factories for `uvicorn --factory` ---------------------------------------
 
 
-def tierbot_app() -> Starlette:
-    """tierbot's webhook app on a JobQueue at $TIERBOT_BENCH_DB, with no workers."""
-    queue = JobQueue(os.environ[DB_ENV])
+def tierbot_env(db: Path, fakes_url: str, workers: int) -> dict[str, str]:
+    """`tierbot serve` as a GitHub App on the embedded defaults (a SQLite file, in-process
+    workers), with GitHub and the Messages API at the fakes and per-author caps out of reach, so
+    every delivery queues a review that the workers run in full."""
+    many = str(10**9)
+    return {
+        "TIERBOT_GITHUB_APP_ID": "4242",
+        "TIERBOT_GITHUB_PRIVATE_KEY": private_pem(),
+        "TIERBOT_GITHUB_APP_SLUG": "tierbot",
+        "TIERBOT_WEBHOOK_SECRET": SECRET,
+        "TIERBOT_GITHUB_API_URL": fakes_url,
+        "TIERBOT_DATABASE_URL": f"sqlite:///{db}",
+        "TIERBOT_WORKERS": str(workers),
+        "ANTHROPIC_API_KEY": "sk-ant-bench",
+        "ANTHROPIC_BASE_URL": fakes_url,
+        "TIERBOT_REVIEWS_PER_AUTHOR_HOUR": many,
+        "TIERBOT_REVIEWS_PER_REPO_HOUR": many,
+        "TIERBOT_COMMANDS_PER_AUTHOR_HOUR": many,
+        "TIERBOT_COMMANDS_PER_REPO_HOUR": many,
+    }
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            queue.close()
 
-    return create_app(
-        secret=os.environ.get(SECRET_ENV, SECRET),
-        queue=queue,
-        bot_login=BOT_LOGIN,
-        event_settings=EventSettings(),
-        lifespan=lifespan,
-    )
+class FakesProcess:
+    """bench/fakes.py in a process of its own, so that serving the workers' requests takes no
+    CPU from the load generator's interpreter."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        self.url = ""
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self) -> str:
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, str(_ROOT / "bench" / "fakes.py")],
+                cwd=_ROOT,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+            )
+        assert self.process.stdout is not None
+        self.url = self.process.stdout.readline().strip()
+        if not self.url.startswith("http://"):
+            raise ServerError(f"the fakes did not start:\n{self.log.read_text()[-2000:]}")
+        return self.url
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
 def bare_app() -> Starlette:
@@ -154,10 +203,11 @@ def bare_app() -> Starlette:
 
 @dataclass
 class ServerProcess:
-    """One uvicorn process serving `factory` from this file on a loopback port."""
+    """One server process on a loopback port: `tierbot serve` (factory None), or uvicorn serving
+    `factory` from this file."""
 
     name: str
-    factory: str
+    factory: str | None
     env: dict[str, str]
     log: Path
     port: int = 0
@@ -169,24 +219,14 @@ class ServerProcess:
 
     def start(self, timeout: float = 30.0) -> None:
         self.port = _free_port()
-        command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            f"webhook:{self.factory}",
-            "--app-dir",
-            str(_ROOT / "bench"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-            "--timeout-keep-alive",
-            "300",  # connections stay open across rounds
-        ]
+        where = ["--host", "127.0.0.1", "--port", str(self.port)]
+        command = [sys.executable, "-m", "bot", "serve", *where]
+        if self.factory is not None:
+            command = [
+                *[sys.executable, "-m", "uvicorn", "--factory", f"webhook:{self.factory}"],
+                *["--app-dir", str(_ROOT / "bench"), *where, "--log-level", "warning"],
+                *["--no-access-log", "--timeout-keep-alive", "300"],  # kept across rounds
+            ]
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 command, cwd=_ROOT, env=os.environ | self.env, stdout=log, stderr=log
@@ -203,7 +243,7 @@ class ServerProcess:
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
+        self.process.send_signal(signal.SIGTERM)  # uvicorn's graceful shutdown
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -239,7 +279,9 @@ def _free_port() -> int:
 @dataclass(frozen=True)
 class Deliveries:
     """Signed `pull_request` deliveries made from one payload: each with its own delivery id,
-    PR number and head commit, so each is a new delivery that queues a new review job."""
+    PR number and head commit, so each is a new delivery that queues a new review job, from one
+    of INSTALLATIONS installations in turn (each installation's client spaces its writes a
+    second apart, so one installation alone would keep the workers waiting, not working)."""
 
     source: str
     action: str
@@ -256,10 +298,12 @@ class Deliveries:
         pull["number"] = _NUMBER_MARK
         pull["draft"] = False
         pull["head"]["sha"] = _SHA_MARK
+        payload["installation"] = {**payload.get("installation", {}), "id": _INSTALLATION_MARK}
         template = json.dumps(payload).encode()
         if (
             template.count(str(_NUMBER_MARK).encode()) != 2
             or template.count(_SHA_MARK.encode()) != 1
+            or template.count(str(_INSTALLATION_MARK).encode()) != 1
         ):
             raise RuntimeError("the payload already holds the bench's marks; pick others")
         return cls(source, action, template, secret.encode())
@@ -269,6 +313,8 @@ class Deliveries:
         sha = hashlib.sha1(index.to_bytes(8, "big")).hexdigest()
         body = self.template.replace(str(_NUMBER_MARK).encode(), str(index + 1).encode(), 2)
         body = body.replace(_SHA_MARK.encode(), sha.encode(), 1)
+        installation = str(index % INSTALLATIONS + 1).encode()
+        body = body.replace(str(_INSTALLATION_MARK).encode(), installation, 1)
         delivery = str(uuid.uuid4())
         headers = {
             "Content-Type": "application/json",
@@ -301,26 +347,27 @@ def _payload() -> tuple[dict[str, Any], str]:
 
 def _built_payload() -> dict[str, Any]:
     """A pull_request.synchronize shaped like GitHub's, with the fields a real one carries most
-    of its bytes in (users, both repositories, links), for when the examples are not installed."""
+    of its bytes in (users, both repositories, links), for when the examples are not installed;
+    in the examples' repository, which bench/fakes.py serves."""
     owner = {
-        "login": "octo-org",
+        "login": "Codertocat",
         "id": 6811672,
         "node_id": "MDEyOk9yZ2FuaXphdGlvbjY4MTE2NzI=",
         "avatar_url": "https://avatars.githubusercontent.com/u/6811672?v=4",
-        "html_url": "https://github.com/octo-org",
+        "html_url": "https://github.com/Codertocat",
         "type": "Organization",
         "site_admin": False,
     }
     user = owner | {"login": "mona", "id": 21031067, "type": "User"}
-    repo_url = "https://api.github.com/repos/octo-org/service"
+    repo_url = "https://api.github.com/repos/Codertocat/Hello-World"
     repository = {
         "id": 186853002,
         "node_id": "MDEwOlJlcG9zaXRvcnkxODY4NTMwMDI=",
-        "name": "service",
-        "full_name": "octo-org/service",
+        "name": "Hello-World",
+        "full_name": "Codertocat/Hello-World",
         "private": True,
         "owner": owner,
-        "html_url": "https://github.com/octo-org/service",
+        "html_url": "https://github.com/Codertocat/Hello-World",
         "description": "The order service",
         "fork": False,
         "url": repo_url,
@@ -336,7 +383,7 @@ def _built_payload() -> dict[str, Any]:
         "visibility": "private",
         "size": 1024,
     }
-    branch = {"label": "octo-org:main", "ref": "main", "user": owner, "repo": repository}
+    branch = {"label": "Codertocat:main", "ref": "main", "user": owner, "repo": repository}
     return {
         "action": "synchronize",
         "number": 2,
@@ -346,8 +393,8 @@ def _built_payload() -> dict[str, Any]:
             "url": f"{repo_url}/pulls/2",
             "id": 279147437,
             "node_id": "MDExOlB1bGxSZXF1ZXN0Mjc5MTQ3NDM3",
-            "html_url": "https://github.com/octo-org/service/pull/2",
-            "diff_url": "https://github.com/octo-org/service/pull/2.diff",
+            "html_url": "https://github.com/Codertocat/Hello-World/pull/2",
+            "diff_url": "https://github.com/Codertocat/Hello-World/pull/2.diff",
             "number": 2,
             "state": "open",
             "locked": False,
@@ -399,6 +446,7 @@ class Phase:
     cpu: float | None = None
     accepted: list[str] = field(default_factory=list)
     queued: list[str] = field(default_factory=list)
+    wall_start: float = 0.0  # epoch seconds, to line the phase up with the fakes' records
 
     @property
     def answered(self) -> int:
@@ -456,6 +504,7 @@ async def load(
     cpu_before = server.cpu_seconds()
     tasks: list[asyncio.Task[float]] = []
     t0 = time.perf_counter() + 0.01
+    phase.wall_start = time.time() + 0.01
     for i in range(count):
         delivery, body, headers = deliveries.delivery(first + i)
         due = t0 + i / rate
@@ -579,7 +628,9 @@ def _environment() -> str:
 # --- the run ----------------------------------------------------------------------------------
 
 
-async def run(args: argparse.Namespace, servers: list[ServerProcess], db: Path) -> None:
+async def run(
+    args: argparse.Namespace, servers: list[ServerProcess], db: Path, fakes_url: str
+) -> None:
     deliveries = Deliveries.make(SECRET)
     print(f"payload: {deliveries.source}, {len(deliveries.template):,} bytes; PR number, head")
     print("  commit and delivery id varied per delivery, signed X-Hub-Signature-256")
@@ -600,6 +651,11 @@ async def run(args: argparse.Namespace, servers: list[ServerProcess], db: Path) 
     warm: list[Phase] = []
     phases: list[Phase] = []
     try:
+        primed, first = await prime(clients["tierbot"], deliveries, counters["tierbot"], fakes_url)
+        warm.append(Phase("tierbot", 0, sent=1, accepted=[first], queued=[first]))
+        counters["tierbot"] += 1
+        print(f"primed: one delivery reviewed and posted end to end in {primed * 1000:.0f} ms")
+        print()
         for server in servers:
             if args.warmup > 0:
                 phase = await load(
@@ -646,6 +702,43 @@ async def run(args: argparse.Namespace, servers: list[ServerProcess], db: Path) 
         for client in clients.values():
             await client.aclose()
     _summary(args, phases, warm, db)
+    _busy(phases, await asyncio.to_thread(state, fakes_url))
+
+
+async def prime(
+    client: httpx.AsyncClient, deliveries: Deliveries, index: int, fakes_url: str
+) -> tuple[float, str]:
+    """Send one delivery and wait until its review is posted: the first review loads what a
+    review needs (the model SDK, the secret scanners), seconds of CPU a server pays once."""
+    delivery, body, headers = deliveries.delivery(index)
+    started = time.time()
+    response = await client.post("/webhook", content=body, headers=headers)
+    if response.status_code != 202:
+        raise ServerError(f"tierbot answered {response.status_code} to a delivery")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        posted = (await asyncio.to_thread(state, fakes_url))["posted"].get(index + 1)
+        if posted is not None:
+            return float(posted) - started, delivery
+        await asyncio.sleep(0.05)
+    raise ServerError("tierbot's workers posted no review within 120 s")
+
+
+def _busy(phases: Sequence[Phase], fakes: dict[str, Any]) -> None:
+    """How busy tierbot's workers were while its webhook was timed: the reviews they posted to
+    the fake GitHub, and the requests the fakes answered, during tierbot's rounds."""
+    timed = [p for p in phases if p.server == "tierbot"]
+    seconds = sum(p.elapsed for p in timed)
+    spans = [(p.wall_start, p.wall_start + p.elapsed) for p in timed]
+    reviews = sum(1 for t in fakes["posted"].values() if any(a <= t <= b for a, b in spans))
+    calls = sum(1 for t, _ in fakes["handled"] if any(a <= t <= b for a, b in spans))
+    print()
+    print(
+        f"workers busy: during tierbot's {seconds:.0f} timed seconds its workers posted "
+        f"{reviews:,} reviews ({reviews / seconds if seconds else 0:.1f}/s) and sent the fakes "
+        f"{calls:,} requests ({calls / seconds if seconds else 0:.0f}/s); "
+        f"{len(fakes['posted']):,} reviews posted in all"
+    )
 
 
 def _summary(args: argparse.Namespace, phases: list[Phase], warm: list[Phase], db: Path) -> None:
@@ -732,33 +825,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per server per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of tierbot then bare")
     parser.add_argument("--warmup", type=float, default=1.0, help="untimed seconds per server")
+    parser.add_argument("--workers", type=int, default=4, help="tierbot's in-process workers")
     args = parser.parse_args(argv)
     if args.rate <= 0 or args.seconds <= 0 or args.rounds < 1 or args.warmup < 0:
         parser.error("--rate and --seconds must be positive, --rounds at least 1")
 
-    print("webhook: tierbot POST /webhook (SQLite JobQueue, no workers) vs a bare Starlette 200")
+    print(
+        f"webhook: tierbot serve (SQLite queue, {args.workers} workers reviewing against instant "
+        "fakes over HTTP) vs a bare Starlette 200"
+    )
     print(_environment())
     with tempfile.TemporaryDirectory(prefix="tierbot-bench-") as tmp:
         db = Path(tmp) / "tierbot.sqlite3"
-        servers = [
-            ServerProcess(
-                "tierbot",
-                "tierbot_app",
-                {DB_ENV: str(db), SECRET_ENV: SECRET},
-                Path(tmp) / "tierbot.log",
-            ),
-            ServerProcess("bare", "bare_app", {}, Path(tmp) / "bare.log"),
-        ]
+        fakes = FakesProcess(Path(tmp) / "fakes.log")
+        servers: list[ServerProcess] = []
         try:
+            fakes_url = fakes.start()
+            env = tierbot_env(db, fakes_url, args.workers)
+            servers.append(ServerProcess("tierbot", None, env, Path(tmp) / "tierbot.log"))
+            servers.append(ServerProcess("bare", "bare_app", {}, Path(tmp) / "bare.log"))
             for server in servers:
                 server.start()
-            asyncio.run(run(args, servers, db))
+            asyncio.run(run(args, servers, db, fakes_url))
         except ServerError as exc:
             print(exc, file=sys.stderr)
             return 1
         finally:
             for server in servers:
                 server.stop()
+            fakes.stop()
         for server in servers:
             log = server.log.read_text(errors="replace").strip()
             if log:

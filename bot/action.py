@@ -69,6 +69,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot import events
+from bot.adapters.github import GitHub, GitHubError, PostedReview, PullRef, PullRequest
 from bot.adapters.prices import PriceTable
 from bot.backends import backends_for, close_backends
 from bot.core.complexity import score
@@ -78,7 +79,6 @@ from bot.core.repo_settings import REPO_SETTINGS_PATH, RepoSettings
 from bot.core.types import CompletionRequest, ModelError
 from bot.diff import ChangeSet, DiffError, parse
 from bot.gate import GateError, Workflow, capped, notice_due
-from bot.github import GitHub, GitHubError, PostedReview, PullRef, PullRequest
 from bot.metrics import BASELINE_DOLLARS, DOLLARS, REVIEWS, Metrics
 from bot.pipeline import (
     UNCOUNTED_BUDGET,

@@ -168,7 +168,7 @@ def _lazy(module: str, name: str) -> Callable[[argparse.Namespace, Settings], in
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from bot import listener, server  # noqa: PLC0415 - the server stack loads only for this command
-    from bot.github import GitHubError  # noqa: PLC0415
+    from bot.adapters.github import GitHubError  # noqa: PLC0415
 
     try:
         with asyncio.Runner(loop_factory=listener.event_loop) as runner:
@@ -271,7 +271,7 @@ _PASSWORD = re.compile(r"(//[^/:@]*:)[^/@]*@")  # a password in a database URL
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from bot import server  # noqa: PLC0415 - the server stack loads only for this command
-    from bot.github import GitHubError  # noqa: PLC0415
+    from bot.adapters.github import GitHubError  # noqa: PLC0415
 
     try:
         replayed = asyncio.run(server.replay(settings, args.payload, args.event))

@@ -12,14 +12,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
-from unidiff.constants import RE_HUNK_HEADER
 from unidiff.errors import UnidiffParseError
-from unidiff.patch import PatchedFile, PatchSet
+from unidiff.patch import PatchSet
 
 from bot.filekind import FileKind, classify
 from bot.review.secrets import redact_text
+from bot.unified_diff import RawFile, RawHunk, read_files
 
 
 class DiffError(ValueError):
@@ -174,23 +173,21 @@ def parse(data: bytes | str) -> ChangeSet:
             "not readable: a combined (merge) diff; give the diff against one parent instead",
             text.count("\n", 0, combined.start()) + 1,
         )
-    # unidiff's header patterns end at "\n": a CRLF header ("deleted file mode 100644\r") goes
-    # unread. It reads headers without the CRs; hunk bodies, CRs kept, are cut from `text`.
-    headers = text.replace("\r\n", "\n") if "\r\n" in text else text
+    # unidiff's header patterns end at "\n": a CRLF header ("deleted file mode 100644\r") would
+    # go unread; headers are read without their CRs, hunk bodies keep them.
+    lines = text.split("\n")
     try:
-        # metadata_only skips unidiff's per-line objects; hunk bodies are sliced from the
-        # input below, which keeps parsing well under the cost of a full unidiff parse.
-        patch = PatchSet(io.StringIO(headers, newline="\n"), metadata_only=True)
+        files = read_files(lines, "\r\n" in text)
     except UnidiffParseError as exc:
-        raise DiffError(f"malformed diff: {exc}".strip(), _failing_line(headers)) from None
+        raise DiffError(f"malformed diff: {exc}".strip(), _failing_line(_lf(text))) from None
     except (ValueError, IndexError, KeyError, TypeError, AttributeError, AssertionError) as exc:
-        # unidiff trusts its input in places; these are its failures on text it did not expect.
+        # unidiff's patterns trust their input in places; these are failures on text they did
+        # not expect (a line number too long to be a number).
         message = f"malformed diff: {type(exc).__name__}: {exc}"
-        raise DiffError(message, _failing_line(headers)) from None
-    if not patch:
+        raise DiffError(message, _failing_line(_lf(text))) from None
+    if not files:
         raise DiffError(_why_no_files(text))
-    source = _Lines(text)
-    return ChangeSet(files=tuple(_file_change(pf, source) for pf in patch))
+    return ChangeSet(files=tuple(_file_change(raw, lines) for raw in files))
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -201,7 +198,11 @@ _DEV_NULL = "/dev/null"
 _SYMLINK_MODE = "120000"
 
 
-def _file_change(pf: PatchedFile, source_lines: _Lines) -> FileChange:
+def _lf(text: str) -> str:
+    return text.replace("\r\n", "\n") if "\r\n" in text else text
+
+
+def _file_change(pf: RawFile, lines: list[str]) -> FileChange:
     info: list[str] = list(pf.patch_info or ())
     renamed_from = _header_value(info, "rename from ")
     renamed_to = _header_value(info, "rename to ")
@@ -231,7 +232,7 @@ def _file_change(pf: PatchedFile, source_lines: _Lines) -> FileChange:
     if not path:
         raise DiffError(f"malformed diff: a file without a name ({_short(info[:1])})")
 
-    hunks = source_lines.hunks(pf)
+    hunks = tuple(_hunk(raw, lines) for raw in pf.hunks)
     if not has_git_header and len(hunks) == 1:
         # Plain, svn and bzr diffs name no /dev/null for a new or deleted file; an empty
         # side (`@@ -0,0 +1,3 @@`) says it.
@@ -292,47 +293,17 @@ def _status(
     return Status.MODIFIED
 
 
-class _Lines:
-    """The input split into lines as unidiff numbered them, to cut hunk bodies out of."""
-
-    def __init__(self, text: str) -> None:
-        self.lines = text.split("\n")
-        self.markers: frozenset[int] = frozenset()
-        if text.startswith("\\") or "\n\\" in text:
-            self.markers = frozenset(i for i, line in enumerate(self.lines) if line[:1] == "\\")
-
-    def hunks(self, pf: Any) -> tuple[Hunk, ...]:
-        """The hunks of one unidiff file, each with its body lines as they appear in the input."""
-        out: list[Hunk] = []
-        at = (pf.diff_line_no or 1) - 1
-        for h in pf:
-            # The header unidiff read: a line that merely starts "@@ -" may sit in a git header.
-            while not (self.lines[at].startswith("@@ -") and RE_HUNK_HEADER.match(self.lines[at])):
-                at += 1
-            start = at + 1
-            end = start + h.source_length + h.added
-            while self.markers and any(i in self.markers for i in range(start, end)):
-                inside = sum(1 for i in range(start, end) if i in self.markers)
-                extended = start + h.source_length + h.added + inside
-                if extended == end:
-                    break
-                end = extended
-            if end in self.markers:
-                end += 1  # "\ No newline at end of file" right after the hunk's last line
-            out.append(
-                Hunk(
-                    old_start=h.source_start,
-                    old_count=h.source_length,
-                    new_start=h.target_start,
-                    new_count=h.target_length,
-                    section=h.section_header.strip(),
-                    lines=tuple(self.lines[start:end]),
-                    added=h.added,
-                    removed=h.removed,
-                )
-            )
-            at = end
-        return tuple(out)
+def _hunk(raw: RawHunk, lines: list[str]) -> Hunk:
+    return Hunk(
+        old_start=raw.old_start,
+        old_count=raw.old_count,
+        new_start=raw.new_start,
+        new_count=raw.new_count,
+        section=raw.section.strip(),
+        lines=tuple(lines[raw.start : raw.end]),
+        added=raw.added,
+        removed=raw.removed,
+    )
 
 
 def _has_combined(text: str) -> re.Match[str] | None:

@@ -61,7 +61,7 @@ class Workflow:
 
 
 class RunsSource(Protocol):
-    """What the gate needs of GitHub (bot.github.GitHub provides it)."""
+    """What the gate needs of GitHub (bot.adapters.github.GitHub provides it)."""
 
     async def workflow_runs(
         self, owner: str, repo: str, workflow: str, *, since: datetime, enough: int

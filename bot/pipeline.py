@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import structlog
 
+from bot.adapters.github import CommentFeedback, GitHubError, PostedReview, PullRef, PullRequest
 from bot.adapters.prices import PriceTable
 from bot.budget import BudgetedBackend, Limit
 from bot.core.complexity import score
@@ -46,7 +47,6 @@ from bot.core.counts import counted
 from bot.core.repo_settings import REPO_SETTINGS_PATH, RepoSettings
 from bot.core.types import Backend
 from bot.diff import ChangeSet, DiffError, parse
-from bot.github import CommentFeedback, GitHubError, PostedReview, PullRef, PullRequest
 from bot.metrics import BASELINE_DOLLARS, DOLLARS, REVIEWS, TOKENS, Metrics
 from bot.question import answer_question
 from bot.review.anchor import Comment
@@ -82,7 +82,7 @@ class Retry(Exception):
 
 
 class GitHubClient(Protocol):
-    """What the pipeline needs of GitHub (bot.github.GitHub provides it)."""
+    """What the pipeline needs of GitHub (bot.adapters.github.GitHub provides it)."""
 
     async def pull(self, ref: PullRef) -> PullRequest: ...
     async def pull_diff(self, ref: PullRef) -> bytes: ...
@@ -109,7 +109,7 @@ class GitHubClient(Protocol):
 @runtime_checkable
 class FeedbackSource(Protocol):
     """A GitHub client that also lists the bot's inline comments with their reactions
-    and the fingerprints of its resolved threads (bot.github.GitHub does); a review and the
+    and the fingerprints of its resolved threads (bot.adapters.github.GitHub does); a review and the
     periodic pass (`collect_feedback`) read the ledger's feedback from it."""
 
     async def review_comment_feedback(self, ref: PullRef) -> list[CommentFeedback]: ...

@@ -14,7 +14,7 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
-from bot.github import PullRef
+from bot.adapters.github import PullRef
 
 _PATH = re.compile(r"^/(?P<owner>[^/\s]+)/(?P<repo>[^/\s]+)/pulls?/(?P<number>\d+)(?:/.*)?$")
 # Hosts of other forges, whose URLs look like GitHub's but whose pull requests GitHub cannot read.

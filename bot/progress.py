@@ -125,7 +125,7 @@ class Progress:
 
 @runtime_checkable
 class _ReportsRetries(Protocol):
-    """A backend that says when its client sends a request again (bot.models.anthropic)."""
+    """A backend that says when its client sends a request again (bot.adapters.models.anthropic)."""
 
     on_retry: Callable[[], None] | None
 

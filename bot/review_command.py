@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
+from bot.adapters.github import GitHub, GitHubError
 from bot.adapters.models.anthropic import DEFAULT_CONTEXT_TOKENS
 from bot.adapters.prices import PriceTable
 from bot.backends import backends_for, close_backends
@@ -26,7 +27,6 @@ from bot.core.repo_settings import RepoSettings
 from bot.diff import DiffError, parse
 from bot.diff_input import STDIN, read_diff
 from bot.exits import EXIT_FAILED, Failure
-from bot.github import GitHub, GitHubError
 from bot.pr_url import PullUrlError, pull_ref
 from bot.progress import Progress, with_progress
 from bot.review.prompt import Plan, plan_review

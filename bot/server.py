@@ -36,11 +36,11 @@ import uvicorn
 from starlette.applications import Starlette
 
 from bot import listener
+from bot.adapters.github import GitHubApp, GitHubError, PullRef
 from bot.adapters.ledger import Ledger
 from bot.adapters.prices import PriceTable
 from bot.backends import backends_for, close_backends
 from bot.events import EventSettings, route
-from bot.github import GitHubApp, GitHubError, PullRef
 from bot.metrics import JOBS, Metrics
 from bot.pipeline import GitHubClient, Services, collect_feedback
 from bot.queue import JobQueue
@@ -157,6 +157,7 @@ async def build(
                     await task
             await workers.stop()
             await close_backends(backends)
+            await github_app.aclose()
             queue.close()
             ledger.close()
 
@@ -334,6 +335,8 @@ async def replay(settings: Settings, payload_path: Path, event: str) -> Replayed
         while await server.workers.run_once("replay"):
             pass
     finally:
+        await close_backends(server.services.backends)
+        await server.github_app.aclose()
         server.queue.close()
         if server.services.ledger is not None:
             server.services.ledger.close()

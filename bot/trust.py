@@ -47,7 +47,7 @@ class Untrusted(StrEnum):
 
 
 class Permissions(Protocol):
-    """What the trust check needs of GitHub (bot.github.GitHub provides it)."""
+    """What the trust check needs of GitHub (bot.adapters.github.GitHub provides it)."""
 
     async def permission(self, owner: str, repo: str, login: str) -> str: ...
 

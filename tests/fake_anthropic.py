@@ -113,6 +113,7 @@ class FakeAnthropic:
 
     def __init__(self) -> None:
         self.requests: list[Received] = []
+        self.connections = 0  # TCP connections accepted, to show that clients keep theirs
         self._replies: deque[Reply] = deque()
         self._responder: Callable[[Received], Reply] | None = None
         self._lock = threading.Lock()
@@ -181,6 +182,14 @@ class FakeAnthropic:
 def _handler_for(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: without TCP_NODELAY the body waits for the
+        # client's delayed ACK of the headers (40 ms on Linux) on every kept-alive connection.
+        disable_nagle_algorithm = True
+
+        def setup(self) -> None:
+            super().setup()
+            with fake._lock:
+                fake.connections += 1
 
         def do_POST(self) -> None:
             self._serve()

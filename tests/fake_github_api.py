@@ -49,11 +49,32 @@ def private_pem() -> str:
 
 
 @contextmanager
-def serve(handle: Callable[[httpx.Request], httpx.Response]) -> Iterator[str]:
-    """`handle` (an httpx request in, a response out) on a real local HTTP server, one thread
-    per connection; yields its URL."""
+def serve(
+    handle: Callable[[httpx.Request], httpx.Response],
+    connections: list[str] | None = None,
+    closed: list[str] | None = None,
+) -> Iterator[str]:
+    """`handle` (an httpx request in, a response out) on a real local HTTP/1.1 server that keeps
+    connections open between requests, as GitHub does, one thread per connection; yields its
+    URL. Each connection opened is appended to `connections`, and each one the client closed to
+    `closed` (its client's address)."""
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: without TCP_NODELAY the body waits for the
+        # client's delayed ACK of the headers (40 ms on Linux) on every kept-alive connection.
+        disable_nagle_algorithm = True
+
+        def setup(self) -> None:
+            super().setup()
+            if connections is not None:
+                connections.append("{}:{}".format(*self.client_address))
+
+        def finish(self) -> None:
+            super().finish()
+            if closed is not None:
+                closed.append("{}:{}".format(*self.client_address))
+
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
@@ -72,7 +93,7 @@ def serve(handle: Callable[[httpx.Request], httpx.Response]) -> Iterator[str]:
             self.end_headers()
             self.wfile.write(response.content)
 
-        do_GET = do_POST = do_PATCH = _any
+        do_GET = do_POST = do_PATCH = do_DELETE = _any
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -109,10 +130,10 @@ class FakeGitHubAPI:
         return httpx.MockTransport(self._handle)
 
     @contextmanager
-    def served(self) -> Iterator[str]:
+    def served(self, connections: list[str] | None = None) -> Iterator[str]:
         """The same fake on a real local HTTP server, for code that makes its own client (the
-        CLI reads TIERBOT_GITHUB_API_URL); yields the API URL."""
-        with serve(self._handle) as url:
+        CLI reads TIERBOT_GITHUB_API_URL); yields the API URL (see `serve`)."""
+        with serve(self._handle, connections) as url:
             yield url
 
     def bodies(self) -> list[str]:
@@ -309,8 +330,11 @@ class FakeGitHubHost:
         return httpx.MockTransport(self._handle)
 
     @contextmanager
-    def served(self) -> Iterator[str]:
-        with serve(self._handle) as url:
+    def served(
+        self, connections: list[str] | None = None, closed: list[str] | None = None
+    ) -> Iterator[str]:
+        """The host on a real local HTTP server (see `serve`); yields the API URL."""
+        with serve(self._handle, connections, closed) as url:
             yield url
 
     def _handle(self, request: httpx.Request) -> httpx.Response:

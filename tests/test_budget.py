@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.adapters.github import GitHub
 from bot.adapters.ledger import Ledger
 from bot.adapters.models.anthropic import FrontierBackend
 from bot.adapters.prices import PriceTable
@@ -29,7 +30,6 @@ from bot.core.cost import frontier_cost
 from bot.core.repo_settings import RepoSettings
 from bot.core.types import Backend, CompletionRequest, Usage
 from bot.diff import parse
-from bot.github import GitHub
 from bot.pipeline import GitHubClient, JobSpec, Services, run
 from bot.review.markers import marker_key
 from bot.review.prompt import plan_review, request_for

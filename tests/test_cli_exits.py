@@ -153,7 +153,7 @@ def test_a_pull_request_url_on_another_host_is_refused_as_bad_input(
 
 
 def test_matching_hosts_are_read() -> None:
-    from bot.github import PullRef
+    from bot.adapters.github import PullRef
     from bot.pr_url import pull_ref
 
     ref = PullRef("octo", "app", 7)

@@ -22,9 +22,9 @@ from typing import Any
 
 from bot import events
 from bot.action import act
+from bot.adapters.github import GitHub, PullRef
 from bot.caps import Caps
 from bot.gate import Workflow, capped, notice_due
-from bot.github import GitHub, PullRef
 from bot.pipeline import post_notice
 from bot.review.markers import marker_key
 from bot.settings import Settings

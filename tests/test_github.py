@@ -19,8 +19,8 @@ import httpx
 import jwt
 import pytest
 
+from bot.adapters.github import GitHub, GitHubApp, GitHubError, PullRef, UnsafeBody, parse_pull_url
 from bot.diff import Side, Status, parse
-from bot.github import GitHub, GitHubApp, GitHubError, PullRef, UnsafeBody, parse_pull_url
 from bot.review.anchor import Comment
 from bot.review.markers import SUMMARY_MARKER, Markers, SummaryState, comment_marker, marker_key
 from bot.review.schema import Severity

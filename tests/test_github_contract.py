@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import httpx
 
+from bot.adapters.github import GitHub, GitHubApp, PullRef
 from bot.diff import Side
-from bot.github import GitHub, GitHubApp, PullRef
 from bot.review.anchor import Comment
 from bot.review.markers import SUMMARY_MARKER, marker_key
 from bot.review.schema import Severity

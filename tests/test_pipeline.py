@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from bot.adapters.github import GitHub, PullRef
 from bot.adapters.models.anthropic import FrontierBackend
 from bot.adapters.prices import PriceTable
 from bot.core.types import Backend
-from bot.github import GitHub, PullRef
 from bot.pipeline import GitHubClient, JobSpec, Retry, Services, collect_feedback, run
 from bot.review.markers import Markers, marker_key
 from bot.review.rendered import github_html

@@ -37,8 +37,8 @@ with markdown-it-py (CommonMark, plus GFM tables and strikethrough) and the tree
   gets a zero-width joiner before its colon, even inside code.
 
 `problems()` renders a body with cmark-gfm itself, as GitHub will, and lists what in the HTML
-the bot must never post; the GitHub client refuses to send a body with any (bot.github), and the
-tests run it over every sanitised output.
+the bot must never post; the GitHub client (bot.adapters.github) refuses to send a body with
+any, and the tests run it over every sanitised output.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ are paused; each inline comment ends with its fingerprint, so no remark is made 
 Anyone can read a comment's Markdown through the API and type the same text, and a model can be
 asked to, so a marker is believed only when all of this holds:
 
-- it is in a comment the bot itself wrote (bot.github reads state from no other author);
+- it is in a comment the bot itself wrote (bot.adapters.github reads state from no other author);
 - it is where only the bot writes: the header is the comment's first lines, the fingerprint
   its last ones;
 - its block ends with `<!-- tierbot:sig=… -->`, an HMAC-SHA256 (128 bits shown) over the
@@ -37,7 +37,7 @@ _SIGNATURE = re.compile(r"<!-- tierbot:sig=([0-9a-f]{32}) -->")
 _MARKER_LINE = re.compile(r"<!-- tierbot:[a-z]+(?:=[0-9a-f]+)? -->")
 _LABEL = b"tierbot hidden markers v1"
 # HTML the bot's own messages use: its markers, and the tags of its summary's small print and
-# folded lists. bot.github refuses any other raw HTML in what it posts.
+# folded lists. bot.adapters.github refuses any other raw HTML in what it posts.
 OWN_HTML = ("<sub>", "</sub>", "<details>", "</details>", "<summary>", "</summary>")
 
 

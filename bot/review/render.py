@@ -223,7 +223,7 @@ def result_text(
 
 
 def _model_name(decision: Decision) -> str:
-    """The model the decision names; a tier's bare name (bot.config's `local` for no model
+    """The model the decision names; a tier's bare name (bot.settings' `local` for no model
     folder) says that no model of that tier is configured, which is what the reader needs."""
     if decision.model == str(decision.tier):
         return f"no {decision.tier} model configured"

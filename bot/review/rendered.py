@@ -12,8 +12,8 @@ links, and turns a link to an issue, pull request or discussion into a cross-ref
 - only the tags Markdown makes (paragraphs, links, code, emphasis, strikethrough, lists,
   quotes, headings, tables, rules and line breaks) with the attributes cmark-gfm gives them,
   plus the raw tags a caller allows (the bot's own small print: bot.review.markers.OWN_HTML);
-  no image, no other raw HTML, no HTML comment (bot.github sets the bot's signed marker lines
-  aside before it asks);
+  no image, no other raw HTML, no HTML comment (bot.adapters.github sets the bot's signed marker
+  lines aside before it asks);
 - links only to http(s), mailto or relative addresses, and none to an issue, pull request or
   discussion, by its address or its text;
 - no live @mention or issue URL in any text outside code, and no issue reference (`#12`,
