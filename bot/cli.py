@@ -93,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
         "INPUT_TIER, INPUT_MODEL_DIR, INPUT_CONFIG, INPUT_FAIL_ON, ...); outputs go to "
         "GITHUB_OUTPUT and a report to GITHUB_STEP_SUMMARY.",
     )
-    action_cmd.set_defaults(run=_lazy("bot.action", "run"))
+    action_cmd.set_defaults(run=_lazy("bot.faces.action.modes", "run"))
     doctor_cmd = commands.add_parser(
         "doctor",
         help="check the local tier: the GPU, the exllamav2 extension and the model",
@@ -105,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="the EXL2 model folder (default: TIERBOT_LOCAL_MODEL_DIR)",
     )
-    doctor_cmd.set_defaults(run=_lazy("bot.action", "run_doctor"))
+    doctor_cmd.set_defaults(run=_lazy("bot.faces.action.doctor", "run_doctor"))
 
     serve_cmd = commands.add_parser(
         "serve",

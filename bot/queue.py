@@ -48,13 +48,14 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final
 
-from bot.caps import Caps, Refusal, Work
+from bot.caps import Caps, Refusal
+from bot.job import CAPPED_WORK, Job
 
 WAITING: Final = "waiting"
 RUNNING: Final = "running"
@@ -68,9 +69,6 @@ COMMAND_KIND: Final = "command"
 """The kind a command limit applies to; its literal is also in the SQL below and its index."""
 NOTICE_KIND: Final = "notice"
 """A message the bot owes a pull request about work a cap refused; no cap counts it."""
-CAPPED_WORK: Final[dict[str, Work]] = {"review": "review", "command": "command", "reply": "reply"}
-"""The kinds the caps count, and the work each is; other kinds are never capped."""
-TIER_HINTS: Final = frozenset({"local", "frontier"})
 MAX_PAYLOAD_BYTES: Final = 256 * 1024
 """Only ids and short text go on the queue; a payload this big is a whole webhook body or a diff."""
 BACKOFF_FACTOR: Final = 4.0
@@ -144,42 +142,13 @@ class LeaseLostError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class NewJob:
-    """A job to enqueue: which PR, what to do, and the little the worker needs beyond plain ids.
-    `author` is the account the caps count it against (None: not counted, see bot.events)."""
-
-    kind: str
-    owner: str
-    repo: str
-    number: int
-    installation_id: int | None = None
-    head_sha: str | None = None
-    trigger: str = ""
-    tier_hint: str | None = None
-    payload: Mapping[str, Any] = field(default_factory=dict, hash=False)
-    author: str | None = None
-
-    def __post_init__(self) -> None:
-        if not self.kind.strip():
-            raise ValueError("job kind is empty")
-        if not self.owner.strip() or not self.repo.strip():
-            raise ValueError(f"job needs an owner and a repo, got {self.owner!r}/{self.repo!r}")
-        if self.number < 1:
-            raise ValueError(f"PR number must be positive, got {self.number}")
-        if self.tier_hint is not None and self.tier_hint not in TIER_HINTS:
-            raise ValueError(
-                f"tier hint must be 'local', 'frontier' or None, got {self.tier_hint!r}"
-            )
-
-
-@dataclass(frozen=True)
 class Admitted:
     """What `JobQueue.admit` did with a new delivery's jobs: the ids of those stored, in order
     (a coalesced review gives its waiting job's id; notices included), the commands the per-PR
     limit refused, the work the caps refused, and the ids of the notices stored for that."""
 
     ids: list[int]
-    refused: list[NewJob]
+    refused: list[Job]
     capped: list[Refusal] = field(default_factory=list)
     notices: list[int] = field(default_factory=list)
 
@@ -194,8 +163,8 @@ class HeldDelivery:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Job(NewJob):
-    """A persisted job as the queue holds it; `attempts` counts the times it was claimed;
+class QueuedJob(Job):
+    """A job as the queue holds it (its row); `attempts` counts the times it was claimed;
     `failing_since` is when its current run of failures began (None while it has not failed)."""
 
     id: int
@@ -271,7 +240,7 @@ class JobQueue:
         delivery_id: str,
         event: str,
         action: str | None,
-        jobs: Iterable[NewJob],
+        jobs: Iterable[Job],
         *,
         command_limit: tuple[int, float] | None = None,
         caps: Caps | None = None,
@@ -293,7 +262,7 @@ class JobQueue:
         delivery_id: str,
         event: str,
         action: str | None,
-        jobs: Iterable[NewJob],
+        jobs: Iterable[Job],
         *,
         command_limit: tuple[int, float] | None = None,
         caps: Caps | None = None,
@@ -355,12 +324,12 @@ class JobQueue:
             ).fetchone()
         return row is not None
 
-    def enqueue(self, job: NewJob) -> int:
+    def enqueue(self, job: Job) -> int:
         """Persist a job and return its id; a review coalesces into the PR's waiting review."""
         with self._transaction() as conn:
             return _insert(conn, job, None, self._clock())
 
-    def claim(self, worker: str, *, lease_seconds: float) -> Job | None:
+    def claim(self, worker: str, *, lease_seconds: float) -> QueuedJob | None:
         """Take the oldest runnable job for `worker`, leased for `lease_seconds`; None if none.
 
         Runnable: waiting, past its backoff, and no other job of its PR running. Expired leases
@@ -478,7 +447,7 @@ class JobQueue:
         with self._connection() as conn:
             return int(conn.execute("SELECT count(*) FROM queue_held").fetchone()[0])
 
-    def get(self, job_id: int) -> Job | None:
+    def get(self, job_id: int) -> QueuedJob | None:
         """The job with this id, or None."""
         with self._connection() as conn:
             row = conn.execute("SELECT * FROM queue_jobs WHERE id = ?", (job_id,)).fetchone()
@@ -490,7 +459,7 @@ class JobQueue:
             rows = conn.execute("SELECT state, count(*) FROM queue_jobs GROUP BY state").fetchall()
         return dict.fromkeys(STATES, 0) | {row[0]: row[1] for row in rows}
 
-    def recent_failures(self, limit: int = 20) -> list[Job]:
+    def recent_failures(self, limit: int = 20) -> list[QueuedJob]:
         """The latest failed jobs, newest first, with their errors."""
         with self._connection() as conn:
             rows = conn.execute(
@@ -676,7 +645,7 @@ def check_command_limit(limit: tuple[int, float]) -> None:
         )
 
 
-def _recent_commands(conn: sqlite3.Connection, job: NewJob, since: float) -> int:
+def _recent_commands(conn: sqlite3.Connection, job: Job, since: float) -> int:
     """How many command jobs of the job's PR were created after `since`, in any state."""
     row = conn.execute(
         """SELECT count(*) FROM queue_jobs WHERE kind = 'command'
@@ -686,7 +655,7 @@ def _recent_commands(conn: sqlite3.Connection, job: NewJob, since: float) -> int
     return int(row[0])
 
 
-def _capped(conn: sqlite3.Connection, job: NewJob, caps: Caps, now: float) -> Refusal | None:
+def _capped(conn: sqlite3.Connection, job: Job, caps: Caps, now: float) -> Refusal | None:
     """The cap that refuses `job`, or None: only counted work by an author is capped, and a
     review that replaces its PR's waiting review adds no work."""
     work = CAPPED_WORK.get(job.kind)
@@ -706,7 +675,7 @@ def _capped(conn: sqlite3.Connection, job: NewJob, caps: Caps, now: float) -> Re
     return caps.check(work, job.author, f"{job.owner}/{job.repo}", by_author, by_repo)
 
 
-def _notice(conn: sqlite3.Connection, job: NewJob, refusal: Refusal, since: float) -> NewJob | None:
+def _notice(conn: sqlite3.Connection, job: Job, refusal: Refusal, since: float) -> Job | None:
     """The notice job for a refusal, unless the account already got one for this work since
     `since` on this repo."""
     if job.author is None or refusal.work == "reply":
@@ -726,7 +695,7 @@ def _notice(conn: sqlite3.Connection, job: NewJob, refusal: Refusal, since: floa
     comment_id = job.payload.get("comment_id")
     if isinstance(comment_id, int):
         payload["comment_id"] = comment_id
-    return NewJob(
+    return Job(
         NOTICE_KIND,
         job.owner,
         job.repo,
@@ -739,7 +708,7 @@ def _notice(conn: sqlite3.Connection, job: NewJob, refusal: Refusal, since: floa
     )
 
 
-def _waiting_review(conn: sqlite3.Connection, job: NewJob) -> int | None:
+def _waiting_review(conn: sqlite3.Connection, job: Job) -> int | None:
     row = conn.execute(
         """SELECT id FROM queue_jobs WHERE state = 'waiting' AND kind = 'review'
         AND owner = ? AND repo = ? AND number = ?""",
@@ -748,7 +717,7 @@ def _waiting_review(conn: sqlite3.Connection, job: NewJob) -> int | None:
     return None if row is None else int(row["id"])
 
 
-def _insert(conn: sqlite3.Connection, job: NewJob, delivery_id: str | None, now: float) -> int:
+def _insert(conn: sqlite3.Connection, job: Job, delivery_id: str | None, now: float) -> int:
     """Store a job, coalescing a review into its PR's waiting review (reset as a fresh job)."""
     payload = json.dumps(dict(job.payload), sort_keys=True, separators=(",", ":"), allow_nan=False)
     if len(payload.encode()) > MAX_PAYLOAD_BYTES:
@@ -784,7 +753,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _job(row: sqlite3.Row) -> Job:
+def _job(row: sqlite3.Row) -> QueuedJob:
     """A Job from its row: the columns carry the fields' names; the payload is JSON text."""
-    values = {f.name: row[f.name] for f in fields(Job)}
-    return Job(**values | {"payload": json.loads(row["payload"])})
+    values = {f.name: row[f.name] for f in fields(QueuedJob)}
+    return QueuedJob(**values | {"payload": json.loads(row["payload"])})

@@ -43,7 +43,8 @@ from bot.events import EventSettings, route
 from bot.github import GitHubApp, GitHubError, PullRef
 from bot.ledger import Ledger
 from bot.metrics import JOBS, Metrics
-from bot.pipeline import GitHubClient, Services, collect_feedback
+from bot.pipeline.feedback import collect_feedback
+from bot.pipeline.services import GitHubClient, Services
 from bot.queue import JobQueue
 from bot.reachability import Reachability
 from bot.review.markers import marker_key

@@ -26,10 +26,12 @@ from bot.config import RepoSettings, Settings
 from bot.cost import PriceTable, frontier_cost
 from bot.diff import parse
 from bot.github import GitHub
+from bot.job import Job
 from bot.ledger import Ledger
 from bot.models.anthropic import FrontierBackend
 from bot.models.base import Backend, CompletionRequest, Usage
-from bot.pipeline import GitHubClient, JobSpec, Services, run
+from bot.pipeline.commands import run
+from bot.pipeline.services import GitHubClient, Services
 from bot.review.markers import marker_key
 from bot.review.prompt import plan_review, request_for
 from bot.reviewer import budget_for
@@ -198,10 +200,9 @@ def test_eight_reviews_at_once_send_only_what_the_budget_holds(
 
     async def eight() -> list[str]:
         jobs = [
-            JobSpec("review", "octo", "app", n, INSTALLATION, None, {"trigger": "opened"})
-            for n in range(1, 9)
+            Job("review", "octo", "app", n, INSTALLATION, trigger="opened") for n in range(1, 9)
         ]
-        return list(await asyncio.gather(*(run(job, services) for job in jobs)))
+        return [str(o) for o in await asyncio.gather(*(run(job, services) for job in jobs))]
 
     try:
         outcomes = asyncio.run(eight())
@@ -233,10 +234,10 @@ def test_an_escalation_the_budget_has_no_room_for_keeps_the_local_review(
         models=replace(services.models, local_unavailable=None),
     )
     try:
-        outcome = asyncio.run(run(JobSpec("review", "octo", "app", 1, 1, None, {}), services))
+        outcome = asyncio.run(run(Job("review", "octo", "app", 1, 1), services))
     finally:
         book.close()
-    assert outcome.startswith("reviewed by local: 1 comments")
+    assert str(outcome).startswith("reviewed by local: 1 comments")
     assert fake_anthropic.requests == []
     summary = host.pull(1).summary()
     assert "the month's frontier budget would be exceeded" in summary
