@@ -14,11 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.complexity import score
 from bot.config import RepoSettings, Settings, SettingsError
 from bot.cost import PriceError, UnknownModelError
-from bot.diff import DiffError, parse
-from bot.routing import Models, Task, decide, without_excluded
+from bot.pipeline.change import Unreadable, models_for, read_change, route
+from bot.routing import Models, Task
 
 EXIT_OK = 0
 EXIT_INPUT_ERROR = 2
@@ -269,11 +268,7 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_INPUT_ERROR
         for problem in repo.problems:
             print(f"tierbot: {args.config}: {problem}", file=sys.stderr)
-    models = Models(
-        local=settings.local_model,
-        frontier=settings.frontier_model,
-        local_window=settings.local_context_tokens,
-    )
+    models = models_for(settings)
     results = [_score_one(path, repo, models, Task(args.task)) for path in args.paths]
     out = sys.stdout
     if args.json:
@@ -292,21 +287,17 @@ def _score_one(path: str, repo: RepoSettings, models: Models, task: Task) -> dic
         data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as exc:
         return {"path": path, "error": f"cannot read: {exc.strerror or exc}"}
-    try:
-        changes = parse(data)
-    except DiffError as exc:
-        return {"path": path, "error": str(exc)}
-    kept, excluded = without_excluded(changes, repo)
-    if kept is None:
+    read = read_change(data, repo)
+    if isinstance(read, Unreadable):
+        if read.changes is None:
+            return {"path": path, "error": read.error}
         return {
             "path": path,
             "error": "every changed file is excluded by the repo settings",
-            "excluded": excluded,
+            "excluded": list(read.excluded),
         }
-    complexity = score(kept)
-    decision = decide(
-        complexity, models, task=task, repo=repo, paths=tuple(f.path for f in kept.files)
-    )
+    complexity, decision = route(read, repo, models, task=task)
+    changes, excluded = read.changes, list(read.excluded)
     result: dict[str, Any] = {
         "path": path,
         "score": decision.score,

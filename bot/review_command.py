@@ -1,10 +1,13 @@
 """`tierbot review`: review a diff file or a pull request from the command line.
 
-Reads the change (a file, stdin, or a PR through the GitHub API with the repo's settings file
-from its default branch), routes it, and reviews it on the chosen tier with whatever backends
-are configured: the frontier model with ANTHROPIC_API_KEY, the local model with
-TIERBOT_LOCAL_MODEL_DIR on a CUDA machine. With neither it prints the decision and the estimated
-cost of each tier, and what to configure. Nothing is posted: a PR review is a dry run.
+A pull request goes through the App's own pipeline (`bot.pipeline.prepare`, then the review):
+the same skip rules, the settings file from its default branch (or `--config`), the same pull
+request text in the prompt, the same decision; as a dry run, it posts nothing. It is recorded in
+the ledger at TIERBOT_DATABASE_URL (by default the App's SQLite file) like the App's reviews. A
+diff file has no pull request: it is read, routed and reviewed by the same steps, with no budget
+and no ledger. The frontier model runs with ANTHROPIC_API_KEY, the local model with
+TIERBOT_LOCAL_MODEL_DIR on a CUDA machine; with neither it prints the decision, the estimated cost
+of each tier and what to configure.
 """
 
 from __future__ import annotations
@@ -15,40 +18,44 @@ import json
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from bot.backends import backends_for, close_backends
-from bot.complexity import score
 from bot.config import RepoSettings, Settings
-from bot.cost import (
-    DEFAULT_GPU_HOUR_USD,
-    CostEstimate,
-    PriceError,
-    PriceTable,
-    UnknownModelError,
-    review_spend,
-)
-from bot.diff import DiffError, parse
+from bot.cost import PriceError, PriceTable, Spend, UnknownModelError
 from bot.github import GitHub, GitHubError, parse_pull_url
-from bot.models.anthropic import DEFAULT_CONTEXT_TOKENS
-from bot.review.prompt import Plan, plan_review
-from bot.review.render import Estimates, result_json, result_text
-from bot.reviewer import budget_for, review_change
-from bot.routing import Models, Tier, decide, without_excluded
+from bot.models.base import Backend
+from bot.pipeline.allowance import Decided, decide_change
+from bot.pipeline.change import Unreadable, read_change
+from bot.pipeline.prepare import prepare
+from bot.pipeline.request import Outcome, Request, Status
+from bot.pipeline.review import review_prepared, spend_of
+from bot.pipeline.services import GitHubClient, Services
+from bot.review.markers import marker_key
+from bot.review.render import result_json, result_text
+from bot.reviewer import ReviewResult, review_change
+from bot.routing import Models, Tier
 
-FRONTIER_CONTEXT_TOKENS = DEFAULT_CONTEXT_TOKENS
+if TYPE_CHECKING:
+    from bot.ledger import Ledger
+
 EXIT_OK = 0
 EXIT_NOT_REVIEWED = 1
 EXIT_INPUT_ERROR = 2
+TRIGGER = "tierbot review"
 
 
 @dataclass(frozen=True, slots=True)
-class _Input:
+class _Shown:
+    """What to print: the decision and estimates, and the review when one ran."""
+
     title: str
-    diff: bytes
-    repo: RepoSettings
-    context: str
+    decided: Decided
+    excluded: tuple[str, ...]
+    result: ReviewResult | None = None
+    spend: Spend | None = None
+    status: str = ""
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -66,57 +73,154 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _run(args: argparse.Namespace, settings: Settings, prices: PriceTable) -> int:
     try:
-        given = await _read_input(args, settings)
+        settings_text = args.config.read_text(encoding="utf-8") if args.config else None
+    except OSError as exc:
+        print(f"tierbot: {exc}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    override = None if args.tier == "auto" else Tier(args.tier)
+    backends, models = backends_for(settings)
+    try:
+        if args.diff is not None:
+            shown: _Shown | int = await _review_diff(
+                args.diff, settings, prices, backends, models, settings_text, override
+            )
+        else:
+            shown = await _review_pull(
+                args.pr_url, settings, prices, backends, models, settings_text, override
+            )
     except (GitHubError, OSError) as exc:
         print(f"tierbot: {exc}", file=sys.stderr)
         return EXIT_INPUT_ERROR
-    for problem in given.repo.problems:
-        print(f"tierbot: repo settings: {problem}", file=sys.stderr)
+    finally:
+        await close_backends(backends)
+    if isinstance(shown, int):
+        return shown
+    return _print(shown, _configure(models), args.json, override)
+
+
+async def _review_pull(
+    url: str,
+    settings: Settings,
+    prices: PriceTable,
+    backends: Mapping[Tier, Backend],
+    models: Models,
+    settings_text: str | None,
+    override: Tier | None,
+) -> _Shown | int:
+    """The pull request through the App's pipeline, as a dry run, recorded in the ledger."""
+    ref = parse_pull_url(url)
+    # The App's login and marker key when this is the App's machine: its summary and comments
+    # on the pull request are then read as the App reads them; else none are known.
+    slug = settings.github_app_slug
+    github = GitHub(
+        settings.github_token,
+        settings.github_api_url,
+        bot_login=f"{slug}[bot]" if slug else None,
+        marker_key=marker_key(settings.webhook_secret),
+    )
+
+    async def github_for(_installation: int | None) -> GitHubClient:
+        return github
+
+    ledger = await asyncio.to_thread(_ledger, settings)
+    services = Services(
+        settings, prices, backends, models, github_for, ledger=ledger, settings_text=settings_text
+    )
+    request = Request(ref, TRIGGER, full=True, forced=True, override=override, dry_run=True)
     try:
-        changes = parse(given.diff)
-    except DiffError as exc:
-        print(f"tierbot: {given.title}: {exc}", file=sys.stderr)
-        return EXIT_INPUT_ERROR
-    kept, excluded = without_excluded(changes, given.repo)
-    if kept is None:
-        print(f"tierbot: {given.title}: every changed file is excluded by the repo settings")
+        prepared = await prepare(github, request, services)
+        if isinstance(prepared, Outcome):
+            return _not_prepared(str(ref), prepared)
+        for problem in prepared.repo.problems:
+            print(f"tierbot: repo settings: {problem}", file=sys.stderr)
+        title = f"{ref} ({prepared.pull.title})"
+        excluded = prepared.change.excluded
+        if prepared.decision.error is not None:
+            return _Shown(title, prepared.decided, excluded)
+        outcome = await review_prepared(github, prepared, services)
+    finally:
+        if ledger is not None:
+            ledger.close()
+    result = outcome.result
+    return _Shown(title, prepared.decided, excluded, result, outcome.spend, outcome.status)
+
+
+def _not_prepared(title: str, outcome: Outcome) -> int:
+    """Print why the pull request is not reviewed; the exit code."""
+    if outcome.status is Status.NOTHING:
+        print(f"tierbot: {title}: nothing to review: {outcome.reason}")
         return EXIT_OK
+    if outcome.status is Status.FAILED:
+        print(f"tierbot: {title}: {outcome.reason}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    print(f"tierbot: {title}: not reviewed: {outcome.reason}", file=sys.stderr)
+    return EXIT_NOT_REVIEWED
 
-    backends, models = backends_for(settings)
-    complexity = score(kept)
-    paths = tuple(f.path for f in kept.files)
-    override = None if args.tier == "auto" else Tier(args.tier)
-    decision = decide(complexity, models, repo=given.repo, paths=paths, override=override)
-    gpu_hour = settings.gpu_hour_usd if settings.gpu_hour_usd is not None else DEFAULT_GPU_HOUR_USD
-    plans = {
-        tier: plan_review(
-            kept,
-            budget_for(tier, _window(tier, settings), given.repo, paths),
-            given.repo,
-            given.context,
+
+async def _review_diff(
+    path: str,
+    settings: Settings,
+    prices: PriceTable,
+    backends: Mapping[Tier, Backend],
+    models: Models,
+    settings_text: str | None,
+    override: Tier | None,
+) -> _Shown | int:
+    """A diff file through the pipeline's own steps; there is no pull request: no budget, no
+    ledger, no pull request text."""
+    repo = RepoSettings.from_yaml(settings_text) if settings_text is not None else RepoSettings()
+    for problem in repo.problems:
+        print(f"tierbot: repo settings: {problem}", file=sys.stderr)
+    data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    title = "standard input" if path == "-" else path
+    read = read_change(data, repo)
+    if isinstance(read, Unreadable):
+        if read.changes is None:
+            print(f"tierbot: {title}: {read.error}", file=sys.stderr)
+            return EXIT_INPUT_ERROR
+        print(f"tierbot: {title}: every changed file is excluded by the repo settings")
+        return EXIT_OK
+    services = Services(settings, prices, backends, models, _no_github)
+    decided = await decide_change(read, repo, "", services, override=override)
+    nothing = decided.nothing_to_review()
+    if nothing is not None:
+        print(f"tierbot: {title}: nothing to review: {nothing}")
+        return EXIT_OK
+    if decided.decision.error is not None:
+        return _Shown(title, decided, read.excluded)
+    result = await review_change(read.kept, decided.decision, decided.backends, repo)
+    spend = spend_of(result.attempts, services)
+    status = Status.FAILED if result.failed else Status.REVIEWED
+    return _Shown(title, decided, read.excluded, result, spend, status)
+
+
+async def _no_github(_installation: int | None) -> GitHubClient:
+    raise GitHubError("a diff file has no pull request on GitHub")
+
+
+def _print(shown: _Shown, configure: list[str], as_json: bool, override: Tier | None) -> int:
+    decided, result = shown.decided, shown.result
+    decision = decided.decision
+    coverage = decided.plans[decision.tier].coverage
+    if result is not None:
+        coverage = result.coverage
+    excluded = list(shown.excluded)
+    if as_json:
+        payload: dict[str, Any] = result_json(
+            result, decision, coverage, decided.estimates, shown.spend, configure, excluded
         )
-        for tier in Tier
-    }
-    estimates = _estimates(plans, settings, prices, gpu_hour)
-    configure = _configure(models)
-
-    result = spend = None
-    if decision.error is None:
-        try:
-            result = await review_change(
-                kept, decision, backends, given.repo, context=given.context
-            )
-        finally:
-            await close_backends(backends)
-        spend = review_spend(result.attempts, prices, settings.frontier_model, gpu_hour)
-    coverage = plans[decision.tier].coverage
-    if args.json:
-        payload = result_json(result, decision, coverage, estimates, spend, configure, excluded)
         sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
     else:
         sys.stdout.write(
             result_text(
-                given.title, result, decision, coverage, estimates, spend, configure, excluded
+                shown.title,
+                result,
+                decision,
+                coverage,
+                decided.estimates,
+                shown.spend,
+                configure,
+                excluded,
             )
         )
     if result is not None and result.failed:
@@ -128,43 +232,17 @@ async def _run(args: argparse.Namespace, settings: Settings, prices: PriceTable)
     return EXIT_OK
 
 
-async def _read_input(args: argparse.Namespace, settings: Settings) -> _Input:
-    repo = RepoSettings()
-    if args.config is not None:
-        repo = RepoSettings.from_yaml(args.config.read_text(encoding="utf-8"))
-    if args.diff is not None:
-        data = sys.stdin.buffer.read() if args.diff == "-" else Path(args.diff).read_bytes()
-        title = "standard input" if args.diff == "-" else args.diff
-        return _Input(title, data, repo, "")
-    ref = parse_pull_url(args.pr_url)
-    github = GitHub(settings.github_token, settings.github_api_url)
-    pull = await github.pull(ref)
-    diff = await github.pull_diff(ref)
-    if args.config is None:
-        text = await github.file_text(
-            ref.owner, ref.repo, ".github/tierbot.yml", pull.default_branch
-        )
-        repo = RepoSettings.from_yaml(text) if text is not None else RepoSettings()
-    context = f"Title: {pull.title}\n\n{pull.body}".strip()
-    return _Input(f"{ref} ({pull.title})", diff, repo, context)
+def _ledger(settings: Settings) -> Ledger:
+    """The ledger at TIERBOT_DATABASE_URL (by default the App's SQLite file), migrated."""
+    from bot.ledger import Ledger  # noqa: PLC0415 - the database stack loads only when used
 
-
-def _window(tier: Tier, settings: Settings) -> int:
-    return settings.local_context_tokens if tier is Tier.LOCAL else FRONTIER_CONTEXT_TOKENS
-
-
-def _estimates(
-    plans: Mapping[Tier, Plan], settings: Settings, prices: PriceTable, gpu_hour: Decimal
-) -> Estimates:
-    """The cost of each tier's plan before it runs (estimated tokens, assumed output)."""
-    tokens = {tier: plan.prompt_tokens for tier, plan in plans.items()}
-    price = prices.require(settings.frontier_model)
-    return Estimates(
-        local=CostEstimate.for_review(tokens[Tier.LOCAL], price, gpu_hour_usd=gpu_hour),
-        frontier=CostEstimate.for_review(tokens[Tier.FRONTIER], price, gpu_hour_usd=gpu_hour),
-        local_prompt_tokens=tokens[Tier.LOCAL],
-        frontier_prompt_tokens=tokens[Tier.FRONTIER],
-    )
+    ledger = Ledger(settings.database_url)
+    try:
+        ledger.migrate()
+    except Exception:
+        ledger.close()
+        raise
+    return ledger
 
 
 def _configure(models: Models) -> list[str]:

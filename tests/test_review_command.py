@@ -41,6 +41,14 @@ def diff_file(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def ledger_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The ledger a pull request's review is recorded in: a SQLite file of the test's own."""
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    monkeypatch.setenv("TIERBOT_DATABASE_URL", url)
+    return url
+
+
 @pytest.fixture
 def no_models(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "TIERBOT_LOCAL_MODEL_DIR"):

@@ -17,13 +17,14 @@ from bot.config import RepoSettings
 from bot.cost import format_usd
 from bot.github import PullRef
 from bot.models.base import Backend
-from bot.pipeline.change import Budgeted, Change, estimates, plans
+from bot.pipeline.change import Budgeted, Change
 from bot.pipeline.change import route as route_change
+from bot.pipeline.estimate import estimates, plans
 from bot.pipeline.request import Request
 from bot.pipeline.services import GitHubClient, Services
 from bot.review.prompt import Plan
 from bot.review.render import Estimates
-from bot.routing import Decision, Models, Tier
+from bot.routing import Decision, Models, Task, Tier
 from bot.trust import Untrusted, may_write, trusted_association
 
 UNTRUSTED_FRONTIER = "work for accounts without write access is not sent to the frontier model"
@@ -55,21 +56,33 @@ class Decided:
     estimates: Estimates
     budget: Budgeted
 
+    def nothing_to_review(self) -> str | None:
+        """Why a review on the decided tier would send the model nothing (every file deleted,
+        generated, binary or without hunks: a deletion-only change), or None."""
+        plan = self.plans[self.decision.tier]
+        if plan.parts:
+            return None
+        skipped = "; ".join(f"{c.path} ({c.reason})" for c in plan.coverage if c.reason)
+        return f"no changed file has lines a model could review ({skipped})"
+
 
 async def decide_change(
     change: Change,
     repo: RepoSettings,
     context: str,
     services: Services,
-    request: Request,
-    policy: Untrusted | None,
-    where: Where | None,
+    *,
+    task: Task = Task.REVIEW,
+    override: Tier | None = None,
+    fork: bool = False,
+    policy: Untrusted | None = None,
+    where: Where | None = None,
 ) -> Decided:
-    """The decision on `change` for `request`'s task and override, among what `policy` and the
-    budgets of `where` (None: no pull request, no budget) allow; `context` is the pull
-    request's text, part of every prompt."""
+    """The decision on `change` for `task` (`override`: a forced tier), among what `policy`,
+    `fork` and the budgets of `where` (None: no pull request, no budget) allow; `context` is
+    the pull request's text, part of every prompt."""
     limits = _limits(services, repo, where) if where is not None else []
-    backends, models = _allowed(services, policy, limits, where, request.fork)
+    backends, models = _allowed(services, policy, limits, where, fork)
     planned = plans(change, repo, context, services.settings)
     estimated = estimates(planned, services.settings, services.prices)
     budget = await _budget_left(services, limits)
@@ -77,8 +90,8 @@ async def decide_change(
         change,
         repo,
         models,
-        task=request.task,
-        override=request.override,
+        task=task,
+        override=override,
         budget=budget,
         frontier_estimate_usd=estimated.frontier.frontier_usd,
     )

@@ -1,26 +1,17 @@
-"""A diff read, filtered and routed: parse → exclude → score → decide, and what a review of it
-would cost on each tier. The one place for these steps, used by every face (the App's worker,
-the Action, `tierbot review` and `tierbot score`); pure apart from reading the settings given.
-"""
+"""A diff read, filtered and routed: parse → exclude → score → decide. The one place for these
+steps, used by every face (the App's worker, the Action, `tierbot review` and `tierbot score`);
+pure. What a review would cost on each tier is in bot.pipeline.estimate (it loads the prompt
+builder, which `tierbot score` does not need)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
 from bot.complexity import Complexity, score
 from bot.config import RepoSettings, Settings
-from bot.cost import DEFAULT_GPU_HOUR_USD, CostEstimate, PriceTable
 from bot.diff import ChangeSet, DiffError, parse
-from bot.models.anthropic import DEFAULT_CONTEXT_TOKENS
-from bot.review.prompt import Plan, plan_review
-from bot.review.render import Estimates
-from bot.reviewer import budget_for
 from bot.routing import Decision, Models, Task, Tier, decide, without_excluded
-
-FRONTIER_CONTEXT_TOKENS = DEFAULT_CONTEXT_TOKENS
-"""The frontier model's context window, as the frontier backend is built with it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +31,13 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class Unreadable:
-    """Why a diff leaves nothing to work on: it cannot be parsed (`changes` None), or every
-    file is excluded by the settings."""
+    """Why a diff leaves nothing to work on: it cannot be parsed (`changes` None; `error` is
+    the parser's message), or every file is excluded by the settings."""
 
     problem: str
     changes: ChangeSet | None = None
     excluded: tuple[str, ...] = ()
+    error: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +54,7 @@ def read_change(diff: bytes, repo: RepoSettings) -> Change | Unreadable:
     try:
         changes = parse(diff)
     except DiffError as exc:
-        return Unreadable(f"the diff could not be read ({exc})")
+        return Unreadable(f"the diff could not be read ({exc})", error=str(exc))
     kept, excluded = without_excluded(changes, repo)
     if kept is None:
         return Unreadable(
@@ -96,40 +88,6 @@ def route(
         budget_note=budget.note,
     )
     return complexity, decision
-
-
-def window(tier: Tier, settings: Settings) -> int:
-    """The context window of `tier`'s model, in tokens."""
-    return settings.local_context_tokens if tier is Tier.LOCAL else FRONTIER_CONTEXT_TOKENS
-
-
-def gpu_hour(settings: Settings) -> Decimal:
-    """What an hour of the local GPU costs: the operator's figure, else the default."""
-    return settings.gpu_hour_usd if settings.gpu_hour_usd is not None else DEFAULT_GPU_HOUR_USD
-
-
-def plans(change: Change, repo: RepoSettings, context: str, settings: Settings) -> dict[Tier, Plan]:
-    """The prompts a review would send on each tier (the same the reviewer builds)."""
-    return {
-        tier: plan_review(
-            change.kept, budget_for(tier, window(tier, settings), repo, change.paths), repo, context
-        )
-        for tier in Tier
-    }
-
-
-def estimates(planned: Mapping[Tier, Plan], settings: Settings, prices: PriceTable) -> Estimates:
-    """What a review would cost on each tier before it runs (estimated prompt tokens, the
-    assumed output)."""
-    tokens = {tier: plan.prompt_tokens for tier, plan in planned.items()}
-    price = prices.require(settings.frontier_model)
-    hour = gpu_hour(settings)
-    return Estimates(
-        local=CostEstimate.for_review(tokens[Tier.LOCAL], price, gpu_hour_usd=hour),
-        frontier=CostEstimate.for_review(tokens[Tier.FRONTIER], price, gpu_hour_usd=hour),
-        local_prompt_tokens=tokens[Tier.LOCAL],
-        frontier_prompt_tokens=tokens[Tier.FRONTIER],
-    )
 
 
 def pull_context(title: str, body: str) -> str:

@@ -169,9 +169,19 @@ async def prepare(github: GitHubClient, request: Request, services: Services) ->
         return _not_done(status, f"the {who} has no write access", why, summary, markers, request)
     context = pull_context(pull.title, pull.body)
     where = Where(repo_name, ref.number, request.installation_id)
-    decided = await decide_change(change, repo, context, services, request, policy, where)
+    decided = await decide_change(
+        change,
+        repo,
+        context,
+        services,
+        task=request.task,
+        override=request.override,
+        fork=request.fork,
+        policy=policy,
+        where=where,
+    )
     prepared = Prepared(request, pull, repo, summary, since, change, policy, context, decided)
-    decision, models, planned = decided.decision, decided.models, decided.plans
+    decision, models = decided.decision, decided.models
     if review and policy is not None and decision.error is not None:
         why = (
             f"{code_span(payer[0])} has no write access to this repository, so it may be "
@@ -188,23 +198,23 @@ async def prepare(github: GitHubClient, request: Request, services: Services) ->
             request,
         )
         return prepared.outcome(done.status, done.reason, summary=done.summary, reply=done.reply)
-    if review and not planned[decision.tier].parts:
-        skipped = "; ".join(
-            f"{c.path} ({c.reason})" for c in planned[decision.tier].coverage if c.reason
-        )
-        reason = f"no changed file has lines a model could review ({skipped})"
+    nothing = decided.nothing_to_review() if review else None
+    if nothing is not None:
         text = (
-            f"## tierbot review\n\n**Nothing to review:** {plain_text(reason)}."
+            f"## tierbot review\n\n**Nothing to review:** {plain_text(nothing)}."
             f"\n\n<sub>{COMMANDS_HELP}</sub>\n"
         )
         body = markers.summary_body(text, SummaryState(pull.head_sha, state.paused))
-        return prepared.outcome(Status.NOTHING, reason, summary=body, model=None)
+        return prepared.outcome(Status.NOTHING, nothing, summary=body, model=None)
     return prepared
 
 
 async def read_summary(github: GitHubClient, ref: PullRef) -> Summary:
     """The bot's summary comment on the pull request, if any, and the state its signed header
-    vouches for (none when it does not verify)."""
+    vouches for (none when it does not verify). A client that does not know the bot's login
+    (`tierbot review` with a person's token) cannot tell its comments apart: it sees none."""
+    if github.bot_login is None:
+        return Summary(None, SummaryState())
     found = await github.find_comment(ref, SUMMARY_MARKER)
     if found is None:
         return Summary(None, SummaryState())

@@ -18,7 +18,7 @@ import structlog
 from bot.cost import Spend, review_spend
 from bot.github import GitHubError, PullRef
 from bot.metrics import BASELINE_DOLLARS, DOLLARS, REVIEWS, TOKENS, Metrics
-from bot.pipeline.change import gpu_hour
+from bot.pipeline.estimate import gpu_hour
 from bot.pipeline.feedback import record_feedback
 from bot.pipeline.prepare import Prepared, prepare
 from bot.pipeline.request import Outcome, Request, Status
@@ -76,7 +76,9 @@ async def review_prepared(github: GitHubClient, prepared: Prepared, services: Se
         raise Retry(result.failed or "the review failed")
 
     repo_name = f"{ref.owner}/{ref.repo}"
-    if services.ledger is not None and isinstance(github, FeedbackSource):
+    if github.bot_login is None:  # its earlier comments cannot be told apart: none are known
+        seen: set[str] = set()
+    elif services.ledger is not None and isinstance(github, FeedbackSource):
         earlier = await github.review_comment_feedback(ref)  # one listing for both uses
         seen = {c.fingerprint for c in earlier}
         try:
