@@ -49,6 +49,7 @@ from bot.review.anchor import Comment
 from bot.review.markers import OWN_HTML, Markers, is_marker_line
 from bot.review.rendered import problems
 from bot.review.secrets import scrub_bodies
+from bot.trust import ROLES
 
 DEFAULT_API_URL = "https://api.github.com"
 TokenSource = Callable[[], Awaitable[str]]
@@ -60,7 +61,6 @@ _BACKOFF = 0.5  # seconds, doubled per retry of a 5xx or lost connection
 _MAX_PROBES = 20  # pending reviews spent finding comments GitHub cannot place
 _MAX_THREAD_PAGES = 10  # pages of 100 review threads read for resolutions
 _TOKEN_MARGIN = 300.0  # renew an installation token five minutes before it expires
-_ROLES = ("admin", "maintain", "write", "triage", "read")
 _REACTIONS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes")
 _PR_URL = re.compile(
     r"^https?://(?P<host>[^/]+)/(?P<owner>[^/\s]+)/(?P<repo>[^/\s]+)/pulls?/(?P<number>\d+)/?"
@@ -414,7 +414,7 @@ class GitHub:
             return "none"
         data = response.json()
         role, base = data.get("role_name"), data.get("permission")
-        return str(role) if role in _ROLES else str(base) if base in _ROLES else "none"
+        return str(role) if role in ROLES else str(base) if base in ROLES else "none"
 
     async def review_comment_fingerprints(self, ref: PullRef) -> set[str]:
         """The fingerprints of the bot's earlier inline comments, so none is made twice."""
