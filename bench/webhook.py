@@ -89,8 +89,8 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
+from bot.adapters.queue import JobQueue  # noqa: E402
 from bot.events import EventSettings  # noqa: E402
-from bot.queue import JobQueue  # noqa: E402
 from bot.web import create_app, signature  # noqa: E402
 
 EXAMPLES = (

@@ -5,9 +5,9 @@ primary rate limit). Ours are bounded instead: 5xx answers and lost connections 
 with a short backoff (never for a POST that could create something twice), rate limits are waited
 out per `retry-after` / `x-ratelimit-reset` only while the call's total wait stays under a cap, and
 beyond it the GitHubError says when to try again (`retry_at`); every GitHubError says whether it
-is `transient`, so that the job can be tried again later (bot.queue). Writes from one client are
-at least a second apart, as GitHub asks of integrations. A diff GitHub refuses as too large (406)
-is rebuilt from the paged file list, where binary and huge files come without a patch.
+is `transient`, so that the job can be tried again later (bot.adapters.queue). Writes from one
+client are at least a second apart, as GitHub asks of integrations. A diff GitHub refuses as too
+large (406) is rebuilt from the paged file list, where binary and huge files come without a patch.
 
 `GitHubApp` signs JWTs with the App's key and hands out one `GitHub` client per installation,
 whose installation token is cached until five minutes before it expires.

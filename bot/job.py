@@ -1,6 +1,6 @@
 """The one job type: what the webhook front decides (bot.events), the queue stores
-(bot.queue) and the pipeline carries out (bot.pipeline.commands). Plain data, no I/O: only ids
-and short text travel on the queue."""
+(bot.adapters.queue) and the pipeline carries out (bot.pipeline.commands). Plain data, no I/O:
+only ids and short text travel on the queue."""
 
 from __future__ import annotations
 

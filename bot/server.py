@@ -36,6 +36,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from bot import listener
+from bot.adapters.queue import JobQueue
 from bot.backends import backends_for, close_backends
 from bot.config import Settings, SettingsError
 from bot.cost import PriceTable
@@ -45,7 +46,6 @@ from bot.ledger import Ledger
 from bot.metrics import JOBS, Metrics
 from bot.pipeline.feedback import collect_feedback
 from bot.pipeline.services import GitHubClient, Services
-from bot.queue import JobQueue
 from bot.reachability import Reachability
 from bot.review.markers import marker_key
 from bot.web import create_app

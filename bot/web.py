@@ -74,11 +74,11 @@ from starlette.routing import Route
 from starlette.types import Lifespan
 
 from bot import events
+from bot.adapters.queue import Admitted, HeldDelivery, check_command_limit
 from bot.caps import Caps, span
 from bot.events import EventSettings
 from bot.job import Job
 from bot.metrics import CAPPED, CONTENT_TYPE, QUEUE_JOBS, WEBHOOK_SECONDS, WEBHOOKS, Metrics
-from bot.queue import Admitted, HeldDelivery, check_command_limit
 from bot.reachability import Reachability
 
 log = structlog.get_logger("tierbot.web")
@@ -98,7 +98,8 @@ DEFAULT_CAPS = Caps()
 
 
 class WebhookQueue(Protocol):
-    """What the web app needs of the queue (bot.queue.JobQueue provides it). Blocking calls."""
+    """What the web app needs of the queue (bot.adapters.queue.JobQueue provides it). Blocking
+    calls."""
 
     def admit(
         self,

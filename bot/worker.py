@@ -24,10 +24,10 @@ from typing import Any, Protocol
 
 import structlog
 
+from bot.adapters.queue import LeaseLostError, QueuedJob
 from bot.pipeline.commands import report_failure, run
 from bot.pipeline.request import Outcome
 from bot.pipeline.services import Retry, Services
-from bot.queue import LeaseLostError, QueuedJob
 
 log = structlog.get_logger("tierbot.worker")
 

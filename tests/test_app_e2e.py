@@ -25,8 +25,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from bot.adapters.queue import JobQueue, QueuedJob
 from bot.config import Settings
-from bot.queue import JobQueue, QueuedJob
 from bot.review.anchor import fingerprint
 from bot.review.markdown import safe_markdown
 from bot.review.markers import SUMMARY_MARKER, Markers, head_marker, marker_key

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.adapters.queue import JobQueue
 from bot.caps import Caps, Refusal
 from bot.config import Settings, SettingsError
 from bot.job import Job
-from bot.queue import JobQueue
 from tests.test_queue import FakeClock
 
 CAPS = Caps()  # the defaults: 10 and 60 reviews, 20 and 120 commands, per author and repo

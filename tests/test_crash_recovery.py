@@ -25,7 +25,7 @@ from typing import TypeVar
 import httpx
 import pytest
 
-from bot.queue import JobQueue, QueuedJob
+from bot.adapters.queue import JobQueue, QueuedJob
 from bot.review.markers import SUMMARY_MARKER, head_marker
 from tests.fake_anthropic import FakeAnthropic, fake_anthropic_fixture, message  # noqa: F401
 from tests.fake_github_api import private_pem

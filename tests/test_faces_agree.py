@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from bot.adapters.queue import JobQueue
 from bot.backends import backends_for, close_backends
 from bot.cli import main
 from bot.config import Settings
@@ -26,7 +27,6 @@ from bot.faces.action.modes import act
 from bot.github import GitHub
 from bot.ledger import Ledger
 from bot.pipeline.services import GitHubClient, Services
-from bot.queue import JobQueue
 from bot.worker import Workers
 from tests.builders import Edit, code_lines, git_diff
 from tests.fake_anthropic import (

@@ -30,8 +30,8 @@ from typing import Any
 import httpx
 import pytest
 
+from bot.adapters.queue import JobQueue, QueuedJob
 from bot.config import Settings
-from bot.queue import JobQueue, QueuedJob
 from bot.server import Server, build
 from tests.fake_anthropic import FakeAnthropic, Reply, fake_anthropic_fixture  # noqa: F401
 from tests.fake_github_api import FakeGitHubAPI, private_pem, serve

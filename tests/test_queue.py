@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.adapters.queue import SCHEMA_VERSION, JobQueue, LeaseLostError
 from bot.caps import Caps
 from bot.job import Job
-from bot.queue import SCHEMA_VERSION, JobQueue, LeaseLostError
 
 
 class FakeClock:

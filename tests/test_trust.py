@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.adapters.queue import JobQueue
 from bot.config import RepoSettings, Settings, SettingsError
 from bot.faces.action.plan import plan_for
 from bot.faces.action.report import Plan
 from bot.job import Job
 from bot.pipeline.services import Services
-from bot.queue import JobQueue
 from bot.routing import Tier
 from bot.trust import Untrusted
 from tests.fake_anthropic import FakeAnthropic, fake_anthropic_fixture, message  # noqa: F401

@@ -14,9 +14,9 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from bot.adapters.queue import JobQueue, QueuedJob
 from bot.events import EventSettings
 from bot.metrics import QUEUE_JOBS, WEBHOOKS, Metrics
-from bot.queue import JobQueue, QueuedJob
 from bot.web import MAX_BODY_BYTES, create_app, signature, verify_signature
 from tests.webhooks import (
     BOT_LOGIN,

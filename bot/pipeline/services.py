@@ -65,8 +65,8 @@ class FeedbackSource(Protocol):
 
 
 class Pushes(Protocol):
-    """Whether a pull request was pushed to after a time (bot.queue.JobQueue knows, from the
-    deliveries it received)."""
+    """Whether a pull request was pushed to after a time (bot.adapters.queue.JobQueue knows,
+    from the deliveries it received)."""
 
     def pushed_since(self, owner: str, repo: str, number: int, since: float) -> bool: ...
 
