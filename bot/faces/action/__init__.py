@@ -2,8 +2,8 @@
 
 The Action is the App's pipeline without the queue: the event a workflow runs on becomes the same
 job the webhook would queue (`bot.events.route`), and the job runs at once through
-`bot.pipeline` with a `GitHub` client on the workflow's token, whose comments are by
-`github-actions[bot]`. What a runner provides is read from the environment it sets:
+`bot.pipeline` (`bot.faces.action.modes`) with a `GitHub` client on the workflow's token, whose
+comments are by `github-actions[bot]`. What a runner provides is read from the environment it sets:
 
 - `GITHUB_EVENT_NAME` and `GITHUB_EVENT_PATH` (the webhook payload, as a file): `pull_request`,
   `pull_request_target` (handled as `pull_request`; tierbot never checks out or runs the pull
@@ -16,9 +16,10 @@ job the webhook would queue (`bot.events.route`), and the job runs at once throu
   `INPUT_MODEL_DIR`, `INPUT_CONFIG`, `INPUT_FAIL_ON`, `INPUT_LOCAL_RUNS_ON`,
   `INPUT_FRONTIER_RUNS_ON`, `INPUT_BOT_LOGIN`, `INPUT_GITHUB_TOKEN`, `INPUT_ANTHROPIC_API_KEY`.
 
-Modes: `route` decides the tier and writes the outputs, and posts nothing (its client refuses
-every write); `review` reviews with the models this runner has and posts like the App; `auto`
-routes as `route` does and then reviews on this runner, in the same job. The route job assumes
+Modes: `route` decides the tier (the pipeline's `prepare`, without the review) and writes the
+outputs, and posts nothing; `review` reviews with the models this runner has and posts like the
+App; `auto` routes as `route` does on what it prepares for this runner, then reviews it, in the
+same job. The route job assumes
 both tiers, each on its own runner (`local-runs-on`, `frontier-runs-on`); a review job uses what
 its runner has (`model-dir` on the GPU runner, the Anthropic key). A fork's pull request on
 `pull_request` is left alone (GitHub gives it no secrets and a read-only token): a
