@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import structlog
 
 from bot.adapters.queue import LeaseLostError, QueuedJob
+from bot.job import Job
 from bot.pipeline.commands import report_failure, run
 from bot.pipeline.request import Outcome
 from bot.pipeline.services import Retry, Services
@@ -48,6 +49,15 @@ class Queue(Protocol):
     def get(self, job_id: int) -> Any: ...
 
 
+class Runner(Protocol):
+    """What carries out a claimed job (bot.pipeline.commands.run); `queued_at` is when the
+    queue took it, which a command's review covers."""
+
+    def __call__(
+        self, job: Job, services: Services, *, queued_at: float | None = None
+    ) -> Awaitable[Outcome]: ...
+
+
 @dataclass
 class Workers:
     """`concurrency` workers sharing one queue; `wake()` after enqueueing to skip the poll wait."""
@@ -57,7 +67,7 @@ class Workers:
     concurrency: int = 2
     lease_seconds: float = 60.0
     poll_seconds: float = 2.0
-    runner: Callable[..., Awaitable[Outcome]] = run
+    runner: Runner = run
     on_outcome: Callable[[str, str, str], None] | None = None
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 

@@ -292,3 +292,20 @@ def test_a_deletion_only_pull_request_is_nothing_to_review_on_every_face(
     assert main(["review", "--diff", str(diff_file)]) == 0
     assert "nothing to review" in capsys.readouterr().out
     assert fake_anthropic.requests == []
+
+
+def test_the_actions_auto_mode_reads_the_pull_request_once(
+    tmp_path: Path, env: Settings, fake_anthropic: FakeAnthropic
+) -> None:
+    """Auto mode routes and reviews on one preparation: the pull request and its diff are read
+    once each (they were read three times), the settings file once, and the review is posted."""
+    fake_anthropic.reply(message(json.dumps(ANSWER), input_tokens=2_000, output_tokens=300))
+    github = fake_github()
+    code, out, log = run_action(tmp_path, github, env, "auto")
+    assert code == 0, log
+    assert out["tier"] == "frontier"
+    reads = [path for method, path in github.calls if method == "GET"]
+    assert reads.count(f"/repos/{OWNER}/{REPO}/pulls/{NUMBER}") == 2  # the pull request, its diff
+    assert sum(path.startswith(f"/repos/{OWNER}/{REPO}/contents/") for path in reads) == 1
+    assert len(github.reviews) == 1
+    assert len(fake_anthropic.requests) == 1

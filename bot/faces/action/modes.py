@@ -322,7 +322,7 @@ def _ledger(settings: Settings) -> Ledger | None:
     """The ledger the job holds its frontier requests against and records them in: only at a
     TIERBOT_DATABASE_URL the workflow sets (a PostgreSQL server, from a secret), since a
     runner's own files are gone with the job. Without one, a monthly budget cannot be counted
-    across runs, and work under a budget gets no frontier model (bot.pipeline.prepare)."""
+    across runs, and work under a budget gets no frontier model (bot.pipeline.allowance)."""
     if settings.database_url == DEFAULT_DATABASE_URL:
         return None
     from bot.ledger import Ledger  # noqa: PLC0415 - the database stack loads only when used
