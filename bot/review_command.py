@@ -33,9 +33,10 @@ from bot.pipeline.request import Outcome, Request, Status
 from bot.pipeline.review import review_prepared, spend_of
 from bot.pipeline.services import GitHubClient, Services
 from bot.review.markers import marker_key
-from bot.review.render import result_json, result_text
+from bot.review.prompt import Coverage
+from bot.review.render import Estimates, result_json, result_text
 from bot.reviewer import ReviewResult, review_change
-from bot.routing import Models, Tier
+from bot.routing import Decision, Models, Tier
 
 if TYPE_CHECKING:
     from bot.ledger import Ledger
@@ -51,11 +52,19 @@ class _Shown:
     """What to print: the decision and estimates, and the review when one ran."""
 
     title: str
-    decided: Decided
+    decision: Decision
+    estimates: Estimates
+    coverage: tuple[Coverage, ...]
     excluded: tuple[str, ...]
     result: ReviewResult | None = None
     spend: Spend | None = None
-    status: str = ""
+    nothing: str | None = None  # why there is nothing to review
+
+    @classmethod
+    def of(cls, title: str, decided: Decided, excluded: tuple[str, ...], **more: Any) -> _Shown:
+        """What a decided change shows, before or after its review."""
+        coverage = decided.plans[decided.decision.tier].coverage
+        return cls(title, decided.decision, decided.estimates, coverage, excluded, **more)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -136,20 +145,23 @@ async def _review_pull(
         title = f"{ref} ({prepared.pull.title})"
         excluded = prepared.change.excluded
         if prepared.decision.error is not None:
-            return _Shown(title, prepared.decided, excluded)
+            return _Shown.of(title, prepared.decided, excluded)
         outcome = await review_prepared(github, prepared, services)
     finally:
         if ledger is not None:
             ledger.close()
     result = outcome.result
-    return _Shown(title, prepared.decided, excluded, result, outcome.spend, outcome.status)
+    return _Shown.of(title, prepared.decided, excluded, result=result, spend=outcome.spend)
 
 
-def _not_prepared(title: str, outcome: Outcome) -> int:
-    """Print why the pull request is not reviewed; the exit code."""
-    if outcome.status is Status.NOTHING:
-        print(f"tierbot: {title}: nothing to review: {outcome.reason}")
-        return EXIT_OK
+def _not_prepared(title: str, outcome: Outcome) -> _Shown | int:
+    """What to show of a pull request with nothing to review; else print why it is not
+    reviewed, and the exit code."""
+    decision, estimates = outcome.decision, outcome.estimates
+    if outcome.status is Status.NOTHING and decision is not None and estimates is not None:
+        return _Shown(
+            title, decision, estimates, outcome.coverage, outcome.excluded, nothing=outcome.reason
+        )
     if outcome.status is Status.FAILED:
         print(f"tierbot: {title}: {outcome.reason}", file=sys.stderr)
         return EXIT_INPUT_ERROR
@@ -183,15 +195,11 @@ async def _review_diff(
     services = Services(settings, prices, backends, models, _no_github)
     decided = await decide_change(read, repo, "", services, override=override)
     nothing = decided.nothing_to_review()
-    if nothing is not None:
-        print(f"tierbot: {title}: nothing to review: {nothing}")
-        return EXIT_OK
-    if decided.decision.error is not None:
-        return _Shown(title, decided, read.excluded)
+    if nothing is not None or decided.decision.error is not None:
+        return _Shown.of(title, decided, read.excluded, nothing=nothing)
     result = await review_change(read.kept, decided.decision, decided.backends, repo)
     spend = spend_of(result.attempts, services)
-    status = Status.FAILED if result.failed else Status.REVIEWED
-    return _Shown(title, decided, read.excluded, result, spend, status)
+    return _Shown.of(title, decided, read.excluded, result=result, spend=spend)
 
 
 async def _no_github(_installation: int | None) -> GitHubClient:
@@ -199,17 +207,18 @@ async def _no_github(_installation: int | None) -> GitHubClient:
 
 
 def _print(shown: _Shown, configure: list[str], as_json: bool, override: Tier | None) -> int:
-    decided, result = shown.decided, shown.result
-    decision = decided.decision
-    coverage = decided.plans[decision.tier].coverage
-    if result is not None:
-        coverage = result.coverage
+    result, decision = shown.result, shown.decision
+    coverage = result.coverage if result is not None else shown.coverage
     excluded = list(shown.excluded)
     if as_json:
         payload: dict[str, Any] = result_json(
-            result, decision, coverage, decided.estimates, shown.spend, configure, excluded
+            result, decision, coverage, shown.estimates, shown.spend, configure, excluded
         )
+        if shown.nothing is not None:
+            payload["nothing_to_review"] = shown.nothing
         sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
+    elif shown.nothing is not None:
+        sys.stdout.write(f"tierbot review of {shown.title}: nothing to review: {shown.nothing}\n")
     else:
         sys.stdout.write(
             result_text(
@@ -217,12 +226,14 @@ def _print(shown: _Shown, configure: list[str], as_json: bool, override: Tier | 
                 result,
                 decision,
                 coverage,
-                decided.estimates,
+                shown.estimates,
                 shown.spend,
                 configure,
                 excluded,
             )
         )
+    if shown.nothing is not None:
+        return EXIT_OK
     if result is not None and result.failed:
         print(f"tierbot: not reviewed: {result.failed}", file=sys.stderr)
         return EXIT_NOT_REVIEWED

@@ -284,13 +284,17 @@ def test_a_deletion_only_pull_request_is_nothing_to_review_on_every_face(
 
     code, printed = run_cli(capsys, fake_github(deleted), monkeypatch)
     assert code == 0
-    assert "nothing to review: no changed file has lines a model could review" in printed
-    assert "net/old.py (deleted file (6 lines))" in printed
+    nothing = json.loads(printed)["nothing_to_review"]
+    assert nothing.startswith("no changed file has lines a model could review")
+    assert "net/old.py (deleted file (6 lines))" in nothing
 
     diff_file = tmp_path / "deleted.diff"
     diff_file.write_text(deleted, encoding="utf-8")
-    assert main(["review", "--diff", str(diff_file)]) == 0
-    assert "nothing to review" in capsys.readouterr().out
+    assert main(["review", "--json", "--diff", str(diff_file)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["nothing_to_review"].startswith("no changed file has lines a model could review")
+    assert out["reviewed"] is False
+    assert out["comments"] == []
     assert fake_anthropic.requests == []
 
 
