@@ -30,6 +30,8 @@ OUTPUTS = ("tier", "score", "reasons", "runs-on", "cost-usd", "comments")
 
 
 class Mode(StrEnum):
+    """What the step does: decide the tier only, review on this runner, or both."""
+
     ROUTE = "route"
     REVIEW = "review"
     AUTO = "auto"
