@@ -149,7 +149,7 @@ async def _command(
         await github.reply(ref, f"{quote(question)}\n\n{text}")
         return Outcome(Status.REPLIED, "/ask")
     if name == "route":
-        return await _route(github, ref, services, job.installation_id)
+        return await _route(github, ref, services, job.installation_id, (user, association))
     if name in ("pause", "resume"):
         return await _pause(github, ref, paused=name == "pause")
     if name == "cost":
@@ -160,11 +160,22 @@ async def _command(
 
 
 async def _route(
-    github: GitHubClient, ref: PullRef, services: Services, installation_id: int | None
+    github: GitHubClient,
+    ref: PullRef,
+    services: Services,
+    installation_id: int | None,
+    asker: tuple[str, str | None],
 ) -> Outcome:
-    """`/route`: the decision on the whole pull request, as a review would make it."""
+    """`/route`: the decision a `/review full` by the asker would get, on the whole pull
+    request (what their access allows, within the budget), without running a model."""
     request = Request(
-        ref, trigger="/route", full=True, forced=True, dry_run=True, installation_id=installation_id
+        ref,
+        trigger="/route",
+        full=True,
+        forced=True,
+        dry_run=True,
+        installation_id=installation_id,
+        asked_by=asker,
     )
     prepared = await prepare(github, request, services)
     decision = prepared.decision
