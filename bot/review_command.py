@@ -28,9 +28,9 @@ from bot.github import GitHub, GitHubError, parse_pull_url
 from bot.models.base import Backend
 from bot.pipeline.allowance import Decided, decide_change
 from bot.pipeline.change import Unreadable, read_change
+from bot.pipeline.posting import review_prepared, spend_of
 from bot.pipeline.prepare import prepare
 from bot.pipeline.request import Outcome, Request, Status
-from bot.pipeline.review import review_prepared, spend_of
 from bot.pipeline.services import GitHubClient, Services
 from bot.review.markers import marker_key
 from bot.review.prompt import Coverage

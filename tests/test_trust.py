@@ -16,8 +16,8 @@ import pytest
 
 from bot.adapters.queue import JobQueue
 from bot.config import RepoSettings, Settings, SettingsError
-from bot.faces.action.plan import plan_for
-from bot.faces.action.report import Plan
+from bot.faces.action.dispatch import dispatch_for
+from bot.faces.action.report import Dispatch
 from bot.job import Job
 from bot.pipeline.services import Services
 from bot.routing import Tier
@@ -166,8 +166,8 @@ def test_the_actions_plan_follows_the_same_rules_for_a_strangers_review_command(
     client = _LOOP[-1].run_until_complete(services.github_for(1))
     asked = Job("command", "octo", "app", 7, payload={"command": "review", "user": "eve"})
 
-    def plan() -> Plan:
-        made = plan_for(client, asked, services)
+    def plan() -> Dispatch:
+        made = dispatch_for(client, asked, services)
         return _LOOP[-1].run_until_complete(made)
 
     github.settings_file = "routing:\n  threshold: 0\n"  # the change would go frontier

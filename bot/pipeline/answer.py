@@ -9,9 +9,9 @@ from typing import Any
 
 from bot.cost import format_usd
 from bot.github import PullRef
+from bot.pipeline.posting import count_requests, spend_of
 from bot.pipeline.prepare import prepare
 from bot.pipeline.request import Outcome, Request, Status
-from bot.pipeline.review import count_requests, spend_of
 from bot.pipeline.services import GitHubClient, Services
 from bot.question import answer_question
 from bot.review.markdown import plain_text, safe_markdown

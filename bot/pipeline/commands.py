@@ -18,6 +18,7 @@ from bot.github import GitHubError, PullRef
 from bot.job import Job
 from bot.pipeline.allowance import month_start
 from bot.pipeline.answer import answer, quote, thread_reply
+from bot.pipeline.posting import review_pull
 from bot.pipeline.prepare import (
     ASK_A_MAINTAINER,
     not_reviewed,
@@ -25,7 +26,6 @@ from bot.pipeline.prepare import (
     read_summary,
 )
 from bot.pipeline.request import Outcome, Request, Status
-from bot.pipeline.review import review_pull
 from bot.pipeline.services import GitHubClient, Retry, Services
 from bot.review.markdown import code_span, plain_text
 from bot.review.markers import SUMMARY_MARKER, SummaryState
@@ -149,7 +149,7 @@ async def _command(
         await github.reply(ref, f"{quote(question)}\n\n{text}")
         return Outcome(Status.REPLIED, "/ask")
     if name == "route":
-        return await _route(github, ref, services, job.installation_id, (user, association))
+        return await _route_command(github, ref, services, job.installation_id, (user, association))
     if name in ("pause", "resume"):
         return await _pause(github, ref, paused=name == "pause")
     if name == "cost":
@@ -159,7 +159,7 @@ async def _command(
     return Outcome(Status.REPLIED, "help")
 
 
-async def _route(
+async def _route_command(
     github: GitHubClient,
     ref: PullRef,
     services: Services,

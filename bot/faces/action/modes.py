@@ -21,6 +21,7 @@ from bot import events
 from bot.backends import backends_for, close_backends
 from bot.config import DEFAULT_DATABASE_URL, Settings
 from bot.cost import PriceError, PriceTable, UnknownModelError
+from bot.faces.action.dispatch import dispatch_for, route_models, runs_on
 from bot.faces.action.inputs import (
     EVENTS,
     EXIT_FAILED,
@@ -36,17 +37,16 @@ from bot.faces.action.inputs import (
     read_runner,
 )
 from bot.faces.action.output import annotate, append, failed_summary, format_outputs, step_summary
-from bot.faces.action.plan import plan_for, route_models, runs_on
-from bot.faces.action.report import Plan, Report
+from bot.faces.action.report import Dispatch, StepReport
 from bot.gate import GateError, capped, notice_due
 from bot.github import GitHub, GitHubError, PullRef
 from bot.job import Job
 from bot.pipeline.allowance import FORK_NOT_SELF_HOSTED
 from bot.pipeline.commands import post_notice
 from bot.pipeline.commands import run as run_job
+from bot.pipeline.posting import post_outcome, review_prepared
 from bot.pipeline.prepare import Prepared
 from bot.pipeline.request import Outcome, Status
-from bot.pipeline.review import post_outcome, review_prepared
 from bot.pipeline.services import GitHubClient, Retry, Services
 from bot.review.markers import marker_key
 from bot.review.schema import Severity
@@ -101,7 +101,7 @@ def act(env: Mapping[str, str], settings: Settings, out: TextIO) -> int:
     return report.code
 
 
-async def _act(inputs: Inputs, runner: Runner, settings: Settings, out: TextIO) -> Report:
+async def _act(inputs: Inputs, runner: Runner, settings: Settings, out: TextIO) -> StepReport:
     routed = events.route(
         EVENTS[runner.event],
         runner.payload,
@@ -111,7 +111,7 @@ async def _act(inputs: Inputs, runner: Runner, settings: Settings, out: TextIO) 
     if not routed.jobs:
         reason = routed.ack.split(": ", 1)[-1]
         annotate(out, "notice", f"tierbot: nothing to do: {reason}")
-        return Report(inputs.mode, Plan(None, (reason,), work=False), note=routed.ack)
+        return StepReport(inputs.mode, Dispatch(None, (reason,), work=False), note=routed.ack)
     # The workflow's token, not an App installation, does the work: budgets are the repo's.
     job = replace(routed.jobs[0], installation_id=None)
     if inputs.mode is not Mode.ROUTE and not inputs.github_token:
@@ -128,7 +128,7 @@ async def _act(inputs: Inputs, runner: Runner, settings: Settings, out: TextIO) 
             "(action/examples/review-fork.yml)"
         )
         annotate(out, "notice", f"tierbot: not reviewed here: {why}")
-        return Report(inputs.mode, Plan(job, (why,), work=False), note=f"skipped: {why}")
+        return StepReport(inputs.mode, Dispatch(job, (why,), work=False), note=f"skipped: {why}")
     settings_text = config_text(inputs.config)
     try:
         prices = PriceTable.for_settings(settings.prices_file)
@@ -172,7 +172,7 @@ async def _act(inputs: Inputs, runner: Runner, settings: Settings, out: TextIO) 
                     ledger=ledger,
                     settings_text=settings_text,
                 )
-                return await _route(inputs, github, job, services, fork is not None)
+                return await _route_step(inputs, github, job, services, fork is not None)
             backends, models = backends_for(settings)
             services = Services(
                 settings,
@@ -208,7 +208,7 @@ async def _fork_of(github: GitHub, runner: Runner, job: Job) -> str | None:
 
 async def _gate(
     inputs: Inputs, runner: Runner, github: GitHub, job: Job, settings: Settings, out: TextIO
-) -> Report | None:
+) -> StepReport | None:
     """The hourly caps on work by accounts without write access (bot.gate): None when this
     job may go on, else the report of its refusal, told on the pull request once per account,
     work and hour (in route mode, by sending the next job to a runner without a model)."""
@@ -221,14 +221,16 @@ async def _gate(
         if isinstance(exc, GitHubError) and exc.status in (401, 403, 404):
             why += " (the workflow's token needs `actions: read` to list the workflow's runs)"
         annotate(out, "notice", f"tierbot: {why}")
-        return Report(inputs.mode, Plan(job, (why,), work=False), note=f"refused: {why}")
+        return StepReport(inputs.mode, Dispatch(job, (why,), work=False), note=f"refused: {why}")
     if refusal is None:
         return None
     reason = refusal.text()
     annotate(out, "notice", f"tierbot: not carried out: {reason}")
     due = await notice_due(github, job, refusal, caps, now)
-    plan = Plan(job, (reason,), work=due)
-    report = Report(inputs.mode, plan, runs_on=runs_on(plan, inputs), note=f"refused: {reason}")
+    dispatch = Dispatch(job, (reason,), work=due)
+    report = StepReport(
+        inputs.mode, dispatch, runs_on=runs_on(dispatch, inputs), note=f"refused: {reason}"
+    )
     if due and inputs.mode is not Mode.ROUTE:
         ref = PullRef(job.owner, job.repo, job.number)
         payload = {"work": refusal.work, "reason": reason, "user": refusal.author}
@@ -239,19 +241,21 @@ async def _gate(
     return report
 
 
-async def _route(
+async def _route_step(
     inputs: Inputs, github: GitHub, job: Job, services: Services, fork: bool
-) -> Report:
+) -> StepReport:
     override = inputs.tier if job.kind == "review" else None
-    plan = await plan_for(github, job, services, override=override, fork=fork)
-    report = Report(Mode.ROUTE, plan, runs_on=runs_on(plan, inputs), routed_tier=plan.tier)
-    report.note = "routed" if plan.work else "nothing to do"
+    dispatch = await dispatch_for(github, job, services, override=override, fork=fork)
+    report = StepReport(
+        Mode.ROUTE, dispatch, runs_on=runs_on(dispatch, inputs), routed_tier=dispatch.tier
+    )
+    report.note = "routed" if dispatch.work else "nothing to do"
     return report
 
 
 async def _review(
     inputs: Inputs, github: GitHub, job: Job, services: Services, out: TextIO, fork: bool
-) -> Report:
+) -> StepReport:
     if inputs.model_dir and services.models.local_unavailable:
         annotate(
             out,
@@ -262,14 +266,18 @@ async def _review(
     # Auto mode routes as the route step would (both tiers, each on its own runner) on what
     # this runner prepares; review mode reports the tier this runner's models get.
     routed = route_models(inputs, services.settings) if inputs.mode is Mode.AUTO else None
-    plan = await plan_for(github, job, services, override=override, fork=fork, routed=routed)
-    report = Report(inputs.mode, plan, runs_on=runs_on(plan, inputs), routed_tier=plan.tier)
-    if inputs.mode is Mode.AUTO and not plan.work:
-        annotate(out, "notice", "tierbot: nothing to do: " + "; ".join(plan.reasons))
+    dispatch = await dispatch_for(
+        github, job, services, override=override, fork=fork, routed=routed
+    )
+    report = StepReport(
+        inputs.mode, dispatch, runs_on=runs_on(dispatch, inputs), routed_tier=dispatch.tier
+    )
+    if inputs.mode is Mode.AUTO and not dispatch.work:
+        annotate(out, "notice", "tierbot: nothing to do: " + "; ".join(dispatch.reasons))
         report.note = "nothing to do"
         return report
     try:
-        report.outcome = await _carry_out(github, job, plan, services)
+        report.outcome = await _carry_out(github, job, dispatch, services)
     except Retry as exc:
         cause = exc.__cause__
         if isinstance(cause, GitHubError) and cause.status in (401, 403) and cause.retry_at is None:
@@ -281,10 +289,10 @@ async def _review(
     return report
 
 
-async def _carry_out(github: GitHub, job: Job, plan: Plan, services: Services) -> Outcome:
-    """The job through the pipeline: a review job from what `plan_for` prepared (GitHub is not
+async def _carry_out(github: GitHub, job: Job, dispatch: Dispatch, services: Services) -> Outcome:
+    """The job through the pipeline: a review job from what `dispatch_for` prepared (GitHub is not
     read again), any other job as the App's worker runs it."""
-    prepared = plan.prepared
+    prepared = dispatch.prepared
     if job.kind != "review" or prepared is None:
         return await run_job(job, services)
     if isinstance(prepared, Prepared):
@@ -298,7 +306,7 @@ async def _carry_out(github: GitHub, job: Job, plan: Plan, services: Services) -
     return prepared
 
 
-def _account(report: Report, fail_on: Severity | None) -> None:
+def _account(report: StepReport, fail_on: Severity | None) -> None:
     """The failure and exit code: a review that could not be done, or a posted comment at or
     above `fail_on`."""
     outcome = report.outcome

@@ -12,7 +12,7 @@ from typing import TextIO
 
 from bot.cost import format_usd
 from bot.faces.action.inputs import ActionError, Mode, Runner
-from bot.faces.action.report import Report
+from bot.faces.action.report import StepReport
 from bot.review.markdown import plain_text
 from bot.review.schema import Severity
 from bot.review.secrets import scrub
@@ -52,11 +52,11 @@ def append(path: str | None, text: str) -> None:
         raise ActionError(f"cannot write {path}: {exc}") from None
 
 
-def step_summary(report: Report, runner: Runner) -> str:
+def step_summary(report: StepReport, runner: Runner) -> str:
     """The job summary's Markdown: what was decided and why, what was posted, what it cost."""
     target = _target(report, runner)
     lines = [f"### tierbot {report.mode}: {target}", ""]
-    decided = report.plan
+    decided = report.dispatch
     tier = report.tier or decided.tier
     if not decided.work:
         reasons = "; ".join(_plain(r) for r in decided.reasons)
@@ -121,14 +121,14 @@ def failed_summary(message: str) -> str:
     return f"### tierbot could not run\n\n{_plain(message)}\n"
 
 
-def _target(report: Report, runner: Runner) -> str:
-    job = report.plan.job
+def _target(report: StepReport, runner: Runner) -> str:
+    job = report.dispatch.job
     if job is not None:
         return f"{job.owner}/{job.repo}#{job.number}"
     return runner.repository or runner.event
 
 
-def _comments(report: Report) -> str:
+def _comments(report: StepReport) -> str:
     posted = report.outcome.comments if report.outcome is not None else ()
     dropped = len(report.outcome.dropped) if report.outcome is not None else 0
     if not posted:

@@ -1,5 +1,5 @@
-"""What the action decided (`Plan`) and what came of it (`Report`), for the outputs, the step
-summary and the exit code."""
+"""What the action decided (`Dispatch`: what the event asks of a runner) and what came of it
+(`StepReport`), for the outputs, the step summary and the exit code."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from bot.routing import Decision, Tier
 
 
 @dataclass(frozen=True, slots=True)
-class Plan:
+class Dispatch:
     """What the event asks of a runner. `tier` is the model's (None: no model is needed);
     `work` is False when there is nothing to do at all (nothing to post either); `estimates`
     are what a review would cost on each tier; `fork` is True for a fork's pull request, which
@@ -33,12 +33,12 @@ class Plan:
 
 
 @dataclass
-class Report:
-    """What happened: the plan, the runner the next job gets, the pipeline's outcome (None in
+class StepReport:
+    """What happened: the dispatch, the runner the next job gets, the pipeline's outcome (None in
     route mode, which runs no model), and the failure and exit code."""
 
     mode: Mode
-    plan: Plan
+    dispatch: Dispatch
     runs_on: str = ""
     routed_tier: Tier | None = None
     outcome: Outcome | None = None
@@ -58,14 +58,14 @@ class Report:
             return self.outcome.tier
         if self.outcome is not None and self.outcome.status is Status.FAILED and self.outcome.tier:
             return self.outcome.tier
-        return self.plan.tier
+        return self.dispatch.tier
 
     @property
     def model(self) -> str:
         """The model the work ended on, else the one planned ("" when none)."""
         if self.outcome is not None and self.outcome.model and self.tier is self.outcome.tier:
             return self.outcome.model
-        decision = self.plan.decision
+        decision = self.dispatch.decision
         return decision.model if decision is not None and decision.tier is self.tier else ""
 
     @property
@@ -83,12 +83,12 @@ class Report:
     def outputs(self) -> dict[str, str]:
         """The step's outputs, by name."""
         tier = self.tier
-        decision = self.plan.decision
+        decision = self.dispatch.decision
         posted = self.outcome.comments if self.outcome is not None else ()
         return {
             "tier": str(tier) if tier is not None else "none",
             "score": str(decision.score) if decision is not None else "",
-            "reasons": "\n".join(self.plan.reasons),
+            "reasons": "\n".join(self.dispatch.reasons),
             "runs-on": self.runs_on,
             "cost-usd": f"{self.spent_usd.quantize(Decimal('0.0001'))}",
             "comments": str(len(posted)),

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from bot.config import Settings
 from bot.faces.action.inputs import Inputs
-from bot.faces.action.report import Plan
+from bot.faces.action.report import Dispatch
 from bot.job import Job
 from bot.pipeline.allowance import decide_among
 from bot.pipeline.change import models_for
@@ -20,7 +20,7 @@ from bot.routing import Models, Task, Tier
 from bot.trust import may_write
 
 
-async def plan_for(
+async def dispatch_for(
     github: GitHubClient,
     job: Job,
     services: Services,
@@ -28,7 +28,7 @@ async def plan_for(
     override: Tier | None = None,
     fork: bool = False,
     routed: Models | None = None,
-) -> Plan:
+) -> Dispatch:
     """What `job` asks of a runner, as the pipeline prepares it with `services`; the tier among
     `routed` models when given (the route step's: both tiers, each on its own runner) instead
     of the services' own. `override` is the workflow's `tier` input, for a review job."""
@@ -45,11 +45,11 @@ async def plan_for(
         ):
             words = " ".join([f"/{name}", *args])
             why = f"@{user} has no write access, which `{words}` needs: the refusal needs no model"
-            return Plan(job, (why,), work=True)
+            return Dispatch(job, (why,), work=True)
         if request is None:
-            return Plan(job, (f"`/{name}` needs no model",), work=True)
+            return Dispatch(job, (f"`/{name}` needs no model",), work=True)
     if request is None:
-        return Plan(job, (f"a {job.kind} job needs no model",), work=True)
+        return Dispatch(job, (f"a {job.kind} job needs no model",), work=True)
     if job.kind == "review" and override is not None:
         request = replace(request, override=override)
     request = replace(request, fork=fork)
@@ -61,7 +61,7 @@ async def plan_for(
             reasons = (*decision.reasons, f"it cannot be reviewed: {decision.error}")
         # Something to say on the pull request still needs a runner to say it.
         work = prepared.summary is not None or prepared.reply is not None
-        return Plan(job, reasons, work, None, decision, prepared.estimates, fork, prepared)
+        return Dispatch(job, reasons, work, None, decision, prepared.estimates, fork, prepared)
     decision = prepared.decision
     if routed is not None:
         decision = decide_among(
@@ -70,8 +70,8 @@ async def plan_for(
     estimates = prepared.estimates if request.task is Task.REVIEW else None
     if decision.error is not None:
         reasons = (*decision.reasons, f"it cannot be reviewed: {decision.error}")
-        return Plan(job, reasons, True, None, decision, estimates, fork, prepared)
-    return Plan(job, decision.reasons, True, decision.tier, decision, estimates, fork, prepared)
+        return Dispatch(job, reasons, True, None, decision, estimates, fork, prepared)
+    return Dispatch(job, decision.reasons, True, decision.tier, decision, estimates, fork, prepared)
 
 
 def route_models(inputs: Inputs, settings: Settings) -> Models:
@@ -81,11 +81,11 @@ def route_models(inputs: Inputs, settings: Settings) -> Models:
     return models_for(settings, local_unavailable=no_gpu)
 
 
-def runs_on(plan: Plan, inputs: Inputs) -> str:
+def runs_on(dispatch: Dispatch, inputs: Inputs) -> str:
     """The runner labels (JSON) for the next job: the GPU runner for the local tier (never for a
     fork's pull request), else the frontier runner; empty when there is nothing to do."""
-    if not plan.work:
+    if not dispatch.work:
         return ""
-    if plan.tier is Tier.LOCAL and inputs.local_runs_on is not None and not plan.fork:
+    if dispatch.tier is Tier.LOCAL and inputs.local_runs_on is not None and not dispatch.fork:
         return inputs.local_runs_on
     return inputs.frontier_runs_on
