@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from bot.adapters.models.anthropic import FrontierBackend
 from bot.core.types import Backend
+from bot.pipeline.change import models_for
 from bot.routing import Models, Tier
 from bot.settings import Settings
 
@@ -32,10 +33,8 @@ def backends_for(settings: Settings) -> tuple[dict[Tier, Backend], Models]:
         local = LocalBackend(settings.local_model_dir, context_tokens=settings.local_context_tokens)
         backends[Tier.LOCAL] = local
         local_unavailable = local.unavailable_reason()
-    models = Models(
-        local=settings.local_model,
-        frontier=settings.frontier_model,
-        local_window=settings.local_context_tokens,
+    models = models_for(
+        settings,
         local_unavailable=local_unavailable,
         frontier_unavailable=frontier.unavailable_reason(),
     )

@@ -21,9 +21,9 @@ The defaults, each set by an environment variable:
 - `TIERBOT_COMMANDS_PER_REPO_HOUR`, 120: two a minute from all outside contributors together;
 - replies in review threads: the same numbers as commands.
 
-The App counts in its queue (bot.queue, in the transaction that stores the jobs, so concurrent
-deliveries cannot overshoot); the Action counts the workflow's recent runs through the GitHub
-API (bot.gate). Either way, a refusal is visible: in the metrics, and on the pull request at
+The App counts in its queue (bot.adapters.queue, in the transaction that stores the jobs, so
+concurrent deliveries cannot overshoot); the Action counts the workflow's recent runs through the
+GitHub API (bot.gate). Either way, a refusal is visible: in the metrics, and on the pull request at
 most once per account, kind of work and hour (`Refusal.text`), so that a flood is not answered
 with a flood.
 """

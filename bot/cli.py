@@ -14,13 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.core.complexity import score
 from bot.core.pricing import PriceError, UnknownModelError
 from bot.core.repo_settings import RepoSettings
-from bot.diff import DiffError, parse
 from bot.diff_input import read_diff
 from bot.exits import EXIT_FAILED, EXIT_INPUT_ERROR, EXIT_OK, Failure, guarded
-from bot.routing import Models, Task, decide, without_excluded
+from bot.pipeline.change import Unreadable, models_for, read_change, route
+from bot.routing import Models, Task
 from bot.settings import Settings, SettingsError
 from bot.terminal import json_line, printable, warn
 
@@ -107,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
         "INPUT_TIER, INPUT_MODEL_DIR, INPUT_CONFIG, INPUT_FAIL_ON, ...); outputs go to "
         "GITHUB_OUTPUT and a report to GITHUB_STEP_SUMMARY.",
     )
-    action_cmd.set_defaults(run=_lazy("bot.action", "run"))
+    action_cmd.set_defaults(run=_lazy("bot.faces.action.modes", "run"))
     doctor_cmd = commands.add_parser(
         "doctor",
         help="check the local tier: the GPU, the exllamav2 extension and the model",
@@ -119,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="the EXL2 model folder (default: TIERBOT_LOCAL_MODEL_DIR)",
     )
-    doctor_cmd.set_defaults(run=_lazy("bot.action", "run_doctor"))
+    doctor_cmd.set_defaults(run=_lazy("bot.faces.action.doctor", "run_doctor"))
 
     serve_cmd = commands.add_parser(
         "serve",
@@ -297,11 +296,7 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
             raise Failure(f"cannot read {args.config}: {exc}", EXIT_INPUT_ERROR) from None
         for problem in repo.problems:
             warn(f"{args.config}: {problem}")
-    models = Models(
-        local=settings.local_model,
-        frontier=settings.frontier_model,
-        local_window=settings.local_context_tokens,
-    )
+    models = models_for(settings)
     results = [_score_one(path, repo, models, Task(args.task)) for path in args.paths]
     out = sys.stdout
     if args.json:
@@ -320,21 +315,17 @@ def _score_one(path: str, repo: RepoSettings, models: Models, task: Task) -> dic
         data = read_diff(path)
     except OSError as exc:
         return {"path": path, "error": f"cannot read: {exc.strerror or exc}"}
-    try:
-        changes = parse(data)
-    except DiffError as exc:
-        return {"path": path, "error": str(exc)}
-    kept, excluded = without_excluded(changes, repo)
-    if kept is None:
+    read = read_change(data, repo)
+    if isinstance(read, Unreadable):
+        if read.changes is None:
+            return {"path": path, "error": read.error}
         return {
             "path": path,
             "error": "every changed file is excluded by the repo settings",
-            "excluded": excluded,
+            "excluded": list(read.excluded),
         }
-    complexity = score(kept)
-    decision = decide(
-        complexity, models, task=task, repo=repo, paths=tuple(f.path for f in kept.files)
-    )
+    complexity, decision = route(read, repo, models, task=task)
+    changes, excluded = read.changes, list(read.excluded)
     result: dict[str, Any] = {
         "path": path,
         "score": decision.score,

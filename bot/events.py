@@ -43,7 +43,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.queue import NewJob
+from bot.job import Job
 from bot.review.secrets import redact_text
 from bot.trust import trusted_association
 
@@ -102,7 +102,7 @@ class Routed:
     that is text the queue can store.
     """
 
-    jobs: list[NewJob]
+    jobs: list[Job]
     ack: str
     reaction: tuple[int, str] | None = None
     action: str | None = field(default=None, compare=False)
@@ -239,7 +239,7 @@ def _pull_request(action: str, payload: Mapping[str, Any], settings: EventSettin
     head = _text(_mapping(pull, "head", "pull_request."), "sha", "pull_request.head.")
     trigger = f"pull_request.{action}"
     login = _text(author, "login", "pull_request.user.")
-    job = NewJob(
+    job = Job(
         "review",
         owner,
         repo,
@@ -290,7 +290,7 @@ def _issue_comment(
     tier_hint = None
     if name == "review":
         tier_hint = "frontier" if "--frontier" in args else "local" if "--local" in args else None
-    job = NewJob(
+    job = Job(
         "command",
         owner,
         repo,
@@ -342,7 +342,7 @@ def _review_comment(
     trigger = "pull_request_review_comment.created"
     association = comment.get("author_association")
     association = association if isinstance(association, str) else "NONE"
-    job = NewJob(
+    job = Job(
         "reply",
         owner,
         repo,

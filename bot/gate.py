@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.caps import Caps, Refusal
-from bot.queue import CAPPED_WORK, NewJob
+from bot.job import CAPPED_WORK, Job
 
 _WORKFLOWS = "/.github/workflows/"
 
@@ -77,7 +77,7 @@ class GateError(Exception):
 
 
 async def capped(
-    github: RunsSource, job: NewJob, workflow: Workflow, caps: Caps, now: datetime
+    github: RunsSource, job: Job, workflow: Workflow, caps: Caps, now: datetime
 ) -> Refusal | None:
     """The cap that refuses `job` in this run, or None. Only work by an account without write
     access by its association (`job.author`) is counted; GateError when it cannot be counted."""
@@ -107,7 +107,7 @@ async def capped(
 
 
 async def notice_due(
-    github: RunsSource, job: NewJob, refusal: Refusal, caps: Caps, now: datetime
+    github: RunsSource, job: Job, refusal: Refusal, caps: Caps, now: datetime
 ) -> bool:
     """Whether the pull request should be told of `refusal`: no comment of the bot's on the
     repository from the last window says it already."""

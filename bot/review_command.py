@@ -1,10 +1,13 @@
 """`tierbot review`: review a diff file or a pull request from the command line.
 
-Reads the change (a file, stdin, or a PR through the GitHub API with the repo's settings file
-from its default branch), routes it, and reviews it on the chosen tier with whatever backends
-are configured: the frontier model with ANTHROPIC_API_KEY, the local model with
-TIERBOT_LOCAL_MODEL_DIR on a CUDA machine. With neither it prints the decision and the estimated
-cost of each tier, and what to configure. Nothing is posted: a PR review is a dry run.
+A pull request goes through the App's own pipeline (`bot.pipeline.prepare`, then the review):
+the same skip rules, the settings file from its default branch (or `--config`), the same pull
+request text in the prompt, the same decision; as a dry run, it posts nothing. It is recorded in
+the ledger at TIERBOT_DATABASE_URL (by default the App's SQLite file) like the App's reviews. A
+diff file has no pull request: it is read, routed and reviewed by the same steps, with no budget
+and no ledger. The frontier model runs with ANTHROPIC_API_KEY, the local model with
+TIERBOT_LOCAL_MODEL_DIR on a CUDA machine; with neither it prints the decision, the estimated cost
+of each tier and what to configure.
 """
 
 from __future__ import annotations
@@ -14,42 +17,63 @@ import asyncio
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
-from bot.adapters.github import GitHub, GitHubError
-from bot.adapters.models.anthropic import DEFAULT_CONTEXT_TOKENS
+from bot.adapters.github import GitHub, GitHubError, PullRef
 from bot.adapters.prices import PriceTable
 from bot.backends import backends_for, close_backends
-from bot.core.complexity import score
-from bot.core.cost import DEFAULT_GPU_HOUR_USD, CostEstimate, review_spend
+from bot.core.cost import Spend
 from bot.core.pricing import PriceError, UnknownModelError
 from bot.core.repo_settings import RepoSettings
-from bot.diff import DiffError, parse
+from bot.core.types import Backend
 from bot.diff_input import STDIN, read_diff
 from bot.exits import EXIT_FAILED, Failure
+from bot.pipeline.allowance import Decided, decide_change
+from bot.pipeline.change import Unreadable, read_change
+from bot.pipeline.posting import review_prepared, spend_of
+from bot.pipeline.prepare import prepare
+from bot.pipeline.request import Outcome, Request, Status
+from bot.pipeline.services import GitHubClient, Services
 from bot.pr_url import PullUrlError, pull_ref
 from bot.progress import Progress, with_progress
-from bot.review.prompt import Plan, plan_review
+from bot.review.markers import marker_key
+from bot.review.packing import Coverage
 from bot.review.render import Estimates, result_json, result_text
-from bot.reviewer import budget_for, review_change
-from bot.routing import Models, Tier, decide, without_excluded
+from bot.review.result import ReviewResult
+from bot.reviewer import review_change
+from bot.routing import Decision, Models, Tier
 from bot.settings import Settings
 from bot.terminal import json_line, printable, warn
 
-FRONTIER_CONTEXT_TOKENS = DEFAULT_CONTEXT_TOKENS
+if TYPE_CHECKING:
+    from bot.adapters.ledger import Ledger
+
 EXIT_OK = 0
 EXIT_NOT_REVIEWED = EXIT_FAILED
 EXIT_INPUT_ERROR = 2
+TRIGGER = "tierbot review"
 # GitHub answers that say the URL names nothing there: bad input, not a failure to reach GitHub.
 _NOT_THERE = (404, 410, 422)
 
 
 @dataclass(frozen=True, slots=True)
-class _Input:
+class _Shown:
+    """What to print: the decision and estimates, and the review when one ran."""
+
     title: str
-    diff: bytes | str  # a PR's diff as GitHub sends it; a file's as bot.diff_input reads it
-    repo: RepoSettings
-    context: str
+    decision: Decision
+    estimates: Estimates
+    coverage: tuple[Coverage, ...]
+    excluded: tuple[str, ...]
+    result: ReviewResult | None = None
+    spend: Spend | None = None
+    nothing: str | None = None  # why there is nothing to review
+
+    @classmethod
+    def of(cls, title: str, decided: Decided, excluded: tuple[str, ...], **more: Any) -> _Shown:
+        """What a decided change shows, before or after its review."""
+        coverage = decided.plans[decided.decision.tier].coverage
+        return cls(title, decided.decision, decided.estimates, coverage, excluded, **more)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -65,67 +89,197 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _run(args: argparse.Namespace, settings: Settings, prices: PriceTable) -> int:
     try:
-        given = await _read_input(args, settings)
+        settings_text = args.config.read_text(encoding="utf-8") if args.config else None
+    except OSError as exc:
+        raise Failure(str(exc), EXIT_INPUT_ERROR) from None
+    override = None if args.tier == "auto" else Tier(args.tier)
+    backends, models = backends_for(settings)
+    progress = Progress(sys.stderr)
+    shown_backends = with_progress(backends, progress)
+    try:
+        if args.diff is not None:
+            shown: _Shown | int = await _review_diff(
+                args.diff,
+                settings,
+                prices,
+                shown_backends,
+                models,
+                settings_text,
+                override,
+                progress,
+                args.json,
+            )
+        else:
+            shown = await _review_pull(
+                args.pr_url,
+                settings,
+                prices,
+                shown_backends,
+                models,
+                settings_text,
+                override,
+                progress,
+            )
     except (OSError, PullUrlError) as exc:
         raise Failure(str(exc), EXIT_INPUT_ERROR) from None
     except GitHubError as exc:
         code = EXIT_INPUT_ERROR if exc.status in _NOT_THERE else EXIT_FAILED
         raise Failure(str(exc), code) from None
-    for problem in given.repo.problems:
-        warn(f"repo settings: {problem}")
+    finally:
+        await close_backends(backends)
+    if isinstance(shown, int):
+        return shown
+    return _print(shown, _configure(models), args.json, override)
+
+
+async def _review_pull(
+    url: str,
+    settings: Settings,
+    prices: PriceTable,
+    backends: Mapping[Tier, Backend],
+    models: Models,
+    settings_text: str | None,
+    override: Tier | None,
+    progress: Progress,
+) -> _Shown | int:
+    """The pull request through the App's pipeline, as a dry run, recorded in the ledger."""
+    ref = pull_ref(url, settings.github_api_url)
+    # The App's login and marker key when this is the App's machine: its summary and comments
+    # on the pull request are then read as the App reads them; else none are known.
+    slug = settings.github_app_slug
+    github = GitHub(
+        settings.github_token,
+        settings.github_api_url,
+        bot_login=f"{slug}[bot]" if slug else None,
+        marker_key=marker_key(settings.webhook_secret),
+    )
+
     try:
-        changes = parse(given.diff)
-    except DiffError as exc:
-        raise Failure(f"{given.title}: {exc}", EXIT_INPUT_ERROR) from None
-    kept, excluded = without_excluded(changes, given.repo)
-    if kept is None:
-        skipped = f"{given.title}: every changed file is excluded by the repo settings"
-        if args.json:
-            skip = {"reviewed": False, "skipped": skipped, "excluded": excluded}
-            sys.stdout.write(json_line(skip))
-        else:
-            sys.stdout.write(printable(f"tierbot: {skipped}") + "\n")
-        return EXIT_OK
-
-    backends, models = backends_for(settings)
-    progress = Progress(sys.stderr)
-    backends = with_progress(backends, progress)
-    complexity = score(kept)
-    paths = tuple(f.path for f in kept.files)
-    override = None if args.tier == "auto" else Tier(args.tier)
-    decision = decide(complexity, models, repo=given.repo, paths=paths, override=override)
-    gpu_hour = settings.gpu_hour_usd if settings.gpu_hour_usd is not None else DEFAULT_GPU_HOUR_USD
-    plans = {
-        tier: plan_review(
-            kept,
-            budget_for(tier, _window(tier, settings), given.repo, paths),
-            given.repo,
-            given.context,
+        return await _review_with(
+            github, ref, settings, prices, backends, models, settings_text, override, progress
         )
-        for tier in Tier
-    }
-    estimates = _estimates(plans, settings, prices, gpu_hour)
-    configure = _configure(models)
+    finally:
+        await github.aclose()
 
-    result = spend = None
-    if decision.error is None:
-        try:
-            async with progress.running():
-                result = await review_change(
-                    kept, decision, backends, given.repo, context=given.context
-                )
-        finally:
-            await close_backends(backends)
-        spend = review_spend(result.attempts, prices, settings.frontier_model, gpu_hour)
-    coverage = plans[decision.tier].coverage
-    if args.json:
-        payload = result_json(result, decision, coverage, estimates, spend, configure, excluded)
+
+async def _review_with(
+    github: GitHub,
+    ref: PullRef,
+    settings: Settings,
+    prices: PriceTable,
+    backends: Mapping[Tier, Backend],
+    models: Models,
+    settings_text: str | None,
+    override: Tier | None,
+    progress: Progress,
+) -> _Shown | int:
+    """`_review_pull` with its client, which the caller closes."""
+
+    async def github_for(_installation: int | None) -> GitHubClient:
+        return github
+
+    ledger = await asyncio.to_thread(_ledger, settings)
+    services = Services(
+        settings, prices, backends, models, github_for, ledger=ledger, settings_text=settings_text
+    )
+    request = Request(ref, TRIGGER, full=True, forced=True, override=override, dry_run=True)
+    try:
+        prepared = await prepare(github, request, services)
+        if isinstance(prepared, Outcome):
+            return _not_prepared(str(ref), prepared)
+        for problem in prepared.repo.problems:
+            warn(f"repo settings: {problem}")
+        title = f"{ref} ({prepared.pull.title})"
+        excluded = prepared.change.excluded
+        if prepared.decision.error is not None:
+            return _Shown.of(title, prepared.decided, excluded)
+        async with progress.running():
+            outcome = await review_prepared(github, prepared, services)
+    finally:
+        if ledger is not None:
+            ledger.close()
+    result = outcome.result
+    return _Shown.of(title, prepared.decided, excluded, result=result, spend=outcome.spend)
+
+
+def _not_prepared(title: str, outcome: Outcome) -> _Shown | int:
+    """What to show of a pull request with nothing to review; else print why it is not
+    reviewed, and the exit code."""
+    decision, estimates = outcome.decision, outcome.estimates
+    if outcome.status is Status.NOTHING and decision is not None and estimates is not None:
+        return _Shown(
+            title, decision, estimates, outcome.coverage, outcome.excluded, nothing=outcome.reason
+        )
+    if outcome.status is Status.FAILED:
+        raise Failure(f"{title}: {outcome.reason}", EXIT_INPUT_ERROR)
+    raise Failure(f"{title}: not reviewed: {outcome.reason}", EXIT_NOT_REVIEWED)
+
+
+async def _review_diff(
+    path: str,
+    settings: Settings,
+    prices: PriceTable,
+    backends: Mapping[Tier, Backend],
+    models: Models,
+    settings_text: str | None,
+    override: Tier | None,
+    progress: Progress,
+    as_json: bool,
+) -> _Shown | int:
+    """A diff file through the pipeline's own steps; there is no pull request: no budget, no
+    ledger, no pull request text."""
+    repo = RepoSettings.from_yaml(settings_text) if settings_text is not None else RepoSettings()
+    for problem in repo.problems:
+        warn(f"repo settings: {problem}")
+    title = "standard input" if path == STDIN else path
+    read = read_change(read_diff(path), repo)
+    if isinstance(read, Unreadable):
+        if read.changes is None:
+            raise Failure(f"{title}: {read.error}", EXIT_INPUT_ERROR)
+        return _all_excluded(title, read.excluded, as_json)
+    services = Services(settings, prices, backends, models, _no_github)
+    decided = await decide_change(read, repo, "", services, override=override)
+    nothing = decided.nothing_to_review()
+    if nothing is not None or decided.decision.error is not None:
+        return _Shown.of(title, decided, read.excluded, nothing=nothing)
+    async with progress.running():
+        result = await review_change(read.kept, decided.decision, decided.backends, repo)
+    spend = spend_of(result.attempts, services)
+    return _Shown.of(title, decided, read.excluded, result=result, spend=spend)
+
+
+async def _no_github(_installation: int | None) -> GitHubClient:
+    raise GitHubError("a diff file has no pull request on GitHub")
+
+
+def _print(shown: _Shown, configure: list[str], as_json: bool, override: Tier | None) -> int:
+    result, decision = shown.result, shown.decision
+    coverage = result.coverage if result is not None else shown.coverage
+    excluded = list(shown.excluded)
+    if as_json:
+        payload: dict[str, Any] = result_json(
+            result, decision, coverage, shown.estimates, shown.spend, configure, excluded
+        )
+        if shown.nothing is not None:
+            payload["nothing_to_review"] = shown.nothing
         sys.stdout.write(json_line(payload))
+    elif shown.nothing is not None:
+        text = f"tierbot review of {shown.title}: nothing to review: {shown.nothing}"
+        sys.stdout.write(printable(text) + "\n")
     else:
         text = result_text(
-            given.title, result, decision, coverage, estimates, spend, configure, excluded
+            shown.title,
+            result,
+            decision,
+            coverage,
+            shown.estimates,
+            shown.spend,
+            configure,
+            excluded,
         )
         sys.stdout.write(printable(text, lines=True))
+    if shown.nothing is not None:
+        return EXIT_OK
     if result is not None and result.failed:
         warn(f"not reviewed: {result.failed}")
         return EXIT_NOT_REVIEWED
@@ -135,42 +289,26 @@ async def _run(args: argparse.Namespace, settings: Settings, prices: PriceTable)
     return EXIT_OK
 
 
-async def _read_input(args: argparse.Namespace, settings: Settings) -> _Input:
-    repo = RepoSettings()
-    if args.config is not None:
-        repo = RepoSettings.from_yaml(args.config.read_text(encoding="utf-8"))
-    if args.diff is not None:
-        title = "standard input" if args.diff == STDIN else args.diff
-        return _Input(title, read_diff(args.diff), repo, "")
-    ref = pull_ref(args.pr_url, settings.github_api_url)
-    github = GitHub(settings.github_token, settings.github_api_url)
-    pull = await github.pull(ref)
-    diff = await github.pull_diff(ref)
-    if args.config is None:
-        text = await github.file_text(
-            ref.owner, ref.repo, ".github/tierbot.yml", pull.default_branch
-        )
-        repo = RepoSettings.from_yaml(text) if text is not None else RepoSettings()
-    context = f"Title: {pull.title}\n\n{pull.body}".strip()
-    return _Input(f"{ref} ({pull.title})", diff, repo, context)
+def _all_excluded(title: str, excluded: tuple[str, ...], as_json: bool) -> int:
+    skipped = f"{title}: every changed file is excluded by the repo settings"
+    if as_json:
+        sys.stdout.write(json_line({"reviewed": False, "skipped": skipped, "excluded": excluded}))
+    else:
+        sys.stdout.write(printable(f"tierbot: {skipped}") + "\n")
+    return EXIT_OK
 
 
-def _window(tier: Tier, settings: Settings) -> int:
-    return settings.local_context_tokens if tier is Tier.LOCAL else FRONTIER_CONTEXT_TOKENS
+def _ledger(settings: Settings) -> Ledger:
+    """The ledger at TIERBOT_DATABASE_URL (by default the App's SQLite file), migrated."""
+    from bot.adapters.ledger import Ledger  # noqa: PLC0415 - the database stack loads only when used
 
-
-def _estimates(
-    plans: Mapping[Tier, Plan], settings: Settings, prices: PriceTable, gpu_hour: Decimal
-) -> Estimates:
-    """The cost of each tier's plan before it runs (estimated tokens, assumed output)."""
-    tokens = {tier: plan.prompt_tokens for tier, plan in plans.items()}
-    price = prices.require(settings.frontier_model)
-    return Estimates(
-        local=CostEstimate.for_review(tokens[Tier.LOCAL], price, gpu_hour_usd=gpu_hour),
-        frontier=CostEstimate.for_review(tokens[Tier.FRONTIER], price, gpu_hour_usd=gpu_hour),
-        local_prompt_tokens=tokens[Tier.LOCAL],
-        frontier_prompt_tokens=tokens[Tier.FRONTIER],
-    )
+    ledger = Ledger(settings.database_url)
+    try:
+        ledger.migrate()
+    except Exception:
+        ledger.close()
+        raise
+    return ledger
 
 
 def _configure(models: Models) -> list[str]:

@@ -39,11 +39,12 @@ from bot import listener
 from bot.adapters.github import GitHubApp, GitHubError, PullRef
 from bot.adapters.ledger import Ledger
 from bot.adapters.prices import PriceTable
+from bot.adapters.queue import JobQueue
 from bot.backends import backends_for, close_backends
 from bot.events import EventSettings, route
 from bot.metrics import JOBS, Metrics
-from bot.pipeline import GitHubClient, Services, collect_feedback
-from bot.queue import JobQueue
+from bot.pipeline.feedback import collect_feedback
+from bot.pipeline.services import GitHubClient, Services
 from bot.reachability import Reachability
 from bot.review.markers import marker_key
 from bot.settings import Settings, SettingsError

@@ -29,8 +29,10 @@ from typing import Protocol
 
 TRUSTED_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
 """Author associations that are write access by themselves."""
-WRITE_ROLES = frozenset({"admin", "maintain", "write"})
-"""Roles of the permission API that are write access."""
+ROLES = ("admin", "maintain", "write", "triage", "read")
+"""The roles the permission API names, from the most access to the least."""
+WRITE_ROLES = frozenset(ROLES[: ROLES.index("write") + 1])
+"""Roles of the permission API that are write access: write and every role above it."""
 
 
 class Untrusted(StrEnum):

@@ -74,10 +74,11 @@ from starlette.routing import Route
 from starlette.types import Lifespan
 
 from bot import events
+from bot.adapters.queue import Admitted, HeldDelivery, check_command_limit
 from bot.caps import Caps, span
 from bot.events import EventSettings
+from bot.job import Job
 from bot.metrics import CAPPED, CONTENT_TYPE, QUEUE_JOBS, WEBHOOK_SECONDS, WEBHOOKS, Metrics
-from bot.queue import Admitted, HeldDelivery, NewJob, check_command_limit
 from bot.reachability import Reachability
 
 log = structlog.get_logger("tierbot.web")
@@ -97,14 +98,15 @@ DEFAULT_CAPS = Caps()
 
 
 class WebhookQueue(Protocol):
-    """What the web app needs of the queue (bot.queue.JobQueue provides it). Blocking calls."""
+    """What the web app needs of the queue (bot.adapters.queue.JobQueue provides it). Blocking
+    calls."""
 
     def admit(
         self,
         delivery_id: str,
         event: str,
         action: str | None,
-        jobs: list[NewJob],
+        jobs: list[Job],
         *,
         command_limit: tuple[int, float] | None = None,
         caps: Caps | None = None,
@@ -364,7 +366,7 @@ async def _admit(
     return answer, 202 if ids else 200, result
 
 
-def _rate_limited(job: NewJob, limit: tuple[int, float]) -> str:
+def _rate_limited(job: Job, limit: tuple[int, float]) -> str:
     """The ack of a command refused by the limit, e.g. "... (10 per 10 minutes)"."""
     most, window = limit
     where = f"{job.owner}/{job.repo}#{job.number}"

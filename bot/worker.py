@@ -24,8 +24,11 @@ from typing import Any, Protocol
 
 import structlog
 
-from bot.pipeline import JobSpec, Retry, Services, report_failure, run
-from bot.queue import LeaseLostError
+from bot.adapters.queue import LeaseLostError, QueuedJob
+from bot.job import Job
+from bot.pipeline.commands import report_failure, run
+from bot.pipeline.request import Outcome
+from bot.pipeline.services import Retry, Services
 
 log = structlog.get_logger("tierbot.worker")
 
@@ -46,6 +49,15 @@ class Queue(Protocol):
     def get(self, job_id: int) -> Any: ...
 
 
+class Runner(Protocol):
+    """What carries out a claimed job (bot.pipeline.commands.run); `queued_at` is when the
+    queue took it, which a command's review covers."""
+
+    def __call__(
+        self, job: Job, services: Services, *, queued_at: float | None = None
+    ) -> Awaitable[Outcome]: ...
+
+
 @dataclass
 class Workers:
     """`concurrency` workers sharing one queue; `wake()` after enqueueing to skip the poll wait."""
@@ -55,7 +67,7 @@ class Workers:
     concurrency: int = 2
     lease_seconds: float = 60.0
     poll_seconds: float = 2.0
-    runner: Callable[[JobSpec, Services], Awaitable[str]] = run
+    runner: Runner = run
     on_outcome: Callable[[str, str, str], None] | None = None
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
@@ -107,27 +119,19 @@ class Workers:
             for waiter in (woken, slept):
                 waiter.cancel()
 
-    async def _handle(self, job: Any, worker: str) -> None:
-        spec = JobSpec(
-            kind=job.kind,
-            owner=job.owner,
-            repo=job.repo,
-            number=job.number,
-            installation_id=job.installation_id,
-            head_sha=job.head_sha,
-            # When it was queued, for a command: what it asks about is the pull request then.
-            payload={**dict(job.payload), "trigger": job.trigger, "queued_at": job.created_at},
-        )
+    async def _handle(self, job: QueuedJob, worker: str) -> None:
         renewer = asyncio.create_task(self._renew(job.id, worker))
         try:
-            outcome = await self.runner(spec, self.services)
+            # When it was queued, for a command: what it asks about is the pull request then.
+            done = await self.runner(job, self.services, queued_at=job.created_at)
+            outcome = str(done)
         except Retry as exc:
-            await self._failed(job, spec, worker, str(exc), retryable=True, retry_at=exc.retry_at)
+            await self._failed(job, worker, str(exc), retryable=True, retry_at=exc.retry_at)
         except LeaseLostError:
             log.warning("lease lost while running; another worker has the job", job=job.id)
         except Exception as exc:  # any bug in one job must not kill the worker
             log.exception("job failed", job=job.id, kind=job.kind)
-            await self._failed(job, spec, worker, f"{type(exc).__name__}: {exc}", retryable=False)
+            await self._failed(job, worker, f"{type(exc).__name__}: {exc}", retryable=False)
         else:
             try:
                 await asyncio.to_thread(self.queue.complete, job.id, worker, outcome=outcome)
@@ -143,8 +147,7 @@ class Workers:
 
     async def _failed(
         self,
-        job: Any,
-        spec: JobSpec,
+        job: QueuedJob,
         worker: str,
         error: str,
         *,
@@ -172,12 +175,12 @@ class Workers:
                 final = await asyncio.to_thread(self.queue.get, job.id)
                 error = getattr(final, "error", None) or error
             try:
-                await report_failure(spec, self.services, error)
+                await report_failure(job, self.services, error)
             except Exception:  # GitHub may still be down: the log keeps the failure
                 log.exception(
                     "a job failed for good and the pull request could not be told",
                     job=job.id,
-                    pull=f"{spec.owner}/{spec.repo}#{spec.number}",
+                    pull=f"{job.owner}/{job.repo}#{job.number}",
                     reason=error,
                 )
 

@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from bot.action import ActionError, format_outputs, read_inputs, runs_on_json
+from bot.faces.action.inputs import ActionError, read_inputs, runs_on_json
+from bot.faces.action.output import format_outputs
 from tests.fake_anthropic import FakeAnthropic, fake_anthropic_fixture  # noqa: F401
 from tests.github_proxy import GitHubProxy, github_proxy_fixture  # noqa: F401
 from tests.prism import Prism, prism_fixture  # noqa: F401

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.action import OUTPUTS, runs_on_json
+from bot.faces.action.inputs import OUTPUTS, runs_on_json
 
 ROOT = Path(__file__).resolve().parents[1]
 ACTION = ROOT / "action" / "action.yml"

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from bot.queue import Job, JobQueue
+from bot.adapters.queue import JobQueue, QueuedJob
 from bot.review.anchor import fingerprint
 from bot.review.markdown import safe_markdown
 from bot.review.markers import SUMMARY_MARKER, Markers, head_marker, marker_key
@@ -109,7 +109,7 @@ class App:
             ran += 1
         return ran
 
-    def job(self, job_id: int) -> Job:
+    def job(self, job_id: int) -> QueuedJob:
         """The job as stored in the database file, read through a queue of its own."""
         with JobQueue(self.database) as queue:
             job = queue.get(job_id)

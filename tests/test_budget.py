@@ -30,7 +30,9 @@ from bot.core.cost import frontier_cost
 from bot.core.repo_settings import RepoSettings
 from bot.core.types import Backend, CompletionRequest, Usage
 from bot.diff import parse
-from bot.pipeline import GitHubClient, JobSpec, Services, run
+from bot.job import Job
+from bot.pipeline.commands import run
+from bot.pipeline.services import GitHubClient, Services
 from bot.review.markers import marker_key
 from bot.review.prompt import plan_review, request_for
 from bot.reviewer import budget_for
@@ -200,10 +202,9 @@ def test_eight_reviews_at_once_send_only_what_the_budget_holds(
 
     async def eight() -> list[str]:
         jobs = [
-            JobSpec("review", "octo", "app", n, INSTALLATION, None, {"trigger": "opened"})
-            for n in range(1, 9)
+            Job("review", "octo", "app", n, INSTALLATION, trigger="opened") for n in range(1, 9)
         ]
-        return list(await asyncio.gather(*(run(job, services) for job in jobs)))
+        return [str(o) for o in await asyncio.gather(*(run(job, services) for job in jobs))]
 
     try:
         outcomes = asyncio.run(eight())
@@ -235,10 +236,10 @@ def test_an_escalation_the_budget_has_no_room_for_keeps_the_local_review(
         models=replace(services.models, local_unavailable=None),
     )
     try:
-        outcome = asyncio.run(run(JobSpec("review", "octo", "app", 1, 1, None, {}), services))
+        outcome = asyncio.run(run(Job("review", "octo", "app", 1, 1), services))
     finally:
         book.close()
-    assert outcome.startswith("reviewed by local: 1 comment")
+    assert str(outcome).startswith("reviewed by local: 1 comment")
     assert fake_anthropic.requests == []
     summary = host.pull(1).summary()
     assert "the month's frontier budget would be exceeded" in summary

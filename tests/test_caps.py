@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.adapters.queue import JobQueue
 from bot.caps import Caps, Refusal
-from bot.queue import JobQueue, NewJob
+from bot.job import Job
 from bot.settings import Settings, SettingsError
 from tests.test_queue import FakeClock
 
@@ -32,19 +33,19 @@ def queue(tmp_path: Path, clock: FakeClock) -> Iterator[JobQueue]:
         yield q
 
 
-def opened(number: int, author: str | None = "mallory", repo: str = "widgets") -> NewJob:
-    return NewJob(
+def opened(number: int, author: str | None = "mallory", repo: str = "widgets") -> Job:
+    return Job(
         "review", "octo", repo, number, head_sha=f"h{number}", trigger="pull_request.opened",
         author=author,
     )  # fmt: skip
 
 
-def asked(number: int, author: str | None = "mallory", kind: str = "command") -> NewJob:
+def asked(number: int, author: str | None = "mallory", kind: str = "command") -> Job:
     payload = {"command": "ask", "args": ["why?"], "user": author or "mona", "comment_id": number}
-    return NewJob(kind, "octo", "widgets", number, payload=payload, author=author)
+    return Job(kind, "octo", "widgets", number, payload=payload, author=author)
 
 
-def deliver(queue: JobQueue, delivery: str, *jobs: NewJob, caps: Caps | None = CAPS) -> list[int]:
+def deliver(queue: JobQueue, delivery: str, *jobs: Job, caps: Caps | None = CAPS) -> list[int]:
     admitted = queue.admit(delivery, "pull_request", "opened", list(jobs), caps=caps)
     assert admitted is not None
     return admitted.ids

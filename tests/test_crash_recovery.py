@@ -25,7 +25,7 @@ from typing import TypeVar
 import httpx
 import pytest
 
-from bot.queue import Job, JobQueue
+from bot.adapters.queue import JobQueue, QueuedJob
 from bot.review.markers import SUMMARY_MARKER, head_marker
 from tests.fake_anthropic import FakeAnthropic, fake_anthropic_fixture, message  # noqa: F401
 from tests.fake_github_api import private_pem
@@ -140,7 +140,7 @@ def served(
         made.stop()
 
 
-def stored(database: Path, job_id: int) -> Job:
+def stored(database: Path, job_id: int) -> QueuedJob:
     with JobQueue(database) as queue:
         job = queue.get(job_id)
     assert job is not None
@@ -180,7 +180,7 @@ def test_a_review_killed_mid_flight_is_posted_exactly_once_after_a_restart(
     assert github_proxy.find("POST", reviews) == []
     assert github_proxy.find("POST", comments) == []
 
-    def finished() -> Job | None:
+    def finished() -> QueuedJob | None:
         job = stored(database, job_id)
         return job if job.state in ("done", "failed") else None
 

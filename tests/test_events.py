@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.adapters.queue import MAX_PAYLOAD_BYTES
 from bot.events import (
     Command,
     EventSettings,
@@ -18,7 +19,6 @@ from bot.events import (
     parse_command,
     route,
 )
-from bot.queue import MAX_PAYLOAD_BYTES
 from tests.webhooks import BOT_LOGIN, payload, pr_comment
 
 SLUG = "tierbot"

@@ -4,11 +4,12 @@ pull request kept off self-hosted runners.
 GitHub is the fake repository of tests/fake_github_api.py; each event gets a workflow run in its
 list of runs first, as GitHub starts one. At scale (100 fork pull requests and 500 `/ask`
 comments from one account) the gate's decision runs for every event with the default caps, as
-`tierbot action` calls it; `tierbot action` itself (`bot.action.act`, as `python -m bot action`
-calls it, in this process) runs whole workflows, route job then the job it names, on fewer
-events with caps set low by their environment variables, against the fake served over HTTP and
-the fake Messages API. The repo lets authors without write access have the frontier model
-(`review.untrusted_authors: auto`), so the model requests are what the caps let through.
+`tierbot action` calls it; `tierbot action` itself (`bot.faces.action.modes.act`, as
+`python -m bot action` calls it, in this process) runs whole workflows, route job then the job
+it names, on fewer events with caps set low by their environment variables, against the fake
+served over HTTP and the fake Messages API. The repo lets authors without write access have the
+frontier model (`review.untrusted_authors: auto`), so the model requests are what the caps let
+through.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from bot import events
-from bot.action import act
 from bot.adapters.github import GitHub, PullRef
 from bot.caps import Caps
+from bot.faces.action.modes import act
 from bot.gate import Workflow, capped, notice_due
-from bot.pipeline import post_notice
+from bot.pipeline.commands import post_notice
 from bot.review.markers import marker_key
 from bot.settings import Settings
 from tests.fake_anthropic import FakeAnthropic, fake_anthropic_fixture, message  # noqa: F401

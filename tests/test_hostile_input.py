@@ -27,10 +27,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from bot.adapters.queue import JobQueue
 from bot.core.patterns import path_matches
 from bot.core.repo_settings import MAX_SETTINGS_BYTES, RepoSettings
 from bot.events import EVENTS, EventSettings
-from bot.queue import JobQueue
 from bot.web import create_app, signature
 
 BOUNDED = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -240,7 +240,7 @@ def test_an_injection_pull_request_gets_only_safe_comments_and_forges_no_state(
     if case.question is not None:
         assert "replied: /ask" in outcomes
     if case.reply is not None:
-        assert any(o.startswith("replied in thread") for o in outcomes)
+        assert any(o.startswith("replied: in thread") for o in outcomes)
 
     # The instructions reached the model, and only ever inside a data section.
     prompts = [sections(str(r.body["messages"][0]["content"])) for r in fake_anthropic.requests]

@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.queue import Job, JobQueue
+from bot.adapters.queue import JobQueue, QueuedJob
 from bot.server import Server, build
 from bot.settings import Settings
 from tests.fake_anthropic import FakeAnthropic, Reply, fake_anthropic_fixture  # noqa: F401
@@ -138,13 +138,13 @@ async def deliver(client: httpx.AsyncClient, event: str, data: dict[str, Any]) -
     return await client.post("/webhook", content=body, headers=headers(event, body))
 
 
-def jobs(database: Path) -> list[Job]:
+def jobs(database: Path) -> list[QueuedJob]:
     with JobQueue(database) as queue:
         found = [queue.get(job_id) for job_id in range(1, 50)]
     return [job for job in found if job is not None]
 
 
-async def until_settled(database: Path, count: int, wall_seconds: float) -> list[Job]:
+async def until_settled(database: Path, count: int, wall_seconds: float) -> list[QueuedJob]:
     """The jobs once `count` of them are done or failed; fails after `wall_seconds`."""
     deadline = time.monotonic() + wall_seconds
     while True:
@@ -184,7 +184,7 @@ def test_a_two_minute_github_outage_loses_no_review_and_posts_each_once(
         settings = settings_for(tmp_path, url, fake_anthropic)
 
         async def scenario() -> tuple[
-            list[httpx.Response], dict[str, Any], dict[str, Any], list[Job]
+            list[httpx.Response], dict[str, Any], dict[str, Any], list[QueuedJob]
         ]:
             server = await build(settings, clock=clock, sleep=clock.sleep)
             assert server.bot_login is None  # GitHub did not say the slug: served anyway
@@ -239,7 +239,7 @@ def test_a_model_outage_past_the_give_up_time_says_so_on_the_pull_request(
         pull = github.add("repo0")
         settings = settings_for(tmp_path, url, fake_anthropic, job_give_up_seconds=240)
 
-        async def scenario() -> list[Job]:
+        async def scenario() -> list[QueuedJob]:
             server = await build(settings, clock=clock, sleep=clock.sleep)
             async with (
                 server.app.router.lifespan_context(server.app),
@@ -272,7 +272,7 @@ def test_a_job_given_up_while_github_is_still_down_is_logged_as_an_error(
         pull = github.add("repo0")
         settings = settings_for(tmp_path, url, fake_anthropic, job_give_up_seconds=180)
 
-        async def scenario() -> list[Job]:
+        async def scenario() -> list[QueuedJob]:
             server = await build(settings, clock=clock, sleep=clock.sleep)
             async with (
                 server.app.router.lifespan_context(server.app),

@@ -15,7 +15,10 @@ from bot.adapters.github import GitHub, PullRef
 from bot.adapters.models.anthropic import FrontierBackend
 from bot.adapters.prices import PriceTable
 from bot.core.types import Backend
-from bot.pipeline import GitHubClient, JobSpec, Retry, Services, collect_feedback, run
+from bot.job import Job
+from bot.pipeline.commands import run
+from bot.pipeline.feedback import collect_feedback
+from bot.pipeline.services import GitHubClient, Retry, Services
 from bot.review.markers import Markers, marker_key
 from bot.review.rendered import github_html
 from bot.routing import Models, Tier
@@ -93,8 +96,8 @@ def services(fake_anthropic: FakeAnthropic, github: FakeGitHubAPI) -> Services:
     return Services(Settings(), PriceTable.load(), backends, models, github_for)
 
 
-def job(kind: str = "review", **payload: Any) -> JobSpec:
-    return JobSpec(kind, "octo", "app", 7, 1, None, payload)
+def job(kind: str = "review", **payload: Any) -> Job:
+    return Job(kind, "octo", "app", 7, 1, trigger=str(payload.get("trigger", "")), payload=payload)
 
 
 # A backend's HTTP client belongs to one event loop, as in the server: one loop per test.
@@ -110,8 +113,10 @@ def loop() -> Iterator[None]:
         _LOOP.pop().close()
 
 
-def go(spec: JobSpec, services: Services) -> str:
-    return _LOOP[-1].run_until_complete(run(spec, services))
+def go(spec: Job, services: Services) -> str:
+    """Run a job as the worker does; a `queued_at` in its payload is when the queue took it."""
+    queued_at = spec.payload.get("queued_at")
+    return str(_LOOP[-1].run_until_complete(run(spec, services, queued_at=queued_at)))
 
 
 def test_a_review_posts_one_review_and_a_summary(
@@ -317,7 +322,7 @@ def test_a_reply_in_the_bots_thread_is_answered_there_and_others_are_left_alone(
         author_association="MEMBER",
         question="Why?",
     )
-    assert go(spec, services) == f"replied in thread {root} to 5000"
+    assert go(spec, services) == f"replied: in thread {root} to 5000"
     assert github.review_comments[-1]["in_reply_to_id"] == root
     other = job("reply", comment_id=5001, in_reply_to_id=999, user="mona", question="Hm?")
     assert go(other, services) == "ignored: a thread the bot did not start"

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.adapters.queue import SCHEMA_VERSION, JobQueue, LeaseLostError
 from bot.caps import Caps
-from bot.queue import SCHEMA_VERSION, JobQueue, LeaseLostError, NewJob
+from bot.job import Job
 
 
 class FakeClock:
@@ -33,14 +34,14 @@ class FakeClock:
         self.now += seconds
 
 
-def review(number: int = 7, head: str = "a1", *, repo: str = "widgets") -> NewJob:
-    return NewJob(
+def review(number: int = 7, head: str = "a1", *, repo: str = "widgets") -> Job:
+    return Job(
         "review", "octo", repo, number, installation_id=42, head_sha=head, trigger="pull_request"
     )
 
 
-def command(number: int = 7, text: str = "/review full") -> NewJob:
-    return NewJob("command", "octo", "widgets", number, payload={"command": text, "comment_id": 9})
+def command(number: int = 7, text: str = "/review full") -> Job:
+    return Job("command", "octo", "widgets", number, payload={"command": text, "comment_id": 9})
 
 
 @pytest.fixture
@@ -60,7 +61,7 @@ def queue(path: Path, clock: FakeClock) -> Iterator[JobQueue]:
 
 
 def test_an_enqueued_job_reads_back_with_every_field(queue: JobQueue, clock: FakeClock) -> None:
-    job = NewJob(
+    job = Job(
         "command",
         "octo",
         "widgets",
@@ -102,7 +103,7 @@ def test_a_job_without_a_kind_a_pr_or_with_an_unknown_tier_is_refused(
 ) -> None:
     fields: dict[str, object] = {"kind": "review", "owner": "o", "repo": "r", "number": 1} | bad
     with pytest.raises(ValueError):  # noqa: PT011
-        NewJob(**fields)  # type: ignore[arg-type]
+        Job(**fields)  # type: ignore[arg-type]
 
 
 def test_depth_counts_every_state(queue: JobQueue) -> None:
@@ -154,7 +155,7 @@ def test_the_same_delivery_from_eight_threads_at_once_is_accepted_once(queue: Jo
 def test_accept_is_atomic_a_job_that_cannot_be_stored_leaves_the_delivery_unrecorded(
     queue: JobQueue,
 ) -> None:
-    unstorable = NewJob("command", "octo", "widgets", 7, payload={"when": object()})
+    unstorable = Job("command", "octo", "widgets", 7, payload={"when": object()})
     with pytest.raises(TypeError):
         queue.accept("d-1", "issue_comment", "created", [command(), unstorable])
     assert queue.depth()["waiting"] == 0
@@ -164,7 +165,7 @@ def test_accept_is_atomic_a_job_that_cannot_be_stored_leaves_the_delivery_unreco
 
 def test_an_oversized_payload_is_refused(queue: JobQueue) -> None:
     with pytest.raises(ValueError, match="payload"):
-        queue.enqueue(NewJob("command", "o", "r", 1, payload={"body": "x" * 300_000}))
+        queue.enqueue(Job("command", "o", "r", 1, payload={"body": "x" * 300_000}))
 
 
 # Coalescing
@@ -186,8 +187,8 @@ def test_pushes_to_different_prs_do_not_coalesce(queue: JobQueue) -> None:
 
 
 def test_owner_and_repo_match_without_regard_to_case(queue: JobQueue) -> None:
-    first = queue.enqueue(NewJob("review", "Octo", "Widgets", 7, head_sha="a1"))
-    assert queue.enqueue(NewJob("review", "octo", "widgets", 7, head_sha="b2")) == first
+    first = queue.enqueue(Job("review", "Octo", "Widgets", 7, head_sha="a1"))
+    assert queue.enqueue(Job("review", "octo", "widgets", 7, head_sha="b2")) == first
 
 
 def test_a_push_during_a_running_review_waits_for_it(queue: JobQueue) -> None:
@@ -215,14 +216,14 @@ def test_commands_do_not_coalesce(queue: JobQueue) -> None:
 LIMIT = (10, 600.0)
 
 
-def command_on(number: int = 7, *, owner: str = "octo", repo: str = "widgets") -> NewJob:
-    return NewJob("command", owner, repo, number, payload={"command": "review", "comment_id": 9})
+def command_on(number: int = 7, *, owner: str = "octo", repo: str = "widgets") -> Job:
+    return Job("command", owner, repo, number, payload={"command": "review", "comment_id": 9})
 
 
 def comment(
     queue: JobQueue,
     delivery: str,
-    *jobs: NewJob,
+    *jobs: Job,
     limit: tuple[int, float] | None = LIMIT,
 ) -> list[int] | None:
     """Deliver a PR comment's jobs (one command when none given) under `limit`: the ids stored."""
@@ -282,7 +283,7 @@ def test_finished_commands_count_and_refused_ones_do_not(queue: JobQueue, clock:
 def test_reviews_and_replies_are_not_limited(queue: JobQueue) -> None:
     for i in range(10):
         comment(queue, f"d-{i}")
-    reply = NewJob("reply", "octo", "widgets", 7, payload={"comment_id": 1})
+    reply = Job("reply", "octo", "widgets", 7, payload={"comment_id": 1})
     for i in range(20):
         admitted = queue.admit(
             f"d-push-{i}",
@@ -324,7 +325,7 @@ def test_a_duplicate_or_a_rolled_back_delivery_uses_none_of_the_limit(queue: Job
     assert comment(queue, "d-1", limit=limit)
     assert all(comment(queue, "d-1", limit=limit) is None for _ in range(5))
     # Two commands that would fit, the second not storable: neither is kept, nor counted.
-    unstorable = NewJob("command", "octo", "widgets", 7, payload={"when": object()})
+    unstorable = Job("command", "octo", "widgets", 7, payload={"when": object()})
     with pytest.raises(TypeError):
         comment(queue, "d-2", command(), unstorable, limit=limit)
     assert queue.depth()["waiting"] == 1

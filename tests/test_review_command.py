@@ -4,6 +4,7 @@ and without any model: the decision, the estimated cost of each tier and what to
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,14 @@ def diff_file(tmp_path: Path) -> Path:
     path = tmp_path / "change.diff"
     path.write_text(git_diff(Edit("net/retry.py", added=code_lines(8, "attempt"), start=10)))
     return path
+
+
+@pytest.fixture(autouse=True)
+def ledger_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The ledger a pull request's review is recorded in: a SQLite file of the test's own."""
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    monkeypatch.setenv("TIERBOT_DATABASE_URL", url)
+    return url
 
 
 @pytest.fixture
@@ -169,3 +178,46 @@ def test_a_missing_pull_request_is_exit_2_with_a_hint(
         monkeypatch.setenv("TIERBOT_GITHUB_API_URL", api_url)
         assert main(["review", "https://github.com/octo/app/pull/404"]) == 2
     assert "set GITHUB_TOKEN" in capsys.readouterr().err
+
+
+def test_a_pull_requests_review_is_recorded_in_the_ledger_like_the_apps(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    fake_anthropic: FakeAnthropic,
+    ledger_url: str,
+) -> None:
+    """`tierbot review PR_URL` posts nothing, and its review, requests and cost go to the
+    ledger at TIERBOT_DATABASE_URL, where `tierbot report` finds them."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0123456789")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_anthropic.base_url)
+    monkeypatch.delenv("TIERBOT_LOCAL_MODEL_DIR", raising=False)
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    fake_anthropic.reply(message(json.dumps(ANSWER), input_tokens=1_000_000, output_tokens=100_000))
+    github = FakeGitHubAPI(
+        number=12, diff=git_diff(Edit("net/retry.py", added=code_lines(8, "attempt"), start=10))
+    )
+    with github.served() as api_url:
+        monkeypatch.setenv("TIERBOT_GITHUB_API_URL", api_url)
+        code, out = run_json(capsys, "https://github.com/octo/app/pull/12", "--tier", "frontier")
+    assert code == 0
+    assert len(out["comments"]) == 1
+    assert github.reviews == []
+    assert github.issue_comments == []
+    assert main(["report", "--format", "json", "--repo", "octo/app"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["reviews"] == 1
+    assert report["tiers"]["frontier"]["requests"] == 1
+    assert Decimal(report["spend_usd"]) == 3  # claude-sonnet-5-5: $2 in + $1 out
+
+
+@pytest.mark.usefixtures("no_models")
+def test_a_closed_pull_request_is_not_reviewed_as_the_app_would_not(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    github = FakeGitHubAPI(number=12, diff=git_diff(Edit("a.py", added=["x = 1"])), state="closed")
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    with github.served() as api_url:
+        monkeypatch.setenv("TIERBOT_GITHUB_API_URL", api_url)
+        assert main(["review", "https://github.com/octo/app/pull/12"]) == 1
+    assert "not reviewed: the pull request is closed" in capsys.readouterr().err
+    assert not any("/contents/" in path for _, path in github.calls)  # no further reading

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.action import Plan, make_plan
+from bot.adapters.queue import JobQueue
 from bot.core.repo_settings import RepoSettings
-from bot.pipeline import Services
-from bot.queue import JobQueue, NewJob
+from bot.faces.action.dispatch import dispatch_for
+from bot.faces.action.report import Dispatch
+from bot.job import Job
+from bot.pipeline.services import Services
 from bot.routing import Tier
 from bot.settings import Settings, SettingsError
 from bot.trust import Untrusted
@@ -163,10 +165,10 @@ def test_the_actions_plan_follows_the_same_rules_for_a_strangers_review_command(
     maintainer's pull request needs the local tier only, and none at all while paused."""
     github.permissions["eve"] = "read"
     client = _LOOP[-1].run_until_complete(services.github_for(1))
-    asked = NewJob("command", "octo", "app", 7, payload={"command": "review", "user": "eve"})
+    asked = Job("command", "octo", "app", 7, payload={"command": "review", "user": "eve"})
 
-    def plan() -> Plan:
-        made = make_plan(client, asked, services.models, services.settings, services.prices)
+    def plan() -> Dispatch:
+        made = dispatch_for(client, asked, services)
         return _LOOP[-1].run_until_complete(made)
 
     github.settings_file = "routing:\n  threshold: 0\n"  # the change would go frontier
@@ -191,7 +193,7 @@ def test_a_maintainers_review_covers_the_pull_request_as_it_was_when_asked(
     queue = JobQueue(tmp_path / "queue.sqlite3", clock=clock)
     with_queue = replace(services, pushes=queue)
     pull = ("octo", "app", 7)
-    queue.accept("d-1", "pull_request", "opened", [NewJob("review", *pull, head_sha="a" * 40)])
+    queue.accept("d-1", "pull_request", "opened", [Job("review", *pull, head_sha="a" * 40)])
     clock.advance(60)
     asked = job(
         "command", command="review", args=[], user="maint", author_association="MEMBER",
@@ -199,7 +201,7 @@ def test_a_maintainers_review_covers_the_pull_request_as_it_was_when_asked(
     )  # fmt: skip
     clock.advance(2)
     stranger.head = "b" * 40
-    queue.accept("d-2", "pull_request", "synchronize", [NewJob("review", *pull, head_sha="b" * 40)])
+    queue.accept("d-2", "pull_request", "synchronize", [Job("review", *pull, head_sha="b" * 40)])
     assert go(asked, with_queue) == "skipped: pushed to after the command"
     assert fake_anthropic.requests == []
     assert "pushed to after @\u200dmaint asked for a review" in stranger.bodies()[-1]

@@ -14,9 +14,9 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from bot.adapters.queue import JobQueue, QueuedJob
 from bot.events import EventSettings
 from bot.metrics import QUEUE_JOBS, WEBHOOKS, Metrics
-from bot.queue import Job, JobQueue
 from bot.web import MAX_BODY_BYTES, create_app, signature, verify_signature
 from tests.webhooks import (
     BOT_LOGIN,
@@ -64,7 +64,7 @@ class Server:
         answer: dict[str, Any] = response.json()
         return answer | {"status": response.status_code}
 
-    def job(self, job_id: int) -> Job:
+    def job(self, job_id: int) -> QueuedJob:
         job = self.queue.get(job_id)
         assert job is not None
         return job

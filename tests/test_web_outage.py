@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from bot.adapters.queue import JobQueue
 from bot.events import EventSettings
-from bot.queue import JobQueue
 from bot.reachability import Reachability
 from bot.web import create_app
 from tests.webhooks import (

@@ -14,8 +14,8 @@ import sys
 import atheris  # type: ignore[import-untyped]  # no type hints published
 
 with atheris.instrument_imports(include=["bot"]):  # coverage of our code, not the libraries
+    from bot.adapters.queue import MAX_PAYLOAD_BYTES
     from bot.events import COMMANDS, EventSettings, parse_command, route
-    from bot.queue import MAX_PAYLOAD_BYTES
 
 SLUG = "tierbot"
 

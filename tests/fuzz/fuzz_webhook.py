@@ -23,8 +23,8 @@ from typing import Any
 import atheris  # type: ignore[import-untyped]  # no type hints published
 
 with atheris.instrument_imports(include=["bot"]):  # coverage of our code, not the libraries
+    from bot.adapters.queue import JobQueue
     from bot.events import EventSettings
-    from bot.queue import JobQueue
     from bot.web import create_app, signature
 
 SECRET = b"fuzz"

@@ -21,9 +21,9 @@ from bot.adapters.github.pulls import PullRef, PullRequest, file_diff, pulls_pat
 from bot.adapters.github.session import DEFAULT_API_URL, MAX_PAGES, Session, TokenSource
 from bot.reachability import Reachability
 from bot.review.markers import Markers
+from bot.trust import ROLES
 
 _DIFF = "application/vnd.github.diff"
-_ROLES = ("admin", "maintain", "write", "triage", "read")
 
 
 class PullReader:
@@ -160,7 +160,7 @@ class PullReader:
             return "none"
         data = response.json()
         role, base = data.get("role_name"), data.get("permission")
-        return str(role) if role in _ROLES else str(base) if base in _ROLES else "none"
+        return str(role) if role in ROLES else str(base) if base in ROLES else "none"
 
     async def workflow_runs(
         self, owner: str, repo: str, workflow: str, *, since: datetime, enough: int

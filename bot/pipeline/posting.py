@@ -1,0 +1,208 @@
+"""Review what `prepare` found and post it: one GitHub review with the new inline comments
+(none repeated: each carries its signed fingerprint) and the summary comment, edited in place.
+
+State lives on the pull request itself: the summary's signed header says which commit was last
+reviewed and whether automatic reviews are paused (bot.review.markers). Text from the pull request
+or a model is posted only as safe Markdown (bot.review.markdown). A dry run posts nothing and
+returns what it would have posted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import structlog
+
+from bot.adapters.github import GitHubError, PullRef
+from bot.core.cost import Spend, review_spend
+from bot.metrics import BASELINE_DOLLARS, DOLLARS, REVIEWS, TOKENS, Metrics
+from bot.pipeline.estimate import gpu_hour
+from bot.pipeline.feedback import record_feedback
+from bot.pipeline.prepare import Prepared, prepare
+from bot.pipeline.request import Outcome, Request, Status
+from bot.pipeline.services import FeedbackSource, GitHubClient, Retry, Services
+from bot.review.anchor import Comment
+from bot.review.markers import SUMMARY_MARKER, SummaryState
+from bot.review.result import Attempt, ReviewResult
+from bot.review.summary import render_summary
+from bot.reviewer import review_change
+
+log = structlog.get_logger("tierbot.pipeline")
+
+
+async def review_pull(github: GitHubClient, request: Request, services: Services) -> Outcome:
+    """Review the pull request's new commits (or all of it) and post the comments and summary;
+    or post why it was not reviewed. Raises Retry when every part of the review failed for a
+    passing reason (a model overloaded, rate limited, timing out or unreachable)."""
+    prepared = await prepare(github, request, services)
+    if isinstance(prepared, Outcome):
+        if not request.dry_run:
+            await post_outcome(github, request.ref, prepared)
+        return prepared
+    return await review_prepared(github, prepared, services)
+
+
+async def post_outcome(github: GitHubClient, ref: PullRef, outcome: Outcome) -> None:
+    """Post the summary and the reply an outcome that was not a review carries."""
+    if outcome.summary is not None:
+        await github.upsert_comment(ref, SUMMARY_MARKER, outcome.summary)
+    if outcome.reply is not None:
+        await github.reply(ref, outcome.reply)
+
+
+def spend_of(attempts: Sequence[Attempt], services: Services) -> Spend:
+    """What these requests cost, against the all-frontier baseline."""
+    return review_spend(
+        attempts, services.prices, services.models.frontier, gpu_hour(services.settings)
+    )
+
+
+async def review_prepared(github: GitHubClient, prepared: Prepared, services: Services) -> Outcome:
+    """Review what `prepare` found and post it (nothing for a dry run); the outcome."""
+    request, pull = prepared.request, prepared.pull
+    ref = request.ref
+    result = await review_change(
+        prepared.change.kept,
+        prepared.decision,
+        prepared.backends,
+        prepared.repo,
+        context=prepared.context,
+    )
+    spend = spend_of(result.attempts, services) if result.attempts else None
+    count(services.metrics, result, spend)
+    if result.transient and not request.forced and not request.dry_run:
+        await _post_secrets_now(github, prepared, result)
+        raise Retry(result.failed or "the review failed")
+
+    repo_name = f"{ref.owner}/{ref.repo}"
+    if github.bot_login is None:  # its earlier comments cannot be told apart: none are known
+        seen: set[str] = set()
+    elif services.ledger is not None and isinstance(github, FeedbackSource):
+        earlier = await github.review_comment_feedback(ref)  # one listing for both uses
+        seen = {c.fingerprint for c in earlier}
+        try:
+            resolved = await github.resolved_fingerprints(ref) if earlier else set()
+        except GitHubError as exc:  # feedback is a by-product: it never stops a review
+            log.warning("could not read resolved threads", pull=str(ref), error=str(exc))
+            resolved = set()
+        ledger = services.ledger
+        changes = prepared.change.changes
+        await asyncio.to_thread(
+            lambda: record_feedback(ledger, repo_name, ref.number, earlier, changes, resolved)
+        )
+    else:
+        seen = await github.review_comment_fingerprints(ref)
+    # The bot's own comments on committed secrets go out whether or not the model review did.
+    candidates = [*result.secrets, *(() if result.failed else result.comments)]
+    new = [c for c in candidates if c.fingerprint not in seen]
+    rejected: list[str] = []
+    posted: tuple[Comment, ...] = tuple(new)
+    if new and not request.dry_run:
+        review = await github.post_review(ref, pull.head_sha, _review_body(result, new), new)
+        rejected = [f"{d.comment.path}:{d.comment.line}: {d.reason}" for d in review.dropped]
+        posted = tuple(review.posted)
+    month = None
+    if services.ledger is not None:
+        ledger = services.ledger
+        await asyncio.to_thread(
+            lambda: ledger.record_review(
+                repo=repo_name,
+                number=ref.number,
+                head_sha=pull.head_sha,
+                trigger=request.trigger,
+                result=result,
+                spend=spend,
+                comments_posted=list(posted),
+                installation_id=request.installation_id,
+            )
+        )
+        month = await asyncio.to_thread(ledger.month_to_date, repo_name, datetime.now(UTC))
+    body = render_summary(
+        result,
+        spend,
+        head_sha=pull.head_sha,
+        incremental_from=prepared.since,
+        posted=len(new) - len(rejected),
+        repeated=len(candidates) - len(new),
+        rejected=rejected,
+        settings_problems=prepared.repo.problems,
+        excluded=list(prepared.change.excluded),
+        month=month,
+    )
+    state = SummaryState(pull.head_sha, prepared.summary.state.paused)
+    summary = github.markers(ref).summary_body(body, state)
+    if not request.dry_run:
+        await github.upsert_comment(ref, SUMMARY_MARKER, summary, known=prepared.summary.found)
+    if result.failed:
+        status, reason = Status.FAILED, result.failed
+    else:
+        status = Status.REVIEWED
+        reason = f"{len(posted)} comments ({request.trigger})"
+    return prepared.outcome(
+        status,
+        reason,
+        tier=result.tier,
+        model=result.model,
+        spend=spend,
+        comments=posted,
+        dropped=tuple(rejected),
+        summary=summary,
+        result=result,
+    )
+
+
+def count(metrics: Metrics | None, result: ReviewResult, spend: Spend | None) -> None:
+    """Reviews by tier, tokens by kind and dollars against the baseline, for /metrics."""
+    if metrics is None:
+        return
+    if not result.failed:
+        metrics.inc(REVIEWS, {"tier": result.tier.value})
+    count_requests(metrics, result.attempts, spend)
+
+
+def count_requests(metrics: Metrics, attempts: Sequence[Attempt], spend: Spend | None) -> None:
+    """Tokens by tier and kind, and dollars against the baseline, of any task's requests."""
+    for attempt in attempts:
+        tier = attempt.tier.value
+        usage = attempt.usage
+        for kind, tokens in (
+            ("input", usage.input_tokens),
+            ("output", usage.output_tokens),
+            ("cache_read", usage.cache_read_tokens),
+            ("cache_write", usage.cache_write_tokens),
+        ):
+            if tokens:
+                metrics.inc(TOKENS, {"tier": tier, "kind": kind}, tokens)
+    if spend is not None:
+        metrics.inc(DOLLARS, {"tier": "frontier"}, float(spend.frontier_usd))
+        metrics.inc(DOLLARS, {"tier": "local"}, float(spend.local_usd))
+        metrics.inc(BASELINE_DOLLARS, None, float(spend.baseline_usd))
+
+
+async def _post_secrets_now(github: GitHubClient, prepared: Prepared, result: ReviewResult) -> None:
+    """Post the comments on committed secrets before a review is put off for a retry: they do
+    not depend on the model, and a leaked key should not wait for an outage to end. The retry
+    finds their fingerprints and does not repeat them."""
+    if not result.secrets:
+        return
+    ref = prepared.request.ref
+    seen = await github.review_comment_fingerprints(ref)
+    new = [c for c in result.secrets if c.fingerprint not in seen]
+    if new:
+        await github.post_review(ref, prepared.pull.head_sha, _review_body(result, new), new)
+
+
+def _review_body(result: ReviewResult, new: list[Comment]) -> str:
+    secrets = {c.fingerprint for c in result.secrets}
+    if all(c.fingerprint in secrets for c in new):
+        count = len(new)
+        return (
+            f"tierbot found {count} line{'s' if count != 1 else ''} in this change that add"
+            f"{'s' if count == 1 else ''} a secret; the summary comment has the details."
+        )
+    return (
+        f"tierbot ({result.tier} model `{result.model}`): {len(new)} "
+        f"comment{'s' if len(new) != 1 else ''}; the summary comment has the details."
+    )
