@@ -88,7 +88,8 @@ def read_files(lines: list[str], crlf: bool) -> list[RawFile]:
         )
         if git:
             info = [line]
-            current = RawFile(info, git.group("source"), git.group("target"))
+            source_file = git.group("source")  # as unidiff: a later bare `+++` pairs with it
+            current = RawFile(info, source_file, git.group("target"))
             files.append(current)
             continue
         found = RE_DIFF_GIT_NEW_FILE.match(line)

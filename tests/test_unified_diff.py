@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from unidiff.errors import UnidiffParseError
 from unidiff.patch import PatchSet
@@ -133,6 +133,8 @@ LINES = st.sampled_from(
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(LINES, max_size=30), st.booleans(), st.booleans())
+# A bare `+++` after a binary patch pairs with the git header's source name, as in unidiff.
+@example(["diff --git a/x.py b/x.py", "GIT binary patch", "+++ b/x.py"], False, False)
 def test_generated_text_reads_as_unidiff_reads_it(
     lines: list[str], crlf: bool, final_newline: bool
 ) -> None:
