@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.adapters.github import GitHubError, PullRef
 from bot.core.cost import format_usd
+from bot.core.counts import counted
 from bot.job import Job
 from bot.pipeline.allowance import month_start
 from bot.pipeline.answer import answer, quote, thread_reply
@@ -234,7 +235,8 @@ async def _cost_text(ref: PullRef, services: Services) -> str:
         "",
         f"Spent {format_usd(report.spend_usd)} against {format_usd(report.baseline_usd)} "
         f"for the same work on the frontier model alone{saved}; "
-        f"{report.escalations} local reviews were escalated.",
+        f"{counted(report.escalations, 'local review')} "
+        f"{'was' if report.escalations == 1 else 'were'} escalated.",
     ]
     return "\n".join(lines)
 

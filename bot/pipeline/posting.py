@@ -17,6 +17,7 @@ import structlog
 
 from bot.adapters.github import GitHubError, PullRef
 from bot.core.cost import Spend, review_spend
+from bot.core.counts import counted
 from bot.metrics import BASELINE_DOLLARS, DOLLARS, REVIEWS, TOKENS, Metrics
 from bot.pipeline.estimate import gpu_hour
 from bot.pipeline.feedback import record_feedback
@@ -139,7 +140,7 @@ async def review_prepared(github: GitHubClient, prepared: Prepared, services: Se
         status, reason = Status.FAILED, result.failed
     else:
         status = Status.REVIEWED
-        reason = f"{len(posted)} comments ({request.trigger})"
+        reason = f"{counted(len(posted), 'comment')} ({request.trigger})"
     return prepared.outcome(
         status,
         reason,
