@@ -56,8 +56,8 @@ if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
 from bot.core.complexity import score  # noqa: E402
+from bot.core.diff import DiffError, parse  # noqa: E402
 from bot.core.repo_settings import DEFAULT_THRESHOLD  # noqa: E402
-from bot.diff import DiffError, parse  # noqa: E402
 
 DEFAULT_CORPUS = _ROOT.parent / "shared" / "corpus"
 DATA_NAME = "difficulty-calibration.jsonl"

@@ -59,13 +59,13 @@ if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
 from bot.adapters.models.anthropic import DEFAULT_CONTEXT_TOKENS  # noqa: E402
+from bot.adapters.settings import DEFAULT_LOCAL_CONTEXT_TOKENS  # noqa: E402
 from bot.core.cost import estimate_tokens  # noqa: E402
+from bot.core.diff import ChangeSet, DiffError, FileChange, Status, parse  # noqa: E402
+from bot.core.prompt import SYSTEM, Budget, Plan, plan_review, stable_text  # noqa: E402
 from bot.core.repo_settings import RepoSettings  # noqa: E402
-from bot.diff import ChangeSet, DiffError, FileChange, Status, parse  # noqa: E402
-from bot.review.prompt import SYSTEM, Budget, Plan, plan_review, stable_text  # noqa: E402
-from bot.reviewer import budget_for  # noqa: E402
-from bot.routing import Tier  # noqa: E402
-from bot.settings import DEFAULT_LOCAL_CONTEXT_TOKENS  # noqa: E402
+from bot.core.routing import Tier  # noqa: E402
+from bot.pipeline.review import budget_for  # noqa: E402
 
 DEFAULT_CORPUS = _ROOT.parent / "shared" / "corpus"
 WINDOWS = {Tier.LOCAL: DEFAULT_LOCAL_CONTEXT_TOKENS, Tier.FRONTIER: DEFAULT_CONTEXT_TOKENS}

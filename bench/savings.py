@@ -6,14 +6,15 @@ a human difficulty label). Each change goes through what the bot does with the d
 and both tiers available, no repo settings file and no frontier budget:
 
 * routing: `decide(score(parse(diff)), Models(...))` with the frontier model
-  `bot.settings.DEFAULT_FRONTIER_MODEL`, the threshold
+  `bot.adapters.settings.DEFAULT_FRONTIER_MODEL`, the threshold
   `bot.core.repo_settings.DEFAULT_THRESHOLD` (or `--threshold`) and the local window
-  `bot.settings.DEFAULT_LOCAL_CONTEXT_TOKENS` (8,192). A
+  `bot.adapters.settings.DEFAULT_LOCAL_CONTEXT_TOKENS` (8,192). A
   review goes frontier when its score reaches the threshold or its context does not fit the
   local window, local otherwise;
 * prompt tokens, per tier: `plan_review(changes, budget_for(tier, window, ...)).prompt_tokens`
   (every request's part plus the system and stable text), the local window for the local tier
-  and `bot.review_command.FRONTIER_CONTEXT_TOKENS` (200,000) for the frontier tier, no pull
+  and `bot.faces.cli.review_command.FRONTIER_CONTEXT_TOKENS` (200,000) for the frontier tier, no
+  pull
   request text. These are `estimate_tokens` estimates (characters / 3.5), not a tokenizer's;
 * dollars, per tier: `CostEstimate.for_review(prompt_tokens, price, output_tokens=...,
   throughput=..., gpu_hour_usd=...)`, as `tierbot review` estimates a review before it runs. A
@@ -68,6 +69,7 @@ if str(_ROOT) not in sys.path:
 
 from bot.adapters.models.anthropic import DEFAULT_CONTEXT_TOKENS as FRONTIER_CONTEXT_TOKENS  # noqa: E402
 from bot.adapters.prices import PriceTable  # noqa: E402
+from bot.adapters.settings import DEFAULT_FRONTIER_MODEL, DEFAULT_LOCAL_CONTEXT_TOKENS  # noqa: E402
 from bot.core.complexity import Complexity, score  # noqa: E402
 from bot.core.cost import (  # noqa: E402
     DEFAULT_GPU_HOUR_USD,
@@ -76,13 +78,12 @@ from bot.core.cost import (  # noqa: E402
     CostEstimate,
     format_usd,
 )
+from bot.core.diff import ChangeSet, DiffError, parse  # noqa: E402
 from bot.core.pricing import ModelPrice  # noqa: E402
+from bot.core.prompt import plan_review  # noqa: E402
 from bot.core.repo_settings import DEFAULT_THRESHOLD, RepoSettings  # noqa: E402
-from bot.diff import ChangeSet, DiffError, parse  # noqa: E402
-from bot.review.prompt import plan_review  # noqa: E402
-from bot.reviewer import budget_for  # noqa: E402
-from bot.routing import Models, Tier, decide  # noqa: E402
-from bot.settings import DEFAULT_FRONTIER_MODEL, DEFAULT_LOCAL_CONTEXT_TOKENS  # noqa: E402
+from bot.core.routing import Models, Tier, decide  # noqa: E402
+from bot.pipeline.review import budget_for  # noqa: E402
 
 DEFAULT_CORPUS = _ROOT.parent / "shared" / "corpus"
 DATA_NAME = "difficulty-calibration.jsonl"

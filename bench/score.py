@@ -49,7 +49,7 @@ if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
 from bot.core.complexity import score  # noqa: E402
-from bot.diff import DiffError, parse  # noqa: E402
+from bot.core.diff import DiffError, parse  # noqa: E402
 
 DEFAULT_CORPUS = _ROOT.parent / "shared" / "corpus"
 TARGET_RATIO = 1.25

@@ -4,9 +4,10 @@ connection cap, asyncio's own loop, uvicorn's logging).
 
 What it measures, in one run on loopback, for each server in turn:
 
-* the server: the real App (`bot.server.build`) in its own process, on a SQLite file in a
+* the server: the real App (`bot.faces.app.server.build`) in its own process, on a SQLite file in a
   temporary folder, with GitHub unreachable (an address nothing listens on; the App's slug set);
-  `limits`: `python -m bot serve` (bot.listener: head timeout `--header-timeout`, body timeout
+  `limits`: `python -m bot serve` (bot.faces.app.listener: head timeout `--header-timeout`, body
+  timeout
   `--body-timeout`, connection cap 2048 fitted under the open-file limit); `plain`:
   `uvicorn.Config(app)` defaults;
 * the load: `--connections` slow clients from another process (tests/slow_clients.py), half
@@ -63,8 +64,8 @@ def plain(port: int) -> None:
     """The App under plain uvicorn: `python bench/slowclients.py --plain-serve PORT`."""
     import uvicorn  # noqa: PLC0415
 
-    from bot.server import build  # noqa: PLC0415
-    from bot.settings import Settings  # noqa: PLC0415
+    from bot.adapters.settings import Settings  # noqa: PLC0415
+    from bot.faces.app.server import build  # noqa: PLC0415
 
     async def serve() -> None:
         server = await build(Settings.from_env(os.environ))

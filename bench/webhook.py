@@ -4,7 +4,7 @@ bare Starlette endpoint.
 What it measures, in one run on loopback:
 
 * tierbot: `tierbot serve` itself (`python -m bot serve`: the App's webhook server behind
-  bot.listener, its SQLite queue and ledger in a temporary folder, `--workers` in-process
+  bot.faces.app.listener, its SQLite queue and ledger in a temporary folder, `--workers` in-process
   workers), with GitHub and the Messages API at bench/fakes.py in a process of its own, over
   real HTTP. Every delivery is verified (HMAC-SHA256), parsed, routed and persisted before the
   answer, as in production, and queues a review that the workers run in full against the fakes
@@ -27,7 +27,7 @@ signed delivery as GitHub sends it: the real `pull_request.synchronize` example 
 `@octokit/webhooks-examples` (under tests/contract, `npm ci --prefix tests/contract`; a realistic
 built payload when it is not installed; the output says which), with a fresh `X-GitHub-Delivery`
 and, so that no job coalesces with another, its own PR number and head commit, from one of 50
-installations in turn, signed with `bot.web.signature`. Both servers get the same bodies.
+installations in turn, signed with `bot.faces.app.web.signature`. Both servers get the same bodies.
 
 The two servers are loaded in turn (tierbot, bare, tierbot, bare, ...) for `--rounds` rounds of
 `--seconds` each, after `--warmup` seconds of untimed load on each. Latency is from the moment a
@@ -103,7 +103,7 @@ if str(_ROOT) not in sys.path:
 
 from fakes import state  # noqa: E402 (bench/fakes.py)
 
-from bot.web import signature  # noqa: E402
+from bot.faces.app.web import signature  # noqa: E402
 from tests.fake_github_api import private_pem  # noqa: E402
 
 EXAMPLES = (

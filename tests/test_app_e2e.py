@@ -1,4 +1,5 @@
-"""The GitHub App end to end, in process: the real Starlette app from `bot.server.build`, real
+"""The GitHub App end to end, in process: the real Starlette app from `bot.faces.app.server.build`,
+real
 deliveries (`@octokit/webhooks-examples`, signed by `@octokit/webhooks-methods`) posted to
 /webhook, jobs persisted in the SQLite queue and run by the App's own workers; GitHub's API served
 by Prism through tests/github_proxy.py, so every request the bot makes is checked against GitHub's
@@ -26,11 +27,11 @@ from typing import Any, TypeVar
 import httpx
 
 from bot.adapters.queue import JobQueue, QueuedJob
-from bot.review.anchor import fingerprint
-from bot.review.markdown import safe_markdown
-from bot.review.markers import SUMMARY_MARKER, Markers, head_marker, marker_key
-from bot.server import Server, build
-from bot.settings import Settings
+from bot.adapters.settings import Settings
+from bot.core.anchor import fingerprint
+from bot.core.markdown.safe import safe_markdown
+from bot.core.markers import SUMMARY_MARKER, Markers, head_marker, marker_key
+from bot.faces.app.server import Server, build
 from tests.builders import Edit, git_diff
 from tests.fake_anthropic import FakeAnthropic, fake_anthropic_fixture, message  # noqa: F401
 from tests.fake_github_api import private_pem

@@ -1,4 +1,5 @@
-"""The monthly frontier budget as a hard cap (bot.budget): holds in the ledger, taken one at a
+"""The monthly frontier budget as a hard cap (bot.adapters.budget): holds in the ledger, taken one
+at a
 time by concurrent holders, and concurrent reviews that cannot overshoot the budget together.
 
 The ledger runs on SQLite and, where a server answers, PostgreSQL (the `url` fixture of
@@ -21,23 +22,23 @@ from pathlib import Path
 
 import pytest
 
+from bot.adapters.budget import FRAMING_TOKENS, Limit, request_ceiling
 from bot.adapters.github import GitHub
 from bot.adapters.ledger import Ledger
 from bot.adapters.models.anthropic import FrontierBackend
 from bot.adapters.prices import PriceTable
-from bot.budget import FRAMING_TOKENS, Limit, request_ceiling
+from bot.adapters.settings import Settings
 from bot.core.cost import frontier_cost
+from bot.core.diff import parse
+from bot.core.job import Job
+from bot.core.markers import marker_key
+from bot.core.prompt import plan_review, request_for
 from bot.core.repo_settings import RepoSettings
+from bot.core.routing import Models, Tier
 from bot.core.types import Backend, CompletionRequest, Usage
-from bot.diff import parse
-from bot.job import Job
 from bot.pipeline.commands import run
+from bot.pipeline.review import budget_for
 from bot.pipeline.services import GitHubClient, Services
-from bot.review.markers import marker_key
-from bot.review.prompt import plan_review, request_for
-from bot.reviewer import budget_for
-from bot.routing import Models, Tier
-from bot.settings import Settings
 from tests.fake_anthropic import FakeAnthropic, fake_anthropic_fixture, message  # noqa: F401
 from tests.fake_github_api import BOT, FakeGitHubHost
 from tests.fakes import ScriptedLocalModel

@@ -1,4 +1,4 @@
-"""The hourly caps on work by accounts without write access: the decision (bot.caps), and the
+"""The hourly caps on work by accounts without write access: the decision (bot.core.caps), and the
 queue that applies it as it stores jobs, on a real SQLite file with a fake clock.
 
 The webhook app and the workers on top are tested end to end in tests/test_cost_attack.py.
@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from bot.adapters.queue import JobQueue
-from bot.caps import Caps, Refusal
-from bot.job import Job
-from bot.settings import Settings, SettingsError
+from bot.adapters.settings import Settings, SettingsError
+from bot.core.caps import Caps, Refusal
+from bot.core.job import Job
 from tests.test_queue import FakeClock
 
 CAPS = Caps()  # the defaults: 10 and 60 reviews, 20 and 120 commands, per author and repo

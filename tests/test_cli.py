@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from bot.faces.cli.main import main
 from tests.builders import Edit, code_lines, git_diff
 
 CONTRACT_FIELDS = {

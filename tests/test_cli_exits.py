@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.cli import main
+from bot.faces.cli.main import main
 from tests.builders import Edit, git_diff
 from tests.fake_anthropic import FakeAnthropic, error
 from tests.fake_github_api import FakeGitHubAPI, FakeGitHubHost, private_pem
@@ -154,7 +154,7 @@ def test_a_pull_request_url_on_another_host_is_refused_as_bad_input(
 
 def test_matching_hosts_are_read() -> None:
     from bot.adapters.github import PullRef
-    from bot.pr_url import pull_ref
+    from bot.faces.cli.pr_url import pull_ref
 
     ref = PullRef("octo", "app", 7)
     assert pull_ref("https://github.com/octo/app/pull/7/files", "https://api.github.com") == ref

@@ -19,10 +19,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.cli import main
 from bot.core.counts import counted
-from bot.diff_input import decode_diff
-from bot.terminal import json_line, printable
+from bot.core.printable import json_line, printable
+from bot.faces.cli.diff_input import decode_diff
+from bot.faces.cli.main import main
 from tests.builders import Edit, git_diff
 
 ESC = "\x1b"

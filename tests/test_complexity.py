@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core.complexity import Complexity, area_of, score
-from bot.diff import parse
+from bot.core.diff import parse
 from tests.builders import Edit, code_lines, git_diff, prose_lines
 
 

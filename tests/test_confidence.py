@@ -6,10 +6,10 @@ import math
 
 import pytest
 
-from bot.confidence import Thresholds, judge, unsure
+from bot.core.anchor import Anchored
+from bot.core.confidence import Thresholds, judge, unsure
+from bot.core.schema import ModelReview, RawComment, Severity
 from bot.core.types import Completion, TokenStats, Usage
-from bot.review.anchor import Anchored
-from bot.review.schema import ModelReview, RawComment, Severity
 
 
 def completion(entropies: list[float] | None = None) -> Completion:

@@ -2,7 +2,7 @@
 requests and posts 500 `/ask` comments; the caps hold and the refusals show.
 
 Real deliveries (`@octokit/webhooks-examples`, signed by `@octokit/webhooks-methods`) go through
-the App that `bot.server.build` makes (the Starlette app, the SQLite queue, the workers);
+the App that `bot.faces.app.server.build` makes (the Starlette app, the SQLite queue, the workers);
 GitHub is the fake repository of tests/fake_github_api.py served over HTTP (a hundred pull
 requests are more than Prism's examples can be), the frontier model the fake Messages API. The
 repo's settings let authors without write access have the frontier model
@@ -22,9 +22,9 @@ from typing import Any
 
 import httpx
 
-from bot.metrics import CAPPED, WEBHOOKS
-from bot.server import build
-from bot.settings import Settings
+from bot.adapters.metrics import CAPPED, WEBHOOKS
+from bot.adapters.settings import Settings
+from bot.faces.app.server import build
 from tests.fake_anthropic import FakeAnthropic, fake_anthropic_fixture, message  # noqa: F401
 from tests.fake_github_api import FakeGitHubHost, private_pem
 from tests.test_app_e2e import DIFF, OWNER, REPO, answer

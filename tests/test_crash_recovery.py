@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from bot.adapters.queue import JobQueue, QueuedJob
-from bot.review.markers import SUMMARY_MARKER, head_marker
+from bot.core.markers import SUMMARY_MARKER, head_marker
 from tests.fake_anthropic import FakeAnthropic, fake_anthropic_fixture, message  # noqa: F401
 from tests.fake_github_api import private_pem
 from tests.github_proxy import GitHubProxy, github_proxy_fixture  # noqa: F401

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.diff import ChangeSet, DiffError, Hunk, Side, Status, parse
+from bot.core.diff import ChangeSet, DiffError, Hunk, Side, Status, parse
 from tests.conftest import CORPUS_DIR, CORPUS_MISSING
 
 A, M, D = Status.ADDED, Status.MODIFIED, Status.DELETED
@@ -851,7 +851,7 @@ def test_no_newline_markers_do_not_take_line_numbers(CORPUS: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Regressions found while writing these tests (fixed in bot/diff.py)
+# Regressions found while writing these tests (fixed in bot/core/diff.py)
 # ---------------------------------------------------------------------------------------------
 
 CRLF_GIT = """\

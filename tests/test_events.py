@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.adapters.queue import MAX_PAYLOAD_BYTES
-from bot.events import (
+from bot.faces.app.events import (
     Command,
     EventSettings,
     Routed,

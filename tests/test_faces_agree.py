@@ -19,15 +19,15 @@ import pytest
 
 from bot.adapters.github import GitHub
 from bot.adapters.ledger import Ledger
+from bot.adapters.models.backends import backends_for, close_backends
 from bot.adapters.prices import PriceTable
 from bot.adapters.queue import JobQueue
-from bot.backends import backends_for, close_backends
-from bot.cli import main
-from bot.events import EventSettings, route
+from bot.adapters.settings import Settings
 from bot.faces.action.modes import act
+from bot.faces.app.events import EventSettings, route
+from bot.faces.app.worker import Workers
+from bot.faces.cli.main import main
 from bot.pipeline.services import GitHubClient, Services
-from bot.settings import Settings
-from bot.worker import Workers
 from tests.builders import Edit, code_lines, git_diff
 from tests.fake_anthropic import (
     FakeAnthropic,

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.filekind import FileKind, classify, language_of
+from bot.core.filekind import FileKind, classify, language_of
 
 LOCK_FILES = [
     "package-lock.json",
@@ -286,7 +286,7 @@ def test_build_files_that_declare_no_dependencies_are_not_manifests(path: str) -
 @pytest.mark.parametrize(
     ("path", "language"),
     [
-        ("bot/diff.py", "Python"),
+        ("bot/core/diff.py", "Python"),
         ("stubs/x.pyi", "Python"),
         ("SCRIPT.PY", "Python"),
         ("web/app.tsx", "TypeScript"),
@@ -323,7 +323,7 @@ def test_language_is_judged_from_the_name_or_extension(path: str, language: str 
 @pytest.mark.parametrize(
     ("path", "is_code"),
     [
-        ("bot/diff.py", True),
+        ("bot/core/diff.py", True),
         ("cmd/main.go", True),
         ("Dockerfile", True),
         ("config/settings.yaml", False),
@@ -339,7 +339,7 @@ def test_is_code_means_program_source_a_reviewer_reads(path: str, is_code: bool)
 
 
 def test_an_ordinary_source_file_has_no_flags() -> None:
-    assert classify("bot/routing.py") == FileKind(
+    assert classify("bot/core/routing.py") == FileKind(
         language="Python",
         generated=False,
         lock=False,

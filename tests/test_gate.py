@@ -1,4 +1,5 @@
-"""The Action's gate (bot.gate): the hourly caps counted from the workflows' runs, and a fork's
+"""The Action's gate (bot.faces.action.gate): the hourly caps counted from the workflows' runs, and
+a fork's
 pull request kept off self-hosted runners.
 
 GitHub is the fake repository of tests/fake_github_api.py; each event gets a workflow run in its
@@ -21,14 +22,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot import events
 from bot.adapters.github import GitHub, PullRef
-from bot.caps import Caps
+from bot.adapters.settings import Settings
+from bot.core.caps import Caps
+from bot.core.markers import marker_key
+from bot.faces.action.gate import Workflow, capped, notice_due
 from bot.faces.action.modes import act
-from bot.gate import Workflow, capped, notice_due
+from bot.faces.app import events
 from bot.pipeline.commands import post_notice
-from bot.review.markers import marker_key
-from bot.settings import Settings
 from tests.fake_anthropic import FakeAnthropic, fake_anthropic_fixture, message  # noqa: F401
 from tests.fake_github_api import BOT, FakeGitHubHost
 from tests.test_action import parse_outputs

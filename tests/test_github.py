@@ -20,10 +20,10 @@ import jwt
 import pytest
 
 from bot.adapters.github import GitHub, GitHubApp, GitHubError, PullRef, UnsafeBody, parse_pull_url
-from bot.diff import Side, Status, parse
-from bot.review.anchor import Comment
-from bot.review.markers import SUMMARY_MARKER, Markers, SummaryState, comment_marker, marker_key
-from bot.review.schema import Severity
+from bot.core.anchor import Comment
+from bot.core.diff import Side, Status, parse
+from bot.core.markers import SUMMARY_MARKER, Markers, SummaryState, comment_marker, marker_key
+from bot.core.schema import Severity
 from tests.fake_github_api import private_key, private_pem
 
 REF = PullRef("octo", "app", 7)

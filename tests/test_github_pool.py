@@ -10,10 +10,10 @@ from pathlib import Path
 
 from bot.adapters.github import GitHub, GitHubApp, PullRef
 from bot.adapters.models.anthropic import FrontierBackend
+from bot.adapters.settings import Settings
+from bot.core.markers import marker_key
 from bot.core.types import CompletionRequest
-from bot.review.markers import marker_key
-from bot.server import build
-from bot.settings import Settings
+from bot.faces.app.server import build
 from tests.fake_anthropic import (
     MODEL,
     FakeAnthropic,

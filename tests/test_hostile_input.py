@@ -30,8 +30,8 @@ from starlette.testclient import TestClient
 from bot.adapters.queue import JobQueue
 from bot.core.patterns import path_matches
 from bot.core.repo_settings import MAX_SETTINGS_BYTES, RepoSettings
-from bot.events import EVENTS, EventSettings
-from bot.web import create_app, signature
+from bot.faces.app.events import EVENTS, EventSettings
+from bot.faces.app.web import create_app, signature
 
 BOUNDED = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -28,7 +28,8 @@ from typing import Any
 
 import pytest
 
-from bot.review.markers import (
+from bot.core.markdown.rendered import problems
+from bot.core.markers import (
     OWN_HTML,
     PAUSED_MARKER,
     SUMMARY_MARKER,
@@ -38,7 +39,6 @@ from bot.review.markers import (
     is_marker_line,
     marker_key,
 )
-from bot.review.rendered import problems
 from tests.builders import Edit, git_diff
 from tests.fake_anthropic import FakeAnthropic, fake_anthropic_fixture  # noqa: F401
 from tests.github_proxy import Exchange

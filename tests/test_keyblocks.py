@@ -10,9 +10,9 @@ from __future__ import annotations
 import random
 import string
 
-from bot.diff import parse
-from bot.review.leaks import expose
-from bot.review.secrets import find_in_hunks, find_secrets, redact_text
+from bot.core.diff import parse
+from bot.core.secrets.leaks import expose
+from bot.core.secrets.redaction import find_in_hunks, find_secrets, redact_text
 
 B64 = string.ascii_letters + string.digits + "+/"
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.diff import ChangeSet, Side, parse
-from bot.review.leaks import expose, leak_comments
-from bot.review.schema import Severity
-from bot.review.secrets import placeholder
+from bot.core.diff import ChangeSet, Side, parse
+from bot.core.schema import Severity
+from bot.core.secrets.leaks import expose, leak_comments
+from bot.core.secrets.redaction import placeholder
 from tests.builders import Edit, git_diff
 from tests.secret_corpus import DIFFS, diff_text, leaked, planted, survivors
 
@@ -137,7 +137,7 @@ def test_a_secret_in_a_file_path_or_hunk_header_is_redacted() -> None:
 
 
 def test_a_diff_error_that_quotes_a_line_does_not_quote_its_secret() -> None:
-    from bot.diff import DiffError
+    from bot.core.diff import DiffError
 
     password = "Kq2Lm5Nx7" + "!Vb3rT"
     broken = (

@@ -28,14 +28,14 @@ import sqlalchemy as sa
 
 from bot.adapters.ledger import METADATA, TIERS, VERSION_TABLE, Ledger
 from bot.adapters.prices import PriceTable
+from bot.core.anchor import Anchored, Comment
 from bot.core.cost import Spend, frontier_cost, local_cost, review_spend
+from bot.core.diff import Side
+from bot.core.packing import Coverage
+from bot.core.result import Attempt, ReviewResult
+from bot.core.routing import Decision, Task, Tier
+from bot.core.schema import Severity
 from bot.core.types import Usage
-from bot.diff import Side
-from bot.review.anchor import Anchored, Comment
-from bot.review.packing import Coverage
-from bot.review.result import Attempt, ReviewResult
-from bot.review.schema import Severity
-from bot.routing import Decision, Task, Tier
 
 PG_URL = os.environ.get("TIERBOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 PRICES = PriceTable.load()

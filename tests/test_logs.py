@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from bot import logs
+from bot.adapters import logs
 
 PASSWORD = "Kq2Lm5Nx7" + "!Vb3rT"
 TOKEN = "ghp_" + "Zr8Kq2Lm5Nx7Vb3Cd9Fg1Hj4Tw6Ys0Pa2Qe"

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
 
-from bot.review.markdown import (
+from bot.core.markdown.rendered import github_html, problems
+from bot.core.markdown.safe import (
     ZWJ,
     code_block,
     code_span,
@@ -21,7 +22,6 @@ from bot.review.markdown import (
     plain_text,
     safe_markdown,
 )
-from bot.review.rendered import github_html, problems
 
 # Fragments that mean something to CommonMark, GFM or GitHub, mixed with arbitrary text.
 FRAGMENTS = [
@@ -87,7 +87,7 @@ def mentions_outside_code(markdown: str) -> list[str]:
     ]
 
 
-# What cmark-gfm makes of Markdown (bot.review.rendered allows these and the bot's own tags).
+# What cmark-gfm makes of Markdown (bot.core.markdown.rendered allows these and the bot's own tags).
 MARKDOWN_TAGS = {
     "p", "a", "code", "pre", "em", "strong", "del", "ul", "ol", "li", "blockquote", "hr", "br",
     "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td",

@@ -6,8 +6,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.review.markdown import safe_markdown
-from bot.review.markers import (
+from bot.core.markdown.safe import safe_markdown
+from bot.core.markers import (
     PAUSED_MARKER,
     SUMMARY_MARKER,
     Markers,

@@ -1,6 +1,7 @@
 """Outages: GitHub or the model unreachable for minutes, the App built and serving all along.
 
-The App is the real one from `bot.server.build`, with its lifespan, its two worker tasks and
+The App is the real one from `bot.faces.app.server.build`, with its lifespan, its two worker tasks
+and
 its SQLite queue; GitHub is tests/fake_github_api.py served over a real local HTTP server (one
 fake pull request per repository, and the App's own endpoints: `GET /app`, installation
 tokens), answering 503 to everything, the installation token included, while the outage lasts;
@@ -31,8 +32,8 @@ import httpx
 import pytest
 
 from bot.adapters.queue import JobQueue, QueuedJob
-from bot.server import Server, build
-from bot.settings import Settings
+from bot.adapters.settings import Settings
+from bot.faces.app.server import Server, build
 from tests.fake_anthropic import FakeAnthropic, Reply, fake_anthropic_fixture  # noqa: F401
 from tests.fake_github_api import FakeGitHubAPI, private_pem, serve
 from tests.test_app_e2e import DIFF, answer

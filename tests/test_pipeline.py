@@ -14,15 +14,15 @@ import pytest
 from bot.adapters.github import GitHub, PullRef
 from bot.adapters.models.anthropic import FrontierBackend
 from bot.adapters.prices import PriceTable
+from bot.adapters.settings import Settings
+from bot.core.job import Job
+from bot.core.markdown.rendered import github_html
+from bot.core.markers import Markers, marker_key
+from bot.core.routing import Models, Tier
 from bot.core.types import Backend
-from bot.job import Job
 from bot.pipeline.commands import run
 from bot.pipeline.feedback import collect_feedback
 from bot.pipeline.services import GitHubClient, Retry, Services
-from bot.review.markers import Markers, marker_key
-from bot.review.rendered import github_html
-from bot.routing import Models, Tier
-from bot.settings import Settings
 from tests.builders import Edit, git_diff
 from tests.fake_anthropic import (
     FakeAnthropic,
@@ -270,7 +270,7 @@ def test_a_review_is_counted_in_the_metrics(
 ) -> None:
     from dataclasses import replace
 
-    from bot.metrics import DOLLARS, REVIEWS, TOKENS, Metrics
+    from bot.adapters.metrics import DOLLARS, REVIEWS, TOKENS, Metrics
 
     metrics = Metrics()
     fake_anthropic.reply(message(FIRST_ANSWER, input_tokens=2000, output_tokens=300))
@@ -378,7 +378,7 @@ def test_a_spent_budget_sends_the_review_to_the_local_model_and_refuses_frontier
     from dataclasses import replace
     from decimal import Decimal
 
-    from bot.settings import Settings
+    from bot.adapters.settings import Settings
     from tests.fakes import ScriptedLocalModel
 
     fake_anthropic.reply(message(FIRST_ANSWER, input_tokens=1_000_000, output_tokens=0))
@@ -605,7 +605,7 @@ def test_the_periodic_pass_visits_the_recently_reviewed_pulls_and_survives_failu
     from dataclasses import replace
     from datetime import UTC, datetime, timedelta
 
-    from bot.server import collect_recent_feedback, feedback_loop
+    from bot.faces.app.server import collect_recent_feedback, feedback_loop
     from tests.test_ledger import attempt, record, review
 
     now = datetime.now(UTC)
@@ -654,7 +654,7 @@ def test_an_answer_is_counted_in_the_metrics(
 ) -> None:
     from dataclasses import replace
 
-    from bot.metrics import DOLLARS, TOKENS, Metrics
+    from bot.adapters.metrics import DOLLARS, TOKENS, Metrics
 
     metrics = Metrics()
     fake_anthropic.reply(message(ANSWER, input_tokens=1000, output_tokens=50))

@@ -8,7 +8,7 @@ import io
 
 from bot.adapters.models.anthropic import FrontierBackend
 from bot.core.types import CompletionRequest
-from bot.progress import Progress, ProgressBackend
+from bot.faces.cli.progress import Progress, ProgressBackend
 from tests.fake_anthropic import FakeAnthropic, error, message
 
 

@@ -10,10 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core.cost import estimate_tokens
-from bot.core.repo_settings import PathInstruction, RepoSettings
-from bot.diff import ChangeSet, parse
-from bot.review.leaks import expose
-from bot.review.prompt import (
+from bot.core.diff import ChangeSet, parse
+from bot.core.prompt import (
     GUIDELINES,
     SYSTEM,
     Budget,
@@ -23,7 +21,9 @@ from bot.review.prompt import (
     request_for,
     stable_text,
 )
-from bot.review.schema import OUTPUT_SCHEMA
+from bot.core.repo_settings import PathInstruction, RepoSettings
+from bot.core.schema import OUTPUT_SCHEMA
+from bot.core.secrets.leaks import expose
 from tests.builders import Edit, code_lines, git_diff
 from tests.prompts import sections
 

@@ -9,11 +9,11 @@ from collections import deque
 
 from bot.adapters.models.anthropic import FrontierBackend
 from bot.core.complexity import score
+from bot.core.diff import parse
 from bot.core.repo_settings import RepoSettings
+from bot.core.routing import Models, Task, Tier, decide
 from bot.core.types import Backend
-from bot.diff import parse
-from bot.question import Answer, answer_question
-from bot.routing import Models, Task, Tier, decide
+from bot.pipeline.question import Answer, answer_question
 from tests.builders import Edit, git_diff
 from tests.fake_anthropic import (
     FakeAnthropic,

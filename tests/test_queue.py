@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from bot.adapters.queue import SCHEMA_VERSION, JobQueue, LeaseLostError
-from bot.caps import Caps
-from bot.job import Job
+from bot.core.caps import Caps
+from bot.core.job import Job
 
 
 class FakeClock:

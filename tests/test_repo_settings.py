@@ -134,7 +134,7 @@ review:
 
 
 def test_escalation_thresholds_are_settings_with_defaults() -> None:
-    from bot.confidence import Thresholds
+    from bot.core.confidence import Thresholds
 
     assert RepoSettings().escalation == Thresholds()
     repo = RepoSettings.from_yaml("escalation:\n  mean_entropy: 0.6\n  max_hedges: 0\n")

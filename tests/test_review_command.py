@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.cli import main
+from bot.faces.cli.main import main
 from tests.builders import Edit, code_lines, git_diff
 from tests.fake_anthropic import (
     FakeAnthropic,

@@ -10,11 +10,11 @@ from typing import Any
 
 from bot.adapters.models.anthropic import FrontierBackend
 from bot.core.complexity import score
+from bot.core.diff import ChangeSet, Side, parse
+from bot.core.result import ReviewResult
+from bot.core.routing import Decision, Models, Tier, decide
 from bot.core.types import Backend, ErrorKind, ModelError
-from bot.diff import ChangeSet, Side, parse
-from bot.review.result import ReviewResult
-from bot.reviewer import review_change
-from bot.routing import Decision, Models, Tier, decide
+from bot.pipeline.review import review_change
 from tests.builders import Edit, git_diff
 from tests.fake_anthropic import (
     FakeAnthropic,

@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 
 from bot.core.complexity import Complexity
+from bot.core.diff import parse
 from bot.core.repo_settings import RepoSettings
-from bot.diff import parse
-from bot.routing import Models, Task, Tier, decide, without_excluded
+from bot.core.routing import Models, Task, Tier, decide, without_excluded
 from tests.builders import Edit, git_diff
 
 MODELS = Models(local="qwen-coder-14b-exl2", frontier="claude-sonnet-5-5", local_window=8192)

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from bot.review.secrets import find_secrets, placeholder, redact_text, reported
+from bot.core.secrets.redaction import find_secrets, placeholder, redact_text, reported
 
 ALNUM = string.ascii_letters + string.digits
 HEX = "0123456789abcdef"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.diff import parse
-from bot.review.secrets import (
+from bot.core.diff import parse
+from bot.core.secrets.redaction import (
     HIGH_ENTROPY,
     describe,
     find_secrets,

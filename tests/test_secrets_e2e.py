@@ -1,7 +1,7 @@
 """No secret leaves, end to end through the GitHub App: the project's corpus of pull requests
 with planted fake secrets (tests/corpus/secrets) delivered as real signed webhooks, GitHub served
 by Prism behind tests/github_proxy.py, the frontier model by the fake Messages API, the ledger
-and queue in their SQLite file, logs through the process's own configuration (bot.logs).
+and queue in their SQLite file, logs through the process's own configuration (bot.adapters.logs).
 
 No planted value may reach the model's requests, the logs, the SQLite file or anything sent to
 GitHub; every secret an added line commits gets one comment on that line; and the comments go
@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import structlog
 
-from bot import logs
-from bot.review.secrets import describe
+from bot.adapters import logs
+from bot.core.secrets.redaction import describe
 from tests.fake_anthropic import FakeAnthropic, error, fake_anthropic_fixture, message  # noqa: F401
 from tests.github_proxy import GitHubProxy, github_proxy_fixture  # noqa: F401
 from tests.prism import Prism, prism_fixture  # noqa: F401

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.settings import DEFAULT_FRONTIER_MODEL, Settings, SettingsError
+from bot.adapters.settings import DEFAULT_FRONTIER_MODEL, Settings, SettingsError
 
 
 def test_settings_default_without_environment() -> None:

@@ -180,7 +180,8 @@ def test_healthz_answers_under_1000_slow_clients_and_they_are_cut_after_the_time
 def test_with_a_low_open_file_limit_a_flood_keeps_evicting_itself_and_the_server_stays_quiet(
     tmp_path: Path,
 ) -> None:
-    # 256 descriptors: the cap becomes 128 connections (bot.listener keeps 128 for the rest).
+    # 256 descriptors: the cap becomes 128 connections (bot.faces.app.listener keeps 128 for the
+    # rest).
     # 600 clients that connect and send nothing, reconnecting as soon as they are cut.
     flood = ["--connections", "600", "--modes", "idle", "--seconds", "3.5", "--reconnect"]
     env = {"TIERBOT_HEADER_TIMEOUT_SECONDS": "2"}

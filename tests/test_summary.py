@@ -5,17 +5,17 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
+from bot.core.anchor import Anchored, Comment
 from bot.core.cost import Spend
+from bot.core.diff import Side
+from bot.core.markdown.rendered import problems
+from bot.core.markers import OWN_HTML
+from bot.core.packing import Coverage
+from bot.core.result import Attempt, ReviewResult
+from bot.core.routing import Decision, Task, Tier
+from bot.core.schema import Severity
+from bot.core.summary import MonthToDate, render_summary
 from bot.core.types import Usage
-from bot.diff import Side
-from bot.review.anchor import Anchored, Comment
-from bot.review.markers import OWN_HTML
-from bot.review.packing import Coverage
-from bot.review.rendered import problems
-from bot.review.result import Attempt, ReviewResult
-from bot.review.schema import Severity
-from bot.review.summary import MonthToDate, render_summary
-from bot.routing import Decision, Task, Tier
 
 HEAD = "0123456789abcdef0123456789abcdef01234567"
 

@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 
 from bot.adapters.queue import JobQueue
+from bot.adapters.settings import Settings, SettingsError
+from bot.core.job import Job
 from bot.core.repo_settings import RepoSettings
+from bot.core.routing import Tier
+from bot.core.trust import Untrusted
 from bot.faces.action.dispatch import dispatch_for
 from bot.faces.action.report import Dispatch
-from bot.job import Job
 from bot.pipeline.services import Services
-from bot.routing import Tier
-from bot.settings import Settings, SettingsError
-from bot.trust import Untrusted
 from tests.fake_anthropic import FakeAnthropic, fake_anthropic_fixture, message  # noqa: F401
 from tests.fake_github_api import FakeGitHubAPI
 from tests.fakes import ScriptedLocalModel

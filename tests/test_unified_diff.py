@@ -1,4 +1,4 @@
-"""The one-pass reader (bot.unified_diff) against unidiff's own `metadata_only` parse, which it
+"""The one-pass reader (bot.core.unified_diff) against unidiff's own `metadata_only` parse, which it
 replaces: the same files, names, modes, binary flags and hunks (numbers, added, removed, and the
 same body lines as unidiff numbered them), or the same error, on every corpus diff and on
 generated diff-like text."""
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from unidiff.errors import UnidiffParseError
 from unidiff.patch import PatchSet
 
-from bot.unified_diff import read_files
+from bot.core.unified_diff import read_files
 from tests.conftest import CORPUS_DIR, CORPUS_MISSING
 
 

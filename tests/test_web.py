@@ -14,10 +14,10 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from bot.adapters.metrics import QUEUE_JOBS, WEBHOOKS, Metrics
 from bot.adapters.queue import JobQueue, QueuedJob
-from bot.events import EventSettings
-from bot.metrics import QUEUE_JOBS, WEBHOOKS, Metrics
-from bot.web import MAX_BODY_BYTES, create_app, signature, verify_signature
+from bot.faces.app.events import EventSettings
+from bot.faces.app.web import MAX_BODY_BYTES, create_app, signature, verify_signature
 from tests.webhooks import (
     BOT_LOGIN,
     SECRET,

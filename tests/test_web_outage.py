@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from bot.adapters.queue import JobQueue
-from bot.events import EventSettings
-from bot.reachability import Reachability
-from bot.web import create_app
+from bot.adapters.reachability import Reachability
+from bot.faces.app.events import EventSettings
+from bot.faces.app.web import create_app
 from tests.webhooks import (
     BOT_LOGIN,
     SECRET,

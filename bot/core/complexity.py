@@ -19,9 +19,9 @@ from pathlib import PurePosixPath
 
 from bot.core.cost import CHARS_PER_TOKEN
 from bot.core.counts import counted
+from bot.core.diff import ChangeSet, FileChange, Status
 from bot.core.easy_patterns import CAPS, PATTERN_WORDS, easy_patterns
 from bot.core.file_stats import KEYWORDS, FileStats, file_stats
-from bot.diff import ChangeSet, FileChange, Status
 
 # How much a changed line of each kind counts toward size, against a line of code.
 _WEIGHT_CODE = 1.0

@@ -180,7 +180,7 @@ class CostEstimate:
 
 
 class AttemptLike(Protocol):
-    """What pricing needs of one tier's try at a review (see bot.reviewer.Attempt)."""
+    """What pricing needs of one tier's try at a review (see bot.pipeline.review.Attempt)."""
 
     @property
     def tier(self) -> str: ...

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
+from bot.core.diff import FileChange, Status
 from bot.core.file_stats import FileStats
-from bot.diff import FileChange, Status
 
 # Caps for the easy patterns: the most such a change may score, however large.
 CAPS: dict[str, int] = {

@@ -11,7 +11,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from bot.diff import FileChange, Status
+from bot.core.diff import FileChange, Status
 
 _DEFINING = frozenset(
     {

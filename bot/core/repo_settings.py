@@ -17,10 +17,10 @@ from typing import Any
 
 import yaml
 
-from bot.confidence import Thresholds
+from bot.core.confidence import Thresholds
 from bot.core.patterns import path_matches, read_patterns
 from bot.core.safe_yaml import TooBig, load_yaml
-from bot.trust import Untrusted
+from bot.core.trust import Untrusted
 
 DEFAULT_THRESHOLD = 45
 DEFAULT_MAX_COMMENTS = 15
@@ -200,7 +200,7 @@ def _budget(data: Mapping[str, Any], problems: list[str]) -> Decimal | None:
 
 
 def _untrusted(review: Mapping[str, Any], problems: list[str]) -> Untrusted:
-    """What pull requests and questions by accounts without write access get (bot.trust)."""
+    """What pull requests and questions by accounts without write access get (bot.core.trust)."""
     value = review.get("untrusted_authors", Untrusted.LOCAL.value)
     if not isinstance(value, str) or value.strip().lower() not in {u.value for u in Untrusted}:
         problems.append(

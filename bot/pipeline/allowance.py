@@ -1,5 +1,6 @@
 """Who pays and what they may use, and the decision within it: the untrusted policy
-(bot.trust), the month's frontier budgets (bot.budget), the backends and models the work may
+(bot.core.trust), the month's frontier budgets (bot.adapters.budget), the backends and models the
+work may
 use, and the budgeted decision with each tier's prompts and estimated cost. `prepare` decides a
 pull request's change here; `tierbot review --diff` a diff file's, with no pull request and so
 no budget."""
@@ -12,20 +13,20 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from bot.adapters.budget import BudgetedBackend, Limit
 from bot.adapters.github import PullRef
-from bot.budget import BudgetedBackend, Limit
 from bot.core.cost import format_usd
+from bot.core.prompt import Plan
+from bot.core.render import Estimates
 from bot.core.repo_settings import RepoSettings
+from bot.core.routing import Decision, Models, Task, Tier
+from bot.core.trust import Untrusted, may_write, trusted_association
 from bot.core.types import Backend
 from bot.pipeline.change import Budgeted, Change
 from bot.pipeline.change import route as route_change
 from bot.pipeline.estimate import estimates, plans
 from bot.pipeline.request import Request
 from bot.pipeline.services import GitHubClient, Services
-from bot.review.prompt import Plan
-from bot.review.render import Estimates
-from bot.routing import Decision, Models, Task, Tier
-from bot.trust import Untrusted, may_write, trusted_association
 
 UNTRUSTED_FRONTIER = "work for accounts without write access is not sent to the frontier model"
 UNCOUNTED_BUDGET = (
@@ -187,7 +188,8 @@ def _allowed(
 ) -> tuple[Mapping[Tier, Backend], Models]:
     """The backends and models a job may use. Untrusted work (a `policy`) gets the local model
     alone: no frontier backend at all, so nothing can escalate to it. Other work gets the
-    frontier backend behind the month's budgets (bot.budget), when any applies; a budget with
+    frontier backend behind the month's budgets (bot.adapters.budget), when any applies; a budget
+    with
     no ledger to count it in (the Action without TIERBOT_DATABASE_URL) allows no frontier work.
     A fork's pull request gets no local model: its runner would be self-hosted."""
     uncounted = bool(limits) and services.ledger is None

@@ -9,14 +9,14 @@ from typing import Any
 
 from bot.adapters.github import PullRef
 from bot.core.cost import format_usd
+from bot.core.markdown.safe import plain_text, safe_markdown
+from bot.core.routing import Task
+from bot.core.secrets.redaction import redact_text
 from bot.pipeline.posting import count_requests, spend_of
 from bot.pipeline.prepare import prepare
+from bot.pipeline.question import answer_question
 from bot.pipeline.request import Outcome, Request, Status
 from bot.pipeline.services import GitHubClient, Services
-from bot.question import answer_question
-from bot.review.markdown import plain_text, safe_markdown
-from bot.review.secrets import redact_text
-from bot.routing import Task
 
 
 async def answer(

@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from bot.core.complexity import Complexity, score
+from bot.core.diff import ChangeSet, DiffError, parse
 from bot.core.repo_settings import RepoSettings
-from bot.diff import ChangeSet, DiffError, parse
-from bot.routing import Decision, Models, Task, Tier, decide, without_excluded
-from bot.settings import Settings
+from bot.core.routing import Decision, Models, Task, Tier, decide, without_excluded
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,20 +93,3 @@ def route(
 def pull_context(title: str, body: str) -> str:
     """The pull request's text as every face gives it to the model: its title, then its body."""
     return f"{title}\n\n{body}".strip()
-
-
-def models_for(
-    settings: Settings,
-    *,
-    local_unavailable: str | None = None,
-    frontier_unavailable: str | None = None,
-) -> Models:
-    """The models routing sees for these settings, with the reason each cannot run (None: it
-    can). The one place a `Models` is built from settings."""
-    return Models(
-        local=settings.local_model,
-        frontier=settings.frontier_model,
-        local_window=settings.local_context_tokens,
-        local_unavailable=local_unavailable,
-        frontier_unavailable=frontier_unavailable,
-    )

@@ -16,7 +16,12 @@ from typing import Any
 from bot.adapters.github import GitHubError, PullRef
 from bot.core.cost import format_usd
 from bot.core.counts import counted
-from bot.job import Job
+from bot.core.job import Job
+from bot.core.markdown.safe import code_span, plain_text
+from bot.core.markers import SUMMARY_MARKER, SummaryState
+from bot.core.routing import Task, Tier
+from bot.core.summary import COMMANDS_HELP
+from bot.core.trust import may_write
 from bot.pipeline.allowance import month_start
 from bot.pipeline.answer import answer, quote, thread_reply
 from bot.pipeline.posting import review_pull
@@ -28,11 +33,6 @@ from bot.pipeline.prepare import (
 )
 from bot.pipeline.request import Outcome, Request, Status
 from bot.pipeline.services import GitHubClient, Retry, Services
-from bot.review.markdown import code_span, plain_text
-from bot.review.markers import SUMMARY_MARKER, SummaryState
-from bot.review.summary import COMMANDS_HELP
-from bot.routing import Task, Tier
-from bot.trust import may_write
 
 _REFUSED = (
     "Sorry {user}, {command} spends frontier-model money or changes how this pull request "
@@ -242,9 +242,9 @@ async def _cost_text(ref: PullRef, services: Services) -> str:
 
 
 async def post_notice(github: GitHubClient, ref: PullRef, payload: Mapping[str, Any]) -> Outcome:
-    """Tell the pull request that a cap refused work (bot.caps): for a review, its summary
+    """Tell the pull request that a cap refused work (bot.core.caps): for a review, its summary
     says it was not reviewed and why (keeping the commit last reviewed, so a later review
-    covers everything since); for a command, one reply. The reason is bot.caps' own safe
+    covers everything since); for a command, one reply. The reason is bot.core.caps' own safe
     Markdown (`Refusal.text`), carried in the job's payload."""
     reason = str(payload.get("reason", "an hourly cap was reached"))
     if payload.get("work") == "review":

@@ -9,14 +9,14 @@ from decimal import Decimal
 
 from bot.adapters.models.anthropic import DEFAULT_CONTEXT_TOKENS
 from bot.adapters.prices import PriceTable
+from bot.adapters.settings import Settings
 from bot.core.cost import DEFAULT_GPU_HOUR_USD, CostEstimate
+from bot.core.prompt import Plan, plan_review
+from bot.core.render import Estimates
 from bot.core.repo_settings import RepoSettings
+from bot.core.routing import Tier
 from bot.pipeline.change import Change
-from bot.review.prompt import Plan, plan_review
-from bot.review.render import Estimates
-from bot.reviewer import budget_for
-from bot.routing import Tier
-from bot.settings import Settings
+from bot.pipeline.review import budget_for
 
 FRONTIER_CONTEXT_TOKENS = DEFAULT_CONTEXT_TOKENS
 """The frontier model's context window, as the frontier backend is built with it."""

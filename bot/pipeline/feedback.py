@@ -9,7 +9,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from bot.adapters.github import CommentFeedback, PullRef
-from bot.diff import ChangeSet
+from bot.core.diff import ChangeSet
 from bot.pipeline.services import FeedbackSource, GitHubClient, Services
 
 if TYPE_CHECKING:  # the ledger (SQLAlchemy) loads only in processes that keep one

@@ -2,8 +2,8 @@
 (none repeated: each carries its signed fingerprint) and the summary comment, edited in place.
 
 State lives on the pull request itself: the summary's signed header says which commit was last
-reviewed and whether automatic reviews are paused (bot.review.markers). Text from the pull request
-or a model is posted only as safe Markdown (bot.review.markdown). A dry run posts nothing and
+reviewed and whether automatic reviews are paused (bot.core.markers). Text from the pull request
+or a model is posted only as safe Markdown (bot.core.markdown.safe). A dry run posts nothing and
 returns what it would have posted.
 """
 
@@ -16,19 +16,19 @@ from datetime import UTC, datetime
 import structlog
 
 from bot.adapters.github import GitHubError, PullRef
+from bot.adapters.metrics import BASELINE_DOLLARS, DOLLARS, REVIEWS, TOKENS, Metrics
+from bot.core.anchor import Comment
 from bot.core.cost import Spend, review_spend
 from bot.core.counts import counted
-from bot.metrics import BASELINE_DOLLARS, DOLLARS, REVIEWS, TOKENS, Metrics
+from bot.core.markers import SUMMARY_MARKER, SummaryState
+from bot.core.result import Attempt, ReviewResult
+from bot.core.summary import render_summary
 from bot.pipeline.estimate import gpu_hour
 from bot.pipeline.feedback import record_feedback
 from bot.pipeline.prepare import Prepared, prepare
 from bot.pipeline.request import Outcome, Request, Status
+from bot.pipeline.review import review_change
 from bot.pipeline.services import FeedbackSource, GitHubClient, Retry, Services
-from bot.review.anchor import Comment
-from bot.review.markers import SUMMARY_MARKER, SummaryState
-from bot.review.result import Attempt, ReviewResult
-from bot.review.summary import render_summary
-from bot.reviewer import review_change
 
 log = structlog.get_logger("tierbot.pipeline")
 

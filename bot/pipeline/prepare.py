@@ -3,8 +3,9 @@
 The skip rules (a pull request that is not open, paused, pushed to after the command that asked,
 or whose commit was already reviewed), the repo's settings (from the default branch, never from
 the pull request), the diff (the commits since the last review, or all of it when GitHub cannot
-compare them), parsing and exclusion, who pays and what their access allows (bot.trust), the
-month's frontier budgets (bot.budget), the decision, and what the review would cost on each tier.
+compare them), parsing and exclusion, who pays and what their access allows (bot.core.trust), the
+month's frontier budgets (bot.adapters.budget), the decision, and what the review would cost on
+each tier.
 It returns what to review (`Prepared`) or an `Outcome` saying why not, with the summary or reply
 that says so; it posts nothing itself.
 
@@ -23,19 +24,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.adapters.github import GitHubError, PullRef, PullRequest
+from bot.core.markdown.safe import code_span, plain_text
+from bot.core.markers import SUMMARY_MARKER, Markers, SummaryState
+from bot.core.prompt import Plan
+from bot.core.render import Estimates
 from bot.core.repo_settings import REPO_SETTINGS_PATH, RepoSettings
+from bot.core.routing import Decision, Models, Task, Tier
+from bot.core.summary import COMMANDS_HELP
+from bot.core.trust import Untrusted, may_write
 from bot.core.types import Backend
 from bot.pipeline.allowance import Decided, Where, decide_change, untrusted_policy
 from bot.pipeline.change import Change, Unreadable, pull_context, read_change
 from bot.pipeline.request import Outcome, Request, Status
 from bot.pipeline.services import GitHubClient, Services
-from bot.review.markdown import code_span, plain_text
-from bot.review.markers import SUMMARY_MARKER, Markers, SummaryState
-from bot.review.prompt import Plan
-from bot.review.render import Estimates
-from bot.review.summary import COMMANDS_HELP
-from bot.routing import Decision, Models, Task, Tier
-from bot.trust import Untrusted, may_write
 
 ASK_A_MAINTAINER = "someone with write access can comment `/review` to have it reviewed"
 PAUSED = "paused"
@@ -235,7 +236,7 @@ async def repo_settings(
 
 def not_reviewed(markers: Markers, head_sha: str | None, reason: str, paused: bool) -> str:
     """The summary of a pull request that was not reviewed, and why (`reason`: safe Markdown,
-    see bot.review.markdown); `head_sha` is the commit to count as done (None: none, so that a
+    see bot.core.markdown.safe); `head_sha` is the commit to count as done (None: none, so that a
     later review still covers every change)."""
     text = (
         f"## tierbot review\n\n**This pull request was not reviewed:** {reason}."

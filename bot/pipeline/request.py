@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bot.adapters.github import PullRef
+from bot.core.anchor import Comment
 from bot.core.cost import Spend
-from bot.review.anchor import Comment
-from bot.review.packing import Coverage
-from bot.review.render import Estimates
-from bot.review.result import ReviewResult
-from bot.routing import Decision, Task, Tier
+from bot.core.packing import Coverage
+from bot.core.render import Estimates
+from bot.core.result import ReviewResult
+from bot.core.routing import Decision, Task, Tier
 
 
 @dataclass(frozen=True, slots=True)

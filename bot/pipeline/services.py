@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from bot.adapters.github import CommentFeedback, PostedReview, PullRef, PullRequest
+from bot.adapters.metrics import Metrics
 from bot.adapters.prices import PriceTable
+from bot.adapters.settings import Settings
+from bot.core.anchor import Comment
+from bot.core.markers import Markers
+from bot.core.routing import Models, Tier
 from bot.core.types import Backend
-from bot.metrics import Metrics
-from bot.review.anchor import Comment
-from bot.review.markers import Markers
-from bot.routing import Models, Tier
-from bot.settings import Settings
 
 if TYPE_CHECKING:  # the ledger (SQLAlchemy) loads only in processes that keep one
     from bot.adapters.ledger import Ledger

@@ -1,5 +1,7 @@
-"""Fuzz target: slash commands (bot.events.parse_command) and the routing of a PR comment that
-carries them (bot.events.route): any comment text gives a command or none, and a routed comment
+"""Fuzz target: slash commands (bot.faces.app.events.parse_command) and the routing of a PR comment
+that
+carries them (bot.faces.app.events.route): any comment text gives a command or none, and a routed
+comment
 gives a job whose payload the queue can store, never an exception.
 
 Run it for as long as you like: `uv run python tests/fuzz/fuzz_commands.py [CORPUS_DIR]
@@ -15,7 +17,7 @@ import atheris  # type: ignore[import-untyped]  # no type hints published
 
 with atheris.instrument_imports(include=["bot"]):  # coverage of our code, not the libraries
     from bot.adapters.queue import MAX_PAYLOAD_BYTES
-    from bot.events import COMMANDS, EventSettings, parse_command, route
+    from bot.faces.app.events import COMMANDS, EventSettings, parse_command, route
 
 SLUG = "tierbot"
 

@@ -1,4 +1,4 @@
-"""Fuzz target: the diff parser (bot.diff.parse) reads any bytes into a ChangeSet or raises
+"""Fuzz target: the diff parser (bot.core.diff.parse) reads any bytes into a ChangeSet or raises
 DiffError, never another exception.
 
 Run it for as long as you like: `uv run python tests/fuzz/fuzz_diff.py [CORPUS_DIR]
@@ -13,7 +13,7 @@ import sys
 import atheris  # type: ignore[import-untyped]  # no type hints published
 
 with atheris.instrument_imports(include=["bot"]):  # coverage of our code, not the libraries
-    from bot.diff import DiffError, parse
+    from bot.core.diff import DiffError, parse
 
 
 def test_one_input(data: bytes) -> None:

@@ -1,4 +1,5 @@
-"""Fuzz target: the webhook handler (bot.web) answers any delivery, signed or not, with any
+"""Fuzz target: the webhook handler (bot.faces.app.web) answers any delivery, signed or not, with
+any
 body, 2xx or 4xx and never 5xx: the real Starlette app and its SQLite queue, called through
 ASGI on one event loop.
 
@@ -24,8 +25,8 @@ import atheris  # type: ignore[import-untyped]  # no type hints published
 
 with atheris.instrument_imports(include=["bot"]):  # coverage of our code, not the libraries
     from bot.adapters.queue import JobQueue
-    from bot.events import EventSettings
-    from bot.web import create_app, signature
+    from bot.faces.app.events import EventSettings
+    from bot.faces.app.web import create_app, signature
 
 SECRET = b"fuzz"
 EVENT_NAMES = [

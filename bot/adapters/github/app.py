@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from bot.adapters.github.client import GitHub
 from bot.adapters.github.errors import GitHubError
 from bot.adapters.github.session import DEFAULT_API_URL, Session, SharedPool
-from bot.reachability import Reachability
+from bot.adapters.reachability import Reachability
 
 _TOKEN_MARGIN = 300.0  # renew an installation token five minutes before it expires
 
@@ -29,7 +29,7 @@ class GitHubApp:
 
     Installation tokens last an hour; each is cached until five minutes before it expires and
     renewed on the next call after that, so a long job never sends a stale one. `marker_key`
-    (from the webhook secret: bot.review.markers.marker_key) signs and checks the markers of
+    (from the webhook secret: bot.core.markers.marker_key) signs and checks the markers of
     every installation's client. The App's own requests and all its installations' clients share
     one connection pool (`transport`, for tests, takes its place); `aclose` closes them all.
     https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/generating-an-installation-access-token-for-a-github-app

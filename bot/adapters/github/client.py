@@ -2,7 +2,7 @@
 posts — one review with its inline comments, the summary comment edited in place, replies and
 reactions.
 
-Every body the client posts or edits is read as GitHub renders it first (bot.review.markdown):
+Every body the client posts or edits is read as GitHub renders it first (bot.core.markdown.safe):
 one with an image, raw HTML other than the bot's own markers and small print, a live mention,
 an issue reference or marker text anywhere else is refused (`UnsafeBody`) before it is sent.
 Reviews are always `COMMENT` reviews: the client has no way to approve, request changes, merge,
@@ -18,9 +18,9 @@ from typing import Any
 from bot.adapters.github.errors import GitHubError, UnsafeBody, github_message
 from bot.adapters.github.feedback import FeedbackReader
 from bot.adapters.github.pulls import PullRef, pulls_path
-from bot.review.anchor import Comment
-from bot.review.markers import OWN_HTML, Markers, is_marker_line
-from bot.review.rendered import problems
+from bot.core.anchor import Comment
+from bot.core.markdown.rendered import problems
+from bot.core.markers import OWN_HTML, Markers, is_marker_line
 
 _MAX_PROBES = 20  # pending reviews spent finding comments GitHub cannot place
 _REACTIONS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes")
@@ -49,7 +49,7 @@ class GitHub(FeedbackReader):
     data only, 60 requests an hour).
 
     `bot_login` (`<slug>[bot]`) is whose comments hold the bot's state; without it no state is
-    read. `marker_key` (bot.review.markers.marker_key) signs and checks the bot's markers;
+    read. `marker_key` (bot.core.markers.marker_key) signs and checks the bot's markers;
     without it none are written or read.
     `accept_json` adds `application/json` to the Accept header of JSON requests, which a mock
     server that negotiates content strictly (Prism) needs; GitHub itself does not.
@@ -204,7 +204,8 @@ def _comment_json(comment: Comment, markers: Markers) -> dict[str, Any]:
 
 def _check(body: str) -> None:
     """Refuse to post a body that would render what the bot must never post, read as GitHub
-    renders it (cmark-gfm; bot.review.rendered): only its marker lines (a header at the start, a
+    renders it (cmark-gfm; bot.core.markdown.rendered): only its marker lines (a header at the
+    start, a
     trailer at the end) may be HTML comments, and only its own small print raw HTML.
     https://docs.github.com/en/get-started/writing-on-github/getting-started-with-writing-and-formatting-on-github/basic-writing-and-formatting-syntax#mentioning-people-and-teams
     """

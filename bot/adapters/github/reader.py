@@ -1,7 +1,7 @@
 """What the bot reads of a pull request and its repository: the pull request, its diff, files,
 roles, workflow runs, and the bot's own comments.
 
-The bot keeps its state in its own comments, in signed hidden markers (bot.review.markers): a
+The bot keeps its state in its own comments, in signed hidden markers (bot.core.markers): a
 header that opens the summary comment and a trailer that ends each inline comment. State is read
 only from comments whose author is the bot's login (`bot_login`), and never without knowing it.
 """
@@ -19,9 +19,9 @@ import httpx
 from bot.adapters.github.errors import GitHubError
 from bot.adapters.github.pulls import PullRef, PullRequest, file_diff, pulls_path
 from bot.adapters.github.session import DEFAULT_API_URL, MAX_PAGES, Session, TokenSource
-from bot.reachability import Reachability
-from bot.review.markers import Markers
-from bot.trust import ROLES
+from bot.adapters.reachability import Reachability
+from bot.core.markers import Markers
+from bot.core.trust import ROLES
 
 _DIFF = "application/vnd.github.diff"
 

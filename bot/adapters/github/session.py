@@ -30,8 +30,8 @@ from githubkit import GitHub as _GitHubKit
 from githubkit.exception import RequestError, RequestFailed
 
 from bot.adapters.github.errors import GitHubError, error_for
-from bot.reachability import Reachability
-from bot.review.secrets import scrub_bodies
+from bot.adapters.reachability import Reachability
+from bot.core.secrets.redaction import scrub_bodies
 
 DEFAULT_API_URL = "https://api.github.com"
 TokenSource = Callable[[], Awaitable[str]]

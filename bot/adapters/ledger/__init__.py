@@ -18,11 +18,11 @@ What a row means:
 - `ledger_comments`: one inline comment posted, by fingerprint, with the tier that wrote it;
 - `ledger_feedback`: one reaction, resolved thread or committed suggestion, recorded once;
 - `ledger_charges`: one frontier request's money, held against the month's budgets before the
-  request is sent (at the most it can cost) and settled to what it cost (bot.budget); the
+  request is sent (at the most it can cost) and settled to what it cost (bot.adapters.budget); the
   budgets count these, so requests in flight count too.
 
 Text that came from elsewhere (reasons, coverage, failures, errors, paths) is stored with any
-secret in it replaced (bot.review.secrets.scrub); comment bodies are not stored.
+secret in it replaced (bot.core.secrets.redaction.scrub); comment bodies are not stored.
 
 Money is exact: amounts are stored to the nano-dollar (9 places, rounded half-even), as
 NUMERIC(18, 9) on PostgreSQL and, because SQLite's NUMERIC is a float, as an integer count of

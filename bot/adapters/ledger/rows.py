@@ -11,10 +11,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from bot.adapters.ledger.schema import TIERS, charges, to_exact
+from bot.core.anchor import Comment
 from bot.core.cost import Spend
-from bot.review.anchor import Comment
-from bot.review.result import Attempt
-from bot.review.secrets import scrub
+from bot.core.result import Attempt
+from bot.core.secrets.redaction import scrub
 
 
 def charged_since(

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from bot.adapters.budget import Limit, over
 from bot.adapters.ledger.engine import engine_for, ledger_url
 from bot.adapters.ledger.report import Report, tally
 from bot.adapters.ledger.rows import (
@@ -38,12 +39,11 @@ from bot.adapters.ledger.schema import (
     reviews,
     to_exact,
 )
-from bot.budget import Limit, over
+from bot.core.anchor import Comment
 from bot.core.cost import Spend
-from bot.review.anchor import Comment
-from bot.review.result import Attempt, ReviewResult
-from bot.review.secrets import scrub
-from bot.review.summary import MonthToDate
+from bot.core.result import Attempt, ReviewResult
+from bot.core.secrets.redaction import scrub
+from bot.core.summary import MonthToDate
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 # The key of the PostgreSQL advisory lock that serialises `migrate` across processes ("tierbotL").
@@ -263,7 +263,7 @@ class Ledger:
     def purse(
         self, limits: Sequence[Limit], *, repo: str, number: int, installation_id: int | None
     ) -> LedgerPurse:
-        """A purse (bot.budget.Purse) holding one pull request's frontier requests here."""
+        """A purse (bot.adapters.budget.Purse) holding one pull request's frontier requests here."""
         return LedgerPurse(self, tuple(limits), repo, number, installation_id)
 
     def recent_pulls(self, *, since: datetime) -> list[tuple[str, int, int | None]]:
@@ -312,7 +312,7 @@ class Ledger:
 
 @dataclass(frozen=True, slots=True)
 class LedgerPurse:
-    """bot.budget.Purse on the ledger, for one pull request's requests."""
+    """bot.adapters.budget.Purse on the ledger, for one pull request's requests."""
 
     ledger: Ledger
     limits: tuple[Limit, ...]

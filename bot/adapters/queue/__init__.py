@@ -16,7 +16,7 @@ Semantics (the same as the scale-out engine's, procrastinate's `queueing_lock` a
   one over is refused, not stored, counted in the same transaction as the insert, so concurrent
   deliveries cannot overshoot; refused commands do not count, so a flood does not extend its own
   lockout;
-- with caps (bot.caps), a job that carries an `author` (an account without write access by its
+- with caps (bot.core.caps), a job that carries an `author` (an account without write access by its
   association) is refused, not stored, when that account, or all such accounts on the repo,
   already had the cap's number of jobs of its work (reviews, commands, thread replies) created
   in the last window, counted in the same transaction as the insert; a review that replaces its

@@ -9,8 +9,8 @@ import sqlite3
 from typing import Any
 
 from bot.adapters.queue.schema import COALESCING_KIND, MAX_PAYLOAD_BYTES, NOTICE_KIND
-from bot.caps import Caps, Refusal
-from bot.job import CAPPED_WORK, Job
+from bot.core.caps import Caps, Refusal
+from bot.core.job import CAPPED_WORK, Job
 
 
 def check_command_limit(limit: tuple[int, float]) -> None:

@@ -6,8 +6,8 @@ import json
 import sqlite3
 from dataclasses import dataclass, field, fields
 
-from bot.caps import Refusal
-from bot.job import Job
+from bot.core.caps import Refusal
+from bot.core.job import Job
 
 
 class LeaseLostError(RuntimeError):

@@ -31,8 +31,8 @@ from bot.adapters.queue.schema import (
     STATES,
     WAITING,
 )
-from bot.caps import Caps
-from bot.job import Job
+from bot.core.caps import Caps
+from bot.core.job import Job
 
 
 class JobQueue(Pool):

@@ -1,7 +1,7 @@
 """`tierbot action`: tierbot as a step of a GitHub Actions workflow; `tierbot doctor`: GPU check.
 
 The Action is the App's pipeline without the queue: the event a workflow runs on becomes the same
-job the webhook would queue (`bot.events.route`), and the job runs at once through
+job the webhook would queue (`bot.faces.app.events.route`), and the job runs at once through
 `bot.pipeline` (`bot.faces.action.modes`) with a `GitHub` client on the workflow's token, whose
 comments are by `github-actions[bot]`. What a runner provides is read from the environment it sets:
 
@@ -26,7 +26,8 @@ its runner has (`model-dir` on the GPU runner, the Anthropic key). A fork's pull
 `pull_request_target` workflow reviews it. `config` replaces the repo's `.github/tierbot.yml`
 (read from the default branch, as the App does) with a file on the runner.
 
-Who may spend (bot.trust, bot.gate), in every mode, whatever the workflow's `if:` says: work for
+Who may spend (bot.core.trust, bot.faces.action.gate), in every mode, whatever the workflow's `if:`
+says: work for
 an account without write access follows the repo's `review.untrusted_authors` (the local model
 only, by default) and is capped per account and per repository per hour, counted from this
 workflow's recent runs (`GITHUB_WORKFLOW_REF`, `GITHUB_RUN_ID`; the token needs `actions: read`).

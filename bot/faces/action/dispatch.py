@@ -6,18 +6,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from bot.adapters.settings import Settings, models_for
+from bot.core.job import Job
+from bot.core.routing import Models, Task, Tier
+from bot.core.trust import may_write
 from bot.faces.action.inputs import Inputs
 from bot.faces.action.report import Dispatch
-from bot.job import Job
 from bot.pipeline.allowance import decide_among
-from bot.pipeline.change import models_for
 from bot.pipeline.commands import request_for
 from bot.pipeline.prepare import prepare
 from bot.pipeline.request import Outcome
 from bot.pipeline.services import GitHubClient, Services
-from bot.routing import Models, Task, Tier
-from bot.settings import Settings
-from bot.trust import may_write
 
 
 async def dispatch_for(

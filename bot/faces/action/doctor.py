@@ -14,10 +14,10 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from bot.adapters.settings import Settings
+from bot.core.printable import printable
 from bot.core.types import CompletionRequest, ModelError
 from bot.faces.action.inputs import EXIT_FAILED, EXIT_OK
-from bot.settings import Settings
-from bot.terminal import printable
 
 _DOCTOR_REQUEST = CompletionRequest(
     system="You are a health check. Answer with JSON only.",

@@ -9,9 +9,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from bot.gate import Workflow
-from bot.review.schema import Severity
-from bot.routing import Tier
+from bot.core.routing import Tier
+from bot.core.schema import Severity
+from bot.faces.action.gate import Workflow
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -17,12 +17,18 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TextIO
 
-from bot import events
 from bot.adapters.github import GitHub, GitHubError, PullRef
+from bot.adapters.models.backends import backends_for, close_backends
 from bot.adapters.prices import PriceTable
-from bot.backends import backends_for, close_backends
+from bot.adapters.settings import DEFAULT_DATABASE_URL, Settings
+from bot.core.job import Job
+from bot.core.markers import marker_key
 from bot.core.pricing import PriceError, UnknownModelError
+from bot.core.printable import printable
+from bot.core.schema import Severity
+from bot.core.secrets.redaction import scrub
 from bot.faces.action.dispatch import dispatch_for, route_models, runs_on
+from bot.faces.action.gate import GateError, capped, notice_due
 from bot.faces.action.inputs import (
     EVENTS,
     EXIT_FAILED,
@@ -39,8 +45,7 @@ from bot.faces.action.inputs import (
 )
 from bot.faces.action.output import annotate, append, failed_summary, format_outputs, step_summary
 from bot.faces.action.report import Dispatch, StepReport
-from bot.gate import GateError, capped, notice_due
-from bot.job import Job
+from bot.faces.app import events
 from bot.pipeline.allowance import FORK_NOT_SELF_HOSTED
 from bot.pipeline.commands import post_notice
 from bot.pipeline.commands import run as run_job
@@ -48,11 +53,6 @@ from bot.pipeline.posting import post_outcome, review_prepared
 from bot.pipeline.prepare import Prepared
 from bot.pipeline.request import Outcome, Status
 from bot.pipeline.services import GitHubClient, Retry, Services
-from bot.review.markers import marker_key
-from bot.review.schema import Severity
-from bot.review.secrets import scrub
-from bot.settings import DEFAULT_DATABASE_URL, Settings
-from bot.terminal import printable
 
 if TYPE_CHECKING:  # the ledger (SQLAlchemy) loads only where a database is set
     from bot.adapters.ledger import Ledger
@@ -211,7 +211,8 @@ async def _fork_of(github: GitHub, runner: Runner, job: Job) -> str | None:
 async def _gate(
     inputs: Inputs, runner: Runner, github: GitHub, job: Job, settings: Settings, out: TextIO
 ) -> StepReport | None:
-    """The hourly caps on work by accounts without write access (bot.gate): None when this
+    """The hourly caps on work by accounts without write access (bot.faces.action.gate): None when
+    this
     job may go on, else the report of its refusal, told on the pull request once per account,
     work and hour (in route mode, by sending the next job to a runner without a model)."""
     now = datetime.now(UTC)

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.core.cost import format_usd
+from bot.core.markdown.safe import plain_text
+from bot.core.printable import printable
+from bot.core.schema import Severity
+from bot.core.secrets.redaction import scrub
 from bot.faces.action.inputs import ActionError, Mode, Runner
 from bot.faces.action.report import StepReport
-from bot.review.markdown import plain_text
-from bot.review.schema import Severity
-from bot.review.secrets import scrub
-from bot.terminal import printable
 
 
 def annotate(out: TextIO, level: str, message: str) -> None:

@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from bot.core.job import Job
+from bot.core.render import Estimates
+from bot.core.routing import Decision, Tier
 from bot.faces.action.inputs import EXIT_OK, Mode
-from bot.job import Job
 from bot.pipeline.prepare import Prepared
 from bot.pipeline.request import Outcome, Status
-from bot.review.render import Estimates
-from bot.routing import Decision, Tier
 
 
 @dataclass(frozen=True, slots=True)

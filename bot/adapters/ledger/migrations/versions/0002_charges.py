@@ -2,7 +2,7 @@
 
 A charge is written before a frontier request is sent, at the most that request can cost, in
 the transaction that checks the month's budgets, and set to what the request cost once it
-answers (bot.budget). The frontier requests recorded before this revision become settled
+answers (bot.adapters.budget). The frontier requests recorded before this revision become settled
 charges, so the month's budget counts them.
 
 Revision ID: 0002

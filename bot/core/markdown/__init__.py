@@ -1,0 +1,2 @@
+"""Markdown the bot writes: user and model text made safe, and every body checked as GitHub renders
+it."""

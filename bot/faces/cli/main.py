@@ -1,0 +1,387 @@
+"""The `tierbot` command. Each subcommand reads its inputs here and hands data to the pure core."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import importlib
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot.adapters.settings import Settings, SettingsError, models_for
+from bot.core.pricing import PriceError, UnknownModelError
+from bot.core.printable import json_line, printable, warn
+from bot.core.repo_settings import RepoSettings
+from bot.core.routing import Models, Task
+from bot.faces.cli.diff_input import read_diff
+from bot.faces.cli.exits import EXIT_FAILED, EXIT_INPUT_ERROR, EXIT_OK, Failure, guarded
+from bot.pipeline.change import Unreadable, read_change, route
+
+# Commands that print a result and end: their logs go to stderr, one line each, so standard
+# output holds only the result and a failure never shows as a traceback.
+_ONE_SHOT = {"review", "replay", "report", "doctor"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script and of `python -m bot`. Exit codes: bot.faces.cli.exits."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    json_errors = None  # with --json a failure still prints objects: one per input for score
+    if getattr(args, "json", False) or getattr(args, "format", None) == "json":
+        json_errors = args.paths if args.command == "score" else [None]
+    return guarded(lambda: _run(args), json_errors=json_errors)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings.from_env(os.environ)
+    except SettingsError as exc:
+        raise Failure(str(exc), EXIT_INPUT_ERROR) from None
+    if args.command != "score":  # the one command that logs nothing keeps its quick start
+        from bot.adapters import logs  # noqa: PLC0415 - structlog loads only for commands that log
+
+        if args.command in _ONE_SHOT:
+            logs.configure(logs.STDERR, tracebacks=False)
+        else:
+            logs.configure()
+    result: int = args.run(args, settings)
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tierbot",
+        description="Review pull requests at the lowest cost that keeps the review good.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    score_cmd = commands.add_parser(
+        "score",
+        help="score diffs and print the routing decision for each",
+        description="Score each diff's complexity and print the tier it would be routed to. "
+        "The decision assumes both tiers are available; budgets are not applied.",
+    )
+    score_cmd.add_argument("paths", nargs="+", metavar="PATH", help="diff files, or - for stdin")
+    score_cmd.add_argument(
+        "--json", action="store_true", help="one JSON object per input, per line"
+    )
+    score_cmd.add_argument(
+        "--config", type=Path, metavar="FILE", help="a repo settings file (.github/tierbot.yml)"
+    )
+    score_cmd.add_argument(
+        "--task",
+        choices=[t.value for t in Task],
+        default=Task.REVIEW.value,
+        help="the task to route (default: review)",
+    )
+    score_cmd.set_defaults(run=_score)
+    review = commands.add_parser(
+        "review",
+        help="review a diff or a pull request and print the result",
+        description="Review a change on the tier routing picks (or the one you force) and print "
+        "the comments, coverage and cost. Nothing is posted to GitHub.",
+    )
+    review.add_argument("pr_url", nargs="?", metavar="PR_URL", help="a pull request URL")
+    review.add_argument("--diff", metavar="PATH", help="a diff file to review, or - for stdin")
+    review.add_argument(
+        "--tier", choices=["auto", "local", "frontier"], default="auto", help="force a tier"
+    )
+    review.add_argument(
+        "--dry-run", action="store_true", help="print what would be posted (always the case here)"
+    )
+    review.add_argument("--json", action="store_true", help="print one JSON object")
+    review.add_argument("--config", type=Path, metavar="FILE", help="a repo settings file")
+    review.set_defaults(run=_lazy("bot.faces.cli.review_command", "run"))
+    action_cmd = commands.add_parser(
+        "action",
+        help="run as a step of a GitHub Actions workflow (reads the runner's environment)",
+        description="Route or review the pull request of the workflow's event "
+        "(GITHUB_EVENT_NAME, GITHUB_EVENT_PATH) with the action's inputs (INPUT_MODE, "
+        "INPUT_TIER, INPUT_MODEL_DIR, INPUT_CONFIG, INPUT_FAIL_ON, ...); outputs go to "
+        "GITHUB_OUTPUT and a report to GITHUB_STEP_SUMMARY.",
+    )
+    action_cmd.set_defaults(run=_lazy("bot.faces.action.modes", "run"))
+    doctor_cmd = commands.add_parser(
+        "doctor",
+        help="check the local tier: the GPU, the exllamav2 extension and the model",
+        description="Say whether the GPU, the exllamav2 extension and the EXL2 model load, and "
+        "how long one short generation takes. Exits 1 when the local model cannot run here.",
+    )
+    doctor_cmd.add_argument(
+        "--model-dir",
+        metavar="DIR",
+        help="the EXL2 model folder (default: TIERBOT_LOCAL_MODEL_DIR)",
+    )
+    doctor_cmd.set_defaults(run=_lazy("bot.faces.action.doctor", "run_doctor"))
+
+    serve_cmd = commands.add_parser(
+        "serve",
+        help="run the GitHub App's webhook server with in-process workers (SQLite)",
+        description="Run the webhook server (POST /webhook, GET /healthz, GET /metrics) with "
+        "the embedded defaults: a SQLite file for jobs and in-process workers.",
+    )
+    serve_cmd.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve_cmd.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve_cmd.set_defaults(run=_serve)
+
+    report_cmd = commands.add_parser(
+        "report",
+        help="what reviews cost, by tier, against the all-frontier baseline",
+        description="Reviews and requests by tier, escalations, spend against what the frontier "
+        "model alone would have charged, the saving, GPU hours, comments by severity and the "
+        "share with positive feedback, from the ledger (TIERBOT_DATABASE_URL).",
+    )
+    report_cmd.add_argument("--repo", metavar="OWNER/NAME", help="one repository only")
+    report_cmd.add_argument("--since", metavar="DATE", help="from this date (YYYY-MM-DD, UTC)")
+    report_cmd.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    report_cmd.set_defaults(run=_report)
+
+    replay_cmd = commands.add_parser(
+        "replay",
+        help="run a saved webhook delivery through the same handlers, now",
+    )
+    replay_cmd.add_argument("payload", type=Path, metavar="PAYLOAD.json")
+    replay_cmd.add_argument("--event", required=True, help="the X-GitHub-Event name")
+    replay_cmd.set_defaults(run=_replay)
+    return parser
+
+
+def _lazy(module: str, name: str) -> Callable[[argparse.Namespace, Settings], int]:
+    """A command's entry point, imported when the command runs: `tierbot score` does not pay
+    for loading GitHub, model and database clients it never uses."""
+
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        entry: Callable[[argparse.Namespace, Settings], int] = getattr(
+            importlib.import_module(module), name
+        )
+        return entry(args, settings)
+
+    return run
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.adapters.github import GitHubError  # noqa: PLC0415
+    from bot.faces.app import listener, server  # noqa: PLC0415 - the server stack loads only here
+
+    try:
+        with asyncio.Runner(loop_factory=listener.event_loop) as runner:
+            runner.run(server.serve(settings, args.host, args.port))
+    except (SettingsError, UnknownModelError, PriceError) as exc:
+        raise Failure(str(exc), EXIT_INPUT_ERROR) from None
+    except GitHubError as exc:
+        raise Failure(str(exc), EXIT_FAILED) from None
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415 - loads only for this command
+
+    from bot.adapters.ledger import Ledger  # noqa: PLC0415 - the database stack loads only for this command
+
+    since = None
+    if args.since:
+        try:
+            since = datetime.strptime(args.since, "%Y-%m-%d").replace(tzinfo=UTC)
+        except ValueError:
+            raise Failure(
+                f"--since must be a date like 2026-11-01, not {args.since!r}", EXIT_INPUT_ERROR
+            ) from None
+    try:
+        ledger = Ledger(settings.database_url)
+        try:
+            ledger.migrate()
+            report = ledger.report(repo=args.repo, since=since)
+        finally:
+            ledger.close()
+    except SQLAlchemyError as exc:  # the database is out of reach, or its file cannot be opened
+        cause = getattr(exc, "orig", None) or exc
+        where = _PASSWORD.sub(r"\1***@", settings.database_url)
+        reason = str(cause).strip().splitlines()[0]
+        raise Failure(f"cannot read the ledger at {where}: {reason}", EXIT_FAILED) from None
+    data = report.as_dict()
+    if args.format == "json":
+        sys.stdout.write(json_line(data))
+        return EXIT_OK
+    rows = [
+        (
+            "tier",
+            "reviews",
+            "requests",
+            "escalations",
+            "tokens_in",
+            "tokens_out",
+            "usd",
+            "baseline_usd",
+            "gpu_hours",
+            "positive_pct",
+        )
+    ]
+    for tier, figures in data["tiers"].items():
+        tokens = figures["tokens"]
+        rows.append(
+            (
+                tier,
+                str(figures["reviews"]),
+                str(figures["requests"]),
+                str(figures["escalations"]),
+                str(tokens["input"] + tokens["cache_read"]),
+                str(tokens["output"]),
+                figures["usd"],
+                figures["baseline_usd"],
+                figures["gpu_hours"],
+                str(figures["positive_share_pct"] or "-"),
+            )
+        )
+    rows.append(
+        (
+            "total",
+            str(data["reviews"]),
+            "",
+            str(data["escalations"]),
+            "",
+            "",
+            data["spend_usd"],
+            data["baseline_usd"],
+            data["gpu_hours"],
+            "",
+        )
+    )
+    if args.format == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerows([[printable(str(cell)) for cell in row] for row in rows])
+        return EXIT_OK
+    _write_columns(sys.stdout, [tuple(printable(str(cell)) for cell in row) for row in rows])
+    saved = data["saved_pct"]
+    sys.stdout.write(
+        f"\nspent ${data['spend_usd']} against ${data['baseline_usd']} all-frontier"
+        + (f": {saved}% saved\n" if saved is not None else "\n")
+    )
+    return EXIT_OK
+
+
+_PASSWORD = re.compile(r"(//[^/:@]*:)[^/@]*@")  # a password in a database URL
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.adapters.github import GitHubError  # noqa: PLC0415
+    from bot.faces.app import server  # noqa: PLC0415 - the server stack loads only for this command
+
+    try:
+        replayed = asyncio.run(server.replay(settings, args.payload, args.event))
+    except (SettingsError, UnknownModelError, OSError, ValueError) as exc:
+        raise Failure(str(exc), EXIT_INPUT_ERROR) from None
+    except GitHubError as exc:
+        raise Failure(str(exc), EXIT_FAILED) from None
+    sys.stdout.write(printable(replayed.ack) + "\n")
+    for job in replayed.jobs:
+        sys.stdout.write(printable(f"{job.kind} {job.state}: {job.detail}") + "\n")
+    failed = replayed.failed
+    if failed is not None:
+        raise Failure(failed.reason, EXIT_FAILED)
+    return EXIT_OK
+
+
+def _score(args: argparse.Namespace, settings: Settings) -> int:
+    repo = RepoSettings()
+    if args.config is not None:
+        try:
+            repo = RepoSettings.from_yaml(args.config.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise Failure(f"cannot read {args.config}: {exc}", EXIT_INPUT_ERROR) from None
+        for problem in repo.problems:
+            warn(f"{args.config}: {problem}")
+    models = models_for(settings)
+    results = [_score_one(path, repo, models, Task(args.task)) for path in args.paths]
+    out = sys.stdout
+    if args.json:
+        for result in results:
+            out.write(json_line(result))
+    else:
+        _print_table(results, out)
+    failed = [r for r in results if "error" in r]
+    for result in failed:
+        warn(f"{result['path']}: {result['error']}")
+    return EXIT_INPUT_ERROR if failed else EXIT_OK
+
+
+def _score_one(path: str, repo: RepoSettings, models: Models, task: Task) -> dict[str, Any]:
+    try:
+        data = read_diff(path)
+    except OSError as exc:
+        return {"path": path, "error": f"cannot read: {exc.strerror or exc}"}
+    read = read_change(data, repo)
+    if isinstance(read, Unreadable):
+        if read.changes is None:
+            return {"path": path, "error": read.error}
+        return {
+            "path": path,
+            "error": "every changed file is excluded by the repo settings",
+            "excluded": list(read.excluded),
+        }
+    complexity, decision = route(read, repo, models, task=task)
+    changes, excluded = read.changes, list(read.excluded)
+    result: dict[str, Any] = {
+        "path": path,
+        "score": decision.score,
+        "tier": decision.tier.value,
+        "model": decision.model,
+        "task": decision.task.value,
+        "reasons": list(decision.reasons),
+        "features": complexity.features,
+        "files": len(changes.files),
+        "additions": changes.added,
+        "deletions": changes.removed,
+    }
+    if excluded:
+        result["excluded"] = excluded
+    return result
+
+
+def _print_table(results: list[dict[str, Any]], out: TextIO) -> None:
+    rows = [("SCORE", "TIER", "FILES", "+", "-", "INPUT", "WHY")]
+    for r in results:
+        if "error" in r:
+            rows.append(("-", "error", "-", "-", "-", printable(r["path"]), printable(r["error"])))
+        else:
+            rows.append(
+                (
+                    str(r["score"]),
+                    r["tier"],
+                    str(r["files"]),
+                    str(r["additions"]),
+                    str(r["deletions"]),
+                    printable(r["path"]),
+                    printable(_why(r["score"], r["reasons"])),
+                )
+            )
+    _write_columns(out, rows, numeric=(0, 2, 3, 4), last_free=True)
+
+
+def _why(score_: int, reasons: Sequence[str]) -> str:
+    """What drove the decision, for the table: the routing rule when it is more than the score
+    against the threshold (the SCORE and TIER columns say that), then what drove the score."""
+    drivers = [r for r in reasons if not r.startswith(f"complexity {score_} is ")]
+    return "; ".join(drivers[:_WHY_REASONS])
+
+
+_WHY_REASONS = 3
+
+
+def _write_columns(
+    out: TextIO,
+    rows: Sequence[Sequence[str]],
+    numeric: tuple[int, ...] = (),
+    last_free: bool = False,
+) -> None:
+    """Rows as aligned columns: `numeric` ones right-aligned; a free last column is not padded."""
+    padded = len(rows[0]) - (1 if last_free else 0)
+    widths = [max(len(row[i]) for row in rows) for i in range(padded)]
+    for row in rows:
+        cells = [row[i].rjust(w) if i in numeric else row[i].ljust(w) for i, w in enumerate(widths)]
+        out.write("  ".join([*cells, *row[padded:]]).rstrip() + "\n")
