@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from bot.core.anchor import anchor, fingerprint
+from bot.core.answer_schema import RawComment, Severity, read_answer
 from bot.core.diff import ChangeSet, Side, parse
 from bot.core.markdown.rendered import problems
-from bot.core.schema import RawComment, Severity, read_answer
 
 # requests c2aeaa39: connect timeouts (6 files, several hunks each).
 TIMEOUTS = "psf__requests__c2aeaa3959b5754f5b39a45bceff91b196b6c986.diff"

@@ -7,8 +7,8 @@ import math
 import pytest
 
 from bot.core.anchor import Anchored
+from bot.core.answer_schema import ModelReview, RawComment, Severity
 from bot.core.confidence import Thresholds, judge, unsure
-from bot.core.schema import ModelReview, RawComment, Severity
 from bot.core.types import Completion, TokenStats, Usage
 
 

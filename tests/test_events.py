@@ -10,15 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.adapters.queue import MAX_PAYLOAD_BYTES
-from bot.faces.app.events import (
-    Command,
-    EventSettings,
-    Routed,
-    bot_slug,
-    needs_write,
-    parse_command,
-    route,
-)
+from bot.faces.app.events import EventSettings, Routed, route
+from bot.faces.app.slash import Command, bot_slug, needs_write, parse_command
 from tests.webhooks import BOT_LOGIN, payload, pr_comment
 
 SLUG = "tierbot"

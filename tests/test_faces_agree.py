@@ -205,7 +205,7 @@ def test_the_app_the_action_and_the_cli_decide_prompt_and_comment_alike(
 
     app = fake_github()
     app_outcome = run_app(tmp_path, app, env)
-    assert app_outcome == "reviewed by frontier: 1 comments (pull_request.opened)"
+    assert app_outcome == "reviewed by frontier: 1 comment (pull_request.opened)"
 
     routed = fake_github()
     code, route_out, log = run_action(tmp_path, routed, env, "route")

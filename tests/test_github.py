@@ -21,9 +21,9 @@ import pytest
 
 from bot.adapters.github import GitHub, GitHubApp, GitHubError, PullRef, UnsafeBody, parse_pull_url
 from bot.core.anchor import Comment
+from bot.core.answer_schema import Severity
 from bot.core.diff import Side, Status, parse
 from bot.core.markers import SUMMARY_MARKER, Markers, SummaryState, comment_marker, marker_key
-from bot.core.schema import Severity
 from tests.fake_github_api import private_key, private_pem
 
 REF = PullRef("octo", "app", 7)

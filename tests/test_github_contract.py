@@ -15,9 +15,9 @@ import httpx
 
 from bot.adapters.github import GitHub, GitHubApp, PullRef
 from bot.core.anchor import Comment
+from bot.core.answer_schema import Severity
 from bot.core.diff import Side
 from bot.core.markers import SUMMARY_MARKER, marker_key
-from bot.core.schema import Severity
 from tests.fake_github_api import private_pem
 from tests.prism import Prism, prism_fixture  # noqa: F401 (fixture)
 

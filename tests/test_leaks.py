@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from bot.core.answer_schema import Severity
 from bot.core.diff import ChangeSet, Side, parse
-from bot.core.schema import Severity
 from bot.core.secrets.leaks import expose, leak_comments
 from bot.core.secrets.redaction import placeholder
 from tests.builders import Edit, git_diff

@@ -29,12 +29,12 @@ import sqlalchemy as sa
 from bot.adapters.ledger import METADATA, TIERS, VERSION_TABLE, Ledger
 from bot.adapters.prices import PriceTable
 from bot.core.anchor import Anchored, Comment
+from bot.core.answer_schema import Severity
 from bot.core.cost import Spend, frontier_cost, local_cost, review_spend
 from bot.core.diff import Side
 from bot.core.packing import Coverage
 from bot.core.result import Attempt, ReviewResult
 from bot.core.routing import Decision, Task, Tier
-from bot.core.schema import Severity
 from bot.core.types import Usage
 
 PG_URL = os.environ.get("TIERBOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.core.answer_schema import OUTPUT_SCHEMA
 from bot.core.cost import estimate_tokens
 from bot.core.diff import ChangeSet, parse
 from bot.core.prompt import (
@@ -22,7 +23,6 @@ from bot.core.prompt import (
     stable_text,
 )
 from bot.core.repo_settings import PathInstruction, RepoSettings
-from bot.core.schema import OUTPUT_SCHEMA
 from bot.core.secrets.leaks import expose
 from tests.builders import Edit, code_lines, git_diff
 from tests.prompts import sections

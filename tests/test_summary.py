@@ -6,6 +6,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 from bot.core.anchor import Anchored, Comment
+from bot.core.answer_schema import Severity
 from bot.core.cost import Spend
 from bot.core.diff import Side
 from bot.core.markdown.rendered import problems
@@ -13,7 +14,6 @@ from bot.core.markers import OWN_HTML
 from bot.core.packing import Coverage
 from bot.core.result import Attempt, ReviewResult
 from bot.core.routing import Decision, Task, Tier
-from bot.core.schema import Severity
 from bot.core.summary import MonthToDate, render_summary
 from bot.core.types import Usage
 

@@ -21,7 +21,7 @@ from bot.core.repo_settings import RepoSettings
 from bot.core.routing import Tier
 from bot.core.trust import Untrusted
 from bot.faces.action.dispatch import dispatch_for
-from bot.faces.action.report import Dispatch
+from bot.faces.action.step_report import Dispatch
 from bot.pipeline.services import Services
 from tests.fake_anthropic import FakeAnthropic, fake_anthropic_fixture, message  # noqa: F401
 from tests.fake_github_api import FakeGitHubAPI

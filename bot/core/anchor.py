@@ -17,9 +17,9 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from bot.core.answer_schema import RawComment, Severity
 from bot.core.diff import ChangeSet, FileChange, Side
 from bot.core.markdown.safe import code_block, has_marker_text, safe_markdown
-from bot.core.schema import RawComment, Severity
 
 
 @dataclass(frozen=True, slots=True)

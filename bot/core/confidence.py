@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass
 
 from bot.core.anchor import Anchored
+from bot.core.answer_schema import ModelReview
 from bot.core.counts import counted
-from bot.core.schema import ModelReview
 from bot.core.types import Completion, TokenStats
 
 

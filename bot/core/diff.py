@@ -16,6 +16,12 @@ from enum import StrEnum
 from unidiff.errors import UnidiffParseError
 from unidiff.patch import PatchSet
 
+from bot.core.diff_paths import (
+    DEV_NULL,
+    header_value,
+    same_path_header,
+    strip_prefixes,
+)
 from bot.core.filekind import FileKind, classify
 from bot.core.secrets.redaction import redact_text
 from bot.core.unified_diff import RawFile, RawHunk, read_files
@@ -193,8 +199,7 @@ def parse(data: bytes | str) -> ChangeSet:
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _ANSI_AT_LINE_START = re.compile(r"(?m)^\x1b\[")
 _COMBINED = re.compile(r"(?m)^(diff --cc |diff --combined |@@@ -)")
-_PREFIX = re.compile(r"^([abciow12]/|[A-Za-z][\w+.-]*://)")
-_DEV_NULL = "/dev/null"
+
 _SYMLINK_MODE = "120000"
 
 
@@ -204,19 +209,19 @@ def _lf(text: str) -> str:
 
 def _file_change(pf: RawFile, lines: list[str]) -> FileChange:
     info: list[str] = list(pf.patch_info or ())
-    renamed_from = _header_value(info, "rename from ")
-    renamed_to = _header_value(info, "rename to ")
-    copied_from = _header_value(info, "copy from ")
-    copied_to = _header_value(info, "copy to ")
+    renamed_from = header_value(info, "rename from ")
+    renamed_to = header_value(info, "rename to ")
+    copied_from = header_value(info, "copy from ")
+    copied_to = header_value(info, "copy to ")
     has_git_header = bool(info) and info[0].startswith("diff --git ")
     source_name, target_name = pf.source_file, pf.target_file
     if has_git_header:
-        same = _same_path_header(info[0])
+        same = same_path_header(info[0])
         if same is not None:
             # unidiff splits "diff --git a/x y b/x y" at the wrong space when names hold spaces.
-            source_name = _DEV_NULL if source_name == _DEV_NULL else same
-            target_name = _DEV_NULL if target_name == _DEV_NULL else same
-    source, target = _strip_prefixes(source_name, target_name)
+            source_name = DEV_NULL if source_name == DEV_NULL else same
+            target_name = DEV_NULL if target_name == DEV_NULL else same
+    source, target = strip_prefixes(source_name, target_name)
 
     old_path: str | None = None
     if copied_from is not None and copied_to is not None:
@@ -310,71 +315,6 @@ def _has_combined(text: str) -> re.Match[str] | None:
     if "diff --cc " in text or "diff --combined " in text or "@@@ -" in text:
         return _COMBINED.search(text)
     return None
-
-
-def _same_path_header(header: str) -> str | None:
-    """The one name in a `diff --git A B` header whose two names are equal, else None."""
-    rest = header[len("diff --git ") :].rstrip("\r\n")
-    if rest.startswith('"'):
-        end = rest.find('" ', 1)
-        while end != -1 and rest[end - 1] == "\\":
-            end = rest.find('" ', end + 1)
-        if end == -1:
-            return None
-        first, second = rest[: end + 1], rest[end + 2 :]
-    else:
-        half = len(rest) // 2
-        if len(rest) % 2 == 0 or rest[half] != " ":
-            return None
-        first, second = rest[:half], rest[half + 1 :]
-    a, b = _strip_prefixes(first, second)
-    return first if a == b else None
-
-
-def _header_value(info: list[str], key: str) -> str | None:
-    for line in info:
-        if line.startswith(key):
-            return _unquote(line[len(key) :].rstrip("\r\n"))
-    return None
-
-
-def _strip_prefixes(source: str | None, target: str | None) -> tuple[str | None, str | None]:
-    """Names without git's `a/` `b/` (or mnemonic, or `x://`) prefixes; None for /dev/null."""
-    names = [_unquote(n) if n and n != _DEV_NULL else None for n in (source, target)]
-    real = [n for n in names if n is not None]
-    if real and all(_PREFIX.match(n) for n in real):
-        names = [_PREFIX.sub("", n, count=1) if n is not None else None for n in names]
-    return names[0], names[1]
-
-
-_C_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
-
-
-def _unquote(name: str) -> str:
-    """Undo git's C-style quoting of paths with special or non-ASCII characters."""
-    name = name.strip()
-    if len(name) < 2 or not (name.startswith('"') and name.endswith('"')):
-        return name
-    body, out, i = name[1:-1], bytearray(), 0
-    while i < len(body):
-        char = body[i]
-        if char == "\\" and i + 1 < len(body):
-            nxt = body[i + 1]
-            octal = body[i + 1 : i + 4]
-            if len(octal) == 3 and all(c in "01234567" for c in octal):
-                out.append(int(octal, 8) & 0xFF)
-                i += 4
-                continue
-            if nxt in _C_ESCAPES:
-                out.append(_C_ESCAPES[nxt])
-                i += 2
-                continue
-        try:
-            out.extend(char.encode("utf-8", errors="surrogateescape"))
-        except UnicodeEncodeError:  # a lone surrogate in str input, not an escaped byte
-            out.extend(b"?")
-        i += 1
-    return out.decode("utf-8", errors="replace")
 
 
 def _failing_line(text: str) -> int | None:

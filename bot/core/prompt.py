@@ -26,6 +26,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from bot.core.answer_schema import CATEGORIES, OUTPUT_SCHEMA
 from bot.core.cost import estimate_tokens
 from bot.core.diff import ChangeSet, FileChange
 from bot.core.packing import (
@@ -39,7 +40,6 @@ from bot.core.packing import (
     without_deletion_only_hunks,
 )
 from bot.core.repo_settings import RepoSettings
-from bot.core.schema import CATEGORIES, OUTPUT_SCHEMA
 from bot.core.secrets.redaction import redact_text
 from bot.core.types import CompletionRequest
 

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from bot.core.anchor import Comment
+from bot.core.answer_schema import Severity
 from bot.core.cost import Spend, format_usd
 from bot.core.counts import counted
 from bot.core.markdown.safe import code_span, plain_text, safe_markdown
 from bot.core.packing import Coverage
 from bot.core.result import ReviewResult
-from bot.core.schema import Severity
 
 _MAX_LISTED = 10
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from bot.core.anchor import Anchored, Comment, anchor
+from bot.core.answer_schema import ModelReview, RawComment, read_answer
 from bot.core.confidence import Thresholds, Verdict, judge
 from bot.core.cost import estimate_tokens
 from bot.core.diff import ChangeSet
@@ -28,7 +29,6 @@ from bot.core.prompt import SYSTEM, Budget, Plan, plan_review, request_for, stab
 from bot.core.repo_settings import RepoSettings
 from bot.core.result import Attempt, ReviewResult
 from bot.core.routing import Decision, Tier
-from bot.core.schema import ModelReview, RawComment, read_answer
 from bot.core.secrets.leaks import Exposure, expose, leak_comments
 from bot.core.secrets.redaction import redact
 from bot.core.types import Backend, Completion, ErrorKind, ModelError, Usage

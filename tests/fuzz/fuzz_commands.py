@@ -1,4 +1,4 @@
-"""Fuzz target: slash commands (bot.faces.app.events.parse_command) and the routing of a PR comment
+"""Fuzz target: slash commands (bot.faces.app.slash.parse_command) and the routing of a PR comment
 that
 carries them (bot.faces.app.events.route): any comment text gives a command or none, and a routed
 comment
@@ -17,7 +17,8 @@ import atheris  # type: ignore[import-untyped]  # no type hints published
 
 with atheris.instrument_imports(include=["bot"]):  # coverage of our code, not the libraries
     from bot.adapters.queue import MAX_PAYLOAD_BYTES
-    from bot.faces.app.events import COMMANDS, EventSettings, parse_command, route
+    from bot.faces.app.events import EventSettings, route
+    from bot.faces.app.slash import COMMANDS, parse_command
 
 SLUG = "tierbot"
 

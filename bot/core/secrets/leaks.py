@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from bot.core.anchor import Comment, fingerprint
+from bot.core.answer_schema import Severity
 from bot.core.diff import ChangeSet, FileChange, Hunk, Side
-from bot.core.schema import Severity
 from bot.core.secrets.redaction import (
     Secret,
     describe,

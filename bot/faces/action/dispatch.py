@@ -11,7 +11,7 @@ from bot.core.job import Job
 from bot.core.routing import Models, Task, Tier
 from bot.core.trust import may_write
 from bot.faces.action.inputs import Inputs
-from bot.faces.action.report import Dispatch
+from bot.faces.action.step_report import Dispatch
 from bot.pipeline.allowance import decide_among
 from bot.pipeline.commands import request_for
 from bot.pipeline.prepare import prepare

@@ -9,8 +9,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from bot.core.answer_schema import Severity
 from bot.core.routing import Tier
-from bot.core.schema import Severity
 from bot.faces.action.gate import Workflow
 
 EXIT_OK = 0

@@ -21,11 +21,11 @@ from bot.adapters.github import GitHub, GitHubError, PullRef
 from bot.adapters.models.backends import backends_for, close_backends
 from bot.adapters.prices import PriceTable
 from bot.adapters.settings import DEFAULT_DATABASE_URL, Settings
+from bot.core.answer_schema import Severity
 from bot.core.job import Job
 from bot.core.markers import marker_key
 from bot.core.pricing import PriceError, UnknownModelError
 from bot.core.printable import printable
-from bot.core.schema import Severity
 from bot.core.secrets.redaction import scrub
 from bot.faces.action.dispatch import dispatch_for, route_models, runs_on
 from bot.faces.action.gate import GateError, capped, notice_due
@@ -44,7 +44,7 @@ from bot.faces.action.inputs import (
     read_runner,
 )
 from bot.faces.action.output import annotate, append, failed_summary, format_outputs, step_summary
-from bot.faces.action.report import Dispatch, StepReport
+from bot.faces.action.step_report import Dispatch, StepReport
 from bot.faces.app import events
 from bot.pipeline.allowance import FORK_NOT_SELF_HOSTED
 from bot.pipeline.commands import post_notice

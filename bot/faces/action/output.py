@@ -10,13 +10,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TextIO
 
+from bot.core.answer_schema import Severity
 from bot.core.cost import format_usd
 from bot.core.markdown.safe import plain_text
 from bot.core.printable import printable
-from bot.core.schema import Severity
 from bot.core.secrets.redaction import scrub
 from bot.faces.action.inputs import ActionError, Mode, Runner
-from bot.faces.action.report import StepReport
+from bot.faces.action.step_report import StepReport
 
 
 def annotate(out: TextIO, level: str, message: str) -> None:
