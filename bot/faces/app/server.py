@@ -60,6 +60,10 @@ Sleep = Callable[[float], Awaitable[None]]
 
 @dataclass
 class Server:
+    """The App on the embedded defaults, built and not yet started: the webhook app, its queue, the
+    workers that run the queue's jobs, the services those jobs use, the GitHub App client and
+    whether GitHub answered lately."""
+
     app: Starlette
     queue: JobQueue
     workers: Workers

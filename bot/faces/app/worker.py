@@ -34,6 +34,9 @@ log = structlog.get_logger("tierbot.worker")
 
 
 class Queue(Protocol):
+    """What the workers need of a job queue: claim a job under a lease, renew the lease, and end
+    the job as done or failed (bot.adapters.queue.JobQueue is one)."""
+
     def claim(self, worker: str, *, lease_seconds: float) -> Any: ...
     def renew(self, job_id: int, worker: str, *, lease_seconds: float) -> bool: ...
     def complete(self, job_id: int, worker: str, *, outcome: str) -> Any: ...
