@@ -89,7 +89,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -102,6 +101,7 @@ if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
 from fakes import state  # noqa: E402 (bench/fakes.py)
+from rawhttp import AnswerError, KeepAliveClient, request_bytes  # noqa: E402 (bench/rawhttp.py)
 
 from bot.web import signature  # noqa: E402
 from tests.fake_github_api import private_pem  # noqa: E402
@@ -327,6 +327,11 @@ class Deliveries:
         }
         return delivery, body, headers
 
+    def request(self, host: str, index: int) -> tuple[str, bytes]:
+        """The delivery id and the whole HTTP request of the `index`-th delivery."""
+        delivery, body, headers = self.delivery(index)
+        return delivery, request_bytes(host, "/webhook", headers, body)
+
 
 def _payload() -> tuple[dict[str, Any], str]:
     """A real pull_request.synchronize (or .opened) example sent to an App installation, or a
@@ -462,56 +467,52 @@ class Phase:
 
 
 async def _send(
-    client: httpx.AsyncClient,
-    phase: Phase,
-    delivery: str,
-    body: bytes,
-    headers: dict[str, str],
-    due: float,
+    client: KeepAliveClient, phase: Phase, delivery: str, request: bytes, due: float
 ) -> float:
     start = time.perf_counter()
     phase.lateness.append(start - due)
     try:
-        response = await client.post("/webhook", content=body, headers=headers)
-    except httpx.HTTPError as exc:
+        status, _ = await client.send(request, REQUEST_TIMEOUT)
+    except (OSError, TimeoutError, AnswerError) as exc:
         phase.errors[type(exc).__name__] += 1
         return time.perf_counter()
     done = time.perf_counter()
     phase.latencies.append(done - start)
-    phase.statuses[response.status_code] += 1
-    if response.status_code in _OK:
+    phase.statuses[status] += 1
+    if status in _OK:
         phase.accepted.append(delivery)
-        if response.status_code == 202:
+        if status == 202:
             phase.queued.append(delivery)
     else:
-        phase.errors[f"HTTP {response.status_code}"] += 1
+        phase.errors[f"HTTP {status}"] += 1
     return done
 
 
 async def load(
     server: ServerProcess,
-    client: httpx.AsyncClient,
+    client: KeepAliveClient,
     deliveries: Deliveries,
     first: int,
     rate: float,
     seconds: float,
     round_no: int,
 ) -> Phase:
-    """Send round(rate * seconds) deliveries, request i at t0 + i / rate, and wait for all."""
+    """Send round(rate * seconds) deliveries, request i at t0 + i / rate, and wait for all.
+    Every request is built and signed before the clock starts."""
     phase = Phase(server.name, round_no)
     count = max(round(rate * seconds), 1)
+    requests = [deliveries.request(client.host, first + i) for i in range(count)]
     gc.collect()
     cpu_before = server.cpu_seconds()
     tasks: list[asyncio.Task[float]] = []
     t0 = time.perf_counter() + 0.01
     phase.wall_start = time.time() + 0.01
-    for i in range(count):
-        delivery, body, headers = deliveries.delivery(first + i)
+    for i, (delivery, request) in enumerate(requests):
         due = t0 + i / rate
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(_send(client, phase, delivery, body, headers, due)))
+        tasks.append(asyncio.create_task(_send(client, phase, delivery, request, due)))
         phase.sent += 1
     finished = await asyncio.gather(*tasks)
     phase.elapsed = max(finished) - t0
@@ -640,13 +641,7 @@ async def run(
         f"{args.warmup:g} s untimed warm-up each"
     )
     print()
-    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
-    clients = {
-        s.name: httpx.AsyncClient(
-            base_url=s.url, limits=limits, timeout=REQUEST_TIMEOUT, trust_env=False
-        )
-        for s in servers
-    }
+    clients = {s.name: KeepAliveClient("127.0.0.1", s.port) for s in servers}
     counters = dict.fromkeys(clients, 0)
     warm: list[Phase] = []
     phases: list[Phase] = []
@@ -700,21 +695,21 @@ async def run(
                 print(_row(phase, str(round_no)), flush=True)
     finally:
         for client in clients.values():
-            await client.aclose()
+            client.close()
     _summary(args, phases, warm, db)
     _busy(phases, await asyncio.to_thread(state, fakes_url))
 
 
 async def prime(
-    client: httpx.AsyncClient, deliveries: Deliveries, index: int, fakes_url: str
+    client: KeepAliveClient, deliveries: Deliveries, index: int, fakes_url: str
 ) -> tuple[float, str]:
     """Send one delivery and wait until its review is posted: the first review loads what a
     review needs (the model SDK, the secret scanners), seconds of CPU a server pays once."""
-    delivery, body, headers = deliveries.delivery(index)
+    delivery, request = deliveries.request(client.host, index)
     started = time.time()
-    response = await client.post("/webhook", content=body, headers=headers)
-    if response.status_code != 202:
-        raise ServerError(f"tierbot answered {response.status_code} to a delivery")
+    status, _ = await client.send(request, REQUEST_TIMEOUT)
+    if status != 202:
+        raise ServerError(f"tierbot answered {status} to a delivery")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         posted = (await asyncio.to_thread(state, fakes_url))["posted"].get(index + 1)
