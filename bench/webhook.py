@@ -449,6 +449,7 @@ class Phase:
     lateness: list[float] = field(default_factory=list)
     elapsed: float = 0.0
     cpu: float | None = None
+    generator_cpu: float = 0.0  # this process's CPU seconds over the phase
     accepted: list[str] = field(default_factory=list)
     queued: list[str] = field(default_factory=list)
     wall_start: float = 0.0  # epoch seconds, to line the phase up with the fakes' records
@@ -504,6 +505,7 @@ async def load(
     requests = [deliveries.request(client.host, first + i) for i in range(count)]
     gc.collect()
     cpu_before = server.cpu_seconds()
+    generator_before = time.process_time()
     tasks: list[asyncio.Task[float]] = []
     t0 = time.perf_counter() + 0.01
     phase.wall_start = time.time() + 0.01
@@ -517,6 +519,7 @@ async def load(
     finished = await asyncio.gather(*tasks)
     phase.elapsed = max(finished) - t0
     cpu_after = server.cpu_seconds()
+    phase.generator_cpu = time.process_time() - generator_before
     if cpu_before is not None and cpu_after is not None:
         phase.cpu = cpu_after - cpu_before
     return phase
@@ -570,6 +573,10 @@ def _row(phase: Phase, label: str) -> str:
     )
 
 
+def _per(seconds: float, phase: Phase) -> str:
+    return f"{seconds * 1000 / phase.sent:.3f}" if phase.sent else "n/a"
+
+
 def pooled(phases: Sequence[Phase], server: str) -> Phase:
     """Every round of one server as one phase (elapsed and CPU time summed)."""
     total = Phase(server, 0, cpu=0.0)
@@ -583,6 +590,7 @@ def pooled(phases: Sequence[Phase], server: str) -> Phase:
         total.lateness.extend(phase.lateness)
         total.elapsed += phase.elapsed
         total.cpu = None if phase.cpu is None or total.cpu is None else total.cpu + phase.cpu
+        total.generator_cpu += phase.generator_cpu
         total.accepted.extend(phase.accepted)
         total.queued.extend(phase.queued)
     return total
@@ -755,6 +763,12 @@ def _summary(args: argparse.Namespace, phases: list[Phase], warm: list[Phase], d
         ("max latency ms", _ms(top[0]), _ms(top[1]), _ratio(*top)),
         ("generator late p99 ms", _ms(late[0]), _ms(late[1]), ""),
         ("server CPU ms/request", _cpu_ms(ours), _cpu_ms(bare), cpu),
+        (
+            "generator CPU ms/request",
+            _per(ours.generator_cpu, ours),
+            _per(bare.generator_cpu, bare),
+            "",
+        ),
     ]
     for label, left, right, ratio in lines:
         print(f"  {label:<28} {left:>12} {right:>12}  {ratio}".rstrip())

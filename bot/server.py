@@ -2,7 +2,8 @@
 
 `build` wires everything from the process settings: the App's credentials, the SQLite queue,
 the model backends and prices (an unknown frontier model stops it here, not at the first
-review), and in-process workers that the Starlette lifespan starts and stops. `serve` runs it
+review), and in-process workers that the Starlette lifespan starts and stops, with a background
+checkpoint of the SQLite file (bot.adapters.checkpointer: no webhook pays for one). `serve` runs it
 under uvicorn behind bot.listener's timeouts and connection cap; `replay` runs one saved
 delivery through the same handlers and its jobs at once.
 
@@ -36,6 +37,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from bot import listener
+from bot.adapters.checkpointer import Checkpointer
 from bot.adapters.github import GitHubApp, GitHubError, PullRef
 from bot.adapters.ledger import Ledger
 from bot.adapters.prices import PriceTable
@@ -135,6 +137,8 @@ async def build(
         sleep=sleep,
     )
 
+    checkpointer = Checkpointer(settings.database_path)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         workers.start()
@@ -146,6 +150,8 @@ async def build(
             asyncio.create_task(
                 learn_login(github_app, app.state.admit_held, sleep=sleep), name="tierbot-login"
             ),
+            # Real time, not `sleep`: a fast test clock would make it spin.
+            asyncio.create_task(checkpointer.run(), name="tierbot-checkpoint"),
         ]
         try:
             yield
