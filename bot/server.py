@@ -279,6 +279,7 @@ async def serve(settings: Settings, host: str, port: int) -> None:
     limits = listener.fitted(limits, listener.raise_fd_limit())
     server = await build(settings)
     _freeze_heap()
+    server.workers.on_outcome = _then_freeze_once(server.workers.on_outcome)
     config = listener.config(server.app, host=host, port=port, limits=limits)
     await uvicorn.Server(config).serve()
 
@@ -292,6 +293,25 @@ def _freeze_heap() -> None:
     https://docs.python.org/3/library/gc.html#gc.freeze"""
     gc.collect()
     gc.freeze()
+
+
+def _then_freeze_once(
+    on_outcome: Callable[[str, str, str], None] | None,
+) -> Callable[[str, str, str], None]:
+    """`on_outcome`, then `_freeze_heap` once, after the first job: the first review imports what
+    reviews need (the model SDK, the secret scanners, the Markdown checker), as much again as
+    the start; without this the full passes walk it all again (140 ms measured)."""
+    frozen = False
+
+    def after(kind: str, state: str, detail: str) -> None:
+        nonlocal frozen
+        if on_outcome is not None:
+            on_outcome(kind, state, detail)
+        if not frozen:
+            frozen = True
+            _freeze_heap()
+
+    return after
 
 
 @dataclass(frozen=True, slots=True)

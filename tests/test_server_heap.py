@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from bot.server import _freeze_heap
+from bot.server import _freeze_heap, _then_freeze_once
 
 
 def test_the_start_heap_is_frozen() -> None:
@@ -12,5 +12,21 @@ def test_the_start_heap_is_frozen() -> None:
     try:
         _freeze_heap()
         assert gc.get_freeze_count() > 10_000  # the imported modules, at least
+    finally:
+        gc.unfreeze()
+
+
+def test_the_heap_is_frozen_again_after_the_first_job_only() -> None:
+    seen: list[tuple[str, str, str]] = []
+    after = _then_freeze_once(lambda *outcome: seen.append(outcome))
+    gc.unfreeze()
+    try:
+        after("review", "done", "reviewed")
+        first = gc.get_freeze_count()
+        gc.unfreeze()
+        after("review", "done", "reviewed again")
+        assert first > 10_000
+        assert gc.get_freeze_count() == 0  # not frozen a second time
+        assert seen == [("review", "done", "reviewed"), ("review", "done", "reviewed again")]
     finally:
         gc.unfreeze()
