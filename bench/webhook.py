@@ -19,8 +19,10 @@ What it measures, in one run on loopback:
 
 The bare app runs under uvicorn in its own process (`uvicorn --factory webhook:bare_app` from
 this file; asyncio loop and h11 unless uvloop or httptools are installed), so the load
-generator, here in the bench process (asyncio + httpx, keep-alive connections), shares an
-interpreter with neither server. The generator is open-loop: request i is sent at
+generator, here in the bench process (asyncio and bench/rawhttp.py: prepared HTTP/1.1 requests on
+keep-alive connections, each round's requests built and signed before its clock starts, so the
+generator spends about 0.3 ms of CPU per request, printed), shares an interpreter with neither
+server. The generator is open-loop: request i is sent at
 t0 + i / `--rate` whether or not the earlier ones were answered (a slow answer does not delay the
 next request, so a stall shows in the latency instead of lowering the rate). Each request is a
 signed delivery as GitHub sends it: the real `pull_request.synchronize` example of
@@ -252,18 +254,40 @@ class ServerProcess:
 
     def cpu_seconds(self) -> float | None:
         """User + system CPU time of the server process, all threads; None where /proc is not."""
-        if self.process is None:
-            return None
-        try:
-            stat = Path(f"/proc/{self.process.pid}/stat").read_text()
-        except OSError:
-            return None
-        fields = stat.rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return None if self.process is None else process_cpu(self.process.pid)
 
     def _failure(self, what: str) -> str:
         tail = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
         return f"the {self.name} server {what}:\n{tail}"
+
+
+def process_cpu(pid: int) -> float | None:
+    """User + system CPU seconds of a process, all threads; None where /proc is not."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class OtherWork:
+    """CPU seconds spent on the machine by anything but the bench's own processes (this one, the
+    servers, the fakes): the machine's busy time from /proc/stat less theirs. None where /proc
+    is not."""
+
+    pids: list[int]
+
+    def seconds(self) -> float | None:
+        try:
+            first = Path("/proc/stat").read_text().splitlines()[0].split()
+        except OSError:
+            return None
+        user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in first[1:8])
+        busy = (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+        ours = [process_cpu(pid) for pid in [os.getpid(), *self.pids]]
+        return None if None in ours else busy - sum(c for c in ours if c is not None)
 
 
 def _free_port() -> int:
@@ -450,6 +474,7 @@ class Phase:
     elapsed: float = 0.0
     cpu: float | None = None
     generator_cpu: float = 0.0  # this process's CPU seconds over the phase
+    other_cpu: float | None = None  # CPU seconds of other work on the machine over the phase
     accepted: list[str] = field(default_factory=list)
     queued: list[str] = field(default_factory=list)
     wall_start: float = 0.0  # epoch seconds, to line the phase up with the fakes' records
@@ -497,6 +522,7 @@ async def load(
     rate: float,
     seconds: float,
     round_no: int,
+    other: OtherWork | None = None,
 ) -> Phase:
     """Send round(rate * seconds) deliveries, request i at t0 + i / rate, and wait for all.
     Every request is built and signed before the clock starts."""
@@ -506,6 +532,7 @@ async def load(
     gc.collect()
     cpu_before = server.cpu_seconds()
     generator_before = time.process_time()
+    other_before = other.seconds() if other is not None else None
     tasks: list[asyncio.Task[float]] = []
     t0 = time.perf_counter() + 0.01
     phase.wall_start = time.time() + 0.01
@@ -520,6 +547,9 @@ async def load(
     phase.elapsed = max(finished) - t0
     cpu_after = server.cpu_seconds()
     phase.generator_cpu = time.process_time() - generator_before
+    other_after = other.seconds() if other is not None else None
+    if other_before is not None and other_after is not None:
+        phase.other_cpu = other_after - other_before
     if cpu_before is not None and cpu_after is not None:
         phase.cpu = cpu_after - cpu_before
     return phase
@@ -573,13 +603,20 @@ def _row(phase: Phase, label: str) -> str:
     )
 
 
+def _cores(phase: Phase) -> str:
+    """How many CPUs' worth other work took over the phase: 1.00 is one core busy throughout."""
+    if phase.other_cpu is None or phase.elapsed <= 0:
+        return "n/a"
+    return f"{max(phase.other_cpu, 0.0) / phase.elapsed:.2f}"
+
+
 def _per(seconds: float, phase: Phase) -> str:
     return f"{seconds * 1000 / phase.sent:.3f}" if phase.sent else "n/a"
 
 
 def pooled(phases: Sequence[Phase], server: str) -> Phase:
     """Every round of one server as one phase (elapsed and CPU time summed)."""
-    total = Phase(server, 0, cpu=0.0)
+    total = Phase(server, 0, cpu=0.0, other_cpu=0.0)
     for phase in phases:
         if phase.server != server:
             continue
@@ -591,6 +628,11 @@ def pooled(phases: Sequence[Phase], server: str) -> Phase:
         total.elapsed += phase.elapsed
         total.cpu = None if phase.cpu is None or total.cpu is None else total.cpu + phase.cpu
         total.generator_cpu += phase.generator_cpu
+        total.other_cpu = (
+            None
+            if phase.other_cpu is None or total.other_cpu is None
+            else total.other_cpu + phase.other_cpu
+        )
         total.accepted.extend(phase.accepted)
         total.queued.extend(phase.queued)
     return total
@@ -638,7 +680,11 @@ def _environment() -> str:
 
 
 async def run(
-    args: argparse.Namespace, servers: list[ServerProcess], db: Path, fakes_url: str
+    args: argparse.Namespace,
+    servers: list[ServerProcess],
+    db: Path,
+    fakes_url: str,
+    other: OtherWork | None = None,
 ) -> None:
     deliveries = Deliveries.make(SECRET)
     print(f"payload: {deliveries.source}, {len(deliveries.template):,} bytes; PR number, head")
@@ -697,6 +743,7 @@ async def run(
                     args.rate,
                     args.seconds,
                     round_no,
+                    other,
                 )
                 counters[server.name] += phase.sent
                 phases.append(phase)
@@ -769,6 +816,7 @@ def _summary(args: argparse.Namespace, phases: list[Phase], warm: list[Phase], d
             _per(bare.generator_cpu, bare),
             "",
         ),
+        ("other work on the machine, CPUs", _cores(ours), _cores(bare), ""),
     ]
     for label, left, right, ratio in lines:
         print(f"  {label:<28} {left:>12} {right:>12}  {ratio}".rstrip())
@@ -855,7 +903,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             servers.append(ServerProcess("bare", "bare_app", {}, Path(tmp) / "bare.log"))
             for server in servers:
                 server.start()
-            asyncio.run(run(args, servers, db, fakes_url))
+            pids = [s.process.pid for s in servers if s.process is not None]
+            pids += [fakes.process.pid] if fakes.process is not None else []
+            asyncio.run(run(args, servers, db, fakes_url, OtherWork(pids)))
         except ServerError as exc:
             print(exc, file=sys.stderr)
             return 1
