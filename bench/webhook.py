@@ -47,6 +47,8 @@ How to read it:
   machine.
 * The summary pools every round: tierbot and bare side by side, and the ratio tierbot/bare of
   p50 and p99 (what verifying, routing and persisting add on top of the HTTP stack).
+* The summary also gives the generator's own CPU per request, and the CPU that other work on
+  the machine took meanwhile (the machine's busy time less the bench's processes, in CPUs).
 * `persisted:` compares the SQLite file, read after the load while the server still runs, with
   the answers: every delivery id answered 200 or 202 must have its row in `queue_deliveries`,
   and every one answered 202 its job in `queue_jobs`. Warm-up deliveries count too.
