@@ -19,15 +19,18 @@ What it measures, in one run on loopback:
 
 The bare app runs under uvicorn in its own process (`uvicorn --factory webhook:bare_app` from
 this file; asyncio loop and h11 unless uvloop or httptools are installed), so the load
-generator, here in the bench process (asyncio + httpx, keep-alive connections), shares an
-interpreter with neither server. The generator is open-loop: request i is sent at
+generator, here in the bench process (asyncio and bench/rawhttp.py: prepared HTTP/1.1 requests on
+keep-alive connections, each round's requests built and signed before its clock starts, so the
+generator spends about 0.3 ms of CPU per request, printed), shares an interpreter with neither
+server. The generator is open-loop: request i is sent at
 t0 + i / `--rate` whether or not the earlier ones were answered (a slow answer does not delay the
 next request, so a stall shows in the latency instead of lowering the rate). Each request is a
 signed delivery as GitHub sends it: the real `pull_request.synchronize` example of
 `@octokit/webhooks-examples` (under tests/contract, `npm ci --prefix tests/contract`; a realistic
 built payload when it is not installed; the output says which), with a fresh `X-GitHub-Delivery`
 and, so that no job coalesces with another, its own PR number and head commit, from one of 50
-installations in turn, signed with `bot.faces.app.web.signature`. Both servers get the same bodies.
+installations in turn, signed with `bot.faces.app.delivery.signature`. Both servers get the same
+bodies.
 
 The two servers are loaded in turn (tierbot, bare, tierbot, bare, ...) for `--rounds` rounds of
 `--seconds` each, after `--warmup` seconds of untimed load on each. Latency is from the moment a
@@ -45,6 +48,8 @@ How to read it:
   machine.
 * The summary pools every round: tierbot and bare side by side, and the ratio tierbot/bare of
   p50 and p99 (what verifying, routing and persisting add on top of the HTTP stack).
+* The summary also gives the generator's own CPU per request, and the CPU that other work on
+  the machine took meanwhile (the machine's busy time less the bench's processes, in CPUs).
 * `persisted:` compares the SQLite file, read after the load while the server still runs, with
   the answers: every delivery id answered 200 or 202 must have its row in `queue_deliveries`,
   and every one answered 202 its job in `queue_jobs`. Warm-up deliveries count too.
@@ -89,7 +94,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -102,8 +106,9 @@ if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
 from fakes import state  # noqa: E402 (bench/fakes.py)
+from rawhttp import AnswerError, KeepAliveClient, request_bytes  # noqa: E402 (bench/rawhttp.py)
 
-from bot.faces.app.web import signature  # noqa: E402
+from bot.faces.app.delivery import signature  # noqa: E402
 from tests.fake_github_api import private_pem  # noqa: E402
 
 EXAMPLES = (
@@ -252,18 +257,40 @@ class ServerProcess:
 
     def cpu_seconds(self) -> float | None:
         """User + system CPU time of the server process, all threads; None where /proc is not."""
-        if self.process is None:
-            return None
-        try:
-            stat = Path(f"/proc/{self.process.pid}/stat").read_text()
-        except OSError:
-            return None
-        fields = stat.rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return None if self.process is None else process_cpu(self.process.pid)
 
     def _failure(self, what: str) -> str:
         tail = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
         return f"the {self.name} server {what}:\n{tail}"
+
+
+def process_cpu(pid: int) -> float | None:
+    """User + system CPU seconds of a process, all threads; None where /proc is not."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class OtherWork:
+    """CPU seconds spent on the machine by anything but the bench's own processes (this one, the
+    servers, the fakes): the machine's busy time from /proc/stat less theirs. None where /proc
+    is not."""
+
+    pids: list[int]
+
+    def seconds(self) -> float | None:
+        try:
+            first = Path("/proc/stat").read_text().splitlines()[0].split()
+        except OSError:
+            return None
+        user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in first[1:8])
+        busy = (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+        ours = [process_cpu(pid) for pid in [os.getpid(), *self.pids]]
+        return None if None in ours else busy - sum(c for c in ours if c is not None)
 
 
 def _free_port() -> int:
@@ -326,6 +353,11 @@ class Deliveries:
             "X-Hub-Signature-256": signature(self.secret, body),
         }
         return delivery, body, headers
+
+    def request(self, host: str, index: int) -> tuple[str, bytes]:
+        """The delivery id and the whole HTTP request of the `index`-th delivery."""
+        delivery, body, headers = self.delivery(index)
+        return delivery, request_bytes(host, "/webhook", headers, body)
 
 
 def _payload() -> tuple[dict[str, Any], str]:
@@ -444,6 +476,8 @@ class Phase:
     lateness: list[float] = field(default_factory=list)
     elapsed: float = 0.0
     cpu: float | None = None
+    generator_cpu: float = 0.0  # this process's CPU seconds over the phase
+    other_cpu: float | None = None  # CPU seconds of other work on the machine over the phase
     accepted: list[str] = field(default_factory=list)
     queued: list[str] = field(default_factory=list)
     wall_start: float = 0.0  # epoch seconds, to line the phase up with the fakes' records
@@ -462,60 +496,63 @@ class Phase:
 
 
 async def _send(
-    client: httpx.AsyncClient,
-    phase: Phase,
-    delivery: str,
-    body: bytes,
-    headers: dict[str, str],
-    due: float,
+    client: KeepAliveClient, phase: Phase, delivery: str, request: bytes, due: float
 ) -> float:
     start = time.perf_counter()
     phase.lateness.append(start - due)
     try:
-        response = await client.post("/webhook", content=body, headers=headers)
-    except httpx.HTTPError as exc:
+        status, _ = await client.send(request, REQUEST_TIMEOUT)
+    except (OSError, TimeoutError, AnswerError) as exc:
         phase.errors[type(exc).__name__] += 1
         return time.perf_counter()
     done = time.perf_counter()
     phase.latencies.append(done - start)
-    phase.statuses[response.status_code] += 1
-    if response.status_code in _OK:
+    phase.statuses[status] += 1
+    if status in _OK:
         phase.accepted.append(delivery)
-        if response.status_code == 202:
+        if status == 202:
             phase.queued.append(delivery)
     else:
-        phase.errors[f"HTTP {response.status_code}"] += 1
+        phase.errors[f"HTTP {status}"] += 1
     return done
 
 
 async def load(
     server: ServerProcess,
-    client: httpx.AsyncClient,
+    client: KeepAliveClient,
     deliveries: Deliveries,
     first: int,
     rate: float,
     seconds: float,
     round_no: int,
+    other: OtherWork | None = None,
 ) -> Phase:
-    """Send round(rate * seconds) deliveries, request i at t0 + i / rate, and wait for all."""
+    """Send round(rate * seconds) deliveries, request i at t0 + i / rate, and wait for all.
+    Every request is built and signed before the clock starts."""
     phase = Phase(server.name, round_no)
     count = max(round(rate * seconds), 1)
+    requests = [deliveries.request(client.host, first + i) for i in range(count)]
     gc.collect()
     cpu_before = server.cpu_seconds()
+    generator_before = time.process_time()
+    other_before = other.seconds() if other is not None else None
     tasks: list[asyncio.Task[float]] = []
     t0 = time.perf_counter() + 0.01
     phase.wall_start = time.time() + 0.01
-    for i in range(count):
-        delivery, body, headers = deliveries.delivery(first + i)
+    for i, (delivery, request) in enumerate(requests):
         due = t0 + i / rate
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(_send(client, phase, delivery, body, headers, due)))
+        tasks.append(asyncio.create_task(_send(client, phase, delivery, request, due)))
         phase.sent += 1
     finished = await asyncio.gather(*tasks)
     phase.elapsed = max(finished) - t0
     cpu_after = server.cpu_seconds()
+    phase.generator_cpu = time.process_time() - generator_before
+    other_after = other.seconds() if other is not None else None
+    if other_before is not None and other_after is not None:
+        phase.other_cpu = other_after - other_before
     if cpu_before is not None and cpu_after is not None:
         phase.cpu = cpu_after - cpu_before
     return phase
@@ -569,9 +606,20 @@ def _row(phase: Phase, label: str) -> str:
     )
 
 
+def _cores(phase: Phase) -> str:
+    """How many CPUs' worth other work took over the phase: 1.00 is one core busy throughout."""
+    if phase.other_cpu is None or phase.elapsed <= 0:
+        return "n/a"
+    return f"{max(phase.other_cpu, 0.0) / phase.elapsed:.2f}"
+
+
+def _per(seconds: float, phase: Phase) -> str:
+    return f"{seconds * 1000 / phase.sent:.3f}" if phase.sent else "n/a"
+
+
 def pooled(phases: Sequence[Phase], server: str) -> Phase:
     """Every round of one server as one phase (elapsed and CPU time summed)."""
-    total = Phase(server, 0, cpu=0.0)
+    total = Phase(server, 0, cpu=0.0, other_cpu=0.0)
     for phase in phases:
         if phase.server != server:
             continue
@@ -582,6 +630,12 @@ def pooled(phases: Sequence[Phase], server: str) -> Phase:
         total.lateness.extend(phase.lateness)
         total.elapsed += phase.elapsed
         total.cpu = None if phase.cpu is None or total.cpu is None else total.cpu + phase.cpu
+        total.generator_cpu += phase.generator_cpu
+        total.other_cpu = (
+            None
+            if phase.other_cpu is None or total.other_cpu is None
+            else total.other_cpu + phase.other_cpu
+        )
         total.accepted.extend(phase.accepted)
         total.queued.extend(phase.queued)
     return total
@@ -629,7 +683,11 @@ def _environment() -> str:
 
 
 async def run(
-    args: argparse.Namespace, servers: list[ServerProcess], db: Path, fakes_url: str
+    args: argparse.Namespace,
+    servers: list[ServerProcess],
+    db: Path,
+    fakes_url: str,
+    other: OtherWork | None = None,
 ) -> None:
     deliveries = Deliveries.make(SECRET)
     print(f"payload: {deliveries.source}, {len(deliveries.template):,} bytes; PR number, head")
@@ -640,13 +698,7 @@ async def run(
         f"{args.warmup:g} s untimed warm-up each"
     )
     print()
-    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
-    clients = {
-        s.name: httpx.AsyncClient(
-            base_url=s.url, limits=limits, timeout=REQUEST_TIMEOUT, trust_env=False
-        )
-        for s in servers
-    }
+    clients = {s.name: KeepAliveClient("127.0.0.1", s.port) for s in servers}
     counters = dict.fromkeys(clients, 0)
     warm: list[Phase] = []
     phases: list[Phase] = []
@@ -694,27 +746,28 @@ async def run(
                     args.rate,
                     args.seconds,
                     round_no,
+                    other,
                 )
                 counters[server.name] += phase.sent
                 phases.append(phase)
                 print(_row(phase, str(round_no)), flush=True)
     finally:
         for client in clients.values():
-            await client.aclose()
+            client.close()
     _summary(args, phases, warm, db)
     _busy(phases, await asyncio.to_thread(state, fakes_url))
 
 
 async def prime(
-    client: httpx.AsyncClient, deliveries: Deliveries, index: int, fakes_url: str
+    client: KeepAliveClient, deliveries: Deliveries, index: int, fakes_url: str
 ) -> tuple[float, str]:
     """Send one delivery and wait until its review is posted: the first review loads what a
     review needs (the model SDK, the secret scanners), seconds of CPU a server pays once."""
-    delivery, body, headers = deliveries.delivery(index)
+    delivery, request = deliveries.request(client.host, index)
     started = time.time()
-    response = await client.post("/webhook", content=body, headers=headers)
-    if response.status_code != 202:
-        raise ServerError(f"tierbot answered {response.status_code} to a delivery")
+    status, _ = await client.send(request, REQUEST_TIMEOUT)
+    if status != 202:
+        raise ServerError(f"tierbot answered {status} to a delivery")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         posted = (await asyncio.to_thread(state, fakes_url))["posted"].get(index + 1)
@@ -760,6 +813,13 @@ def _summary(args: argparse.Namespace, phases: list[Phase], warm: list[Phase], d
         ("max latency ms", _ms(top[0]), _ms(top[1]), _ratio(*top)),
         ("generator late p99 ms", _ms(late[0]), _ms(late[1]), ""),
         ("server CPU ms/request", _cpu_ms(ours), _cpu_ms(bare), cpu),
+        (
+            "generator CPU ms/request",
+            _per(ours.generator_cpu, ours),
+            _per(bare.generator_cpu, bare),
+            "",
+        ),
+        ("other work on the machine, CPUs", _cores(ours), _cores(bare), ""),
     ]
     for label, left, right, ratio in lines:
         print(f"  {label:<28} {left:>12} {right:>12}  {ratio}".rstrip())
@@ -846,7 +906,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             servers.append(ServerProcess("bare", "bare_app", {}, Path(tmp) / "bare.log"))
             for server in servers:
                 server.start()
-            asyncio.run(run(args, servers, db, fakes_url))
+            pids = [s.process.pid for s in servers if s.process is not None]
+            pids += [fakes.process.pid] if fakes.process is not None else []
+            asyncio.run(run(args, servers, db, fakes_url, OtherWork(pids)))
         except ServerError as exc:
             print(exc, file=sys.stderr)
             return 1

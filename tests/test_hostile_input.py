@@ -30,8 +30,9 @@ from starlette.testclient import TestClient
 from bot.adapters.queue import JobQueue
 from bot.core.patterns import path_matches
 from bot.core.repo_settings import MAX_SETTINGS_BYTES, RepoSettings
+from bot.faces.app.delivery import signature
 from bot.faces.app.events import EVENTS, EventSettings
-from bot.faces.app.web import create_app, signature
+from bot.faces.app.web import create_app
 
 BOUNDED = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -16,8 +16,9 @@ from starlette.testclient import TestClient
 
 from bot.adapters.metrics import QUEUE_JOBS, WEBHOOKS, Metrics
 from bot.adapters.queue import JobQueue, QueuedJob
+from bot.faces.app.delivery import MAX_BODY_BYTES, signature, verify_signature
 from bot.faces.app.events import EventSettings
-from bot.faces.app.web import MAX_BODY_BYTES, create_app, signature, verify_signature
+from bot.faces.app.web import create_app
 from tests.webhooks import (
     BOT_LOGIN,
     SECRET,

@@ -25,8 +25,9 @@ import atheris  # type: ignore[import-untyped]  # no type hints published
 
 with atheris.instrument_imports(include=["bot"]):  # coverage of our code, not the libraries
     from bot.adapters.queue import JobQueue
+    from bot.faces.app.delivery import signature
     from bot.faces.app.events import EventSettings
-    from bot.faces.app.web import create_app, signature
+    from bot.faces.app.web import create_app
 
 SECRET = b"fuzz"
 EVENT_NAMES = [

@@ -56,9 +56,6 @@ so do the HMAC and the JSON parsing of bodies over 1 MiB, so the event loop keep
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import json
 import re
 import sqlite3
 import time
@@ -68,7 +65,7 @@ from typing import Any, Protocol
 
 import structlog
 from starlette.applications import Starlette
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Lifespan
@@ -86,13 +83,18 @@ from bot.adapters.reachability import Reachability
 from bot.core.caps import Caps, span
 from bot.core.job import Job
 from bot.faces.app import events
+from bot.faces.app.delivery import (
+    MAX_BODY_BYTES,
+    Refused,
+    json_object,
+    read_body,
+    verify_signature,
+)
 from bot.faces.app.events import EventSettings
 
 log = structlog.get_logger("tierbot.web")
 
-MAX_BODY_BYTES = 25 * 1024 * 1024
 _OFFLOAD_BYTES = 1024 * 1024
-_LENGTH = re.compile(r"[0-9]{1,20}")
 _EVENT = re.compile(r"[a-z0-9_]{1,64}")  # e.g. projects_v2_item
 _DELIVERY = re.compile(r"[\x21-\x7e]{1,128}")  # a GUID from GitHub; any short printable id
 COMMAND_LIMIT = (10, 600.0)
@@ -226,27 +228,6 @@ def _constant(login: str) -> Callable[[], str | None]:
     return lambda: login
 
 
-def signature(secret: bytes, body: bytes) -> str:
-    """The `X-Hub-Signature-256` value GitHub sends for `body`: `sha256=` and the hex HMAC."""
-    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
-
-
-def verify_signature(secret: bytes, body: bytes, header: str | None) -> bool:
-    """Whether `header` is the body's signature, compared in constant time."""
-    if not header:
-        return False
-    # Starlette decodes headers as latin-1, so this encoding gives back the bytes sent.
-    return hmac.compare_digest(signature(secret, body).encode(), header.encode("latin-1"))
-
-
-class _Refused(Exception):
-    def __init__(self, status: int, message: str, result: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.result = result
-
-
 async def _webhook(
     request: Request,
     key: bytes,
@@ -260,23 +241,25 @@ async def _webhook(
     result."""
     label = "unverified"
     try:
-        body = await _body(request, max_body_bytes)
+        body = await read_body(request, max_body_bytes)
         header = request.headers.get("x-hub-signature-256")
         if len(body) > _OFFLOAD_BYTES:
             valid = await asyncio.to_thread(verify_signature, key, body, header)
         else:
             valid = verify_signature(key, body, header)
         if not valid:
-            raise _Refused(401, "invalid signature", "bad_signature")
+            raise Refused(401, "invalid signature", "bad_signature")
         event = request.headers.get("x-github-event", "")
         delivery = request.headers.get("x-github-delivery", "")
         if not _EVENT.fullmatch(event) or not _DELIVERY.fullmatch(delivery):
-            raise _Refused(400, "X-GitHub-Event and X-GitHub-Delivery are required", "bad_request")
+            raise Refused(400, "X-GitHub-Event and X-GitHub-Delivery are required", "bad_request")
         label = event if event in events.EVENTS else "other"
         payload = (
-            await asyncio.to_thread(_json, body) if len(body) > _OFFLOAD_BYTES else _json(body)
+            await asyncio.to_thread(json_object, body)
+            if len(body) > _OFFLOAD_BYTES
+            else json_object(body)
         )
-    except _Refused as refused:
+    except Refused as refused:
         return JSONResponse({"error": refused.message}, refused.status), label, refused.result
 
     if event == "ping":
@@ -333,7 +316,7 @@ async def _admit_held(door: _Door, login: Callable[[], str | None]) -> int:
                 door,
                 held.delivery_id,
                 held.event,
-                _json(held.body),  # parsed once already, before it was held
+                json_object(held.body),  # parsed once already, before it was held
                 bot_login,
             )
             await asyncio.to_thread(door.queue.release, held.delivery_id)
@@ -378,36 +361,3 @@ def _rate_limited(job: Job, limit: tuple[int, float]) -> str:
     most, window = limit
     where = f"{job.owner}/{job.repo}#{job.number}"
     return f"ignored: command rate limit for {where} ({most} per {span(window)})"
-
-
-async def _body(request: Request, limit: int) -> bytes:
-    """The raw body, refused (413) as soon as it is known to be over `limit` bytes."""
-    length = request.headers.get("content-length")
-    if length is not None:
-        if not _LENGTH.fullmatch(length):
-            raise _Refused(400, "bad Content-Length", "bad_request")
-        if int(length) > limit:
-            raise _Refused(413, f"body over {limit} bytes", "too_large")
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise _Refused(413, f"body over {limit} bytes", "too_large")
-            chunks.append(chunk)
-    except (
-        ClientDisconnect
-    ):  # gone, or cut off by the server's body timeout (bot.faces.app.listener)
-        raise _Refused(400, "the body did not arrive", "disconnected") from None
-    return b"".join(chunks)
-
-
-def _json(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        raise _Refused(400, "the body is not JSON", "bad_request") from exc
-    if not isinstance(payload, dict):
-        raise _Refused(400, "the body is not a JSON object", "bad_request")
-    return payload
