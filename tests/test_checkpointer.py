@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -66,3 +68,39 @@ def test_a_failing_checkpoint_is_logged_once_and_the_loop_goes_on(tmp_path: Path
 def test_the_interval_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         Checkpointer("x.sqlite3", every=0)
+
+
+def test_stopping_waits_for_the_checkpoint_in_flight_before_closing_its_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelling `run` while a checkpoint runs in its thread must not close the connection
+    under it (SQLite crashes the process when it is)."""
+    path = tmp_path / "q.sqlite3"
+    _writer(path).close()
+    started = threading.Event()
+    errors: list[BaseException] = []
+    checkpointer = Checkpointer(str(path), every=0.001)
+    real = checkpointer._checkpoint
+
+    def slow_checkpoint(conn: sqlite3.Connection) -> None:
+        started.set()
+        time.sleep(0.2)
+        try:
+            real(conn)  # on a closed connection this raises (or worse)
+        except BaseException as exc:
+            errors.append(exc)
+            raise
+
+    monkeypatch.setattr(checkpointer, "_checkpoint", slow_checkpoint)
+
+    async def cancel_mid_checkpoint() -> None:
+        task = asyncio.create_task(checkpointer.run())
+        while not started.is_set():
+            await asyncio.sleep(0.001)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancel_mid_checkpoint())
+    assert errors == []
+    assert checkpointer.checkpoints == 1

@@ -54,11 +54,16 @@ class Checkpointer:
     async def run(self) -> None:
         conn = await asyncio.to_thread(self._connect)
         failing = False
+        # The checkpoint in flight, if any. Cancelling `run` does not stop the thread running it,
+        # and closing the connection under a running SQLite call crashes the process: the close
+        # waits for it.
+        pending: asyncio.Future[None] | None = None
         try:
             while True:
                 await self._sleep(self._every)
+                pending = asyncio.ensure_future(asyncio.to_thread(self._checkpoint, conn))
                 try:
-                    await asyncio.to_thread(self._checkpoint, conn)
+                    await asyncio.shield(pending)
                 except sqlite3.Error as exc:
                     if not failing:
                         log.warning("the SQLite checkpoint failed", path=self._path, error=str(exc))
@@ -68,6 +73,8 @@ class Checkpointer:
                     log.info("the SQLite checkpoint works again", path=self._path)
                 failing = False
         finally:
+            if pending is not None and not pending.done():
+                await asyncio.wait({pending})
             conn.close()
 
     def _connect(self) -> sqlite3.Connection:
