@@ -68,14 +68,22 @@ async def convert_manifest(
     api_url: str = DEFAULT_API_URL,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
+    accept_json: bool = False,
 ) -> RegisteredApp:
     """Exchange the code GitHub handed back for the registered App's id, slug, key and webhook
-    secret. A code that is not one, or an answer without them, is a GitHubError."""
+    secret. A code that is not one, or an answer without them, is a GitHubError. `transport` and
+    `accept_json` (Accept: application/json, for a mock that knows no other) are for tests."""
     if not _CODE.fullmatch(code):
         raise GitHubError("GitHub's code is not a code (letters, digits, - and _)")
-    session = Session(None, api_url, transport=transport)
+    session = Session(None, api_url, transport=transport, accept_json=accept_json)
     try:
         data = await session.json("POST", f"/app-manifests/{code}/conversions")
+    except GitHubError as exc:
+        if exc.status == 404:  # GitHub does not know the code
+            raise GitHubError(
+                "GitHub does not know this code (a code is good once, for an hour)", 404
+            ) from None
+        raise
     finally:
         await session.aclose()
     return _registered(data, api_url)
