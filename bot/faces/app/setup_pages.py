@@ -16,6 +16,7 @@ h1 { font-size: 1.6rem; } code { background: #f6f8fa; padding: 0 .3em; border-ra
 .error { border-color: #cf222e; background: #fff8f8; }
 button, .button { background: #1f883d; color: #fff; border: 0; border-radius: 6px;
        padding: .6rem 1.2rem; font-size: 1rem; cursor: pointer; text-decoration: none; }
+.button { display: inline-block; margin: .2rem 0; } li { margin: .5rem 0; }
 dt { font-weight: 600; } dd { margin: 0 0 .5rem 0; }
 """
 
