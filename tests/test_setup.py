@@ -22,6 +22,7 @@ from bot.adapters.github import GitHubApp
 from bot.adapters.github.manifest import convert_manifest
 from bot.adapters.settings import Settings
 from bot.core.markers import marker_key
+from bot.faces.app.events import EventSettings, route
 from bot.faces.app.setup import Setup, create_setup_app, load_manifest, wanted
 from bot.faces.cli.exits import EXIT_INPUT_ERROR
 from bot.faces.cli.main import main
@@ -110,7 +111,7 @@ def test_the_whole_registration_writes_an_owner_only_env_that_serve_can_run_from
     assert action == f"https://github.com/settings/apps/new?state={state}"
     app_yml = yaml.safe_load((ROOT / "app.yml").read_text(encoding="utf-8"))
     assert manifest["hook_attributes"] == {"url": "https://bot.example.org/webhook", "active": True}
-    assert manifest["redirect_url"] == "https://bot.example.org/setup/callback"
+    assert manifest["redirect_url"] == "http://tierbot.test:8000/setup/callback"  # the browser's
     assert manifest["default_permissions"] == app_yml["default_permissions"]
     assert manifest["default_events"] == app_yml["default_events"]
 
@@ -279,6 +280,13 @@ def test_an_env_file_round_trips_a_key_and_the_environment_wins(tmp_path: Path) 
     env.write_text("NOT A LINE\n", encoding="utf-8")
     with pytest.raises(EnvFileError, match=r"\.env:1 is not a NAME=value line"):
         read_env_file(env)
+
+
+def test_the_sample_delivery_is_a_pull_request_that_routes_to_a_review() -> None:
+    data = json.loads((ROOT / "examples" / "delivery-pull_request.json").read_text("utf-8"))
+    routed = route("pull_request", data, bot_login="tierbot[bot]", settings=EventSettings())
+    assert [(job.kind, job.installation_id) for job in routed.jobs] == [("review", 1)]
+    assert routed.ack.startswith("queued: review of Codertocat/Hello-World#2")
 
 
 def test_serve_and_replay_read_the_env_file_in_the_working_directory(

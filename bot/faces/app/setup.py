@@ -7,9 +7,10 @@ https://docs.github.com/en/apps/sharing-github-apps/registering-a-github-app-fro
    through a tunnel by anyone).
 2. `GET /setup?token=...` shows the manifest (the webhook URL set to `PUBLIC_URL/webhook`, from
    `--public-url` or else the address the page was opened at, and `redirect_url` to
-   `PUBLIC_URL/setup/callback`) in a form that posts it to GitHub's new-App page, for a personal
-   account or an organisation (`--org`), on github.com or the GitHub Enterprise host of
-   TIERBOT_GITHUB_API_URL, with a fresh `state` value.
+   `/setup/callback` at the address the page was opened at, which the browser reaches) in a
+   form that posts it to GitHub's new-App page, for a personal account or an organisation
+   (`--org`), on github.com or the GitHub Enterprise host of TIERBOT_GITHUB_API_URL, with a
+   fresh `state` value.
 3. GitHub sends the browser back to `GET /setup/callback?code=...&state=...`. The state must be
    one this server gave out in the last hour, and is good once; then the server exchanges the
    code for the App's credentials (bot.adapters.github.manifest) and writes
@@ -95,11 +96,13 @@ class Setup:
     states: dict[str, float] = field(default_factory=dict)
     registered: RegisteredApp | None = None
 
-    def manifest_for(self, public_url: str) -> dict[str, Any]:
-        """The manifest with this server's webhook and redirect URLs."""
-        root = public_url.rstrip("/")
-        hook = {**self.manifest["hook_attributes"], "url": f"{root}/webhook"}
-        return {**self.manifest, "hook_attributes": hook, "redirect_url": f"{root}/setup/callback"}
+    def manifest_for(self, page_url: str) -> dict[str, Any]:
+        """The manifest with this server's webhook URL (`public_url`, else the page's address)
+        and the redirect back to the page's address, which the browser reaches."""
+        hook_root = (self.public_url or page_url).rstrip("/")
+        hook = {**self.manifest["hook_attributes"], "url": f"{hook_root}/webhook"}
+        back = f"{page_url.rstrip('/')}/setup/callback"
+        return {**self.manifest, "hook_attributes": hook, "redirect_url": back}
 
     def new_state(self) -> str:
         """A state value for one trip to GitHub."""
@@ -138,8 +141,7 @@ def create_setup_app(setup: Setup) -> Starlette:
                 ),
                 403,
             )
-        public_url = setup.public_url or str(request.base_url)
-        manifest = setup.manifest_for(public_url)
+        manifest = setup.manifest_for(str(request.base_url))
         try:
             action = new_app_url(setup.api_url, setup.new_state(), setup.org)
         except ValueError as exc:
