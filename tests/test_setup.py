@@ -306,3 +306,22 @@ def test_serve_and_replay_read_the_env_file_in_the_working_directory(
     monkeypatch.setenv("TIERBOT_GITHUB_APP_ID", "not-a-number")  # the environment wins
     assert main(["replay", str(payload), "--event", "pull_request"]) == EXIT_INPUT_ERROR
     assert "TIERBOT_GITHUB_APP_ID must be a whole number" in capsys.readouterr().err
+
+
+def test_app_yml_asks_for_the_events_the_bot_routes_and_no_others() -> None:
+    app_yml = yaml.safe_load((ROOT / "app.yml").read_text(encoding="utf-8"))
+    events = app_yml["default_events"]
+    for event in events:  # each one the router knows: it does not answer "ignored: EVENT.ACTION"
+        action = "opened" if event == "pull_request" else "created"
+        routed = route(event, {"action": action}, bot_login="x[bot]", settings=EventSettings())
+        assert not routed.ack.startswith(f"ignored: {event}."), routed.ack
+    assert route(
+        "push", {"action": "created"}, bot_login="x[bot]", settings=EventSettings()
+    ).ack == ("ignored: push.created")
+    assert set(app_yml["default_permissions"]) == {
+        "contents",
+        "metadata",
+        "pull_requests",
+        "issues",
+    }
+    assert app_yml["default_permissions"]["contents"] == "read"
