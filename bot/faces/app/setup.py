@@ -2,9 +2,9 @@
 `app.yml` through GitHub's manifest flow.
 https://docs.github.com/en/apps/sharing-github-apps/registering-a-github-app-from-a-manifest
 
-1. At start the server makes a setup token and logs the link `/setup?token=...`: only someone who
-   sees the server's output can register an App into its `.env` (the page may be reachable
-   through a tunnel by anyone).
+1. At start the server makes a setup token and prints the link `/setup?token=...` on stderr
+   (not through the logs, which redact tokens): only someone who sees the server's output can
+   register an App into its `.env` (the page may be reachable through a tunnel by anyone).
 2. `GET /setup?token=...` shows the manifest (the webhook URL set to `PUBLIC_URL/webhook`, from
    `--public-url` or else the address the page was opened at, and `redirect_url` to
    `/setup/callback` at the address the page was opened at, which the browser reaches) in a
@@ -27,7 +27,9 @@ once the App runs) and `GET /healthz` says the server is in setup mode.
 from __future__ import annotations
 
 import argparse
+import logging
 import secrets
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -240,6 +242,10 @@ def _html(body: str, status: int = 200) -> HTMLResponse:
 
 async def serve_for(settings: Settings, args: argparse.Namespace, env_path: Path) -> None:
     """`tierbot serve` in setup mode, from its arguments (--manifest, --public-url, --org)."""
+    try:
+        new_app_url(settings.github_api_url, "check", args.org)
+    except ValueError as exc:
+        raise SettingsError(f"--org: {exc}") from None
     setup = Setup(
         load_manifest(args.manifest),
         env_path,
@@ -254,11 +260,15 @@ async def serve(setup: Setup, host: str, port: int) -> None:
     """Run the setup-mode server under uvicorn, with the access log off, until stopped."""
     local = "localhost" if host in _ANY_ADDRESS else host
     where = (setup.public_url or f"http://{local}:{port}").rstrip("/")
-    log.warning(
-        "no GitHub App credentials: serving the App's registration; open the setup link",
-        setup_link=f"{where}/setup?token={setup.token}",
+    log.warning("no GitHub App credentials: serving the App's registration at /setup")
+    # Straight to stderr: the logs redact tokens, and this one is for the operator's eyes.
+    sys.stderr.write(
+        f"\nOpen this link to register the GitHub App: {where}/setup?token={setup.token}\n\n"
     )
+    sys.stderr.flush()
     app = create_setup_app(setup)
     config = listener.config(app, host=host, port=port, limits=listener.Limits())
-    config.access_log = False
+    access = logging.getLogger("uvicorn.access")  # its lines would carry the token and the code
+    access.handlers = []
+    access.propagate = False
     await uvicorn.Server(config).serve()
