@@ -1,6 +1,7 @@
 """The App's registration pages in a real browser: headless Chromium (Debian's `chromium`) loads
 the setup page from a running server, and then the page GitHub's redirect lands on. Skips when
-no Chromium is installed (`apt-get install chromium`); CI does not need it."""
+no Chromium is installed (`apt-get install chromium`); CI does not need it. And `tierbot serve`
+itself in setup mode, as a process."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ import shutil
 import socket
 import stat
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 
@@ -24,7 +27,7 @@ from bot.faces.app.setup import Setup, create_setup_app, load_manifest
 from tests.test_setup import ROOT, SECRET, FakeGitHub
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(
+needs_chromium = pytest.mark.skipif(
     CHROMIUM is None, reason="no headless Chromium here (Debian: apt-get install chromium)"
 )
 
@@ -80,6 +83,7 @@ def chromium(tmp_path: Path, *args: str) -> str:
     return done.stdout
 
 
+@needs_chromium
 def test_the_setup_page_renders_the_form_and_the_redirect_lands_on_the_next_steps(
     running: tuple[Setup, FakeGitHub, str], tmp_path: Path
 ) -> None:
@@ -117,3 +121,48 @@ def test_the_setup_page_renders_the_form_and_the_redirect_lands_on_the_next_step
     if keep:
         done = Path(keep) / "registered.png"
         chromium(tmp_path, f"--screenshot={done}", "--window-size=1000,900", f"{url}/setup")
+
+
+def test_serve_without_credentials_prints_its_setup_link_and_keeps_codes_out_of_its_log(
+    tmp_path: Path,
+) -> None:
+    """`tierbot serve` itself, as a user starts it: the link it prints opens the page, and no
+    line of its output repeats the token or a code GitHub sent back."""
+    shutil.copy(ROOT / "app.yml", tmp_path / "app.yml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIERBOT_GITHUB")}
+    env.pop("TIERBOT_WEBHOOK_SECRET", None)
+    port = free_port()
+    tierbot = Path(sys.executable).parent / "tierbot"
+    proc = subprocess.Popen(
+        [str(tierbot), "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        link = None
+        deadline = time.monotonic() + 30
+        while link is None or "Uvicorn running" not in "".join(lines):
+            assert time.monotonic() < deadline, "".join(lines)
+            lines.append(proc.stdout.readline())
+            found = re.search(r"register the GitHub App: (\S+)", lines[-1])
+            link = found[1] if found else link
+        assert link is not None
+        assert link.startswith(f"http://127.0.0.1:{port}/setup?token=")
+        page = httpx.get(link)
+        assert page.status_code == 200
+        assert "Register the App on GitHub" in page.text
+        bad = httpx.get(f"http://127.0.0.1:{port}/setup/callback?code=c0de123&state=forged")
+        assert bad.status_code == 400
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    output = "".join(lines) + out
+    token = link.split("token=", 1)[1]
+    assert output.count(token) == 1  # the printed link, and nowhere else
+    assert "c0de123" not in output
+    assert not (tmp_path / ".env").exists()
