@@ -325,3 +325,27 @@ def test_app_yml_asks_for_the_events_the_bot_routes_and_no_others() -> None:
         "issues",
     }
     assert app_yml["default_permissions"]["contents"] == "read"
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--public-url", "bot.example.org"], "--public-url must start with https://"),
+        (["--org", "not an org"], "--org: 'not an org' is not an organisation's login"),
+        (["--manifest", "missing.yml"], "the App's manifest cannot be read"),
+    ],
+)
+def test_setup_mode_refuses_bad_options_at_start(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    said: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("TIERBOT_GITHUB_APP_ID", "TIERBOT_WEBHOOK_SECRET", "TIERBOT_GITHUB_PRIVATE_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("TIERBOT_GITHUB_PRIVATE_KEY_FILE", raising=False)
+    (tmp_path / "app.yml").write_text((ROOT / "app.yml").read_text("utf-8"), encoding="utf-8")
+    assert main(["serve", *argv]) == EXIT_INPUT_ERROR
+    assert said in capsys.readouterr().err

@@ -246,6 +246,8 @@ async def serve_for(settings: Settings, args: argparse.Namespace, env_path: Path
         new_app_url(settings.github_api_url, "check", args.org)
     except ValueError as exc:
         raise SettingsError(f"--org: {exc}") from None
+    if args.public_url and not args.public_url.startswith(("https://", "http://")):
+        raise SettingsError(f"--public-url must start with https://, not {args.public_url!r}")
     setup = Setup(
         load_manifest(args.manifest),
         env_path,
