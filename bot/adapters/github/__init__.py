@@ -9,7 +9,9 @@
 - `reader`, `feedback`, `client`: what the bot reads, what people made of its comments, and what
   it posts (`GitHub`, the client, holds all three);
 - `app`: `GitHubApp`, which signs JWTs with the App's key and hands out one `GitHub` client per
-  installation, whose installation token is cached until five minutes before it expires.
+  installation, whose installation token is cached until five minutes before it expires;
+- `manifest`: registering an App from a manifest, and exchanging GitHub's code for its
+  credentials (`RegisteredApp`).
 
 Close a client, or the App, with `aclose` (or use it as `async with`).
 """

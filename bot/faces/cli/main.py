@@ -9,11 +9,12 @@ import importlib
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.adapters.env_file import EnvFileError, with_env_file
 from bot.adapters.settings import Settings, SettingsError, models_for
 from bot.core.pricing import PriceError, UnknownModelError
 from bot.core.printable import json_line, printable, warn
@@ -26,6 +27,8 @@ from bot.pipeline.change import Unreadable, read_change, route
 # Commands that print a result and end: their logs go to stderr, one line each, so standard
 # output holds only the result and a failure never shows as a traceback.
 _ONE_SHOT = {"review", "replay", "report", "doctor"}
+_READS_ENV_FILE = {"serve", "replay"}  # ./.env, which the App's registration writes
+ENV_FILE = ".env"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,8 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        settings = Settings.from_env(os.environ)
-    except SettingsError as exc:
+        env: Mapping[str, str] = os.environ
+        if args.command in _READS_ENV_FILE:  # the App's commands read ./.env under the environment
+            env = with_env_file(os.environ, Path(ENV_FILE))
+        settings = Settings.from_env(env)
+    except (SettingsError, EnvFileError) as exc:
         raise Failure(str(exc), EXIT_INPUT_ERROR) from None
     if args.command != "score":  # the one command that logs nothing keeps its quick start
         from bot.adapters import logs  # noqa: PLC0415 - structlog loads only for commands that log
@@ -124,10 +130,14 @@ def _parser() -> argparse.ArgumentParser:
         "serve",
         help="run the GitHub App's webhook server with in-process workers (SQLite)",
         description="Run the webhook server (POST /webhook, GET /healthz, GET /metrics) with "
-        "the embedded defaults: a SQLite file for jobs and in-process workers.",
+        "the embedded defaults: a SQLite file for jobs and in-process workers. Reads ./.env "
+        "under the environment; without App credentials, serves /setup to register the App.",
     )
     serve_cmd.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve_cmd.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve_cmd.add_argument("--public-url", metavar="URL", help="setup: GitHub's way here")
+    serve_cmd.add_argument("--org", metavar="ORG", help="setup: register for this organisation")
+    serve_cmd.add_argument("--manifest", type=Path, default=Path("app.yml"), metavar="FILE")
     serve_cmd.set_defaults(run=_serve)
 
     report_cmd = commands.add_parser(
@@ -167,11 +177,14 @@ def _lazy(module: str, name: str) -> Callable[[argparse.Namespace, Settings], in
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from bot.adapters.github import GitHubError  # noqa: PLC0415
-    from bot.faces.app import listener, server  # noqa: PLC0415 - the server stack loads only here
+    from bot.faces.app import listener, server, setup  # noqa: PLC0415 - loads only here
 
     try:
         with asyncio.Runner(loop_factory=listener.event_loop) as runner:
-            runner.run(server.serve(settings, args.host, args.port))
+            if setup.wanted(settings):  # no App credentials: register the App from app.yml
+                runner.run(setup.serve_for(settings, args, Path(ENV_FILE).resolve()))
+            else:
+                runner.run(server.serve(settings, args.host, args.port))
     except (SettingsError, UnknownModelError, PriceError) as exc:
         raise Failure(str(exc), EXIT_INPUT_ERROR) from None
     except GitHubError as exc:
