@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.core.counts import counted
@@ -84,6 +84,8 @@ FRAGMENTS = st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"").replace(b
     ),
     as_json=st.booleans(),
 )
+# JSON leaves DEL (and the C1 controls) unescaped; the JSON line must not.
+@example(data=b"diff --git \x00 \x7f/\x00.py", as_json=True)
 def test_any_bytes_are_scored_or_refused_on_a_strict_utf8_stdout_without_raw_controls(
     data: bytes, as_json: bool
 ) -> None:

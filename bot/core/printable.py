@@ -62,10 +62,19 @@ def plain_data(value: Any) -> Any:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+# What JSON itself leaves unescaped with ensure_ascii=False but a terminal acts on: DEL, the C1
+# controls, the line and paragraph separators and the bidirectional marks; written as `\\uXXXX`,
+# which every JSON reader reads back as the same character.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
 def json_line(value: Any) -> str:
     """One JSON object on one line, ending in a newline, safe for any output encoding that
-    holds UTF-8 (control characters escaped by JSON, undecodable bytes as `\\xNN`)."""
-    return json.dumps(plain_data(value), ensure_ascii=False) + "\n"
+    holds UTF-8 and for a terminal (control characters escaped, undecodable bytes as `\\xNN`)."""
+    text = json.dumps(plain_data(value), ensure_ascii=False)
+    if _JSON_UNSAFE.search(text) is not None:
+        text = _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text + "\n"
 
 
 def warn(message: str, stream: TextIO | None = None) -> None:
