@@ -77,6 +77,15 @@ class Ledger:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
 
+    def migrated(self) -> bool:
+        """Whether the schema is at the newest revision (`migrate` would do nothing)."""
+        from alembic.runtime.migration import MigrationContext  # noqa: PLC0415
+        from alembic.script import ScriptDirectory  # noqa: PLC0415
+
+        heads = set(ScriptDirectory(str(_MIGRATIONS)).get_heads())
+        with self.engine.connect() as conn:
+            return set(MigrationContext.configure(conn).get_current_heads()) == heads
+
     def record_review(
         self,
         *,
