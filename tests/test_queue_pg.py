@@ -119,9 +119,9 @@ def test_admission_agrees_with_the_sqlite_queue(queue: PgQueue, tmp_path: Path) 
                     f"d{i}", "issue_comment", "created", jobs, command_limit=(3, 60.0), caps=caps
                 )
                 assert admitted is not None
+                capped = tuple(r.text() for r in admitted.capped)
                 seen.append(
-                    (len(admitted.ids), len(admitted.refused), len(admitted.notices))
-                    + (tuple(r.text() for r in admitted.capped),)
+                    (len(admitted.ids), len(admitted.refused), len(admitted.notices), capped)
                 )
             results.append(seen)
     assert results[0] == results[1]

@@ -162,3 +162,25 @@ class PgQueue:
         with self._pool.connection() as conn:
             row = conn.execute("SELECT count(*) FROM tierbot_held").fetchone()
         return 0 if row is None else int(row[0])
+
+    def prune(self, older_than: float) -> int:
+        """Delete deliveries and admitted jobs older than `older_than` seconds, with their
+        procrastinate jobs once finished; how many rows went. The caps and the command limit
+        count only the last hour or so, far less than what is kept."""
+        cutoff = self._clock() - older_than
+        with self._pool.connection() as conn, conn.transaction():
+            jobs = conn.execute(
+                """DELETE FROM procrastinate_jobs WHERE status IN
+                ('succeeded', 'failed', 'cancelled', 'aborted') AND id IN
+                (SELECT job_id FROM tierbot_admitted WHERE created_at < %s)""",
+                (cutoff,),
+            ).rowcount
+            admitted = conn.execute(
+                """DELETE FROM tierbot_admitted WHERE created_at < %s AND job_id NOT IN
+                (SELECT id FROM procrastinate_jobs)""",
+                (cutoff,),
+            ).rowcount
+            deliveries = conn.execute(
+                "DELETE FROM tierbot_deliveries WHERE received_at < %s", (cutoff,)
+            ).rowcount
+        return jobs + admitted + deliveries

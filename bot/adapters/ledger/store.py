@@ -32,6 +32,7 @@ from bot.adapters.ledger.schema import (
     BUDGET_LOCK,
     FEEDBACK_KEY,
     FEEDBACK_KINDS,
+    VERSION_TABLE,
     charges,
     comments,
     feedback,
@@ -84,7 +85,8 @@ class Ledger:
 
         heads = set(ScriptDirectory(str(_MIGRATIONS)).get_heads())
         with self.engine.connect() as conn:
-            return set(MigrationContext.configure(conn).get_current_heads()) == heads
+            context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+            return set(context.get_current_heads()) == heads
 
     def record_review(
         self,

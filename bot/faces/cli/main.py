@@ -21,11 +21,13 @@ from bot.core.repo_settings import RepoSettings
 from bot.core.routing import Models, Task
 from bot.faces.cli.diff_input import read_diff
 from bot.faces.cli.exits import EXIT_FAILED, EXIT_INPUT_ERROR, EXIT_OK, Failure, guarded
+from bot.faces.cli.worker import add_commands as add_scale_out_commands
+from bot.faces.cli.worker import is_postgres, serve_scale_out
 from bot.pipeline.change import Unreadable, read_change, route
 
 # Commands that print a result and end: their logs go to stderr, one line each, so standard
 # output holds only the result and a failure never shows as a traceback.
-_ONE_SHOT = {"review", "replay", "report", "doctor"}
+_ONE_SHOT = {"review", "replay", "report", "doctor", "migrate"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -122,9 +124,11 @@ def _parser() -> argparse.ArgumentParser:
 
     serve_cmd = commands.add_parser(
         "serve",
-        help="run the GitHub App's webhook server with in-process workers (SQLite)",
+        help="run the GitHub App's webhook server (in-process workers on SQLite)",
         description="Run the webhook server (POST /webhook, GET /healthz, GET /metrics) with "
-        "the embedded defaults: a SQLite file for jobs and in-process workers.",
+        "the embedded defaults: a SQLite file for jobs and in-process workers. With "
+        "TIERBOT_DATABASE_URL=postgresql://... it is one web replica of many, and "
+        "`tierbot worker` processes run the jobs.",
     )
     serve_cmd.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve_cmd.add_argument("--port", type=int, default=8000, help="port to listen on")
@@ -149,6 +153,7 @@ def _parser() -> argparse.ArgumentParser:
     replay_cmd.add_argument("payload", type=Path, metavar="PAYLOAD.json")
     replay_cmd.add_argument("--event", required=True, help="the X-GitHub-Event name")
     replay_cmd.set_defaults(run=_replay)
+    add_scale_out_commands(commands)
     return parser
 
 
@@ -168,6 +173,9 @@ def _lazy(module: str, name: str) -> Callable[[argparse.Namespace, Settings], in
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from bot.adapters.github import GitHubError  # noqa: PLC0415
     from bot.faces.app import listener, server  # noqa: PLC0415 - the server stack loads only here
+
+    if is_postgres(settings):
+        return serve_scale_out(args, settings)
 
     try:
         with asyncio.Runner(loop_factory=listener.event_loop) as runner:
