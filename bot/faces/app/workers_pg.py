@@ -44,6 +44,7 @@ from bot.adapters.jobs import TASK, args_job, connect_url
 from bot.adapters.metrics import JOBS
 from bot.adapters.queue.schema import BACKOFF_FACTOR, MAX_BACKOFF_SECONDS
 from bot.adapters.settings import Settings
+from bot.core.job import Job
 from bot.faces.app.scaleout import build_parts, close_services, services_for
 from bot.faces.app.server import collect_recent_feedback
 from bot.pipeline.commands import report_failure, run
@@ -187,7 +188,7 @@ def register(
     del run_job, feedback, prune  # registered on the app; nothing else calls them
 
 
-async def _tell(work: Any, services: Services, reason: str, context: JobContext) -> None:
+async def _tell(work: Job, services: Services, reason: str, context: JobContext) -> None:
     """Tell the pull request that its job failed for good; log when even that fails."""
     try:
         await report_failure(work, services, reason)
