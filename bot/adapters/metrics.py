@@ -31,7 +31,7 @@ import os
 import re
 import threading
 from collections.abc import Mapping
-from typing import Literal
+from typing import Literal, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import values as prometheus_values
@@ -93,6 +93,7 @@ DEFAULT_BUCKETS: tuple[float, ...] = (
 
 Kind = Literal["counter", "gauge", "histogram"]
 _Metric = Counter | Gauge | Histogram
+_M = TypeVar("_M", Counter, Gauge, Histogram)
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _NO_LABELS: Mapping[str, str] = {}
@@ -122,6 +123,7 @@ class Metrics:
         self._counters: dict[str, Counter] = {}
         self._gauges: dict[str, Gauge] = {}
         self._histograms: dict[str, Histogram] = {}
+        self._children: dict[tuple[str, tuple[tuple[str, str], ...]], _Metric] = {}
 
     @property
     def multiprocess_dir(self) -> str | None:
@@ -143,7 +145,7 @@ class Metrics:
             made = self._make(name, "counter", labels)
             assert isinstance(made, Counter)
             metric = made
-        (metric.labels(**labels) if labels else metric).inc(value)
+        (self._child(metric, name, labels) if labels else metric).inc(value)
 
     def set_gauge(self, name: str, labels: Mapping[str, str] | None, value: float) -> None:
         """Set a gauge to `value`."""
@@ -152,7 +154,7 @@ class Metrics:
             made = self._make(name, "gauge", labels)
             assert isinstance(made, Gauge)
             metric = made
-        (metric.labels(**labels) if labels else metric).set(value)
+        (self._child(metric, name, labels) if labels else metric).set(value)
 
     def observe(self, name: str, labels: Mapping[str, str] | None, seconds: float) -> None:
         """Record one observation (a duration in seconds) in a histogram."""
@@ -161,7 +163,16 @@ class Metrics:
             made = self._make(name, "histogram", labels)
             assert isinstance(made, Histogram)
             metric = made
-        (metric.labels(**labels) if labels else metric).observe(seconds)
+        (self._child(metric, name, labels) if labels else metric).observe(seconds)
+
+    def _child(self, metric: _M, name: str, labels: Mapping[str, str]) -> _M:
+        """The metric's child for these label values, remembered by (name, labels), so that a
+        series counted again costs one dict lookup (prometheus-client's `labels()` is slower)."""
+        key = (name, tuple(labels.items()))
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(**labels)
+        return child  # type: ignore[return-value]
 
     def value(self, name: str, labels: Mapping[str, str] | None = None) -> float:
         """A counter's or gauge's current value in this process (0 when never set); for tests
