@@ -7,7 +7,10 @@ repository, each with the same small diff) and a Messages API that answers every
 with one inline comment. It prints its URL on the first line of its output and serves until
 stopped. `GET /_bench/state` says when each pull request's review was posted (epoch seconds, as
 the fake finished answering the `POST …/reviews`) and, for each request the fakes answered, when
-it came and how long the fake took, so a benchmark can tell the fakes' own time from the bot's.
+it came and how long the fake took, so a benchmark can tell the fakes' own time from the bot's;
+also how many reviews each pull request got and how many review answers the model gave.
+`POST /_bench/delay {"seconds": S}` makes each review answer wait S seconds (a job in flight, for
+the tests that stop a worker mid-job).
 """
 
 from __future__ import annotations
@@ -61,15 +64,26 @@ class Fakes:
         self._lock = threading.Lock()
         self.posted: dict[int, float] = {}
         self.handled: list[tuple[float, float]] = []  # (arrived, seconds the fake took)
+        self.reviews: dict[int, int] = {}  # reviews posted, by pull request
+        self.model_calls = 0  # Messages API requests that asked for a review
+        self.model_delay = 0.0  # seconds each review answer waits (POST /_bench/delay)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/_bench/state":
             with self._lock:
-                state = {"posted": self.posted, "handled": self.handled}
+                state: dict[str, Any] = {"posted": self.posted, "handled": self.handled}
+                state |= {"reviews": self.reviews, "model_calls": self.model_calls}
                 return httpx.Response(200, json=state)
+        if request.url.path == "/_bench/delay":
+            self.model_delay = float(json.loads(request.content)["seconds"])
+            return httpx.Response(204)
         arrived = time.time()
         started = time.perf_counter()
         if request.url.path.startswith("/v1/"):
+            if not request.url.path.endswith("/count_tokens"):
+                with self._lock:
+                    self.model_calls += 1
+                time.sleep(self.model_delay)
             response = _model(request)
         else:
             response = self._github.handle_request(request)
@@ -80,6 +94,7 @@ class Fakes:
             self.handled.append((arrived, took))
             if posted and request.method == "POST" and response.status_code < 300:
                 self.posted.setdefault(int(posted[1]), time.time())
+                self.reviews[int(posted[1])] = self.reviews.get(int(posted[1]), 0) + 1
         return response
 
 
@@ -95,6 +110,7 @@ def state(url: str) -> dict[str, Any]:
     """What the fakes at `url` did so far (see the module docstring)."""
     found: dict[str, Any] = httpx.get(f"{url}/_bench/state", timeout=30).json()
     found["posted"] = {int(k): v for k, v in found["posted"].items()}
+    found["reviews"] = {int(k): v for k, v in found["reviews"].items()}
     return found
 
 

@@ -547,7 +547,8 @@ def test_counters_gauges_and_histograms_render_in_the_text_format() -> None:
     assert samples['tierbot_spend_usd_total{tier="frontier"}'] == 0.125
     assert samples['tierbot_queue_jobs{state="waiting"}'] == 3
     assert samples['tierbot_job_seconds_bucket{kind="review",le="0.1"}'] == 1
-    assert samples['tierbot_job_seconds_bucket{kind="review",le="1"}'] == 2
+    # prometheus-client writes a bound as a float: le="1.0"
+    assert samples['tierbot_job_seconds_bucket{kind="review",le="1.0"}'] == 2
     assert samples['tierbot_job_seconds_bucket{kind="review",le="+Inf"}'] == 3
     assert samples['tierbot_job_seconds_sum{kind="review"}'] == 7.55
     assert samples['tierbot_job_seconds_count{kind="review"}'] == 3

@@ -1,13 +1,24 @@
-"""A tiny in-process metrics registry that renders the Prometheus text exposition format.
+"""The process's metrics, kept by prometheus-client and rendered in the Prometheus text format.
 
-Why not `prometheus_client`: tierbot needs counters, gauges and fixed-bucket histograms with a
-few labels, served by its own Starlette app; a registry instance passed to whoever counts (no
-module-level globals, nothing at import time) is about a hundred lines and no new dependency.
+One `Metrics` instance is made per process and passed to the web app and the workers (no
+module-level registry, nothing at import time). Counts add up across processes in one of two
+ways, both prometheus-client's own:
+
+- one exporter per process: without `PROMETHEUS_MULTIPROC_DIR`, `render()` gives this process's
+  counts, and Prometheus scrapes each process (each web replica's `/metrics`) and sums them with
+  `sum by (...)`;
+- multiprocess mode: with `PROMETHEUS_MULTIPROC_DIR` naming an empty, writable folder shared by
+  the processes of one machine (`tierbot serve` and `tierbot worker` on one GPU box, or several
+  processes in one container), every process writes its values to memory-mapped files there and
+  `render()` gives their sum, so the web server's `/metrics` also shows the workers' jobs,
+  reviews, tokens and dollars. The variable must be set before the process starts
+  (prometheus-client reads it when it is imported) and the folder emptied when the group of
+  processes is deployed afresh (a tmpfs, an `emptyDir`, systemd's `/run`).
 
 The format: https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format
-(content type `text/plain; version=0.0.4`). One `Metrics` instance is made per process and
-passed to the web app and the workers; every method is thread-safe, because workers may count
-from threads (`asyncio.to_thread`) while `/metrics` renders.
+(content type `text/plain; version=0.0.4`). Every method is thread-safe, because workers may
+count from threads (`asyncio.to_thread`) while `/metrics` renders. Counters also get
+prometheus-client's `*_created` series in one-process mode.
 
 The metric names other modules use are the constants below, so that dashboards have one
 vocabulary; each has its help text in `HELP`.
@@ -16,12 +27,20 @@ vocabulary; each has its help text in `HELP`.
 from __future__ import annotations
 
 import math
+import os
 import re
 import threading
 from collections.abc import Mapping
-from typing import Literal
+from typing import Literal, TypeVar
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import values as prometheus_values
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.multiprocess import MultiProcessCollector
+
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+"""The environment variable that turns on prometheus-client's multiprocess mode."""
 
 # The names, with the labels each is meant to carry.
 WEBHOOKS = "tierbot_webhooks_total"  # event, result
@@ -73,39 +92,47 @@ DEFAULT_BUCKETS: tuple[float, ...] = (
 )
 
 Kind = Literal["counter", "gauge", "histogram"]
-_Key = tuple[tuple[str, str], ...]
+_Metric = Counter | Gauge | Histogram
+_M = TypeVar("_M", Counter, Gauge, Histogram)
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
-
-
-class _Histogram:
-    __slots__ = ("count", "counts", "total")
-
-    def __init__(self, buckets: int) -> None:
-        self.counts = [0] * buckets  # per bucket, not cumulative; summed when rendered
-        self.count = 0
-        self.total = 0.0
+_NO_LABELS: Mapping[str, str] = {}
 
 
 class Metrics:
     """Counters, gauges and histograms by name and labels; `render()` gives the text format.
 
-    A name keeps the kind it was first used with (using it as another kind is a ValueError, a
-    bug in the caller). Counters only go up; histograms use one fixed bucket ladder.
+    A name keeps the kind and the label names it was first used with (using it as another kind,
+    or with other label names, is a ValueError: a bug in the caller). Counter names end in
+    `_total`; counters only go up; histograms use one fixed bucket ladder. With
+    `PROMETHEUS_MULTIPROC_DIR` set, `render()` sums every process writing to that folder and
+    gauges show the value most recently set by any of them; `value()` is always this process's.
     """
 
     def __init__(self, buckets: tuple[float, ...] = DEFAULT_BUCKETS) -> None:
         if list(buckets) != sorted(set(buckets)) or not all(math.isfinite(b) for b in buckets):
             raise ValueError("buckets must be finite and strictly increasing")
         self._buckets = buckets
+        self._folder = _multiprocess_folder()
         self._lock = threading.Lock()
+        self._registry = CollectorRegistry(auto_describe=False)
         self._kinds: dict[str, Kind] = {}
         self._help: dict[str, str] = dict(HELP)
-        self._values: dict[str, dict[_Key, float]] = {}
-        self._histograms: dict[str, dict[_Key, _Histogram]] = {}
+        self._metrics: dict[str, _Metric] = {}
+        # By kind, so that counting is one dict lookup once a metric is made.
+        self._counters: dict[str, Counter] = {}
+        self._gauges: dict[str, Gauge] = {}
+        self._histograms: dict[str, Histogram] = {}
+        self._children: dict[tuple[str, tuple[tuple[str, str], ...]], _Metric] = {}
+
+    @property
+    def multiprocess_dir(self) -> str | None:
+        """The folder whose processes `render()` sums, None when it renders this process alone."""
+        return self._folder
 
     def describe(self, name: str, help_text: str) -> None:
-        """Set the `# HELP` text of a metric that is not one of the names above."""
+        """Set the `# HELP` text of a metric that is not one of the names above (before its
+        first use)."""
         with self._lock:
             self._help[name] = help_text
 
@@ -113,106 +140,103 @@ class Metrics:
         """Add `value` (>= 0) to a counter."""
         if value < 0 or not math.isfinite(value):
             raise ValueError(f"a counter only goes up by a finite amount, not {value!r}")
-        key = self._key(name, labels)
-        with self._lock:
-            self._claim(name, "counter")
-            series = self._values.setdefault(name, {})
-            series[key] = series.get(key, 0.0) + value
+        metric = self._counters.get(name)
+        if metric is None:
+            made = self._make(name, "counter", labels)
+            assert isinstance(made, Counter)
+            metric = made
+        (self._child(metric, name, labels) if labels else metric).inc(value)
 
     def set_gauge(self, name: str, labels: Mapping[str, str] | None, value: float) -> None:
         """Set a gauge to `value`."""
-        key = self._key(name, labels)
-        with self._lock:
-            self._claim(name, "gauge")
-            self._values.setdefault(name, {})[key] = value
+        metric = self._gauges.get(name)
+        if metric is None:
+            made = self._make(name, "gauge", labels)
+            assert isinstance(made, Gauge)
+            metric = made
+        (self._child(metric, name, labels) if labels else metric).set(value)
 
     def observe(self, name: str, labels: Mapping[str, str] | None, seconds: float) -> None:
         """Record one observation (a duration in seconds) in a histogram."""
-        key = self._key(name, labels)
-        with self._lock:
-            self._claim(name, "histogram")
-            series = self._histograms.setdefault(name, {})
-            histogram = series.get(key)
-            if histogram is None:
-                histogram = series[key] = _Histogram(len(self._buckets))
-            for index, bound in enumerate(self._buckets):
-                if seconds <= bound:
-                    histogram.counts[index] += 1
-                    break
-            histogram.count += 1
-            histogram.total += seconds
+        metric = self._histograms.get(name)
+        if metric is None:
+            made = self._make(name, "histogram", labels)
+            assert isinstance(made, Histogram)
+            metric = made
+        (self._child(metric, name, labels) if labels else metric).observe(seconds)
+
+    def _child(self, metric: _M, name: str, labels: Mapping[str, str]) -> _M:
+        """The metric's child for these label values, remembered by (name, labels), so that a
+        series counted again costs one dict lookup (prometheus-client's `labels()` is slower)."""
+        key = (name, tuple(labels.items()))
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(**labels)
+        return child  # type: ignore[return-value]
 
     def value(self, name: str, labels: Mapping[str, str] | None = None) -> float:
-        """A counter's or gauge's current value (0 when never set); for tests and reports."""
-        key = self._key(name, labels)
-        with self._lock:
-            return self._values.get(name, {}).get(key, 0.0)
+        """A counter's or gauge's current value in this process (0 when never set); for tests
+        and reports."""
+        found = self._registry.get_sample_value(name, dict(labels or _NO_LABELS))
+        return 0.0 if found is None else found
 
     def render(self) -> str:
-        """Every metric in the Prometheus text format, names sorted, ending with a newline."""
-        lines: list[str] = []
+        """Every metric in the Prometheus text format (of every process writing to the
+        multiprocess folder, when there is one), ending with a newline; empty when none."""
+        if self._folder is None:
+            return generate_latest(self._registry).decode()
+        merged = CollectorRegistry(auto_describe=False)
+        MultiProcessCollector(merged, self._folder)  # type: ignore[no-untyped-call]
+        return generate_latest(merged).decode()
+
+    def _make(self, name: str, kind: Kind, labels: Mapping[str, str] | None) -> _Metric:
+        """The metric named `name`, made on its first use with these labels' names."""
         with self._lock:
-            for name in sorted(self._kinds):
-                kind = self._kinds[name]
-                if name in self._help:
-                    lines.append(f"# HELP {name} {_escape_help(self._help[name])}")
-                lines.append(f"# TYPE {name} {kind}")
-                if kind == "histogram":
-                    for key, histogram in sorted(self._histograms.get(name, {}).items()):
-                        lines.extend(self._histogram_lines(name, key, histogram))
-                else:
-                    for key, number in sorted(self._values.get(name, {}).items()):
-                        lines.append(f"{name}{_labels(key)} {_number(number)}")
-        return "\n".join(lines) + "\n" if lines else ""
-
-    def _histogram_lines(self, name: str, key: _Key, histogram: _Histogram) -> list[str]:
-        lines = []
-        cumulative = 0
-        for bound, count in zip(self._buckets, histogram.counts, strict=True):
-            cumulative += count
-            le = (*key, ("le", _number(bound)))
-            lines.append(f"{name}_bucket{_labels(le)} {cumulative}")
-        lines.append(f"{name}_bucket{_labels((*key, ('le', '+Inf')))} {histogram.count}")
-        lines.append(f"{name}_sum{_labels(key)} {_number(histogram.total)}")
-        lines.append(f"{name}_count{_labels(key)} {histogram.count}")
-        return lines
-
-    def _claim(self, name: str, kind: Kind) -> None:
-        known = self._kinds.setdefault(name, kind)
-        if known != kind:
-            raise ValueError(f"metric {name} is a {known}, not a {kind}")
-
-    @staticmethod
-    def _key(name: str, labels: Mapping[str, str] | None) -> _Key:
-        if not _NAME.fullmatch(name):
-            raise ValueError(f"not a Prometheus metric name: {name!r}")
-        if not labels:
-            return ()
-        for label in labels:
-            if not _LABEL.fullmatch(label) or label.startswith("__") or label == "le":
-                raise ValueError(f"not a usable Prometheus label name: {label!r}")
-        return tuple(sorted((k, str(v)) for k, v in labels.items()))
+            known = self._kinds.get(name)
+            if known is not None:
+                if known != kind:
+                    raise ValueError(f"metric {name} is a {known}, not a {kind}")
+                return self._metrics[name]
+            if not _NAME.fullmatch(name):
+                raise ValueError(f"not a Prometheus metric name: {name!r}")
+            if kind == "counter" and not name.endswith("_total"):
+                raise ValueError(f"a counter's metric name ends in _total: {name!r}")
+            names = sorted(labels or _NO_LABELS)
+            for label in names:
+                if not _LABEL.fullmatch(label) or label.startswith("__") or label == "le":
+                    raise ValueError(f"not a usable Prometheus label name: {label!r}")
+            text = self._help.get(name, name)
+            metric: _Metric
+            if kind == "counter":
+                metric = Counter(name, text, names, registry=self._registry)
+            elif kind == "gauge":
+                # Every replica reads the same queue: the latest reading, not a sum.
+                mode: Literal["mostrecent"] = "mostrecent"
+                metric = Gauge(name, text, names, registry=self._registry, multiprocess_mode=mode)
+            else:
+                metric = Histogram(
+                    name, text, names, registry=self._registry, buckets=self._buckets
+                )
+            self._kinds[name] = kind
+            self._metrics[name] = metric
+            if isinstance(metric, Counter):
+                self._counters[name] = metric
+            elif isinstance(metric, Gauge):
+                self._gauges[name] = metric
+            else:
+                self._histograms[name] = metric
+            return metric
 
 
-def _labels(key: _Key) -> str:
-    if not key:
-        return ""
-    return "{" + ",".join(f'{k}="{_escape_value(v)}"' for k, v in key) + "}"
-
-
-def _escape_value(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def _number(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value)
+def _multiprocess_folder() -> str | None:
+    """`PROMETHEUS_MULTIPROC_DIR` when set (an existing folder), None otherwise; an error when
+    it was set after prometheus-client chose how to keep values, which would lose counts."""
+    folder = os.environ.get(MULTIPROC_DIR) or None
+    in_files = prometheus_values.ValueClass is not prometheus_values.MutexValue
+    if (folder is not None) != in_files:
+        raise RuntimeError(
+            f"{MULTIPROC_DIR} must be set before the process starts, not changed while it runs"
+        )
+    if folder is not None and not os.path.isdir(folder):
+        raise ValueError(f"{MULTIPROC_DIR}={folder} is not a folder")
+    return folder

@@ -91,8 +91,9 @@ class Settings:
             return url[len("sqlite:///") :]
         if "://" in url:
             raise SettingsError(
-                f"TIERBOT_DATABASE_URL {url.split('://')[0]}:// needs the scale-out mode, which "
-                "this version does not have; use a SQLite file (sqlite:///PATH)"
+                f"TIERBOT_DATABASE_URL {url.split('://')[0]}:// is not a SQLite file, which this "
+                "command needs (sqlite:///PATH); on PostgreSQL, `tierbot serve` runs web "
+                "replicas and `tierbot worker` runs the jobs"
             )
         return url
 

@@ -32,6 +32,7 @@ from bot.adapters.ledger.schema import (
     BUDGET_LOCK,
     FEEDBACK_KEY,
     FEEDBACK_KINDS,
+    VERSION_TABLE,
     charges,
     comments,
     feedback,
@@ -76,6 +77,16 @@ class Ledger:
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
+
+    def migrated(self) -> bool:
+        """Whether the schema is at the newest revision (`migrate` would do nothing)."""
+        from alembic.runtime.migration import MigrationContext  # noqa: PLC0415
+        from alembic.script import ScriptDirectory  # noqa: PLC0415
+
+        heads = set(ScriptDirectory(str(_MIGRATIONS)).get_heads())
+        with self.engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+            return set(context.get_current_heads()) == heads
 
     def record_review(
         self,

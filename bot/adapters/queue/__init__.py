@@ -41,8 +41,8 @@ per commit, so the last commits can be lost on power failure only:
 https://www.sqlite.org/pragma.html#pragma_synchronous).
 """
 
-from bot.adapters.queue.admission import check_command_limit
 from bot.adapters.queue.rows import Admitted, HeldDelivery, LeaseLostError, QueuedJob
+from bot.adapters.queue.rules import check_command_limit
 from bot.adapters.queue.schema import (
     COALESCING_KIND,
     COMMAND_KIND,

@@ -9,20 +9,13 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from bot.adapters.queue.admission import (
-    capped,
-    check_command_limit,
-    duration,
-    insert,
-    notice,
-    recent_commands,
-)
+from bot.adapters.queue.admission import SqliteBook, check_command_limit, duration
 from bot.adapters.queue.held import HeldDeliveries
 from bot.adapters.queue.rows import Admitted, LeaseLostError, QueuedJob, row_job
+from bot.adapters.queue.rules import admit_jobs
 from bot.adapters.queue.schema import (
     BACKOFF_FACTOR,
     COALESCING_KIND,
-    COMMAND_KIND,
     DEFAULT_GIVE_UP_SECONDS,
     DEFAULT_MAX_ATTEMPTS,
     DONE,
@@ -135,25 +128,14 @@ class JobQueue(HeldDeliveries):
             ).rowcount
             if not inserted:
                 return None
-            admitted = Admitted([], [])
-            for job in jobs:
-                if command_limit is not None and job.kind == COMMAND_KIND:
-                    most, window = command_limit
-                    if recent_commands(conn, job, now - window) >= most:
-                        admitted.refused.append(job)
-                        continue
-                refusal = capped(conn, job, caps, now) if caps is not None else None
-                if refusal is not None:
-                    assert caps is not None
-                    admitted.capped.append(refusal)
-                    owed = notice(conn, job, refusal, now - caps.window_seconds)
-                    if owed is not None:
-                        stored = insert(conn, owed, delivery_id, now)
-                        admitted.ids.append(stored)
-                        admitted.notices.append(stored)
-                    continue
-                admitted.ids.append(insert(conn, job, delivery_id, now))
-            return admitted
+            return admit_jobs(
+                SqliteBook(conn),
+                jobs,
+                delivery_id,
+                now,
+                command_limit=command_limit,
+                caps=caps,
+            )
 
     def pushed_since(self, owner: str, repo: str, number: int, since: float) -> bool:
         """Whether a delivery that asks to review the pull request (a push to it, mostly) was
@@ -170,7 +152,7 @@ class JobQueue(HeldDeliveries):
     def enqueue(self, job: Job) -> int:
         """Persist a job and return its id; a review coalesces into the PR's waiting review."""
         with self._transaction() as conn:
-            return insert(conn, job, None, self._clock())
+            return SqliteBook(conn).insert(job, None, self._clock())
 
     def claim(self, worker: str, *, lease_seconds: float) -> QueuedJob | None:
         """Take the oldest runnable job for `worker`, leased for `lease_seconds`; None if none.

@@ -12,21 +12,20 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
 
 from bot.adapters.env_file import EnvFileError, with_env_file
-from bot.adapters.settings import Settings, SettingsError, models_for
+from bot.adapters.settings import Settings, SettingsError
 from bot.core.pricing import PriceError, UnknownModelError
-from bot.core.printable import json_line, printable, warn
-from bot.core.repo_settings import RepoSettings
-from bot.core.routing import Models, Task
-from bot.faces.cli.diff_input import read_diff
+from bot.core.printable import json_line, printable
+from bot.core.routing import Task
+from bot.faces.cli.columns import write_columns
 from bot.faces.cli.exits import EXIT_FAILED, EXIT_INPUT_ERROR, EXIT_OK, Failure, guarded
-from bot.pipeline.change import Unreadable, read_change, route
+from bot.faces.cli.worker import add_commands as add_scale_out_commands
+from bot.faces.cli.worker import is_postgres, serve_scale_out
 
 # Commands that print a result and end: their logs go to stderr, one line each, so standard
 # output holds only the result and a failure never shows as a traceback.
-_ONE_SHOT = {"review", "replay", "report", "doctor"}
+_ONE_SHOT = {"review", "replay", "report", "doctor", "migrate"}
 _READS_ENV_FILE = {"serve", "replay"}  # ./.env, which the App's registration writes
 ENV_FILE = ".env"
 
@@ -86,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
         default=Task.REVIEW.value,
         help="the task to route (default: review)",
     )
-    score_cmd.set_defaults(run=_score)
+    score_cmd.set_defaults(run=_lazy("bot.faces.cli.score", "run"))
     review = commands.add_parser(
         "review",
         help="review a diff or a pull request and print the result",
@@ -128,10 +127,12 @@ def _parser() -> argparse.ArgumentParser:
 
     serve_cmd = commands.add_parser(
         "serve",
-        help="run the GitHub App's webhook server with in-process workers (SQLite)",
+        help="run the GitHub App's webhook server (in-process workers on SQLite)",
         description="Run the webhook server (POST /webhook, GET /healthz, GET /metrics) with "
         "the embedded defaults: a SQLite file for jobs and in-process workers. Reads ./.env "
-        "under the environment; without App credentials, serves /setup to register the App.",
+        "under the environment; without App credentials, serves /setup to register the App. "
+        "With TIERBOT_DATABASE_URL=postgresql://... it is one web replica of many, and "
+        "`tierbot worker` processes run the jobs.",
     )
     serve_cmd.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve_cmd.add_argument("--port", type=int, default=8000, help="port to listen on")
@@ -159,6 +160,7 @@ def _parser() -> argparse.ArgumentParser:
     replay_cmd.add_argument("payload", type=Path, metavar="PAYLOAD.json")
     replay_cmd.add_argument("--event", required=True, help="the X-GitHub-Event name")
     replay_cmd.set_defaults(run=_replay)
+    add_scale_out_commands(commands)
     return parser
 
 
@@ -178,6 +180,9 @@ def _lazy(module: str, name: str) -> Callable[[argparse.Namespace, Settings], in
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from bot.adapters.github import GitHubError  # noqa: PLC0415
     from bot.faces.app import listener, server, setup  # noqa: PLC0415 - loads only here
+
+    if is_postgres(settings):
+        return serve_scale_out(args, settings)
 
     try:
         with asyncio.Runner(loop_factory=listener.event_loop) as runner:
@@ -269,7 +274,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
         writer = csv.writer(sys.stdout)
         writer.writerows([[printable(str(cell)) for cell in row] for row in rows])
         return EXIT_OK
-    _write_columns(sys.stdout, [tuple(printable(str(cell)) for cell in row) for row in rows])
+    write_columns(sys.stdout, [tuple(printable(str(cell)) for cell in row) for row in rows])
     saved = data["saved_pct"]
     sys.stdout.write(
         f"\nspent ${data['spend_usd']} against ${data['baseline_usd']} all-frontier"
@@ -298,103 +303,3 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     if failed is not None:
         raise Failure(failed.reason, EXIT_FAILED)
     return EXIT_OK
-
-
-def _score(args: argparse.Namespace, settings: Settings) -> int:
-    repo = RepoSettings()
-    if args.config is not None:
-        try:
-            repo = RepoSettings.from_yaml(args.config.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise Failure(f"cannot read {args.config}: {exc}", EXIT_INPUT_ERROR) from None
-        for problem in repo.problems:
-            warn(f"{args.config}: {problem}")
-    models = models_for(settings)
-    results = [_score_one(path, repo, models, Task(args.task)) for path in args.paths]
-    out = sys.stdout
-    if args.json:
-        for result in results:
-            out.write(json_line(result))
-    else:
-        _print_table(results, out)
-    failed = [r for r in results if "error" in r]
-    for result in failed:
-        warn(f"{result['path']}: {result['error']}")
-    return EXIT_INPUT_ERROR if failed else EXIT_OK
-
-
-def _score_one(path: str, repo: RepoSettings, models: Models, task: Task) -> dict[str, Any]:
-    try:
-        data = read_diff(path)
-    except OSError as exc:
-        return {"path": path, "error": f"cannot read: {exc.strerror or exc}"}
-    read = read_change(data, repo)
-    if isinstance(read, Unreadable):
-        if read.changes is None:
-            return {"path": path, "error": read.error}
-        return {
-            "path": path,
-            "error": "every changed file is excluded by the repo settings",
-            "excluded": list(read.excluded),
-        }
-    complexity, decision = route(read, repo, models, task=task)
-    changes, excluded = read.changes, list(read.excluded)
-    result: dict[str, Any] = {
-        "path": path,
-        "score": decision.score,
-        "tier": decision.tier.value,
-        "model": decision.model,
-        "task": decision.task.value,
-        "reasons": list(decision.reasons),
-        "features": complexity.features,
-        "files": len(changes.files),
-        "additions": changes.added,
-        "deletions": changes.removed,
-    }
-    if excluded:
-        result["excluded"] = excluded
-    return result
-
-
-def _print_table(results: list[dict[str, Any]], out: TextIO) -> None:
-    rows = [("SCORE", "TIER", "FILES", "+", "-", "INPUT", "WHY")]
-    for r in results:
-        if "error" in r:
-            rows.append(("-", "error", "-", "-", "-", printable(r["path"]), printable(r["error"])))
-        else:
-            rows.append(
-                (
-                    str(r["score"]),
-                    r["tier"],
-                    str(r["files"]),
-                    str(r["additions"]),
-                    str(r["deletions"]),
-                    printable(r["path"]),
-                    printable(_why(r["score"], r["reasons"])),
-                )
-            )
-    _write_columns(out, rows, numeric=(0, 2, 3, 4), last_free=True)
-
-
-def _why(score_: int, reasons: Sequence[str]) -> str:
-    """What drove the decision, for the table: the routing rule when it is more than the score
-    against the threshold (the SCORE and TIER columns say that), then what drove the score."""
-    drivers = [r for r in reasons if not r.startswith(f"complexity {score_} is ")]
-    return "; ".join(drivers[:_WHY_REASONS])
-
-
-_WHY_REASONS = 3
-
-
-def _write_columns(
-    out: TextIO,
-    rows: Sequence[Sequence[str]],
-    numeric: tuple[int, ...] = (),
-    last_free: bool = False,
-) -> None:
-    """Rows as aligned columns: `numeric` ones right-aligned; a free last column is not padded."""
-    padded = len(rows[0]) - (1 if last_free else 0)
-    widths = [max(len(row[i]) for row in rows) for i in range(padded)]
-    for row in rows:
-        cells = [row[i].rjust(w) if i in numeric else row[i].ljust(w) for i, w in enumerate(widths)]
-        out.write("  ".join([*cells, *row[padded:]]).rstrip() + "\n")
