@@ -51,7 +51,7 @@ CREATE TABLE IF NOT EXISTS tierbot_held (
 limit count them, whatever became of the job in procrastinate's table). And one index on
 procrastinate's jobs: its fetch checks each candidate's `lock` against the other waiting and
 running jobs, which without an index on `lock` scans them all, so that a backlog of 2,000 jobs
-ran at about 30 jobs a second with 4 workers instead of about 220 (bench/queue.py)."""
+ran at about 30 jobs a second with 4 workers instead of about 220 (bench/jobqueues.py)."""
 
 REQUIRED: Final = ("procrastinate_jobs", "tierbot_deliveries", "tierbot_admitted", "tierbot_held")
 

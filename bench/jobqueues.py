@@ -14,31 +14,25 @@ holds a worker back), then `--workers` workers drain them:
 The PostgreSQL side uses a schema of its own on `--pg-url` (dropped after). Printed side by
 side; compare runs only on the same machine.
 
-    uv run python bench/queue.py [--jobs 2000] [--workers 4] [--pg-url postgresql://...]
+    uv run python bench/jobqueues.py [--jobs 2000] [--workers 4] [--pg-url postgresql://...]
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import os
 import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
-# This file is bench/queue.py: run as a script, its folder comes first on the path and would
-# shadow the standard library's `queue` module, which concurrent.futures imports.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-import uuid  # noqa: E402
-from collections.abc import Callable, Sequence  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import procrastinate  # noqa: E402
-import psycopg  # noqa: E402
+import procrastinate
+import psycopg
 
 _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:
