@@ -194,6 +194,8 @@ async def _act(inputs: Inputs, runner: Runner, settings: Settings, out: TextIO) 
                 ledger.close()
     except GitHubError as exc:
         raise ActionError(_github_failure(exc, writing)) from None
+    finally:
+        await github.aclose()  # its pooled connections
 
 
 async def _fork_of(github: GitHub, runner: Runner, job: Job) -> str | None:

@@ -14,7 +14,6 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -31,10 +30,9 @@ from bot.adapters.models.backends import backends_for, close_backends
 from bot.adapters.prices import PriceTable
 from bot.adapters.reachability import Reachability
 from bot.adapters.settings import Settings, SettingsError
-from bot.core.markers import marker_key
 from bot.faces.app import listener
 from bot.faces.app.events import EventSettings
-from bot.faces.app.server import Sleep, _first_ask, learn_login
+from bot.faces.app.github_app import Sleep, learn_login, start_github_app
 from bot.faces.app.web import create_app
 from bot.pipeline.services import GitHubClient, Services
 
@@ -93,32 +91,13 @@ async def build_parts(
     sleep: Sleep = asyncio.sleep,
 ) -> Parts:
     """The shared parts on a migrated database, or SettingsError naming what is wrong."""
-    problems = settings.app_problems()
-    if problems:
-        raise SettingsError("the GitHub App needs " + "; ".join(problems))
-    assert settings.github_app_id is not None
-    assert settings.webhook_secret is not None
-    await asyncio.to_thread(require_migrated, settings)
-    key = settings.github_private_key
-    if key is None:
-        assert settings.github_private_key_file is not None
-        try:
-            key = Path(settings.github_private_key_file).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise SettingsError(f"TIERBOT_GITHUB_PRIVATE_KEY_FILE cannot be read: {exc}") from None
-    github = Reachability(clock=clock)
-    github_app = GitHubApp(
-        settings.github_app_id,
-        key,
-        settings.github_api_url,
-        marker_key=marker_key(settings.webhook_secret),
+    github_app, github = await start_github_app(
+        settings,
         transport=transport,
         clock=clock,
         sleep=sleep,
-        slug=settings.github_app_slug,
-        reachability=github,
+        before=lambda: asyncio.to_thread(require_migrated, settings),
     )
-    await _first_ask(github_app)
     queue = PgQueue(settings.database_url, local=bool(settings.local_model_dir), clock=clock)
     return Parts(github_app, github, queue, Metrics())
 

@@ -24,10 +24,9 @@ import asyncio
 import contextlib
 import gc
 import json
-import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,7 +37,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from bot.adapters.checkpointer import Checkpointer
-from bot.adapters.github import GitHubApp, GitHubError, PullRef
+from bot.adapters.github import GitHubApp, PullRef
 from bot.adapters.ledger import Ledger
 from bot.adapters.metrics import JOBS, Metrics
 from bot.adapters.models.backends import backends_for, close_backends
@@ -46,9 +45,9 @@ from bot.adapters.prices import PriceTable
 from bot.adapters.queue import JobQueue
 from bot.adapters.reachability import Reachability
 from bot.adapters.settings import Settings, SettingsError
-from bot.core.markers import marker_key
 from bot.faces.app import listener
 from bot.faces.app.events import EventSettings, route
+from bot.faces.app.github_app import Sleep, learn_login, start_github_app
 from bot.faces.app.web import create_app
 from bot.faces.app.worker import Workers
 from bot.pipeline.feedback import collect_feedback
@@ -56,9 +55,6 @@ from bot.pipeline.services import GitHubClient, Services
 
 log = structlog.get_logger("tierbot.server")
 FEEDBACK_WINDOW = timedelta(days=14)  # PRs reviewed this recently get their feedback collected
-START_WAIT_SECONDS = 5.0  # how long the start waits for GitHub to say the App's slug
-LOGIN_RETRY_SECONDS = (1.0, 60.0)  # the first and the longest wait between two asks after that
-Sleep = Callable[[float], Awaitable[None]]
 
 
 @dataclass
@@ -91,33 +87,12 @@ async def build(
     """Everything the App needs, or SettingsError naming what is missing or refused.
     `transport`, `clock` and `sleep` (every wait: GitHub's write spacing and retries, the
     workers' polls and leases) are for tests."""
-    problems = settings.app_problems()
-    if problems:
-        raise SettingsError("the GitHub App needs " + "; ".join(problems))
-    assert settings.github_app_id is not None
-    assert settings.webhook_secret is not None
-    key = settings.github_private_key
-    if key is None:
-        assert settings.github_private_key_file is not None
-        try:
-            key = Path(settings.github_private_key_file).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise SettingsError(f"TIERBOT_GITHUB_PRIVATE_KEY_FILE cannot be read: {exc}") from None
     prices = PriceTable.for_settings(settings.prices_file)
     prices.require(settings.frontier_model)
-    github = Reachability(clock=clock)
-    github_app = GitHubApp(
-        settings.github_app_id,
-        key,
-        settings.github_api_url,
-        marker_key=marker_key(settings.webhook_secret),
-        transport=transport,
-        clock=clock,
-        sleep=sleep,
-        slug=settings.github_app_slug,
-        reachability=github,
+    github_app, github = await start_github_app(
+        settings, transport=transport, clock=clock, sleep=sleep
     )
-    await _first_ask(github_app)
+    assert settings.webhook_secret is not None  # start_github_app refused it missing
     backends, models = backends_for(settings)
 
     async def github_for(installation_id: int | None) -> GitHubClient:
@@ -189,53 +164,6 @@ async def build(
         github=github,
     )
     return Server(app, queue, workers, services, github_app, github)
-
-
-async def _first_ask(github_app: GitHubApp) -> None:
-    """Ask for the App's slug once, for START_WAIT_SECONDS at most: a refusal (wrong App id or
-    key, wrong API URL) is a SettingsError; no answer leaves it to `learn_login`."""
-    if github_app.known_slug is not None:
-        return
-    try:
-        async with asyncio.timeout(START_WAIT_SECONDS):
-            await github_app.slug()
-    except GitHubError as exc:
-        if not exc.transient:
-            raise SettingsError(
-                "GitHub refused the App; check TIERBOT_GITHUB_APP_ID, the App's private key and "
-                f"TIERBOT_GITHUB_API_URL: {exc}"
-            ) from None
-        log.warning("GitHub is unreachable; serving anyway and asking again", error=str(exc))
-    except TimeoutError:
-        log.warning(
-            "GitHub did not answer; serving anyway and asking again", waited=START_WAIT_SECONDS
-        )
-
-
-async def learn_login(
-    github_app: GitHubApp,
-    admit_held: Callable[[], Awaitable[int]],
-    *,
-    sleep: Sleep = asyncio.sleep,
-    jitter: Callable[[], float] = random.random,
-) -> None:
-    """Ask GitHub for the App's slug until it answers, backing off (with jitter) from
-    LOGIN_RETRY_SECONDS[0] to [1] between asks; then route the deliveries held meanwhile (also
-    those held by an earlier process that stopped before it knew)."""
-    delay, longest = LOGIN_RETRY_SECONDS
-    while github_app.known_slug is None:
-        try:
-            await github_app.slug()
-        except GitHubError as exc:
-            wait = delay * (0.5 + 0.5 * jitter())
-            if exc.transient:
-                log.warning("GitHub is still unreachable", error=str(exc), retry_in=round(wait, 1))
-            else:
-                log.error("GitHub refused the App", error=str(exc), retry_in=round(wait, 1))
-            await sleep(wait)
-            delay = min(delay * 2, longest)
-    routed = await admit_held()
-    log.info("the App's login is known", slug=github_app.known_slug, held_routed=routed)
 
 
 async def collect_recent_feedback(services: Services, *, now: datetime | None = None) -> int:

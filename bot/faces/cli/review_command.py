@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot.adapters.github import GitHub, GitHubError, PullRef
+from bot.adapters.github import GitHub, GitHubError
 from bot.adapters.models.backends import backends_for, close_backends
 from bot.adapters.prices import PriceTable
 from bot.adapters.settings import Settings
@@ -154,52 +154,39 @@ async def _review_pull(
         marker_key=marker_key(settings.webhook_secret),
     )
 
-    try:
-        return await _review_with(
-            github, ref, settings, prices, backends, models, settings_text, override, progress
+    async with github:
+
+        async def github_for(_installation: int | None) -> GitHubClient:
+            return github
+
+        ledger = await asyncio.to_thread(_ledger, settings)
+        services = Services(
+            settings,
+            prices,
+            backends,
+            models,
+            github_for,
+            ledger=ledger,
+            settings_text=settings_text,
         )
-    finally:
-        await github.aclose()
-
-
-async def _review_with(
-    github: GitHub,
-    ref: PullRef,
-    settings: Settings,
-    prices: PriceTable,
-    backends: Mapping[Tier, Backend],
-    models: Models,
-    settings_text: str | None,
-    override: Tier | None,
-    progress: Progress,
-) -> _Shown | int:
-    """`_review_pull` with its client, which the caller closes."""
-
-    async def github_for(_installation: int | None) -> GitHubClient:
-        return github
-
-    ledger = await asyncio.to_thread(_ledger, settings)
-    services = Services(
-        settings, prices, backends, models, github_for, ledger=ledger, settings_text=settings_text
-    )
-    request = Request(ref, TRIGGER, full=True, forced=True, override=override, dry_run=True)
-    try:
-        prepared = await prepare(github, request, services)
-        if isinstance(prepared, Outcome):
-            return _not_prepared(str(ref), prepared)
-        for problem in prepared.repo.problems:
-            warn(f"repo settings: {problem}")
-        title = f"{ref} ({prepared.pull.title})"
-        excluded = prepared.change.excluded
-        if prepared.decision.error is not None:
-            return _Shown.of(title, prepared.decided, excluded)
-        async with progress.running():
-            outcome = await review_prepared(github, prepared, services)
-    finally:
-        if ledger is not None:
-            ledger.close()
-    result = outcome.result
-    return _Shown.of(title, prepared.decided, excluded, result=result, spend=outcome.spend)
+        request = Request(ref, TRIGGER, full=True, forced=True, override=override, dry_run=True)
+        try:
+            prepared = await prepare(github, request, services)
+            if isinstance(prepared, Outcome):
+                return _not_prepared(str(ref), prepared)
+            for problem in prepared.repo.problems:
+                warn(f"repo settings: {problem}")
+            title = f"{ref} ({prepared.pull.title})"
+            excluded = prepared.change.excluded
+            if prepared.decision.error is not None:
+                return _Shown.of(title, prepared.decided, excluded)
+            async with progress.running():
+                outcome = await review_prepared(github, prepared, services)
+        finally:
+            if ledger is not None:
+                ledger.close()
+        result = outcome.result
+        return _Shown.of(title, prepared.decided, excluded, result=result, spend=outcome.spend)
 
 
 def _not_prepared(title: str, outcome: Outcome) -> _Shown | int:
