@@ -9,11 +9,8 @@ skipped, with the reason, where no server answers.
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 import threading
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +19,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -36,8 +32,8 @@ from bot.core.packing import Coverage
 from bot.core.result import Attempt, ReviewResult
 from bot.core.routing import Decision, Task, Tier
 from bot.core.types import Usage
+from tests.postgres import fresh_schema
 
-PG_URL = os.environ.get("TIERBOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 PRICES = PriceTable.load()
 FRONTIER = "claude-sonnet-5-5"
 NOW = datetime(2026, 3, 14, 12, 0, tzinfo=UTC)
@@ -46,31 +42,14 @@ HEAD = "0123456789abcdef0123456789abcdef01234567"
 LEDGER_TABLES = {"ledger_reviews", "ledger_requests", "ledger_comments", "ledger_feedback"}
 
 
-@functools.cache
-def postgres_missing() -> str | None:
-    try:
-        with psycopg.connect(PG_URL, connect_timeout=3):
-            return None
-    except psycopg.Error as exc:
-        return f"no PostgreSQL server at {PG_URL} ({exc}); set TIERBOT_TEST_POSTGRES_URL"
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database with no ledger in it: a new SQLite file, or a new PostgreSQL schema."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'tierbot.sqlite3'}"
         return
-    if (missing := postgres_missing()) is not None:
-        pytest.skip(missing)
-    schema = f"ledger_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with fresh_schema("ledger_test") as schema_url:
+        yield schema_url
 
 
 @pytest.fixture
