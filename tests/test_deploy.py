@@ -25,6 +25,8 @@ from typing import Any
 import pytest
 import yaml
 
+from bot.core.job import QUEUES
+
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 DOCKERFILES = [DEPLOY / "Dockerfile", DEPLOY / "Dockerfile.cuda"]
@@ -148,7 +150,7 @@ def test_compose_runs_the_documented_commands_with_a_gpu_for_the_local_worker() 
         "postgres": None,
         "migrate": ["migrate"],
         "server": ["serve", "--host", "0.0.0.0", "--port", "8000"],
-        "worker-frontier": ["worker", "--queues", "frontier"],
+        "worker-frontier": ["worker", "--queues", "frontier,default"],
         "worker-gpu": ["worker", "--queues", "local"],
     }
     for name in ("server", "worker-frontier", "worker-gpu"):
@@ -219,7 +221,7 @@ def test_kubernetes_has_the_web_the_workers_the_secrets_and_the_migration() -> N
     assert gpu["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert gpu["image"] == "tierbot:cuda"
     frontier = _container(found["Deployment", "tierbot-worker-frontier"])
-    assert frontier["args"] == ["worker", "--queues", "frontier"]
+    assert frontier["args"] == ["worker", "--queues", "frontier,default"]
     assert "nvidia.com/gpu" not in frontier["resources"].get("limits", {})
     migrate = found["Job", "tierbot-migrate"]
     assert _container(migrate)["args"] == ["migrate"]
@@ -262,3 +264,25 @@ def test_the_systemd_units_run_migrate_then_serve_and_the_workers() -> None:
         assert unit["Unit"]["Requires"] == "tierbot-migrate.service"
         assert "tierbot-migrate.service" in unit["Unit"]["After"]
         assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+
+def _queues_taken(commands: list[list[str]]) -> set[str]:
+    taken: set[str] = set()
+    for command in commands:
+        if command[:1] == ["worker"]:
+            given = command[command.index("--queues") + 1] if "--queues" in command else None
+            taken |= set(given.split(",")) if given else set(QUEUES)
+    return taken
+
+
+def test_every_queue_has_a_worker_in_compose_and_in_kubernetes() -> None:
+    """A queue no worker takes (the `default` one: commands, notices, periodic tasks) would hold
+    its jobs for ever."""
+    compose = [s["command"] for s in _compose()["services"].values() if s.get("command")]
+    assert _queues_taken(compose) == set(QUEUES)
+    deployments = [
+        _container(resource)["args"]
+        for (kind, _name), resource in _by_kind_and_name().items()
+        if kind == "Deployment"
+    ]
+    assert _queues_taken(deployments) == set(QUEUES)

@@ -44,3 +44,8 @@ class Job:
             raise ValueError(
                 f"tier hint must be 'local', 'frontier' or None, got {self.tier_hint!r}"
             )
+
+
+QUEUES = ("local", "frontier", "default")
+"""The job queues of the scale-out mode: the local model's, the frontier model's, and the light
+`default` one for commands, notices and periodic tasks; every deployment needs a worker on each."""

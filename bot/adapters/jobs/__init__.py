@@ -6,9 +6,10 @@ procrastinate jobs; `tierbot worker` processes run them (bot.faces.app.workers_p
 bot.adapters.jobs.book for the queues and locks, bot.adapters.jobs.schema for `tierbot migrate`.
 """
 
-from bot.adapters.jobs.book import QUEUES, TASK, args_job, queue_for
+from bot.adapters.jobs.book import TASK, args_job, queue_for
 from bot.adapters.jobs.schema import connect_url, migrate, missing_tables
 from bot.adapters.jobs.store import PgQueue
+from bot.core.job import QUEUES
 
 __all__ = [
     "QUEUES",

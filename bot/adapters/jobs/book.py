@@ -22,7 +22,6 @@ from bot.adapters.queue.schema import COALESCING_KIND
 from bot.core.job import Job
 
 TASK: Final = "tierbot.job"
-QUEUES: Final = ("local", "frontier", "default")
 MODEL_COMMANDS: Final = frozenset({"review", "ask"})
 
 

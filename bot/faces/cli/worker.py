@@ -11,10 +11,9 @@ import asyncio
 from typing import Any
 
 from bot.adapters.settings import Settings, SettingsError
+from bot.core.job import QUEUES
 from bot.core.pricing import PriceError, UnknownModelError
 from bot.faces.cli.exits import EXIT_FAILED, EXIT_INPUT_ERROR, EXIT_OK, Failure
-
-QUEUE_NAMES = ("local", "frontier", "default")
 
 
 def add_commands(commands: Any) -> None:
@@ -60,7 +59,7 @@ def is_postgres(settings: Settings) -> bool:
 
 def _queues(text: str) -> list[str]:
     queues = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = sorted(set(queues) - set(QUEUE_NAMES))
+    unknown = sorted(set(queues) - set(QUEUES))
     if not queues or unknown:
         raise Failure(
             f"--queues takes local, frontier and default, comma-separated; got {text!r}",
