@@ -265,13 +265,21 @@ class ServerProcess:
 
 
 def process_cpu(pid: int) -> float | None:
-    """User + system CPU seconds of a process, all threads; None where /proc is not."""
+    """User + system CPU seconds of a process and its descendants (`tierbot serve` runs its
+    workers in a child process), all threads, with the children it has already waited for;
+    None where /proc is not."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))
+    own = ticks / os.sysconf("SC_CLK_TCK")
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return own + sum(process_cpu(int(child)) or 0.0 for child in children)
 
 
 @dataclass

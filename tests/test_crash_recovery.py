@@ -108,8 +108,8 @@ class Served:
             return False
 
 
-@pytest.fixture
-def served(
+@pytest.fixture(name="served")
+def served_fixture(
     tmp_path: Path, github_proxy: GitHubProxy, fake_anthropic: FakeAnthropic
 ) -> Iterator[Served]:
     key = tmp_path / "app.pem"

@@ -605,7 +605,7 @@ def test_the_periodic_pass_visits_the_recently_reviewed_pulls_and_survives_failu
     from dataclasses import replace
     from datetime import UTC, datetime, timedelta
 
-    from bot.faces.app.server import collect_recent_feedback, feedback_loop
+    from bot.faces.app.parts import collect_recent_feedback, feedback_loop
     from tests.test_ledger import attempt, record, review
 
     now = datetime.now(UTC)

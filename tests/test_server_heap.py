@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import gc
 
-from bot.faces.app.server import _freeze_heap, _then_freeze_once
+from bot.faces.app.parts import freeze_heap, then_freeze_once
 
 
 def test_the_start_heap_is_frozen() -> None:
     gc.unfreeze()
     try:
-        _freeze_heap()
+        freeze_heap()
         assert gc.get_freeze_count() > 10_000  # the imported modules, at least
     finally:
         gc.unfreeze()
@@ -18,7 +18,7 @@ def test_the_start_heap_is_frozen() -> None:
 
 def test_the_heap_is_frozen_again_after_the_first_job_only() -> None:
     seen: list[tuple[str, str, str]] = []
-    after = _then_freeze_once(lambda *outcome: seen.append(outcome))
+    after = then_freeze_once(lambda *outcome: seen.append(outcome))
     gc.unfreeze()
     try:
         after("review", "done", "reviewed")

@@ -21,13 +21,19 @@ class Reachability:
     reachable: bool | None = None
     since: float | None = None
     error: str | None = None
+    on_change: Callable[[str | None], None] | None = None
+    """Told each outcome that changes the state or its error (a worker process tells the web
+    process, whose `/healthz` reports it)."""
 
     def record(self, error: str | None) -> None:
         """A request ended: with no error (the service answered), or with a transient one."""
         reachable = error is None
+        changed = reachable != self.reachable or error != self.error
         if reachable != self.reachable:
             self.since = self.clock()
         self.reachable, self.error = reachable, error
+        if changed and self.on_change is not None:
+            self.on_change(error)
 
     def as_json(self) -> dict[str, Any]:
         """The state for `/healthz`: "reachable", "unreachable" or "unknown", since when

@@ -14,6 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from bot.adapters.sqlite_begin import begin_immediate
+
 BUSY_TIMEOUT_SECONDS = 30
 
 
@@ -68,5 +70,7 @@ def _wal(cursor: Any) -> None:
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    write = conn.get_execution_options().get("ledger_write", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+    if conn.get_execution_options().get("ledger_write", False):
+        begin_immediate(conn.connection.dbapi_connection, BUSY_TIMEOUT_SECONDS)  # type: ignore[arg-type]
+    else:
+        conn.exec_driver_sql("BEGIN")

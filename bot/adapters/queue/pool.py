@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bot.adapters.queue.schema import _MIGRATIONS, SCHEMA_VERSION
+from bot.adapters.sqlite_begin import begin_immediate
 
 
 class Pool:
@@ -97,7 +98,7 @@ class Pool:
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction that takes the write lock at once (no deadlock on lock upgrade)."""
         with self._connection() as conn:
-            conn.execute("BEGIN IMMEDIATE")
+            begin_immediate(conn, self._busy_timeout)
             try:
                 yield conn
                 conn.commit()

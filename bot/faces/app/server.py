@@ -1,11 +1,13 @@
 """The GitHub App server on the embedded defaults: the webhook app, its queue and its workers.
 
-`build` wires everything from the process settings: the App's credentials, the SQLite queue,
-the model backends and prices (an unknown frontier model stops it here, not at the first
-review), and in-process workers that the Starlette lifespan starts and stops, with a background
-checkpoint of the SQLite file (bot.adapters.checkpointer: no webhook pays for one). `serve` runs it
-under uvicorn behind bot.faces.app.listener's timeouts and connection cap; `replay` runs one saved
-delivery through the same handlers and its jobs at once.
+`build` wires everything from the process settings into one process: the App's credentials, the
+SQLite queue, the model backends and prices (an unknown frontier model stops it here, not at the
+first review), and workers that the Starlette lifespan starts and stops, with a background
+checkpoint of the SQLite file (bot.adapters.checkpointer: no webhook pays for one). `serve` runs
+the webhook app under uvicorn behind bot.faces.app.listener's timeouts and connection cap, with
+the same workers in a child process (`build_front`, bot.faces.app.worker_process): a review's
+work on the event loop and the interpreter lock would otherwise delay deliveries' answers.
+`replay` runs one saved delivery through the same handlers and its jobs at once.
 
 GitHub need not be reachable at start. The App's login (`<slug>[bot]`, from `GET /app`, or
 TIERBOT_GITHUB_APP_SLUG) is asked for once, for a few seconds: GitHub refusing the App's
@@ -22,13 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,24 +37,21 @@ import uvicorn
 from starlette.applications import Starlette
 
 from bot.adapters.checkpointer import Checkpointer
-from bot.adapters.github import GitHubApp, PullRef
-from bot.adapters.ledger import Ledger
-from bot.adapters.metrics import JOBS, Metrics
-from bot.adapters.models.backends import backends_for, close_backends
-from bot.adapters.prices import PriceTable
+from bot.adapters.github import GitHubApp
+from bot.adapters.models.backends import close_backends
 from bot.adapters.queue import JobQueue
 from bot.adapters.reachability import Reachability
 from bot.adapters.settings import Settings, SettingsError
 from bot.faces.app import listener
 from bot.faces.app.events import EventSettings, route
-from bot.faces.app.github_app import Sleep, learn_login, start_github_app
+from bot.faces.app.github_app import Sleep, learn_login
+from bot.faces.app.parts import Base, build_base, feedback_loop, freeze_heap, workers_for
 from bot.faces.app.web import create_app
 from bot.faces.app.worker import Workers
-from bot.pipeline.feedback import collect_feedback
-from bot.pipeline.services import GitHubClient, Services
+from bot.faces.app.worker_process import WorkerProcess
+from bot.pipeline.services import Services
 
 log = structlog.get_logger("tierbot.server")
-FEEDBACK_WINDOW = timedelta(days=14)  # PRs reviewed this recently get their feedback collected
 
 
 @dataclass
@@ -84,50 +81,66 @@ async def build(
     clock: Callable[[], float] = time.time,
     sleep: Sleep = asyncio.sleep,
 ) -> Server:
-    """Everything the App needs, or SettingsError naming what is missing or refused.
-    `transport`, `clock` and `sleep` (every wait: GitHub's write spacing and retries, the
-    workers' polls and leases) are for tests."""
-    prices = PriceTable.for_settings(settings.prices_file)
-    prices.require(settings.frontier_model)
-    github_app, github = await start_github_app(
-        settings, transport=transport, clock=clock, sleep=sleep
-    )
-    assert settings.webhook_secret is not None  # start_github_app refused it missing
-    backends, models = backends_for(settings)
+    """Everything the App needs in one process, or SettingsError naming what is missing or
+    refused. `transport`, `clock` and `sleep` (every wait: GitHub's write spacing and retries,
+    the workers' polls and leases) are for tests."""
+    base = await build_base(settings, transport=transport, clock=clock, sleep=sleep)
+    workers = workers_for(settings, base, sleep=sleep)
+    services = workers.services
 
-    async def github_for(installation_id: int | None) -> GitHubClient:
-        if installation_id is None:
-            raise SettingsError("a job without an installation cannot reach GitHub as the App")
-        return await github_app.installation(installation_id)
+    @contextlib.asynccontextmanager
+    async def running() -> AsyncIterator[None]:
+        workers.start()
+        feedback = asyncio.create_task(
+            feedback_loop(services, settings.feedback_interval_seconds), name="tierbot-feedback"
+        )
+        try:
+            yield
+        finally:
+            feedback.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feedback
+            await workers.stop()
+            await close_backends(services.backends)
 
-    metrics = Metrics()
-    ledger = Ledger(settings.database_url)
-    await asyncio.to_thread(ledger.migrate)
-    queue = JobQueue(
-        settings.database_path, clock=clock, give_up_seconds=settings.job_give_up_seconds
-    )
-    services = Services(
-        settings, prices, backends, models, github_for, metrics, ledger, pushes=queue
-    )
-    workers = Workers(
-        queue,
-        services,
-        concurrency=settings.workers,
-        lease_seconds=settings.lease_seconds,
-        on_outcome=lambda kind, state, _: metrics.inc(JOBS, {"kind": kind, "outcome": state}),
-        sleep=sleep,
-    )
+    app = _webhook_app(settings, base, running(), on_enqueued=workers.wake, sleep=sleep)
+    return Server(app, base.queue, workers, services, base.github_app, base.github)
 
+
+async def build_front(settings: Settings) -> tuple[Starlette, WorkerProcess]:
+    """The App as `serve` runs it: the webhook app in this process and its workers in a child
+    process (bot.faces.app.worker_process), so that no review's work holds up a delivery's
+    answer."""
+    base = await build_base(settings)
+    process = WorkerProcess(settings, base.github)
+
+    @contextlib.asynccontextmanager
+    async def running() -> AsyncIterator[None]:
+        await process.start()
+        try:
+            yield
+        finally:
+            await process.stop()
+
+    return _webhook_app(settings, base, running(), on_enqueued=process.wake), process
+
+
+def _webhook_app(
+    settings: Settings,
+    base: Base,
+    running: contextlib.AbstractAsyncContextManager[None],
+    *,
+    on_enqueued: Callable[[], None] | None,
+    sleep: Sleep = asyncio.sleep,
+) -> Starlette:
+    """The webhook app over `base`, whose lifespan runs `running` (the workers, wherever they
+    are) beside learning the App's login and the background checkpoint of the SQLite file."""
     checkpointer = Checkpointer(settings.database_path)
+    github_app = base.github_app
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        workers.start()
         tasks = [
-            asyncio.create_task(
-                feedback_loop(services, settings.feedback_interval_seconds),
-                name="tierbot-feedback",
-            ),
             asyncio.create_task(
                 learn_login(github_app, app.state.admit_held, sleep=sleep), name="tierbot-login"
             ),
@@ -135,118 +148,47 @@ async def build(
             asyncio.create_task(checkpointer.run(), name="tierbot-checkpoint"),
         ]
         try:
-            yield
+            async with running:
+                yield
         finally:
             for task in tasks:
                 task.cancel()
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await workers.stop()
-            await close_backends(backends)
-            await github_app.aclose()
-            queue.close()
-            ledger.close()
+            await base.aclose()
 
     def bot_login() -> str | None:
         slug = github_app.known_slug
         return None if slug is None else f"{slug}[bot]"
 
-    app = create_app(
+    assert settings.webhook_secret is not None  # start_github_app refused it missing
+    return create_app(
         secret=settings.webhook_secret,
-        queue=queue,
+        queue=base.queue,
         bot_login=bot_login,
         event_settings=EventSettings(),
-        on_enqueued=workers.wake,
-        metrics=metrics,
+        on_enqueued=on_enqueued,
+        metrics=base.metrics,
         lifespan=lifespan,
         caps=settings.caps,
-        github=github,
+        github=base.github,
     )
-    return Server(app, queue, workers, services, github_app, github)
-
-
-async def collect_recent_feedback(services: Services, *, now: datetime | None = None) -> int:
-    """One pass of the periodic feedback collection: for each pull request reviewed in the last
-    FEEDBACK_WINDOW by an installation, that installation's client records the reactions and
-    resolved threads on the bot's comments. A PR that fails is logged and skipped; one reviewed
-    without an installation (the CLI) is left out. Returns the number of new records."""
-    ledger = services.ledger
-    if ledger is None:
-        return 0
-    since = (now or datetime.now(UTC)) - FEEDBACK_WINDOW
-    pulls = await asyncio.to_thread(lambda: ledger.recent_pulls(since=since))
-    new = 0
-    for repo, number, installation_id in pulls:
-        if installation_id is None:
-            continue  # reviewed outside the App (the CLI): no installation to ask as
-        owner, _, name = repo.partition("/")
-        ref = PullRef(owner, name, number)
-        try:
-            github = await services.github_for(installation_id)
-            new += await collect_feedback(github, ref, services, installation_id)
-        except Exception:  # one PR (a removed installation, a deleted repo) never stops the pass
-            log.exception("feedback collection failed", pull=str(ref), installation=installation_id)
-    return new
-
-
-async def feedback_loop(services: Services, interval: float) -> None:
-    """Run `collect_recent_feedback` every `interval` seconds, the first time one interval after
-    the start, until cancelled; a failed pass is logged and the loop goes on."""
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            new = await collect_recent_feedback(services)
-            log.info("feedback collected", new=new)
-        except Exception:
-            log.exception("feedback collection failed")
 
 
 async def serve(settings: Settings, host: str, port: int) -> None:
     """Run the App under uvicorn with bot.faces.app.listener's limits (and their logging) until
-    stopped."""
+    stopped; its workers run in a child process."""
     limits = listener.Limits(
         header_timeout=settings.header_timeout_seconds,
         body_timeout=settings.body_timeout_seconds,
         max_connections=settings.max_connections,
     )
     limits = listener.fitted(limits, listener.raise_fd_limit())
-    server = await build(settings)
-    _freeze_heap()
-    server.workers.on_outcome = _then_freeze_once(server.workers.on_outcome)
-    config = listener.config(server.app, host=host, port=port, limits=limits)
+    app, _ = await build_front(settings)
+    freeze_heap()
+    config = listener.config(app, host=host, port=port, limits=limits)
     await uvicorn.Server(config).serve()
-
-
-def _freeze_heap() -> None:
-    """Leave what the start built (modules, their classes and schemas: most of the heap) out of
-    the garbage collector's full passes. CPython's oldest-generation pass walks every tracked
-    object, and deliveries allocate enough that one runs every few seconds under load: with the
-    heap of imported modules it took 150 ms (measured at 200 deliveries a second), holding the
-    GIL, so every request in flight waited for it. Objects still referenced are freed as usual.
-    https://docs.python.org/3/library/gc.html#gc.freeze"""
-    gc.collect()
-    gc.freeze()
-
-
-def _then_freeze_once(
-    on_outcome: Callable[[str, str, str], None] | None,
-) -> Callable[[str, str, str], None]:
-    """`on_outcome`, then `_freeze_heap` once, after the first job: the first review imports what
-    reviews need (the model SDK, the secret scanners, the Markdown checker), as much again as
-    the start; without this the full passes walk it all again (140 ms measured). The freeze
-    itself runs one full pass, once, on the event loop, at the end of the first job."""
-    frozen = False
-
-    def after(kind: str, state: str, detail: str) -> None:
-        nonlocal frozen
-        if on_outcome is not None:
-            on_outcome(kind, state, detail)
-        if not frozen:
-            frozen = True
-            _freeze_heap()
-
-    return after
 
 
 @dataclass(frozen=True, slots=True)

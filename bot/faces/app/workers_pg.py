@@ -45,8 +45,8 @@ from bot.adapters.metrics import JOBS
 from bot.adapters.queue.schema import BACKOFF_FACTOR, MAX_BACKOFF_SECONDS
 from bot.adapters.settings import Settings
 from bot.core.job import Job
+from bot.faces.app.parts import collect_recent_feedback
 from bot.faces.app.scaleout import build_parts, close_services, services_for
-from bot.faces.app.server import collect_recent_feedback
 from bot.pipeline.commands import report_failure, run
 from bot.pipeline.services import Retry, Services
 

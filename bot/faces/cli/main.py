@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import importlib
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -178,11 +180,32 @@ def _lazy(module: str, name: str) -> Callable[[argparse.Namespace, Settings], in
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.adapters.github import GitHubError  # noqa: PLC0415
-    from bot.faces.app import listener, server, setup  # noqa: PLC0415 - loads only here
-
     if is_postgres(settings):
         return serve_scale_out(args, settings)
+    with _shared_metrics():
+        return _serve_embedded(args, settings)
+
+
+@contextlib.contextmanager
+def _shared_metrics() -> Iterator[None]:
+    """On the embedded defaults the workers run in a child process: unless the operator chose a
+    folder, count in prometheus-client's multiprocess mode in a temporary one, removed at exit,
+    so that `/metrics` sums both processes. Set before prometheus-client is imported, which
+    reads it then."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="tierbot-metrics-") as folder:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+        try:
+            yield
+        finally:
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+
+
+def _serve_embedded(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.adapters.github import GitHubError  # noqa: PLC0415
+    from bot.faces.app import listener, server, setup  # noqa: PLC0415 - loads only here
 
     try:
         with asyncio.Runner(loop_factory=listener.event_loop) as runner:
