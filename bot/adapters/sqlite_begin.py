@@ -27,6 +27,7 @@ def begin_immediate(conn: sqlite3.Connection, timeout: float) -> None:
     connection's own busy timeout is kept for its other statements."""
     deadline = time.monotonic() + timeout
     wait = _FIRST_WAIT
+    kept = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
     conn.execute("PRAGMA busy_timeout = 0")
     try:
         while True:
@@ -39,7 +40,7 @@ def begin_immediate(conn: sqlite3.Connection, timeout: float) -> None:
             time.sleep(wait)
             wait = min(wait * 2, _LONGEST_WAIT)
     finally:
-        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        conn.execute(f"PRAGMA busy_timeout = {kept}")
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
