@@ -96,6 +96,8 @@ def test_the_child_reviews_counts_on_metrics_and_dies_with_a_killed_server(
         == 1
     )
     assert metric(served, "tierbot_webhooks_total", 'event="pull_request",result="queued"') == 1
+    assert metric(served, "tierbot_job_seconds_count", 'kind="review"') == 1
+    assert metric(served, "tierbot_model_seconds_count", 'tier="frontier"') == 1
 
     served.kill()
     wait_for("the child gone with its parent", lambda: not running(child), 10, served.log)

@@ -52,7 +52,7 @@ REVIEWS = "tierbot_reviews_total"  # tier
 TOKENS = "tierbot_model_tokens_total"  # tier, kind (input, output, cache_read, cache_write)
 DOLLARS = "tierbot_spend_usd_total"  # tier
 BASELINE_DOLLARS = "tierbot_baseline_usd_total"  # what the all-frontier review would have cost
-MODEL_SECONDS = "tierbot_model_request_seconds"  # tier
+MODEL_SECONDS = "tierbot_model_seconds"  # tier; one review's requests on a tier
 CAPPED = "tierbot_capped_total"  # work (review, command), scope (author, repo)
 
 HELP: dict[str, str] = {
@@ -65,7 +65,7 @@ HELP: dict[str, str] = {
     TOKENS: "Model tokens, by tier and kind.",
     DOLLARS: "Model spend in US dollars, by tier.",
     BASELINE_DOLLARS: "What all-frontier reviews of the same work would have cost, in US dollars.",
-    MODEL_SECONDS: "Time of one model request, by tier.",
+    MODEL_SECONDS: "Time a tier took over one review (its requests, run concurrently), by tier.",
     CAPPED: "Work by accounts without write access refused by an hourly cap, by work and scope.",
 }
 

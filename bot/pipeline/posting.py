@@ -16,7 +16,14 @@ from datetime import UTC, datetime
 import structlog
 
 from bot.adapters.github import GitHubError, PullRef
-from bot.adapters.metrics import BASELINE_DOLLARS, DOLLARS, REVIEWS, TOKENS, Metrics
+from bot.adapters.metrics import (
+    BASELINE_DOLLARS,
+    DOLLARS,
+    MODEL_SECONDS,
+    REVIEWS,
+    TOKENS,
+    Metrics,
+)
 from bot.core.anchor import Comment
 from bot.core.cost import Spend, review_spend
 from bot.core.counts import counted
@@ -164,9 +171,11 @@ def count(metrics: Metrics | None, result: ReviewResult, spend: Spend | None) ->
 
 
 def count_requests(metrics: Metrics, attempts: Sequence[Attempt], spend: Spend | None) -> None:
-    """Tokens by tier and kind, and dollars against the baseline, of any task's requests."""
+    """Tokens by tier and kind, each attempt's time, and dollars against the baseline, of any
+    task's requests."""
     for attempt in attempts:
         tier = attempt.tier.value
+        metrics.observe(MODEL_SECONDS, {"tier": tier}, attempt.wall_seconds)
         usage = attempt.usage
         for kind, tokens in (
             ("input", usage.input_tokens),

@@ -18,12 +18,14 @@ import contextlib
 import functools
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
 
+from bot.adapters.metrics import JOB_SECONDS
 from bot.adapters.queue import LeaseLostError, QueuedJob
 from bot.core.job import Job
 from bot.pipeline.commands import report_failure, run
@@ -124,6 +126,7 @@ class Workers:
 
     async def _handle(self, job: QueuedJob, worker: str) -> None:
         renewer = asyncio.create_task(self._renew(job.id, worker))
+        started = time.monotonic()
         try:
             # When it was queued, for a command: what it asks about is the pull request then.
             done = await self.runner(job, self.services, queued_at=job.created_at)
@@ -147,6 +150,9 @@ class Workers:
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer
+            if self.services.metrics is not None:
+                elapsed = time.monotonic() - started
+                self.services.metrics.observe(JOB_SECONDS, {"kind": job.kind}, elapsed)
 
     async def _failed(
         self,

@@ -41,7 +41,7 @@ from procrastinate.jobs import Job as ProcrastinateJob
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 
 from bot.adapters.jobs import TASK, args_job, connect_url
-from bot.adapters.metrics import JOBS
+from bot.adapters.metrics import JOB_SECONDS, JOBS
 from bot.adapters.queue.schema import BACKOFF_FACTOR, MAX_BACKOFF_SECONDS
 from bot.adapters.settings import Settings
 from bot.core.job import Job
@@ -147,6 +147,7 @@ def register(
         await liveness.hold(context.job.worker_id)
         work, queued = args_job({"job": job, "queued_at": queued_at})
         pull = f"{work.owner}/{work.repo}#{work.number}"
+        started = time.monotonic()
         try:
             outcome = str(await run(work, services, queued_at=queued))
         except Retry as exc:
@@ -163,6 +164,10 @@ def register(
             await _tell(work, services, f"{type(exc).__name__}: {exc}", context)
             count(work.kind, "failed")
             raise
+        finally:
+            if metrics is not None:
+                elapsed = time.monotonic() - started
+                metrics.observe(JOB_SECONDS, {"kind": work.kind}, elapsed)
         log.info("job done", job=context.job.id, outcome=outcome, pull=pull)
         count(work.kind, "done")
         return outcome
