@@ -122,7 +122,8 @@ def quality(scored: Iterable[Scored]) -> Quality:
 
 @dataclass(frozen=True, slots=True)
 class TierUse:
-    """The requests sent to one tier and what they cost."""
+    """The review attempts on one tier, their model requests (one per part), and what they
+    cost."""
 
     attempts: int = 0
     parts: int = 0

@@ -34,10 +34,11 @@ def quality_json(figures: Quality) -> dict[str, Any]:
 
 
 def use_json(use: TierUse) -> dict[str, Any]:
-    """One tier's requests, tokens, GPU time and dollars."""
+    """One tier's review attempts and model requests (one per part), tokens, GPU time and
+    dollars."""
     return {
-        "requests": use.attempts,
-        "parts": use.parts,
+        "attempts": use.attempts,
+        "requests": use.parts,
         "tokens": {
             "input": use.input_tokens,
             "output": use.output_tokens,
@@ -106,7 +107,7 @@ def scorecard_json(
         },
         "spent_usd": usd_json(figures.spent_usd),
         "baseline_usd": usd_json(figures.baseline_usd),
-        "changes_detail": [scored_json(item) for item in scored],
+        "results": [scored_json(item) for item in scored],
     }
 
 
@@ -178,7 +179,7 @@ def tier_rows(figures: Totals) -> list[tuple[str, ...]]:
                 _pct(q.hit_rate),
                 _pct(q.precision),
                 "-" if per_change is None else f"{per_change:.2f}",
-                str(use.attempts),
+                str(use.parts),
                 f"{use.input_tokens + use.cache_read_tokens + use.cache_write_tokens:,}",
                 f"{use.output_tokens:,}",
                 format_usd(use.usd),
