@@ -4,14 +4,15 @@ loads none of the review's modules (`tierbot score` keeps its quick start)."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bot.core.findings import DEFAULT_WITHIN
 
 
-def add_command(commands: Any, run: Any) -> None:
-    """The `eval` subcommand's arguments."""
+def add_command(commands: Any, run: Callable[[argparse.Namespace, Any], int]) -> None:
+    """Add `eval` to the `tierbot` command parser's subcommands, to be run by `run`."""
     command = commands.add_parser(
         "eval",
         help="review labelled changes offline: hit rate, precision, tokens and cost per tier",
@@ -31,7 +32,8 @@ def add_command(commands: Any, run: Any) -> None:
         type=_lines,
         default=DEFAULT_WITHIN,
         metavar="N",
-        help="a comment this many lines or fewer from an expected finding hits it (default 3)",
+        help="a comment this many lines or fewer from an expected finding hits it "
+        "(default %(default)s)",
     )
     command.add_argument(
         "--limit", type=_positive, metavar="N", help="only the first N changes of the dataset"

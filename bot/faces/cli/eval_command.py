@@ -26,7 +26,7 @@ from bot.core.pricing import PriceError, UnknownModelError
 from bot.core.printable import json_line, printable, warn
 from bot.core.repo_settings import RepoSettings
 from bot.core.routing import Models, Tier
-from bot.core.scorecard import Scored, Status, totals
+from bot.core.scorecard import Scored, Status, Totals, totals
 from bot.core.scorecard_render import change_rows, scorecard_json, summary_lines, tier_rows
 from bot.faces.cli.columns import write_columns
 from bot.faces.cli.exits import EXIT_FAILED, EXIT_INPUT_ERROR, EXIT_OK, Failure
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         data["models"] = _models_json(models)
         sys.stdout.write(json_line(data))
     else:
-        _print_text(args, scored, models)
+        _print_text(args, scored, figures, models)
     if figures.not_reviewed:
         warn(f"{figures.not_reviewed} of {figures.changes} changes could not be reviewed")
         return EXIT_FAILED
@@ -142,9 +142,10 @@ def _models_json(models: Models) -> dict[str, dict[str, str | None]]:
     }
 
 
-def _print_text(args: argparse.Namespace, scored: Sequence[Scored], models: Models) -> None:
+def _print_text(
+    args: argparse.Namespace, scored: Sequence[Scored], figures: Totals, models: Models
+) -> None:
     out = sys.stdout
-    figures = totals(scored)
     out.write(
         printable(
             f"tierbot eval of {args.dataset} (tier: {args.tier}; a comment within "
