@@ -47,6 +47,24 @@ def test_the_line_shows_after_a_second_and_is_cleared_at_the_end() -> None:
     assert stream.getvalue().endswith("\r\x1b[K")
 
 
+def test_a_run_of_many_changes_names_the_one_it_is_at() -> None:
+    """`tierbot eval` names the change in hand before the models' counts, which add up over
+    the run."""
+    clock, stream = Clock(), Terminal()
+    progress = Progress(stream, clock=clock)
+    progress.doing("change 1 of 3 (fix-retry)")
+    progress.started("frontier", "claude")
+    progress.finished("claude", ok=True)
+    progress.doing("change 2 of 3 (clean-rename)")
+    progress.started("frontier", "claude")
+    clock.now += 5
+    progress.draw()
+    assert stream.getvalue() == (
+        "\r\x1b[Ktierbot: change 2 of 3 (clean-rename): frontier model claude: 1 of 2 parts "
+        "answered (5 s)"
+    )
+
+
 def test_off_a_terminal_nothing_is_written() -> None:
     clock, stream = Clock(), io.StringIO()
     progress = Progress(stream, clock=clock)

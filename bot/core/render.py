@@ -230,9 +230,12 @@ def _model_name(decision: Decision) -> str:
     return decision.model
 
 
-def _usd(amount: Decimal) -> str:
+def usd_json(amount: Decimal) -> str:
     """Dollars as a decimal string for JSON, to a millionth of a dollar (no float rounding)."""
     return format(amount.quantize(Decimal("0.000001")).normalize(), "f") if amount else "0"
+
+
+_usd = usd_json
 
 
 def _indent(text: str, prefix: str = "  ") -> str:

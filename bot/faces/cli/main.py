@@ -21,13 +21,14 @@ from bot.core.pricing import PriceError, UnknownModelError
 from bot.core.printable import json_line, printable
 from bot.core.routing import Task
 from bot.faces.cli.columns import write_columns
+from bot.faces.cli.eval_args import add_command as add_eval_command
 from bot.faces.cli.exits import EXIT_FAILED, EXIT_INPUT_ERROR, EXIT_OK, Failure, guarded
 from bot.faces.cli.worker import add_commands as add_scale_out_commands
 from bot.faces.cli.worker import is_postgres, serve_scale_out
 
 # Commands that print a result and end: their logs go to stderr, one line each, so standard
 # output holds only the result and a failure never shows as a traceback.
-_ONE_SHOT = {"review", "replay", "report", "doctor", "migrate"}
+_ONE_SHOT = {"review", "eval", "replay", "report", "doctor", "migrate"}
 _READS_ENV_FILE = {"serve", "replay"}  # ./.env, which the App's registration writes
 ENV_FILE = ".env"
 
@@ -105,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     review.add_argument("--json", action="store_true", help="print one JSON object")
     review.add_argument("--config", type=Path, metavar="FILE", help="a repo settings file")
     review.set_defaults(run=_lazy("bot.faces.cli.review_command", "run"))
+    add_eval_command(commands, _lazy("bot.faces.cli.eval_command", "run"))
     action_cmd = commands.add_parser(
         "action",
         help="run as a step of a GitHub Actions workflow (reads the runner's environment)",

@@ -50,10 +50,15 @@ class Progress:
         self._clock = clock
         self._models: dict[str, _Model] = {}
         self._retries = 0
+        self._doing = ""
         self._since: float | None = None
         self._shown = False
         isatty = getattr(stream, "isatty", None)
         self.enabled = bool(isatty and isatty())
+
+    def doing(self, what: str) -> None:
+        """Name the step the work is at ("change 3 of 12: fix-retry"), shown first on the line."""
+        self._doing = what
 
     def started(self, tier: str, model: str) -> None:
         """A request to `model` (of `tier`) has begun."""
@@ -84,6 +89,8 @@ class Progress:
             parts.append(f"{entry.tier} model {model}: {done}")
         elapsed = self._clock() - self._since if self._since is not None else 0.0
         status = "; ".join(parts) or "starting"
+        if self._doing:
+            status = f"{self._doing}: {status}"
         retries = f", {counted(self._retries, 'retry', 'retries')}" if self._retries else ""
         return printable(f"tierbot: {status} ({elapsed:.0f} s{retries})")
 

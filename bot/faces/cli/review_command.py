@@ -37,12 +37,12 @@ from bot.faces.cli.diff_input import STDIN, read_diff
 from bot.faces.cli.exits import EXIT_FAILED, Failure
 from bot.faces.cli.pr_url import PullUrlError, pull_ref
 from bot.faces.cli.progress import Progress, with_progress
-from bot.pipeline.allowance import Decided, decide_change
-from bot.pipeline.change import Unreadable, read_change
-from bot.pipeline.posting import review_prepared, spend_of
+from bot.pipeline.allowance import Decided
+from bot.pipeline.change import Unreadable
+from bot.pipeline.diff_review import decide_diff, diff_services, review_ready
+from bot.pipeline.posting import review_prepared
 from bot.pipeline.prepare import prepare
 from bot.pipeline.request import Outcome, Request, Status
-from bot.pipeline.review import review_change
 from bot.pipeline.services import GitHubClient, Services
 
 if TYPE_CHECKING:
@@ -219,24 +219,19 @@ async def _review_diff(
     for problem in repo.problems:
         warn(f"repo settings: {problem}")
     title = "standard input" if path == STDIN else path
-    read = read_change(read_diff(path), repo)
+    services = diff_services(settings, prices, backends, models)
+    read = await decide_diff(read_diff(path), repo, services, override=override)
     if isinstance(read, Unreadable):
         if read.changes is None:
             raise Failure(f"{title}: {read.error}", EXIT_INPUT_ERROR)
         return _all_excluded(title, read.excluded, as_json)
-    services = Services(settings, prices, backends, models, _no_github)
-    decided = await decide_change(read, repo, "", services, override=override)
-    nothing = decided.nothing_to_review()
+    decided, excluded = read.decided, read.change.excluded
+    nothing = read.nothing_to_review()
     if nothing is not None or decided.decision.error is not None:
-        return _Shown.of(title, decided, read.excluded, nothing=nothing)
+        return _Shown.of(title, decided, excluded, nothing=nothing)
     async with progress.running():
-        result = await review_change(read.kept, decided.decision, decided.backends, repo)
-    spend = spend_of(result.attempts, services)
-    return _Shown.of(title, decided, read.excluded, result=result, spend=spend)
-
-
-async def _no_github(_installation: int | None) -> GitHubClient:
-    raise GitHubError("a diff file has no pull request on GitHub")
+        result, spend = await review_ready(read, repo, services)
+    return _Shown.of(title, decided, excluded, result=result, spend=spend)
 
 
 def _print(shown: _Shown, configure: list[str], as_json: bool, override: Tier | None) -> int:
