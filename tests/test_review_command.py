@@ -221,3 +221,30 @@ def test_a_closed_pull_request_is_not_reviewed_as_the_app_would_not(
         assert main(["review", "https://github.com/octo/app/pull/12"]) == 1
     assert "not reviewed: the pull request is closed" in capsys.readouterr().err
     assert not any("/contents/" in path for _, path in github.calls)  # no further reading
+
+
+@pytest.mark.usefixtures("no_models")
+def test_a_pull_request_with_every_file_excluded_is_skipped_as_a_diff_is(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every file excluded by the repo settings is nothing to run a review on, not a failure:
+    exit 0 and `skipped`, by URL as with --diff."""
+    diff = git_diff(Edit("vendor/lib.js", added=["x"]))
+    github = FakeGitHubAPI(number=12, diff=diff)
+    github.settings_file = "exclude: ['vendor/']\n"
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    with github.served() as api_url:
+        monkeypatch.setenv("TIERBOT_GITHUB_API_URL", api_url)
+        code, out = run_json(capsys, "https://github.com/octo/app/pull/12")
+    assert code == 0
+    assert out == {
+        "reviewed": False,
+        "skipped": "octo/app#12: every changed file is excluded by the repo settings",
+        "excluded": ["vendor/lib.js"],
+    }
+    config = tmp_path / "tierbot.yml"
+    config.write_text("exclude: ['vendor/']\n")
+    diff_file = tmp_path / "vendor.diff"
+    diff_file.write_text(diff)
+    code, out = run_json(capsys, "--diff", str(diff_file), "--config", str(config))
+    assert (code, out["reviewed"], out["excluded"]) == (0, False, ["vendor/lib.js"])

@@ -119,6 +119,7 @@ async def _run(args: argparse.Namespace, settings: Settings, prices: PriceTable)
                 settings_text,
                 override,
                 progress,
+                args.json,
             )
     except (OSError, PullUrlError) as exc:
         raise Failure(str(exc), EXIT_INPUT_ERROR) from None
@@ -141,6 +142,7 @@ async def _review_pull(
     settings_text: str | None,
     override: Tier | None,
     progress: Progress,
+    as_json: bool,
 ) -> _Shown | int:
     """The pull request through the App's pipeline, as a dry run, recorded in the ledger."""
     ref = pull_ref(url, settings.github_api_url)
@@ -173,7 +175,7 @@ async def _review_pull(
         try:
             prepared = await prepare(github, request, services)
             if isinstance(prepared, Outcome):
-                return _not_prepared(str(ref), prepared)
+                return _not_prepared(str(ref), prepared, as_json)
             for problem in prepared.repo.problems:
                 warn(f"repo settings: {problem}")
             title = f"{ref} ({prepared.pull.title})"
@@ -189,10 +191,12 @@ async def _review_pull(
         return _Shown.of(title, prepared.decided, excluded, result=result, spend=outcome.spend)
 
 
-def _not_prepared(title: str, outcome: Outcome) -> _Shown | int:
-    """What to show of a pull request with nothing to review; else print why it is not
-    reviewed, and the exit code."""
+def _not_prepared(title: str, outcome: Outcome, as_json: bool) -> _Shown | int:
+    """What to show of a pull request with nothing to review; every file excluded is said as
+    for a diff (exit 0); else why it is not reviewed, as a failure."""
     decision, estimates = outcome.decision, outcome.estimates
+    if outcome.status is Status.SKIPPED and outcome.excluded:
+        return _all_excluded(title, outcome.excluded, as_json)
     if outcome.status is Status.NOTHING and decision is not None and estimates is not None:
         return _Shown(
             title, decision, estimates, outcome.coverage, outcome.excluded, nothing=outcome.reason
