@@ -265,6 +265,8 @@ def test_a_slash_command_is_carried_out_with_the_apps_rules(
         ("POST", reviews_path(number)),
         ("POST", f"/repos/{OWNER}/{REPO}/issues/{number}/comments"),
     ]
+    # Prepared once, to decide the tier, and reviewed from that: the settings file is read once.
+    assert len(github_proxy.find("GET", r".*/contents/\.github/tierbot\.yml.*")) == 1
     assert prism.problems(since) == []
 
 

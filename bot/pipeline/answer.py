@@ -13,19 +13,26 @@ from bot.core.markdown.safe import plain_text, safe_markdown
 from bot.core.routing import Task
 from bot.core.secrets.redaction import redact_text
 from bot.pipeline.posting import count_requests, spend_of
-from bot.pipeline.prepare import prepare
+from bot.pipeline.prepare import Prepared, prepare
 from bot.pipeline.question import answer_question
 from bot.pipeline.request import Outcome, Request, Status
 from bot.pipeline.services import GitHubClient, Services
 
 
 async def answer(
-    github: GitHubClient, request: Request, question: str, services: Services, thread: str
+    github: GitHubClient,
+    request: Request,
+    question: str,
+    services: Services,
+    thread: str,
+    prepared: Prepared | Outcome | None = None,
 ) -> str:
     """The answer to post, or why there is none; never an empty success. `request.asked_by`
-    is who asked: without write access, the untrusted policy applies."""
+    is who asked: without write access, the untrusted policy applies. `prepared` is what
+    `prepare` already made of `request`, if anything."""
     ref = request.ref
-    prepared = await prepare(github, request, services)
+    if prepared is None:
+        prepared = await prepare(github, request, services)
     if isinstance(prepared, Outcome):
         if prepared.status is Status.REFUSED:
             return (

@@ -27,6 +27,7 @@ from bot.pipeline.answer import answer, quote, thread_reply
 from bot.pipeline.posting import review_pull
 from bot.pipeline.prepare import (
     ASK_A_MAINTAINER,
+    Prepared,
     not_reviewed,
     prepare,
     read_summary,
@@ -82,20 +83,28 @@ def request_for(job: Job, queued_at: float | None = None) -> Request | None:
     )
 
 
-async def run(job: Job, services: Services, *, queued_at: float | None = None) -> Outcome:
-    """Carry out one job. Raises Retry for transient failures, by their kind: any GitHub
-    request (the installation token's included) that found GitHub unreachable, slow, failing
-    (5xx) or rate limiting (`GitHubError.transient`), and a review whose every part failed for
-    a passing reason (`ReviewResult.transient`)."""
+async def run(
+    job: Job,
+    services: Services,
+    *,
+    queued_at: float | None = None,
+    prepared: Prepared | Outcome | None = None,
+) -> Outcome:
+    """Carry out one job. `prepared` is what `prepare` already made of the job's request
+    (`request_for`), when a face prepared it to decide where to run it (the Action). Raises
+    Retry for transient failures, by their kind: any GitHub request (the installation token's
+    included) that found GitHub unreachable, slow, failing (5xx) or rate limiting
+    (`GitHubError.transient`), and a review whose every part failed for a passing reason
+    (`ReviewResult.transient`)."""
     ref = PullRef(job.owner, job.repo, job.number)
     try:
         github = await services.github_for(job.installation_id)
         if job.kind == "review":
             request = request_for(job)
             assert request is not None
-            return await review_pull(github, request, services)
+            return await review_pull(github, request, services, prepared)
         if job.kind == "command":
-            return await _command(github, job, services, queued_at)
+            return await _command(github, job, services, queued_at, prepared)
         if job.kind == "reply":
             return await thread_reply(github, ref, job.payload, services, job.installation_id)
         if job.kind == "notice":
@@ -122,7 +131,11 @@ async def report_failure(job: Job, services: Services, reason: str) -> None:
 
 
 async def _command(
-    github: GitHubClient, job: Job, services: Services, queued_at: float | None
+    github: GitHubClient,
+    job: Job,
+    services: Services,
+    queued_at: float | None,
+    prepared: Prepared | Outcome | None,
 ) -> Outcome:
     ref = PullRef(job.owner, job.repo, job.number)
     payload = job.payload
@@ -143,10 +156,10 @@ async def _command(
         return Outcome(Status.REFUSED, "no write access")
     request = request_for(job, queued_at)
     if name == "review" and request is not None:
-        return await review_pull(github, request, services)
+        return await review_pull(github, request, services, prepared)
     if name == "ask" and request is not None:
         question = str(args[0]) if args else ""
-        text = await answer(github, request, question, services, "")
+        text = await answer(github, request, question, services, "", prepared)
         await github.reply(ref, f"{quote(question)}\n\n{text}")
         return Outcome(Status.REPLIED, "/ask")
     if name == "route":

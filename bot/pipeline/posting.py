@@ -40,11 +40,18 @@ from bot.pipeline.services import FeedbackSource, GitHubClient, Retry, Services
 log = structlog.get_logger("tierbot.pipeline")
 
 
-async def review_pull(github: GitHubClient, request: Request, services: Services) -> Outcome:
+async def review_pull(
+    github: GitHubClient,
+    request: Request,
+    services: Services,
+    prepared: Prepared | Outcome | None = None,
+) -> Outcome:
     """Review the pull request's new commits (or all of it) and post the comments and summary;
-    or post why it was not reviewed. Raises Retry when every part of the review failed for a
+    or post why it was not reviewed. `prepared` is what `prepare` already made of `request`
+    (GitHub is then not read again). Raises Retry when every part of the review failed for a
     passing reason (a model overloaded, rate limited, timing out or unreachable)."""
-    prepared = await prepare(github, request, services)
+    if prepared is None:
+        prepared = await prepare(github, request, services)
     if isinstance(prepared, Outcome):
         if not request.dry_run:
             await post_outcome(github, request.ref, prepared)

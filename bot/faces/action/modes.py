@@ -49,8 +49,6 @@ from bot.faces.app import events
 from bot.pipeline.allowance import FORK_NOT_SELF_HOSTED
 from bot.pipeline.commands import post_notice
 from bot.pipeline.commands import run as run_job
-from bot.pipeline.posting import post_outcome, review_prepared
-from bot.pipeline.prepare import Prepared
 from bot.pipeline.request import Outcome, Status
 from bot.pipeline.services import GitHubClient, Retry, Services
 
@@ -282,7 +280,8 @@ async def _review(
         report.note = "nothing to do"
         return report
     try:
-        report.outcome = await _carry_out(github, job, dispatch, services)
+        # From what dispatch_for prepared: GitHub is not read again for a review, /review or /ask.
+        report.outcome = await run_job(job, services, prepared=dispatch.prepared)
     except Retry as exc:
         cause = exc.__cause__
         if isinstance(cause, GitHubError) and cause.status in (401, 403) and cause.retry_at is None:
@@ -292,23 +291,6 @@ async def _review(
         annotate(out, "notice", f"tierbot: {report.outcome}")
     _account(report, inputs.fail_on)
     return report
-
-
-async def _carry_out(github: GitHub, job: Job, dispatch: Dispatch, services: Services) -> Outcome:
-    """The job through the pipeline: a review job from what `dispatch_for` prepared (GitHub is not
-    read again), any other job as the App's worker runs it."""
-    prepared = dispatch.prepared
-    if job.kind != "review" or prepared is None:
-        return await run_job(job, services)
-    if isinstance(prepared, Prepared):
-        try:
-            return await review_prepared(github, prepared, services)
-        except GitHubError as exc:
-            if exc.transient:
-                raise Retry(str(exc), exc.retry_at) from exc
-            raise
-    await post_outcome(github, PullRef(job.owner, job.repo, job.number), prepared)
-    return prepared
 
 
 def _account(report: StepReport, fail_on: Severity | None) -> None:
