@@ -84,6 +84,11 @@ class Settings:
         )
 
     @property
+    def on_postgres(self) -> bool:
+        """Whether TIERBOT_DATABASE_URL names PostgreSQL (the scale-out mode)."""
+        return is_postgres_url(self.database_url)
+
+    @property
     def database_path(self) -> str:
         """The SQLite file of the embedded defaults, from a `sqlite:///PATH` URL or a bare path."""
         url = self.database_url
@@ -226,3 +231,10 @@ def models_for(
         local_unavailable=local_unavailable,
         frontier_unavailable=frontier_unavailable,
     )
+
+
+def is_postgres_url(url: str) -> bool:
+    """Whether `url` names PostgreSQL: `postgresql://`, `postgres://`, or either with a driver
+    (`postgresql+psycopg://`)."""
+    scheme, sep, _ = url.partition("://")
+    return bool(sep) and scheme.split("+")[0] in ("postgresql", "postgres")

@@ -9,6 +9,8 @@ from typing import Final
 
 import psycopg
 
+from bot.adapters.settings import is_postgres_url
+
 MIGRATION_LOCK: Final = 0x7469_6572_6A6F_6273  # an advisory lock id: b"tierjobs"
 
 TABLES: Final = """
@@ -58,8 +60,8 @@ REQUIRED: Final = ("procrastinate_jobs", "tierbot_deliveries", "tierbot_admitted
 
 def connect_url(url: str) -> str:
     """The libpq URL of a `postgresql://` or `postgresql+psycopg://` URL."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme.split("+")[0] not in ("postgresql", "postgres"):
+    scheme, _, rest = url.partition("://")
+    if not is_postgres_url(url):
         raise ValueError(f"the job queue on PostgreSQL needs a postgresql:// URL, got {scheme}://")
     return f"postgresql://{rest}"
 

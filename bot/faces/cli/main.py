@@ -24,7 +24,7 @@ from bot.faces.cli.columns import write_columns
 from bot.faces.cli.eval_args import add_command as add_eval_command
 from bot.faces.cli.exits import EXIT_FAILED, EXIT_INPUT_ERROR, EXIT_OK, Failure, guarded
 from bot.faces.cli.worker import add_commands as add_scale_out_commands
-from bot.faces.cli.worker import is_postgres, serve_scale_out
+from bot.faces.cli.worker import serve_scale_out
 
 # Commands that print a result and end: their logs go to stderr, one line each, so standard
 # output holds only the result and a failure never shows as a traceback.
@@ -182,7 +182,7 @@ def _lazy(module: str, name: str) -> Callable[[argparse.Namespace, Settings], in
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    if is_postgres(settings):
+    if settings.on_postgres:
         return serve_scale_out(args, settings)
     with _shared_metrics():
         return _serve_embedded(args, settings)

@@ -51,12 +51,6 @@ def add_commands(commands: Any) -> None:
     migrate_cmd.set_defaults(run=run_migrate)
 
 
-def is_postgres(settings: Settings) -> bool:
-    """Whether TIERBOT_DATABASE_URL names PostgreSQL (the scale-out mode)."""
-    scheme = settings.database_url.partition("://")[0].split("+")[0]
-    return scheme in ("postgresql", "postgres")
-
-
 def _queues(text: str) -> list[str]:
     queues = [name.strip() for name in text.split(",") if name.strip()]
     unknown = sorted(set(queues) - set(QUEUES))
@@ -70,7 +64,7 @@ def _queues(text: str) -> list[str]:
 
 def run_worker(args: argparse.Namespace, settings: Settings) -> int:
     """`tierbot worker`."""
-    if not is_postgres(settings):
+    if not settings.on_postgres:
         raise Failure(
             "tierbot worker runs jobs from PostgreSQL: set TIERBOT_DATABASE_URL=postgresql://... "
             "(with SQLite, `tierbot serve` runs its own workers)",
@@ -116,14 +110,14 @@ def run_migrate(args: argparse.Namespace, settings: Settings) -> int:
             ledger.migrate()
         finally:
             ledger.close()
-        if is_postgres(settings):
+        if settings.on_postgres:
             from bot.adapters.jobs import migrate  # noqa: PLC0415
 
             migrate(settings.database_url)
     except (SQLAlchemyError, psycopg.Error) as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise Failure(f"cannot migrate the database at {where}: {reason}", EXIT_FAILED) from None
-    queue = " and the job queue's" if is_postgres(settings) else ""
+    queue = " and the job queue's" if settings.on_postgres else ""
     print(f"the ledger's{queue} schema is up to date at {where}")
     return EXIT_OK
 
