@@ -208,3 +208,25 @@ def test_report_shows_the_break_even_utilisation_in_text_and_json(
         "on the frontier model" in text
     )
     assert "break-even GPU utilisation: 50.0%: busy less than that, the local tier costs" in text
+
+
+def test_score_sends_a_simple_change_to_the_frontier_when_the_local_gpu_would_cost_more(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, simple: Path
+) -> None:
+    """On the default owned card a one-line change stays local; on an H100 rented at $2.50 an
+    hour and busy 5% of the time ($50 per busy hour), its ~20 GPU-seconds cost more than the
+    frontier model would charge for the same review."""
+    _, rows = run_json(capsys, str(simple))
+    assert rows[0]["tier"] == "local"
+    monkeypatch.setenv("TIERBOT_GPU_BILLING", "rented")
+    monkeypatch.setenv("TIERBOT_GPU_HOUR_USD", "2.50")
+    monkeypatch.setenv("TIERBOT_GPU_UTILISATION", "0.05")
+    _, rows = run_json(capsys, str(simple))
+    assert rows[0]["tier"] == "frontier"
+    reasons = rows[0]["reasons"]
+    assert isinstance(reasons, list)
+    assert reasons[0].startswith("complexity ")
+    assert reasons[1].startswith("the local GPU would cost ~$0.2")
+    assert "more than the frontier model's ~$0.0" in reasons[1]
+    assert main(["score", str(simple)]) == 0
+    assert "the local GPU would cost" in capsys.readouterr().out  # the WHY column names the rule
