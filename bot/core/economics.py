@@ -186,8 +186,8 @@ class LocalEconomics:
     @property
     def break_even(self) -> Decimal | None:
         """The utilisation at which the local tier costs what frontier would have (see
-        `GpuCost.break_even`)."""
-        if not self.gpu_seconds and not self.baseline_usd:
+        `GpuCost.break_even`); None without GPU time."""
+        if not self.gpu_seconds:
             return None
         return self.gpu.break_even(self.gpu_seconds, self.baseline_usd)
 
