@@ -83,8 +83,9 @@ def frontier_cost(
 def local_cost(
     gpu_seconds: float | Decimal, gpu_hour_usd: Decimal = DEFAULT_GPU_HOUR_USD
 ) -> Decimal:
-    """The dollars `gpu_seconds` of local GPU time cost at `gpu_hour_usd` per GPU-hour. A float is
-    read by its repr, so 0.1 seconds is exactly 0.1. Unrounded."""
+    """The dollars `gpu_seconds` of local GPU time cost at `gpu_hour_usd` per busy GPU-hour (its
+    share of the idle hours included: `GpuCost.busy_hour_usd`). A float is read by its repr, so
+    0.1 seconds is exactly 0.1. Unrounded."""
     seconds = non_negative(gpu_seconds, "gpu_seconds")
     hour_price = non_negative(gpu_hour_usd, "gpu_hour_usd")
     with localcontext(_EXACT):
@@ -179,7 +180,7 @@ class CostEstimate:
         gpu_hour_usd: Decimal = DEFAULT_GPU_HOUR_USD,
     ) -> CostEstimate:
         """Estimate a review of `prompt_tokens` on the frontier model priced by `price` and on the
-        local GPU at `throughput` and `gpu_hour_usd`."""
+        local GPU at `throughput` and `gpu_hour_usd` per busy GPU-hour."""
         seconds = throughput.gpu_seconds(prompt_tokens, output_tokens)
         return cls(
             prompt_tokens=prompt_tokens,
