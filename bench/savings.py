@@ -20,9 +20,14 @@ and both tiers available, no repo settings file and no frontier budget:
   throughput=..., gpu_hour_usd=...)`, as `tierbot review` estimates a review before it runs. A
   frontier review costs its prompt and the assumed output at the frontier model's list price
   (no prompt cache, no batch discount); a local review costs the GPU time its prompt and the
-  same output length take at the assumed throughput, times the price of a GPU-hour. The output
-  length is per review (all its requests together). A change of which nothing would be shown to
-  a model (only generated, lock, binary or deleted files) makes no request and costs $0.
+  same output length take at the assumed throughput (`DEFAULT_THROUGHPUT`, published ExLlamaV2
+  figures), times the price of a busy GPU-hour with the idle hours spread over the work
+  (`GpuCost.busy_hour_usd`: `--gpu-billing`, `--gpu-hour-usd`, `--gpu-marginal-hour-usd`,
+  `--gpu-utilisation`, as the bot's TIERBOT_GPU_* settings). The output length is per review
+  (all its requests together). A change of which nothing would be shown to a model (only
+  generated, lock, binary or deleted files) makes no request and costs $0;
+* the cost rule, as the bot applies it: a review the score sends local goes frontier when its
+  local estimate is above its frontier estimate.
 
 How to read it, per set:
 
@@ -44,6 +49,10 @@ How to read it, per set:
 * `threshold trade-off:` the same figures at thresholds 30, 45 and 60 (and `--threshold`): a
   lower threshold sends more to frontier, so saves less; a higher one saves more and risks
   sending hard changes to the local model.
+* `savings across GPU prices and utilisations:` the saving (routed + escalation) and the share
+  kept local at each GPU price (sunk, the default owned card, $0.21, $1 and $2.50 an hour) and
+  utilisation (5% to 100%), routed again at each with the cost rule; then the saving on the
+  score alone, and the utilisation at which the local tier breaks even at each price.
 
 All figures are estimates from assumptions, stated in the `assumptions:` block; the score's
 weights were fitted on the calibration set, so its routing there is in-sample. The script
@@ -67,18 +76,21 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
+from gpu_prices import Priced, add_arguments, describe, gpu_from, price_table  # noqa: E402
+
 from bot.adapters.models.anthropic import DEFAULT_CONTEXT_TOKENS as FRONTIER_CONTEXT_TOKENS  # noqa: E402
 from bot.adapters.prices import PriceTable  # noqa: E402
 from bot.adapters.settings import DEFAULT_FRONTIER_MODEL, DEFAULT_LOCAL_CONTEXT_TOKENS  # noqa: E402
 from bot.core.complexity import Complexity, score  # noqa: E402
 from bot.core.cost import (  # noqa: E402
-    DEFAULT_GPU_HOUR_USD,
+    DEFAULT_GPU_COST,
     DEFAULT_OUTPUT_TOKENS,
     DEFAULT_THROUGHPUT,
     CostEstimate,
     format_usd,
 )
 from bot.core.diff import ChangeSet, DiffError, parse  # noqa: E402
+from bot.core.economics import GpuCost  # noqa: E402
 from bot.core.pricing import ModelPrice  # noqa: E402
 from bot.core.prompt import plan_review  # noqa: E402
 from bot.core.repo_settings import DEFAULT_THRESHOLD, RepoSettings  # noqa: E402
@@ -99,7 +111,7 @@ TIERS = (Tier.LOCAL, Tier.FRONTIER)
 class Assumptions:
     price: ModelPrice
     output_tokens: int
-    gpu_hour_usd: Decimal
+    gpu: GpuCost
     escalation_rate: Decimal
 
 
@@ -131,7 +143,8 @@ class Routed:
 
     item: Item
     tier: Tier
-    why: str  # "score", "window" or "" (local)
+    why: str  # "score", "window", "cost" or "" (local)
+    usd: Decimal  # on its tier, at the GPU's cost it was routed at
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +183,7 @@ def estimate(name: str, label: int | None, changes: ChangeSet, given: Assumption
             given.price,
             output_tokens=given.output_tokens,
             throughput=DEFAULT_THROUGHPUT,
-            gpu_hour_usd=given.gpu_hour_usd,
+            gpu_hour_usd=given.gpu.busy_hour_usd,
         )
         usd = cost.local_usd if tier is Tier.LOCAL else cost.frontier_usd
         seconds = cost.local_gpu_seconds if tier is Tier.LOCAL else Decimal(0)
@@ -178,24 +191,68 @@ def estimate(name: str, label: int | None, changes: ChangeSet, given: Assumption
     return Item(name, label, score(changes), paths, tiers)
 
 
-def route(items: Sequence[Item], threshold: int, given: Assumptions) -> Outcome:
+def route(
+    items: Sequence[Item],
+    threshold: int,
+    given: Assumptions,
+    gpu: GpuCost | None = None,
+    *,
+    cost_rule: bool = True,
+) -> Outcome:
+    """`items` routed as the bot does at `threshold`, the local tier priced at `gpu` (default:
+    the assumptions'), with the cost rule or on the score alone."""
+    gpu = gpu or given.gpu
     models = Models(local="local", frontier=given.price.model, local_window=WINDOWS[Tier.LOCAL])
     repo = RepoSettings(threshold=threshold)
     routed: list[Routed] = []
     for item in items:
-        decision = decide(item.complexity, models, repo=repo, paths=item.paths)
+        local_usd = gpu.usd(item.tiers[Tier.LOCAL].gpu_seconds)
+        frontier_usd = item.tiers[Tier.FRONTIER].usd
+        decision = decide(
+            item.complexity,
+            models,
+            repo=repo,
+            paths=item.paths,
+            local_estimate_usd=local_usd if cost_rule else None,
+            frontier_estimate_usd=frontier_usd,
+        )
         if decision.error is not None:
             raise RuntimeError(f"{item.name}: routing failed: {decision.error}")
         why = ""
-        if decision.tier is Tier.FRONTIER:
+        if decision.tier is Tier.FRONTIER:  # no settings, no budget: the score, window or cost
             why = "score" if item.complexity.score >= threshold else "window"
-        routed.append(Routed(item, decision.tier, why))
+            if why == "window" and item.complexity.context_tokens <= WINDOWS[Tier.LOCAL]:
+                why = "cost"
+        usd = local_usd if decision.tier is Tier.LOCAL else frontier_usd
+        routed.append(Routed(item, decision.tier, why, usd))
     baseline = sum((r.item.tiers[Tier.FRONTIER].usd for r in routed), Decimal(0))
-    spent = sum((r.item.tiers[r.tier].usd for r in routed), Decimal(0))
+    spent = sum((r.usd for r in routed), Decimal(0))
     redone = sum(
         (r.item.tiers[Tier.FRONTIER].usd for r in routed if r.tier is Tier.LOCAL), Decimal(0)
     )
     return Outcome(threshold, routed, baseline, spent, given.escalation_rate * redone)
+
+
+@dataclass(frozen=True, slots=True)
+class SetRouting:
+    """A set of changes at one threshold, routed again at any GPU's cost (gpu_prices.Routing)."""
+
+    items: Sequence[Item]
+    threshold: int
+    given: Assumptions
+
+    @property
+    def total(self) -> int:
+        return len(self.items)
+
+    def at(self, gpu: GpuCost, cost_rule: bool) -> Priced:
+        outcome = route(self.items, self.threshold, self.given, gpu, cost_rule=cost_rule)
+        return Priced(outcome.with_escalation, outcome.baseline, len(outcome.local))
+
+    def local_work(self) -> tuple[Decimal, Decimal]:
+        local = route(self.items, self.threshold, self.given, cost_rule=False).local
+        seconds = sum((r.item.tiers[Tier.LOCAL].gpu_seconds for r in local), Decimal(0))
+        return seconds, sum((r.item.tiers[Tier.FRONTIER].usd for r in local), Decimal(0))
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -271,7 +328,7 @@ def assumptions_block(given: Assumptions, threshold: int) -> list[str]:
     output = origin(
         given.output_tokens, DEFAULT_OUTPUT_TOKENS, "--output-tokens", "DEFAULT_OUTPUT_TOKENS"
     )
-    gpu = origin(given.gpu_hour_usd, DEFAULT_GPU_HOUR_USD, "--gpu-hour-usd", "DEFAULT_GPU_HOUR_USD")
+    gpu = "bot.core.cost.DEFAULT_GPU_COST" if given.gpu == DEFAULT_GPU_COST else "--gpu-*"
 
     pad = " " * 15
     return [
@@ -282,7 +339,8 @@ def assumptions_block(given: Assumptions, threshold: int) -> list[str]:
         f"  output       {given.output_tokens:,} tokens per review on either tier, all its"
         " requests together",
         f"{pad}({output})",
-        f"  local GPU    ${given.gpu_hour_usd} per GPU-hour ({gpu}),",
+        f"  local GPU    {describe(given.gpu)[0]}",
+        f"{pad}{describe(given.gpu)[1]} ({gpu}),",
         f"{pad}at {tp.prefill_tokens_per_second:,} prompt and {tp.decode_tokens_per_second:,}"
         " output tokens per second (bot.core.cost.DEFAULT_THROUGHPUT)",
         f"  routing      threshold {threshold}, local window {WINDOWS[Tier.LOCAL]:,} tokens, both"
@@ -311,7 +369,7 @@ def tier_table(outcome: Outcome) -> list[str]:
             f" {sum(o.requests for o in own):>8,} {sum(o.prompt_tokens for o in own):>11,}"
             f" {sum(o.output_tokens for o in own):>11,}"
             f" {_seconds(sum((o.gpu_seconds for o in own), Decimal(0))):>9}"
-            f" {format_usd(_sum_usd(o.usd for o in own)):>9}"
+            f" {format_usd(_sum_usd(r.usd for r in group)):>9}"
             f" {format_usd(_sum_usd(r.item.tiers[Tier.FRONTIER].usd for r in group)):>13}"
         )
     lines.append(
@@ -352,11 +410,13 @@ def routing_line(outcome: Outcome) -> list[str]:
     frontier = total - local
     by_score = sum(1 for r in outcome.routed if r.why == "score")
     by_window = sum(1 for r in outcome.routed if r.why == "window")
+    by_cost = sum(1 for r in outcome.routed if r.why == "cost")
     lines = [
         f"routing at threshold {outcome.threshold}: {local} local ({_share(local, total)}),"
         f" {frontier} frontier ({_share(frontier, total)})",
         f"  frontier because: {by_score} scored >= {outcome.threshold},"
-        f" {by_window} too big for the {WINDOWS[Tier.LOCAL]:,}-token local window",
+        f" {by_window} too big for the {WINDOWS[Tier.LOCAL]:,}-token local window,",
+        f"  {by_cost} dearer on the local GPU than on the frontier model (the cost rule)",
     ]
     silent = {
         tier: sum(1 for r in outcome.routed if r.tier is tier and not r.item.tiers[tier].requests)
@@ -468,6 +528,9 @@ def report_set(
     for line in trade_off(items, thresholds, threshold, given, labelled):
         print(line)
     print()
+    for line in price_table(SetRouting(items, threshold, given), given.escalation_rate):
+        print(line)
+    print()
 
 
 def _rate(text: str) -> Decimal:
@@ -477,16 +540,6 @@ def _rate(text: str) -> Decimal:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not value.is_finite() or not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"must be a share from 0 to 1, not {text!r}")
-    return value
-
-
-def _dollars(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"not an amount: {text!r}") from None
-    if not value.is_finite() or value < 0:
-        raise argparse.ArgumentTypeError(f"must be an amount in dollars >= 0, not {text!r}")
     return value
 
 
@@ -506,12 +559,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="ASSUMED share of local reviews the frontier model redoes (they pay for both); "
         f"default {DEFAULT_ESCALATION_RATE}",
     )
-    parser.add_argument(
-        "--gpu-hour-usd",
-        type=_dollars,
-        default=DEFAULT_GPU_HOUR_USD,
-        help=f"price of a GPU-hour for the local tier (default {DEFAULT_GPU_HOUR_USD})",
-    )
+    add_arguments(parser)
     parser.add_argument(
         "--output-tokens",
         type=int,
@@ -523,6 +571,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--threshold must be from 0 to 101")
     if args.output_tokens < 0:
         parser.error("--output-tokens must be >= 0")
+
+    try:
+        gpu = gpu_from(args)
+    except ValueError as exc:
+        parser.error(f"--gpu-*: {exc}")
 
     corpus: Path = args.corpus
     diffs, calibration = corpus / "diffs", corpus / DATA_NAME
@@ -536,7 +589,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     given = Assumptions(
         price=PriceTable.load().require(DEFAULT_FRONTIER_MODEL),
         output_tokens=args.output_tokens,
-        gpu_hour_usd=args.gpu_hour_usd,
+        gpu=gpu,
         escalation_rate=args.escalation_rate,
     )
     print("tierbot: routed review cost against all-frontier, estimated, default settings")

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from bot.core.cost import Spend
+from bot.core.routing import Tier
+from bot.core.types import Usage
 from bot.faces.cli.main import main
 from tests.builders import Edit, code_lines, git_diff
 
@@ -165,3 +169,64 @@ def test_report_prints_the_ledger_as_json_csv_and_a_table(
     assert main(["report"]) == 0
     assert "all-frontier" in capsys.readouterr().out
     assert main(["report", "--since", "last week"]) == 2
+
+
+def test_report_shows_the_break_even_utilisation_in_text_and_json(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A local review of 360 GPU-s that replaced $0.40 of frontier work, on a GPU rented at
+    $2.00 an hour: 0.1 h x $2.00 / u = $0.40 at u = 50%."""
+    from bot.adapters.ledger import Ledger
+    from tests.test_ledger import attempt, record, review
+
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    ledger = Ledger(url)
+    ledger.migrate()
+    spent = Spend(Decimal("0.04"), Decimal("0.40"), True, Decimal(0), Decimal("0.04"))
+    record(ledger, review(attempt(Tier.LOCAL, Usage(4_000, 900), gpu=360.0)), spend=spent)
+    ledger.close()
+    monkeypatch.setenv("TIERBOT_DATABASE_URL", url)
+    monkeypatch.setenv("TIERBOT_GPU_BILLING", "rented")
+    monkeypatch.setenv("TIERBOT_GPU_HOUR_USD", "2.00")
+    monkeypatch.setenv("TIERBOT_GPU_UTILISATION", "0.25")
+
+    assert main(["report", "--format", "json"]) == 0
+    economics = json.loads(capsys.readouterr().out)["economics"]
+    assert economics["break_even_utilisation_pct"] == "50.0"
+    assert economics["gpu"]["busy_hour_usd"] == "8.000000"  # $2.00 over 25% utilisation
+    assert economics["local_usd"] == "0.800000000"  # 0.1 busy hours at $8
+    assert economics["throughput"] is None  # one request cannot separate the two rates
+    assert main(["report"]) == 0
+    text = capsys.readouterr().out
+    assert "routed spend $0.040000000 against $0.400000000 all-frontier: 90.0% saved" in text
+    assert (
+        "local GPU: rented at $2.00 an hour busy or idle, plus $0.00 per busy hour, taken as busy "
+        "25.0% of the time: $8.00 per busy hour" in text
+    )
+    assert (
+        "local tier: 0.100000 GPU-hours, $0.8000 at that price, against $0.4000 for the same work "
+        "on the frontier model" in text
+    )
+    assert "break-even GPU utilisation: 50.0%: busy less than that, the local tier costs" in text
+
+
+def test_score_sends_a_simple_change_to_the_frontier_when_the_local_gpu_would_cost_more(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, simple: Path
+) -> None:
+    """On the default owned card a one-line change stays local; on an H100 rented at $2.50 an
+    hour and busy 5% of the time ($50 per busy hour), its ~20 GPU-seconds cost more than the
+    frontier model would charge for the same review."""
+    _, rows = run_json(capsys, str(simple))
+    assert rows[0]["tier"] == "local"
+    monkeypatch.setenv("TIERBOT_GPU_BILLING", "rented")
+    monkeypatch.setenv("TIERBOT_GPU_HOUR_USD", "2.50")
+    monkeypatch.setenv("TIERBOT_GPU_UTILISATION", "0.05")
+    _, rows = run_json(capsys, str(simple))
+    assert rows[0]["tier"] == "frontier"
+    reasons = rows[0]["reasons"]
+    assert isinstance(reasons, list)
+    assert reasons[0].startswith("complexity ")
+    assert reasons[1].startswith("the local GPU would cost ~$0.2")
+    assert "more than the frontier model's ~$0.0" in reasons[1]
+    assert main(["score", str(simple)]) == 0
+    assert "the local GPU would cost" in capsys.readouterr().out  # the WHY column names the rule

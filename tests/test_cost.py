@@ -215,8 +215,13 @@ def test_a_review_estimate_prices_each_tier() -> None:
     assert estimate.output_tokens == DEFAULT_OUTPUT_TOKENS == 1_500
     assert estimate.frontier_model == "claude-opus-5-5"
     assert estimate.frontier_usd == D("0.062")
-    assert estimate.local_gpu_seconds == D("41.5")  # 8,000 / 2,000 prefill + 1,500 / 40 decode
-    assert estimate.local_usd == D("0.00415")  # 41.5 s x $0.36 / 3,600 s
+    assert estimate.local_gpu_seconds == D(8_000) / 8_900 + D(1_500) / 77
+    on_round_figures = CostEstimate.for_review(
+        8_900, price("claude-opus-5-5"), output_tokens=1_540, gpu_hour_usd=D("0.36")
+    )
+    assert on_round_figures.local_gpu_seconds == D(21)  # 8,900 / 8,900 prefill + 1,540 / 77 decode
+    assert on_round_figures.local_usd == D("0.0021")  # 21 s x $0.36 / 3,600 s
+    assert on_round_figures.frontier_usd == D("0.0664")  # 35,600 + 30,800 per 1e6
 
 
 def test_a_review_estimate_takes_other_assumptions() -> None:

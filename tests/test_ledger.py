@@ -28,6 +28,7 @@ from bot.core.anchor import Anchored, Comment
 from bot.core.answer_schema import Severity
 from bot.core.cost import Spend, frontier_cost, local_cost, review_spend
 from bot.core.diff import Side
+from bot.core.economics import GpuBilling, GpuCost
 from bot.core.packing import Coverage
 from bot.core.result import Attempt, ReviewResult
 from bot.core.routing import Decision, Task, Tier
@@ -602,6 +603,71 @@ def test_the_report_equals_sums_recomputed_from_the_rows(
         figures["tiers"]["frontier"]["tokens"]["cache_read"]
         == report.tier("frontier").tokens.cache_read
     )
+
+
+def test_the_local_tiers_economics_on_a_ledger_whose_answer_is_known(ledger: Ledger) -> None:
+    """Two local reviews (180 GPU-s each, all-frontier $0.40 and $0.60) and one escalated
+    (360 GPU-s wasted locally, then $0.30 on frontier): 0.2 busy hours that replaced $1.00 of
+    frontier work. On a GPU rented at $2.50 an hour, 0.2 h x $2.50 / u = $1.00 at u = 50%."""
+
+    def spend(frontier: str, local: str, baseline: str) -> Spend:
+        spent = Decimal(frontier) + Decimal(local)
+        return Spend(spent, Decimal(baseline), frontier == "0", Decimal(frontier), Decimal(local))
+
+    # GPU-seconds = prompt / 100 + output / 1: a worker at 100 prompt and 1 output tokens/s.
+    first = review(attempt(Tier.LOCAL, Usage(8_000, 100), gpu=180.0))
+    second = review(attempt(Tier.LOCAL, Usage(3_000, 150), gpu=180.0))
+    escalated = review(
+        attempt(Tier.LOCAL, Usage(6_000, 300), gpu=360.0), attempt(Tier.FRONTIER, TYPICAL)
+    )
+    for number, (result, spent) in enumerate(
+        [
+            (first, spend("0", "0.01", "0.40")),
+            (second, spend("0", "0.01", "0.60")),
+            (escalated, spend("0.30", "0.02", "0.30")),
+        ]
+    ):
+        record(ledger, result, number=number, spend=spent, at=NOW - timedelta(hours=number + 1))
+    report = ledger.report(since=NOW - timedelta(hours=20), until=NOW)
+    rented = GpuCost(GpuBilling.RENTED, Decimal("2.50"), Decimal(0), Decimal("0.5"))
+    figures = report.economics(rented)
+    assert figures.gpu_seconds == 720
+    assert figures.baseline_usd == Decimal("1.00")
+    assert figures.break_even == Decimal("0.5")
+    assert figures.usd == Decimal(1)  # 0.2 busy hours at $5 (half the paid hours idle)
+    assert report.span_hours == 20
+    assert figures.span_utilisation == Decimal("0.01")
+    assert report.throughput is not None
+    assert report.throughput.prefill_tokens_per_second == 100
+    assert report.throughput.decode_tokens_per_second == 1
+    assert report.throughput.requests == 3
+
+    data = json.loads(json.dumps(report.as_dict(rented)))
+    assert (data["spend_usd"], data["baseline_usd"], data["saved_pct"]) == (
+        "0.340000000",
+        "1.300000000",
+        "73.8",
+    )
+    economics = data["economics"]
+    assert economics["gpu"] == {
+        "billing": "rented",
+        "hour_usd": "2.50",
+        "marginal_hour_usd": "0",
+        "utilisation_pct": "50.0",
+        "busy_hour_usd": "5.000000",
+    }
+    assert economics["break_even_utilisation_pct"] == "50.0"
+    assert economics["break_even"] == "50.0%"
+    assert (economics["local_gpu_hours"], economics["local_usd"]) == ("0.200000", "1.000000000")
+    assert Decimal(economics["local_baseline_usd"]) == Decimal("1.00")
+    assert (economics["span_hours"], economics["span_utilisation_pct"]) == ("20.00", "1.000")
+    assert economics["throughput"] == {
+        "prefill_tokens_per_second": "100.0",
+        "decode_tokens_per_second": "1.0",
+        "requests": 3,
+    }
+    owned = report.economics(GpuCost(GpuBilling.OWNED, Decimal("0.20"), Decimal("0.05")))
+    assert owned.break_even == Decimal("0.04") / Decimal("0.99")  # 0.2 h x $0.20 / ($1 - $0.01)
 
 
 def test_an_empty_ledger_reports_zeros_and_no_saving(ledger: Ledger) -> None:

@@ -775,3 +775,35 @@ def test_a_model_that_repeats_a_secret_it_was_shown_is_not_posted(
     assert "Use the CI token &lt;redacted:github-token&gt; here." in comment["body"]
     assert "tierbot:fp=" in comment["body"], "the hidden marker is kept"
     assert token not in posted_text(github)
+
+
+def test_a_review_the_local_gpu_would_cost_more_for_goes_frontier_and_the_summary_says_so(
+    services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic
+) -> None:
+    """A simple change with a local model at hand: on an H100 rented at $2.50 an hour and busy 5%
+    of the time, the local estimate is above the frontier one, so the frontier model reviews."""
+    from collections import deque
+    from dataclasses import replace
+    from decimal import Decimal
+
+    from bot.adapters.settings import Settings
+    from bot.core.economics import GpuBilling
+    from tests.fakes import ScriptedLocalModel
+
+    fake_anthropic.reply(message(FIRST_ANSWER, input_tokens=2000, output_tokens=300))
+    local = ScriptedLocalModel(answers=deque([json.loads(FIRST_ANSWER)]))
+    rented = Settings(
+        gpu_billing=GpuBilling.RENTED, gpu_hour_usd=Decimal("2.50"), gpu_utilisation=Decimal("0.05")
+    )
+    dear = replace(
+        services,
+        settings=rented,
+        backends={**services.backends, Tier.LOCAL: local},
+        models=replace(services.models, local_unavailable=None),
+    )
+    assert go(job(), dear).startswith("reviewed by frontier")
+    summary = github.summary()
+    assert "**Why frontier:** complexity " in summary
+    assert "the local GPU would cost \\~$0.2" in summary
+    assert "more than the frontier model's \\~$0.0" in summary
+    assert not local.requests  # the local model was never asked

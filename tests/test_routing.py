@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from bot.core.complexity import Complexity
 from bot.core.diff import parse
 from bot.core.repo_settings import RepoSettings
-from bot.core.routing import Models, Task, Tier, decide, without_excluded
+from bot.core.routing import Decision, Models, Task, Tier, decide, without_excluded
 from tests.builders import Edit, git_diff
 
 MODELS = Models(local="qwen-coder-14b-exl2", frontier="claude-sonnet-5-5", local_window=8192)
@@ -210,3 +211,65 @@ def test_a_refused_frontier_override_gives_the_figures() -> None:
         "the frontier model was asked for but the month's frontier budget is spent "
         "($50.00 of $50.00 spent)"
     )
+
+
+# -- the cost rule --------------------------------------------------------------------------------
+
+
+def dearer(models: Models = MODELS, **more: Any) -> Decision:
+    """A simple review whose local estimate ($0.0300) is above the frontier's ($0.0255)."""
+    return decide(
+        complexity(20),
+        models,
+        local_estimate_usd=Decimal("0.0300"),
+        frontier_estimate_usd=Decimal("0.0255"),
+        **more,
+    )
+
+
+def test_a_review_the_local_gpu_would_cost_more_for_goes_frontier_and_says_why() -> None:
+    decision = dearer()
+    assert decision.tier is Tier.FRONTIER
+    assert decision.model == "claude-sonnet-5-5"
+    assert decision.reasons[:2] == (
+        "complexity 20 is below the threshold 45",
+        "the local GPU would cost ~$0.0300 for this review, more than the frontier model's "
+        "~$0.0255: using the frontier model",
+    )
+
+
+def test_the_local_tier_keeps_a_review_it_is_cheaper_or_as_cheap_for() -> None:
+    for local in ("0.0010", "0.0255"):
+        decision = decide(
+            complexity(20),
+            MODELS,
+            local_estimate_usd=Decimal(local),
+            frontier_estimate_usd=Decimal("0.0255"),
+        )
+        assert decision.tier is Tier.LOCAL
+        assert len(decision.reasons) == 2  # the threshold, and the complexity's own reason
+
+
+def test_without_both_estimates_cost_plays_no_part() -> None:
+    assert decide(complexity(20), MODELS, local_estimate_usd=Decimal(9)).tier is Tier.LOCAL
+    assert decide(complexity(20), MODELS, frontier_estimate_usd=Decimal(0)).tier is Tier.LOCAL
+
+
+def test_the_cost_rule_gives_way_to_commands_settings_and_other_tasks() -> None:
+    forced = dearer(override=Tier.LOCAL)
+    assert forced.tier is Tier.LOCAL
+    settings = RepoSettings(local_paths=("docs/**",))
+    local_paths = dearer(repo=settings, paths=("docs/a.md",))
+    assert local_paths.tier is Tier.LOCAL
+    for task in (Task.ASK, Task.DESCRIBE):
+        assert dearer(task=task).tier is Tier.LOCAL
+
+
+def test_a_dearer_local_review_stays_local_when_the_frontier_cannot_take_it() -> None:
+    no_key = dearer(NO_FRONTIER)
+    assert no_key.tier is Tier.LOCAL
+    assert "more than the frontier model's" in no_key.reasons[1]
+    assert "no frontier model is available" in no_key.reasons[2]
+    spent = dearer(frontier_budget_left_usd=Decimal(0))
+    assert spent.tier is Tier.LOCAL
+    assert "frontier budget is spent" in spent.reasons[2]

@@ -116,6 +116,55 @@ def test_incremental_reviews_escalation_month_and_settings_problems_are_shown() 
     assert "1 excluded by settings" in body
 
 
+def test_a_local_review_that_cost_more_than_the_frontier_would_says_so() -> None:
+    dearer = Spend(
+        spent_usd=Decimal("0.0300"),
+        baseline_usd=Decimal("0.0250"),
+        baseline_estimated=True,
+        frontier_usd=Decimal(0),
+        local_usd=Decimal("0.0300"),
+    )
+    body = render_summary(result(), dearer, head_sha=HEAD)
+    assert (
+        "the frontier model alone would have charged $0.0250 (estimated): this review cost "
+        "$0.0050 (20%) more." in body
+    )
+    assert (
+        "**The local GPU cost more than the frontier model would have** for this change: " in body
+    )
+    assert "$0.0300 of GPU time" in body
+    assert "saving" not in body
+    assert "cost more than the frontier" not in render_summary(result(), SPEND, head_sha=HEAD)
+
+
+def test_an_escalated_review_that_cost_more_does_not_blame_a_cheap_gpu() -> None:
+    both = Spend(
+        spent_usd=Decimal("0.0260"),
+        baseline_usd=Decimal("0.0250"),
+        baseline_estimated=False,
+        frontier_usd=Decimal("0.0250"),
+        local_usd=Decimal("0.0010"),
+    )
+    body = render_summary(result(tier=Tier.FRONTIER), both, head_sha=HEAD)
+    assert "this review cost $0.0010 (4%) more." in body
+    assert "The local GPU cost more" not in body
+
+
+def test_the_cost_rule_is_the_summarys_reason_for_the_frontier_tier() -> None:
+    why = (
+        "complexity 12 is below the threshold 45",
+        "the local GPU would cost ~$0.0300 for this review, more than the frontier model's "
+        "~$0.0255: using the frontier model",
+    )
+    routed = replace(decision(Tier.FRONTIER), score=12, reasons=why)
+    body = render_summary(result(decision=routed, tier=Tier.FRONTIER), SPEND, head_sha=HEAD)
+    assert (
+        "**Why frontier:** complexity 12/100 — complexity 12 is below the threshold 45; the local "
+        "GPU would cost \\~$0.0300 for this review, more than the frontier model's \\~$0.0255: "
+        "using the frontier model" in body  # `~` escaped: GitHub would strike text through
+    )
+
+
 def test_text_from_the_pull_request_the_model_or_settings_is_shown_as_text() -> None:
     hostile = "@octocat <img src=x> ![p](https://e.example/p.png) #12 <!-- tierbot:paused -->"
     failed = result(failed=f"the answer was not usable: side must be RIGHT, not {hostile!r}")

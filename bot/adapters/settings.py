@@ -20,6 +20,8 @@ from bot.core.caps import (
     DEFAULT_REVIEWS_PER_REPO,
     Caps,
 )
+from bot.core.cost import DEFAULT_THROUGHPUT, Throughput
+from bot.core.economics import GpuBilling, GpuCost
 from bot.core.routing import Models
 from bot.core.trust import Untrusted
 
@@ -51,7 +53,12 @@ class Settings:
     anthropic_base_url: str | None = None
     github_token: str | None = None
     github_api_url: str = DEFAULT_GITHUB_API_URL
+    gpu_billing: GpuBilling = GpuBilling.OWNED
     gpu_hour_usd: Decimal | None = None
+    gpu_marginal_hour_usd: Decimal | None = None
+    gpu_utilisation: Decimal | None = None
+    local_prefill_tokens_per_second: Decimal | None = None
+    local_decode_tokens_per_second: Decimal | None = None
     frontier_budget_usd: Decimal | None = None
     prices_file: str | None = None
     github_app_id: int | None = None
@@ -89,6 +96,26 @@ class Settings:
         return is_postgres_url(self.database_url)
 
     @property
+    def gpu_cost(self) -> GpuCost:
+        """What the local GPU costs (bot.core.economics): how it is paid for, its hourly and
+        marginal costs and its utilisation, each not set at its default for that billing."""
+        return GpuCost.of(
+            self.gpu_billing,
+            hour_usd=self.gpu_hour_usd,
+            marginal_hour_usd=self.gpu_marginal_hour_usd,
+            utilisation=self.gpu_utilisation,
+        )
+
+    @property
+    def throughput(self) -> Throughput:
+        """The local worker's prompt and output tokens per second, for estimates before a
+        review runs; each not set at the published figure (bot.core.cost.Throughput)."""
+        return Throughput(
+            self.local_prefill_tokens_per_second or DEFAULT_THROUGHPUT.prefill_tokens_per_second,
+            self.local_decode_tokens_per_second or DEFAULT_THROUGHPUT.decode_tokens_per_second,
+        )
+
+    @property
     def database_path(self) -> str:
         """The SQLite file of the embedded defaults, from a `sqlite:///PATH` URL or a bare path."""
         url = self.database_url
@@ -116,7 +143,7 @@ class Settings:
         def text(name: str) -> str | None:
             return env.get(name, "").strip() or None
 
-        return cls(
+        settings = cls(
             frontier_model=text("TIERBOT_FRONTIER_MODEL") or DEFAULT_FRONTIER_MODEL,
             local_model_dir=text("TIERBOT_LOCAL_MODEL_DIR"),
             local_context_tokens=_env_whole(env, "TIERBOT_LOCAL_CONTEXT_TOKENS", 512)
@@ -125,7 +152,14 @@ class Settings:
             anthropic_base_url=text("ANTHROPIC_BASE_URL"),
             github_token=text("GITHUB_TOKEN"),
             github_api_url=text("TIERBOT_GITHUB_API_URL") or DEFAULT_GITHUB_API_URL,
+            gpu_billing=_env_billing(env, "TIERBOT_GPU_BILLING"),
             gpu_hour_usd=_env_dollars(env, "TIERBOT_GPU_HOUR_USD"),
+            gpu_marginal_hour_usd=_env_dollars(env, "TIERBOT_GPU_MARGINAL_HOUR_USD"),
+            gpu_utilisation=_env_share(env, "TIERBOT_GPU_UTILISATION"),
+            local_prefill_tokens_per_second=_env_rate(
+                env, "TIERBOT_LOCAL_PREFILL_TOKENS_PER_SECOND"
+            ),
+            local_decode_tokens_per_second=_env_rate(env, "TIERBOT_LOCAL_DECODE_TOKENS_PER_SECOND"),
             frontier_budget_usd=_env_dollars(env, "TIERBOT_FRONTIER_BUDGET_USD"),
             prices_file=text("TIERBOT_PRICES_FILE"),
             github_app_id=_env_whole(env, "TIERBOT_GITHUB_APP_ID", 1),
@@ -156,6 +190,8 @@ class Settings:
             commands_per_repo_hour=_env_whole(env, "TIERBOT_COMMANDS_PER_REPO_HOUR", 1)
             or DEFAULT_COMMANDS_PER_REPO,
         )
+        _check_gpu(settings)
+        return settings
 
     def app_problems(self) -> list[str]:
         """What the GitHub App mode still needs, in the names of the variables to set."""
@@ -201,6 +237,58 @@ def _env_untrusted(env: Mapping[str, str], name: str) -> Untrusted:
     if value not in {u.value for u in Untrusted}:
         raise SettingsError(f"{name} must be none, local or auto, not {value!r}")
     return Untrusted(value)
+
+
+def _env_billing(env: Mapping[str, str], name: str) -> GpuBilling:
+    """How the local GPU is paid for (bot.core.economics.GpuBilling)."""
+    value = env.get(name, "").strip().lower()
+    if not value:
+        return GpuBilling.OWNED
+    if value not in {b.value for b in GpuBilling}:
+        raise SettingsError(f"{name} must be owned, sunk or rented, not {value!r}")
+    return GpuBilling(value)
+
+
+def _check_gpu(settings: Settings) -> None:
+    """The GPU settings agree with how the GPU is paid for."""
+    billing = settings.gpu_billing
+    if billing is GpuBilling.RENTED and settings.gpu_hour_usd is None:
+        raise SettingsError(
+            "TIERBOT_GPU_BILLING=rented needs TIERBOT_GPU_HOUR_USD, the GPU's price per hour"
+        )
+    if billing is GpuBilling.SUNK and settings.gpu_hour_usd is not None:
+        raise SettingsError(
+            "TIERBOT_GPU_BILLING=sunk counts no hourly cost: unset TIERBOT_GPU_HOUR_USD, and set "
+            "the cost of a busy hour (power) with TIERBOT_GPU_MARGINAL_HOUR_USD"
+        )
+
+
+def _env_share(env: Mapping[str, str], name: str) -> Decimal | None:
+    """A share above 0 and at most 1, like 0.25."""
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        share = Decimal(value)
+    except InvalidOperation:
+        share = Decimal(-1)
+    if not share.is_finite() or not 0 < share <= 1:
+        raise SettingsError(f"{name} must be a share above 0, at most 1, like 0.25, not {value!r}")
+    return share
+
+
+def _env_rate(env: Mapping[str, str], name: str) -> Decimal | None:
+    """A positive number of tokens per second."""
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        rate = Decimal(value)
+    except InvalidOperation:
+        rate = Decimal(-1)
+    if not rate.is_finite() or rate <= 0:
+        raise SettingsError(f"{name} must be a positive number of tokens per second, not {value!r}")
+    return rate
 
 
 def _env_dollars(env: Mapping[str, str], name: str) -> Decimal | None:

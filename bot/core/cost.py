@@ -21,23 +21,28 @@ from decimal import (
 )
 from typing import Protocol
 
+from bot.core.economics import GpuCost
 from bot.core.pricing import CacheTTL, ModelPrice, Prices, non_negative
 from bot.core.types import Usage
 
 PER_MILLION = Decimal(1_000_000)
 
-DEFAULT_GPU_HOUR_USD = Decimal("0.21")
-"""The price of one busy GPU-hour for the local tier: a 24 GB workstation card bought for $2,000,
-written off over 3 years at 50% utilisation, plus its power under load.
+DEFAULT_GPU_COST = GpuCost()
+"""The local GPU when the operator does not say: an owned 24 GB workstation card (bought for
+$2,000, written off over 3 years: $0.0762 an hour, busy or idle), busy half of the time with
+reviews, plus its power under load (350 W at $0.15 per kWh: $0.0525 a busy hour). See
+bot.core.economics for owned, sunk and rented GPUs."""
 
-    hours used:  3 y x 365 d x 24 h x 50%      = 13,140 h
-    card:        $2,000 / 13,140 h             = $0.1522 / h
-    power:       350 W = 0.35 kW x $0.15 / kWh = $0.0525 / h
-    total:                                       $0.2047 / h, rounded up to $0.21
+DEFAULT_GPU_HOUR_USD = DEFAULT_GPU_COST.busy_hour_usd
+"""The price of one busy GPU-hour under `DEFAULT_GPU_COST`, its share of the idle hours included:
 
-Rounded up so the comparison never flatters the local tier; the host machine and the operator's time
-are not counted. Where the GPU is rented, set the rental price per hour instead (an H100 is dollars,
-not cents, per hour)."""
+    card:   $0.0762 / h over 50% utilisation  = $0.1524 per busy hour
+    power:  0.35 kW x $0.15 / kWh             = $0.0525 per busy hour
+    total:                                      $0.2049 per busy hour
+
+The host machine and the operator's time are not counted. A rented GPU is dollars, not cents,
+per hour (an H100), and a GPU busy a few percent of the time costs many times its hourly price
+per busy hour: `tierbot report` shows the utilisation at which the local tier breaks even."""
 
 DEFAULT_OUTPUT_TOKENS = 1_500
 """The output length assumed for a review before it runs: a summary and a handful of inline comments
@@ -78,8 +83,9 @@ def frontier_cost(
 def local_cost(
     gpu_seconds: float | Decimal, gpu_hour_usd: Decimal = DEFAULT_GPU_HOUR_USD
 ) -> Decimal:
-    """The dollars `gpu_seconds` of local GPU time cost at `gpu_hour_usd` per GPU-hour. A float is
-    read by its repr, so 0.1 seconds is exactly 0.1. Unrounded."""
+    """The dollars `gpu_seconds` of local GPU time cost at `gpu_hour_usd` per busy GPU-hour (its
+    share of the idle hours included: `GpuCost.busy_hour_usd`). A float is read by its repr, so
+    0.1 seconds is exactly 0.1. Unrounded."""
     seconds = non_negative(gpu_seconds, "gpu_seconds")
     hour_price = non_negative(gpu_hour_usd, "gpu_hour_usd")
     with localcontext(_EXACT):
@@ -119,12 +125,20 @@ def format_usd(amount: Decimal) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Throughput:
-    """How fast the local model reads a prompt and writes tokens, for estimating GPU time. The
-    defaults assume a 14B model quantised to ~4 bits (EXL2) on one 24 GB card: prefill 2,000
-    tokens/s and decode 40 tokens/s, conservative for ExLlamaV2 so estimates err towards cost."""
+    """How fast the local model reads a prompt and writes tokens, for estimating GPU time before a
+    review runs (after it, the backend measures each request's share of the GPU).
 
-    prefill_tokens_per_second: Decimal = Decimal(2_000)
-    decode_tokens_per_second: Decimal = Decimal(40)
+    The defaults are published ExLlamaV2 figures, single-stream (no batching, so a batching worker
+    does better and the estimate errs towards cost): Llama-3-8B-Instruct EXL2 8.0 bpw on one RTX
+    4090 with flash-attention and an FP16 cache (the local backend's default), a prompt of 8,531
+    tokens (about the local window) then 257 tokens generated from it: 8,929 prompt tokens/s and
+    77.0 output tokens/s, rounded down (https://github.com/matt-c1/llama-cpp-speed-measurements,
+    exl2_speed_data.csv, the row with cache_4bit False, flash_attn True, promptlen 8192). The
+    operator sets a worker's own figures (TIERBOT_LOCAL_PREFILL_TOKENS_PER_SECOND and
+    TIERBOT_LOCAL_DECODE_TOKENS_PER_SECOND); `tierbot report` fits them from the ledger."""
+
+    prefill_tokens_per_second: Decimal = Decimal(8_900)
+    decode_tokens_per_second: Decimal = Decimal(77)
 
     def __post_init__(self) -> None:
         if not (self.prefill_tokens_per_second > 0 and self.decode_tokens_per_second > 0):
@@ -166,7 +180,7 @@ class CostEstimate:
         gpu_hour_usd: Decimal = DEFAULT_GPU_HOUR_USD,
     ) -> CostEstimate:
         """Estimate a review of `prompt_tokens` on the frontier model priced by `price` and on the
-        local GPU at `throughput` and `gpu_hour_usd`."""
+        local GPU at `throughput` and `gpu_hour_usd` per busy GPU-hour."""
         seconds = throughput.gpu_seconds(prompt_tokens, output_tokens)
         return cls(
             prompt_tokens=prompt_tokens,

@@ -211,7 +211,7 @@ def result_text(
     local, frontier = estimates.local, estimates.frontier
     out.append(
         f"  estimate: local {format_usd(local.local_usd)} (~{local.local_gpu_seconds:.1f} GPU-s "
-        f"at {format_usd(local.gpu_hour_usd)}/GPU-hour, ~{estimates.local_prompt_tokens:,} "
+        f"at {format_usd(local.gpu_hour_usd)} a busy GPU-hour, ~{estimates.local_prompt_tokens:,} "
         f"prompt tokens); frontier {format_usd(frontier.frontier_usd)} "
         f"({frontier.frontier_model}, ~{estimates.frontier_prompt_tokens:,} prompt tokens, "
         f"{frontier.output_tokens:,} output tokens assumed)"

@@ -6,6 +6,8 @@ The rules, in the order they apply:
 3. the task type: `ask` and `describe` go local unless the change is too big for its window;
 4. a `review` goes frontier when its score reaches the threshold or it does not fit the local
    window, local otherwise;
+4b. cost: a `review` that rule 4 sends local goes frontier when the local GPU would cost more
+   for it than the frontier model would (each tier's estimate for this change);
 5. the frontier budget: when the month's budget is spent, frontier work goes local;
 6. availability: without a local model, local work goes frontier, and without a frontier
    model (no key), frontier work goes local.
@@ -20,6 +22,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from bot.core.complexity import Complexity
+from bot.core.cost import format_usd
 from bot.core.diff import ChangeSet
 from bot.core.patterns import path_matches
 from bot.core.repo_settings import RepoSettings
@@ -74,9 +77,12 @@ def decide(
     override: Tier | None = None,
     frontier_budget_left_usd: Decimal | None = None,
     frontier_estimate_usd: Decimal | None = None,
+    local_estimate_usd: Decimal | None = None,
     budget_note: str = "",
 ) -> Decision:
-    """Decide the tier for `task` on a change with this complexity; `paths` are its files."""
+    """Decide the tier for `task` on a change with this complexity; `paths` are its files.
+    `local_estimate_usd` and `frontier_estimate_usd` are what the review would cost on each tier
+    (bot.core.cost.CostEstimate); without both, cost plays no part but for the budget."""
     repo = repo or RepoSettings()
     tokens = complexity.context_tokens
     fits_local = tokens <= models.local_window
@@ -97,6 +103,15 @@ def decide(
 
     tier, why = _preferred(complexity, models, task, repo, paths, fits_local, size, window)
     reasons = [why]
+    dearer = _dearer_locally(local_estimate_usd, frontier_estimate_usd)
+    if (
+        task is Task.REVIEW
+        and tier is Tier.LOCAL
+        and dearer is not None
+        and not _all_local(paths, repo)
+    ):
+        tier = Tier.FRONTIER
+        reasons.append(dearer)
     if models.frontier_unavailable is not None and models.local_unavailable is not None:
         return _decision(
             complexity,
@@ -154,7 +169,7 @@ def _preferred(
     forced_frontier = [p for p in paths if path_matches(p, repo.frontier_paths)]
     if forced_frontier:
         return Tier.FRONTIER, f"repo settings send {_listed(forced_frontier)} to the frontier model"
-    if paths and all(path_matches(p, repo.local_paths) for p in paths):
+    if _all_local(paths, repo):
         return Tier.LOCAL, "repo settings send every changed path to the local model"
     if task is not Task.REVIEW:
         if fits_local:
@@ -167,6 +182,22 @@ def _preferred(
     if not fits_local:
         return Tier.FRONTIER, f"the change {size}, more than {window}"
     return Tier.LOCAL, f"complexity {complexity.score} is below the threshold {repo.threshold}"
+
+
+def _all_local(paths: tuple[str, ...], repo: RepoSettings) -> bool:
+    """Whether the repo settings send every changed path to the local model."""
+    return bool(paths) and all(path_matches(p, repo.local_paths) for p in paths)
+
+
+def _dearer_locally(local_usd: Decimal | None, frontier_usd: Decimal | None) -> str | None:
+    """The cost rule: why the local tier is the dearer one for this change (its GPU time, idle
+    share included, would cost more than the frontier model's estimate), or None."""
+    if local_usd is None or frontier_usd is None or local_usd <= frontier_usd:
+        return None
+    return (
+        f"the local GPU would cost ~{format_usd(local_usd)} for this review, more than the "
+        f"frontier model's ~{format_usd(frontier_usd)}: using the frontier model"
+    )
 
 
 def _overridden(

@@ -158,13 +158,21 @@ def _cost(result: ReviewResult, spend: Spend | None, month: MonthToDate | None) 
         basis = " (estimated)" if spend.baseline_estimated else ""
         saved = ""
         if spend.baseline_usd > 0:
-            share = (spend.saved_usd / spend.baseline_usd * 100).quantize(Decimal(1))
+            share = (abs(spend.saved_usd) / spend.baseline_usd * 100).quantize(Decimal(1))
             saved = f", saving {format_usd(spend.saved_usd)} ({share}%)"
+            if spend.saved_usd < 0:
+                saved = f": this review cost {format_usd(-spend.saved_usd)} ({share}%) more"
         lines.append(
             f"**Cost:** {format_usd(spend.spent_usd)} for {tokens_in:,} tokens in and "
             f"{tokens_out:,} out; the frontier model alone would have charged "
             f"{format_usd(spend.baseline_usd)}{basis}{saved}."
         )
+        if spend.saved_usd < 0 and spend.local_usd > spend.baseline_usd:
+            lines.append(
+                "**The local GPU cost more than the frontier model would have** for this "
+                f"change: {format_usd(spend.local_usd)} of GPU time, at what a busy hour of the "
+                "GPU costs with its idle hours spread over the work."
+            )
     if month is not None:
         saved_month = month.baseline_usd - month.spent_usd
         lines.append(

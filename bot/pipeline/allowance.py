@@ -95,6 +95,7 @@ async def decide_change(
         override=override,
         budget=budget,
         frontier_estimate_usd=estimated.frontier.frontier_usd,
+        local_estimate_usd=estimated.local.local_usd,
     )
     return Decided(backends, models, decision, planned, estimated, budget)
 
@@ -120,6 +121,7 @@ def decide_among(
         override=request.override,
         budget=decided.budget,
         frontier_estimate_usd=decided.estimates.frontier.frontier_usd,
+        local_estimate_usd=decided.estimates.local.local_usd,
     )
     return decision
 

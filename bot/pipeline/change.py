@@ -72,8 +72,10 @@ def route(
     override: Tier | None = None,
     budget: Budgeted | None = None,
     frontier_estimate_usd: Decimal | None = None,
+    local_estimate_usd: Decimal | None = None,
 ) -> tuple[Complexity, Decision]:
-    """The change's complexity and the tier it goes to, among `models`, within `budget`."""
+    """The change's complexity and the tier it goes to, among `models`, within `budget`; with
+    each tier's estimate, a review the local GPU would cost more for goes frontier."""
     complexity = score(change.kept)
     budget = budget or Budgeted()
     decision = decide(
@@ -84,7 +86,8 @@ def route(
         paths=change.paths,
         override=override,
         frontier_budget_left_usd=budget.left_usd,
-        frontier_estimate_usd=frontier_estimate_usd if budget.left_usd is not None else None,
+        frontier_estimate_usd=frontier_estimate_usd,
+        local_estimate_usd=local_estimate_usd,
         budget_note=budget.note,
     )
     return complexity, decision

@@ -1,6 +1,7 @@
 """What a review would cost on each tier before it runs, from the prompts the reviewer would
-build: the context windows, the GPU-hour price, each tier's plan and its estimate. The one
-place for these figures, used by `prepare` (the budget's check and every face's estimates)."""
+build: the context windows, the price of a busy GPU-hour, the local throughput, each tier's plan
+and its estimate. The one place for these figures, used by `prepare` (the budget's check, the
+cost-aware routing rule and every face's estimates)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from decimal import Decimal
 from bot.adapters.models.anthropic import DEFAULT_CONTEXT_TOKENS
 from bot.adapters.prices import PriceTable
 from bot.adapters.settings import Settings
-from bot.core.cost import DEFAULT_GPU_HOUR_USD, CostEstimate
+from bot.core.cost import CostEstimate
 from bot.core.prompt import Plan, plan_review
 from bot.core.render import Estimates
 from bot.core.repo_settings import RepoSettings
@@ -28,8 +29,9 @@ def window(tier: Tier, settings: Settings) -> int:
 
 
 def gpu_hour(settings: Settings) -> Decimal:
-    """What an hour of the local GPU costs: the operator's figure, else the default."""
-    return settings.gpu_hour_usd if settings.gpu_hour_usd is not None else DEFAULT_GPU_HOUR_USD
+    """What a busy hour of the local GPU costs, its share of the idle hours included (the
+    operator's GPU settings, bot.core.economics)."""
+    return settings.gpu_cost.busy_hour_usd
 
 
 def plans(change: Change, repo: RepoSettings, context: str, settings: Settings) -> dict[Tier, Plan]:
@@ -47,10 +49,14 @@ def estimates(planned: Mapping[Tier, Plan], settings: Settings, prices: PriceTab
     assumed output)."""
     tokens = {tier: plan.prompt_tokens for tier, plan in planned.items()}
     price = prices.require(settings.frontier_model)
-    hour = gpu_hour(settings)
+    hour, speed = gpu_hour(settings), settings.throughput
     return Estimates(
-        local=CostEstimate.for_review(tokens[Tier.LOCAL], price, gpu_hour_usd=hour),
-        frontier=CostEstimate.for_review(tokens[Tier.FRONTIER], price, gpu_hour_usd=hour),
+        local=CostEstimate.for_review(
+            tokens[Tier.LOCAL], price, throughput=speed, gpu_hour_usd=hour
+        ),
+        frontier=CostEstimate.for_review(
+            tokens[Tier.FRONTIER], price, throughput=speed, gpu_hour_usd=hour
+        ),
         local_prompt_tokens=tokens[Tier.LOCAL],
         frontier_prompt_tokens=tokens[Tier.FRONTIER],
     )

@@ -1,10 +1,12 @@
-"""The ledger's figures: what each tier did and cost over a span of time, against all-frontier."""
+"""The ledger's figures: what each tier did and cost over a span of time, against all-frontier,
+and the local tier's economics: its GPU time priced at the operator's GPU settings, the
+utilisation at which it breaks even, and the throughput the worker achieved."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -19,6 +21,15 @@ from bot.adapters.ledger.schema import (
     feedback,
     requests,
     reviews,
+)
+from bot.core.cost import DEFAULT_GPU_COST, DEFAULT_THROUGHPUT, Throughput
+from bot.core.economics import (
+    Fitted,
+    GpuCost,
+    LocalEconomics,
+    fit_throughput,
+    percent,
+    utilisation_words,
 )
 
 
@@ -72,6 +83,9 @@ class Report:
     tiers: tuple[TierReport, ...]
     unpriced_requests: int = 0
     estimated_baseline_usd: Decimal = Decimal(0)
+    first_at: datetime | None = None
+    read_at: datetime | None = None
+    throughput: Fitted | None = None
 
     def tier(self, name: str) -> TierReport:
         """The figures of tier `name` (all zero when it did no work)."""
@@ -103,8 +117,63 @@ class Report:
     def gpu_hours(self) -> Decimal:
         return hours(sum((t.gpu_seconds for t in self.tiers), Decimal(0)))
 
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready form with the derived figures; every Decimal is its exact string."""
+    @property
+    def span_hours(self) -> Decimal | None:
+        """The hours the report covers: from `since` (else the first request) to `until` (else
+        when it was read); None with neither a start nor a request."""
+        start, end = self.since or self.first_at, self.until or self.read_at
+        if start is None or end is None or end <= start:
+            return None
+        return Decimal((end - start).total_seconds()) / 3600
+
+    def economics(self, gpu: GpuCost = DEFAULT_GPU_COST) -> LocalEconomics:
+        """The local tier's work priced at `gpu`: its GPU time (escalated work included)
+        against what the frontier model would have charged for the work that stood on it."""
+        local = self.tier("local")
+        return LocalEconomics(gpu, local.gpu_seconds, local.baseline_usd, self.span_hours)
+
+    def economics_dict(
+        self, gpu: GpuCost = DEFAULT_GPU_COST, assumed: Throughput = DEFAULT_THROUGHPUT
+    ) -> dict[str, Any]:
+        """The local tier's economics at `gpu`, and the throughput measured against `assumed`
+        (the estimates' figures), JSON-ready."""
+        figures = self.economics(gpu)
+        break_even, busy = figures.break_even, figures.span_utilisation
+        fitted = self.throughput
+        economics: dict[str, Any] = {
+            "gpu": {
+                "billing": gpu.billing.value,
+                "hour_usd": gpu.hour_usd,
+                "marginal_hour_usd": gpu.marginal_hour_usd,
+                "utilisation_pct": percent(gpu.utilisation),
+                "busy_hour_usd": _places(gpu.busy_hour_usd, 6),
+            },
+            "local_gpu_hours": hours(figures.gpu_seconds),
+            "local_usd": _places(figures.usd, 9),
+            "local_baseline_usd": figures.baseline_usd,
+            "break_even_utilisation_pct": None if break_even is None else percent(break_even),
+            "break_even": utilisation_words(break_even) if figures.gpu_seconds else None,
+            "span_hours": None if figures.span_hours is None else _places(figures.span_hours, 2),
+            "span_utilisation_pct": None if busy is None else _places(busy * 100, 3),
+            "throughput": None
+            if fitted is None
+            else {
+                "prefill_tokens_per_second": _places(fitted.prefill_tokens_per_second, 1),
+                "decode_tokens_per_second": _places(fitted.decode_tokens_per_second, 1),
+                "requests": fitted.requests,
+            },
+            "throughput_assumed": {
+                "prefill_tokens_per_second": assumed.prefill_tokens_per_second,
+                "decode_tokens_per_second": assumed.decode_tokens_per_second,
+            },
+        }
+        return {name: _plain(value) for name, value in economics.items()}
+
+    def as_dict(
+        self, gpu: GpuCost = DEFAULT_GPU_COST, assumed: Throughput = DEFAULT_THROUGHPUT
+    ) -> dict[str, Any]:
+        """A JSON-ready form with the derived figures and the local tier's `economics` at `gpu`;
+        every Decimal is its exact string."""
         derived = ("reviews", "escalations", "spend_usd", "baseline_usd", "saved_pct", "gpu_hours")
         figures: dict[str, Any] = {
             **{name: getattr(self, name) for name in ("repo", "since", "until", *derived)},
@@ -119,7 +188,8 @@ class Report:
                 for t in self.tiers
             },
         }
-        return {name: _plain(value) for name, value in figures.items()}
+        plain = {name: _plain(value) for name, value in figures.items()}
+        return plain | {"economics": self.economics_dict(gpu, assumed)}
 
 
 def tally(
@@ -163,6 +233,15 @@ def tally(
     by_review = {t: (n, f) for t, n, f in conn.execute(review_sums.group_by(reviews.c.tier))}
     by_severity = conn.execute(posted.group_by(c.tier, c.severity)).all()
     by_liked = conn.execute(liked.group_by(c.tier, c.severity)).all()
+    first_at = conn.scalar(sa.select(sa.func.min(r.at)).where(*span(requests, repo, since, until)))
+    measured = conn.execute(
+        sa.select(r.input_tokens, r.output_tokens, r.gpu_seconds).where(
+            *span(requests, repo, since, until), r.tier == "local", r.error.is_(None)
+        )
+    )
+    fitted = fit_throughput(
+        (int(i), int(o), seconds) for i, o, seconds in measured if seconds and (i or o)
+    )
     tiers: dict[str, dict[str, Any]] = {t: {} for t in TIERS}
     unpriced, estimated = 0, Decimal(0)
     # int(): PostgreSQL sums BIGINT columns as NUMERIC.
@@ -193,6 +272,9 @@ def tally(
         tiers=tuple(TierReport(t, **tiers[t]) for t in ordered),
         unpriced_requests=unpriced,
         estimated_baseline_usd=estimated,
+        first_at=first_at,
+        read_at=datetime.now(UTC),
+        throughput=fitted,
     )
 
 
@@ -204,6 +286,11 @@ def pct(part: Decimal, whole: Decimal) -> Decimal:
 def hours(seconds: Decimal) -> Decimal:
     """`seconds` in hours, to the microhour (half up)."""
     return (seconds / 3600).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
+
+
+def _places(value: Decimal, places: int) -> Decimal:
+    """`value` to `places` decimal places, half up, for a figure that division ran on."""
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
 def _plain(value: object) -> object:

@@ -23,6 +23,7 @@ from bot.core.routing import Task
 from bot.faces.cli.columns import write_columns
 from bot.faces.cli.eval_args import add_command as add_eval_command
 from bot.faces.cli.exits import EXIT_FAILED, EXIT_INPUT_ERROR, EXIT_OK, Failure, guarded
+from bot.faces.cli.report_text import economics_lines
 from bot.faces.cli.worker import add_commands as add_scale_out_commands
 from bot.faces.cli.worker import serve_scale_out
 
@@ -247,7 +248,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
         where = _PASSWORD.sub(r"\1***@", settings.database_url)
         reason = str(cause).strip().splitlines()[0]
         raise Failure(f"cannot read the ledger at {where}: {reason}", EXIT_FAILED) from None
-    data = report.as_dict()
+    data = report.as_dict(settings.gpu_cost, settings.throughput)
     if args.format == "json":
         sys.stdout.write(json_line(data))
         return EXIT_OK
@@ -302,9 +303,10 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     write_columns(sys.stdout, [tuple(printable(str(cell)) for cell in row) for row in rows])
     saved = data["saved_pct"]
     sys.stdout.write(
-        f"\nspent ${data['spend_usd']} against ${data['baseline_usd']} all-frontier"
+        f"\nrouted spend ${data['spend_usd']} against ${data['baseline_usd']} all-frontier"
         + (f": {saved}% saved\n" if saved is not None else "\n")
     )
+    sys.stdout.writelines(f"{line}\n" for line in economics_lines(data["economics"]))
     return EXIT_OK
 
 

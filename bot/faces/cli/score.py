@@ -1,14 +1,18 @@
 """`tierbot score PATH... | -`: the routing decision for each diff, through the pipeline's own
-parse, exclude, score and decide (bot.pipeline.change)."""
+parse, exclude, score and decide (bot.pipeline.change), with each tier's estimated cost for the
+cost rule (bot.pipeline.estimate), as a review would have them."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, TextIO
 
+from bot.adapters.prices import PriceTable
 from bot.adapters.settings import Settings, models_for
+from bot.core.pricing import PriceError, UnknownModelError
 from bot.core.printable import json_line, printable, warn
 from bot.core.repo_settings import RepoSettings
 from bot.core.routing import Models, Task
@@ -16,6 +20,7 @@ from bot.faces.cli.columns import write_columns
 from bot.faces.cli.diff_input import read_diff
 from bot.faces.cli.exits import EXIT_INPUT_ERROR, EXIT_OK, Failure
 from bot.pipeline.change import Unreadable, read_change, route
+from bot.pipeline.estimate import estimates, plans
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -28,8 +33,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             raise Failure(f"cannot read {args.config}: {exc}", EXIT_INPUT_ERROR) from None
         for problem in repo.problems:
             warn(f"{args.config}: {problem}")
+    try:
+        prices = PriceTable.for_settings(settings.prices_file)
+        prices.require(settings.frontier_model)
+    except (UnknownModelError, PriceError) as exc:
+        raise Failure(str(exc), EXIT_INPUT_ERROR) from None
     models = models_for(settings)
-    results = [_score_one(path, repo, models, Task(args.task)) for path in args.paths]
+    priced = _Priced(settings, prices)
+    results = [_score_one(path, repo, models, Task(args.task), priced) for path in args.paths]
     out = sys.stdout
     if args.json:
         for result in results:
@@ -42,7 +53,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_INPUT_ERROR if failed else EXIT_OK
 
 
-def _score_one(path: str, repo: RepoSettings, models: Models, task: Task) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class _Priced:
+    """What the estimates need: the settings (windows, GPU, throughput) and the prices."""
+
+    settings: Settings
+    prices: PriceTable
+
+
+def _score_one(
+    path: str, repo: RepoSettings, models: Models, task: Task, priced: _Priced
+) -> dict[str, Any]:
     try:
         data = read_diff(path)
     except OSError as exc:
@@ -56,7 +77,15 @@ def _score_one(path: str, repo: RepoSettings, models: Models, task: Task) -> dic
             "error": "every changed file is excluded by the repo settings",
             "excluded": list(read.excluded),
         }
-    complexity, decision = route(read, repo, models, task=task)
+    estimated = estimates(plans(read, repo, "", priced.settings), priced.settings, priced.prices)
+    complexity, decision = route(
+        read,
+        repo,
+        models,
+        task=task,
+        frontier_estimate_usd=estimated.frontier.frontier_usd,
+        local_estimate_usd=estimated.local.local_usd,
+    )
     changes, excluded = read.changes, list(read.excluded)
     result: dict[str, Any] = {
         "path": path,
