@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from bot.core.cost import PER_MILLION, format_usd, frontier_cost
-from bot.core.pricing import ModelPrice
+from bot.core.pricing import ModelPrice, Prices
 from bot.core.types import Backend, Completion, CompletionRequest, ErrorKind, ModelError, Usage
 
 FRAMING_TOKENS = 512
@@ -81,12 +81,13 @@ class Purse(Protocol):
 
 
 class BudgetedBackend:
-    """A frontier backend whose every request is held against the budgets first."""
+    """A frontier backend whose every request is held against the budgets first, priced at the
+    model it asks for (`prices`: the backend's own model, or the one the request names)."""
 
-    def __init__(self, backend: Backend, purse: Purse, price: ModelPrice) -> None:
+    def __init__(self, backend: Backend, purse: Purse, prices: Prices) -> None:
         self._backend = backend
         self._purse = purse
-        self._price = price
+        self._prices = prices
 
     @property
     def name(self) -> str:
@@ -104,7 +105,8 @@ class BudgetedBackend:
         return self._backend.unavailable_reason()
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        ceiling = request_ceiling(request, self._price)
+        price = self._prices.require(request.model or self._backend.model)
+        ceiling = request_ceiling(request, price)
         held = await asyncio.to_thread(self._purse.hold, ceiling)
         if isinstance(held, str):
             raise ModelError(
@@ -113,9 +115,7 @@ class BudgetedBackend:
         try:
             completion = await self._backend.complete(request)
         except ModelError as exc:
-            await asyncio.to_thread(self._purse.settle, held, frontier_cost(exc.usage, self._price))
+            await asyncio.to_thread(self._purse.settle, held, frontier_cost(exc.usage, price))
             raise
-        await asyncio.to_thread(
-            self._purse.settle, held, frontier_cost(completion.usage, self._price)
-        )
+        await asyncio.to_thread(self._purse.settle, held, frontier_cost(completion.usage, price))
         return completion

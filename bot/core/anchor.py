@@ -101,9 +101,9 @@ def anchor(comments: list[RawComment], changes: ChangeSet, max_comments: int) ->
             )
         )
     unique, merged = _merge_duplicates(kept)
-    unique.sort(key=lambda c: (c.severity.rank, _order(changes, c)))
+    unique.sort(key=lambda c: (c.severity.rank, position(changes, c)))
     capped = max(len(unique) - max_comments, 0)
-    final = sorted(unique[:max_comments], key=lambda c: _order(changes, c))
+    final = sorted(unique[:max_comments], key=lambda c: position(changes, c))
     return Anchored(
         comments=tuple(final),
         moved=moved,
@@ -185,6 +185,7 @@ def _merge_duplicates(comments: list[Comment]) -> tuple[list[Comment], int]:
     return list(by_fingerprint.values()), merged
 
 
-def _order(changes: ChangeSet, comment: Comment) -> tuple[int, int, int]:
+def position(changes: ChangeSet, comment: Comment) -> tuple[int, int, int]:
+    """Where a comment sits in the diff: its file's place, its line, LEFT before RIGHT."""
     index = next((i for i, f in enumerate(changes.files) if f.path == comment.path), 0)
     return index, comment.line, 0 if comment.side is Side.LEFT else 1

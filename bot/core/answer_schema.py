@@ -9,6 +9,8 @@ comment does not cost the others) and strict about shape: anything wrong is coun
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -111,12 +113,14 @@ class RawComment:
 
 @dataclass(frozen=True, slots=True)
 class ModelReview:
-    """The reading of one answer. `valid` is False when the answer as a whole was unusable."""
+    """The reading of one answer. `valid` is False when the answer as a whole was unusable.
+    `indices` are the places of `comments` in the answer's comment list (bad ones are left out)."""
 
     summary: str
     comments: tuple[RawComment, ...]
     problems: tuple[str, ...]
     valid: bool
+    indices: tuple[int, ...] = ()
 
 
 def read_answer(parsed: Any) -> ModelReview:
@@ -135,13 +139,68 @@ def read_answer(parsed: Any) -> ModelReview:
         problems.append("the answer has no comment list")
         return ModelReview(summary[:MAX_SUMMARY_CHARS], (), tuple(problems), valid=False)
     comments: list[RawComment] = []
+    indices: list[int] = []
     for index, item in enumerate(raw_comments):
         comment, problem = _comment(item)
         if comment is not None:
             comments.append(comment)
+            indices.append(index)
         else:
             problems.append(f"comment {index + 1}: {problem}")
-    return ModelReview(summary.strip()[:MAX_SUMMARY_CHARS], tuple(comments), tuple(problems), True)
+    return ModelReview(
+        summary.strip()[:MAX_SUMMARY_CHARS],
+        tuple(comments),
+        tuple(problems),
+        True,
+        tuple(indices),
+    )
+
+
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def comment_spans(text: str) -> tuple[tuple[int, int], ...]:
+    """Where each item of the answer's top-level `comments` list is in `text` (start, end), so
+    the tokens the model wrote for one comment can be told apart; () when `text` is not a JSON
+    object with such a list."""
+    try:
+        at = _skip(text, 0)
+        if text[at : at + 1] != "{":
+            return ()
+        at = _skip(text, at + 1)
+        while text[at : at + 1] not in ("}", ""):
+            key, at = _DECODER.raw_decode(text, at)
+            at = _skip(text, at)
+            if text[at : at + 1] != ":":
+                return ()
+            at = _skip(text, at + 1)
+            if key == "comments" and text[at : at + 1] == "[":
+                return _items(text, _skip(text, at + 1))
+            _, at = _DECODER.raw_decode(text, at)
+            at = _after_comma(text, at)
+    except ValueError:  # json.JSONDecodeError: not JSON where a value should be
+        return ()
+    return ()
+
+
+def _items(text: str, at: int) -> tuple[tuple[int, int], ...]:
+    spans: list[tuple[int, int]] = []
+    while text[at : at + 1] not in ("]", ""):
+        _, end = _DECODER.raw_decode(text, at)
+        spans.append((at, end))
+        at = _after_comma(text, end)
+    return tuple(spans)
+
+
+def _skip(text: str, at: int) -> int:
+    found = _SPACE.match(text, at)
+    return found.end() if found else at
+
+
+def _after_comma(text: str, at: int) -> int:
+    at = _skip(text, at)
+    return _skip(text, at + 1) if text[at : at + 1] == "," else at
 
 
 def _comment(item: Any) -> tuple[RawComment | None, str]:

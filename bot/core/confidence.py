@@ -5,7 +5,9 @@ reasons out. Signals: the answer is not valid JSON or not the schema; it cites f
 the diff does not show; the model was unsure while writing it (high mean token entropy, or a
 high entropy quantile: a few very uncertain tokens); it hedges in words. The one escalation
 policy: a review (`judge`) and an answer to a question (`unsure`, used by `/ask`) are measured
-against the same `Thresholds`, from the repo's `escalation` settings.
+against the same `Thresholds`, from the repo's `escalation` settings, and so is each comment of
+a local review that stands (`comment_confidence`): a comment the model was unsure of while
+writing it is held back, and the others are ranked by how sure it was.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import re
 from dataclasses import dataclass
 
 from bot.core.anchor import Anchored
-from bot.core.answer_schema import ModelReview
+from bot.core.answer_schema import ModelReview, comment_spans
 from bot.core.counts import counted
 from bot.core.types import Completion, TokenStats
 
@@ -118,3 +120,39 @@ def unsure(stats: TokenStats | None, thresholds: Thresholds | None = None) -> st
             f"{quantile:.2f} nats (limit {limits.quantile_entropy:.2f})"
         )
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class CommentConfidence:
+    """How sure the model was while writing one comment: the mean entropy of the comment's own
+    tokens (None when unknown), and why it was unsure by the repo's `Thresholds` (None: it was
+    not, or that is unknown)."""
+
+    mean_entropy: float | None = None
+    doubt: str | None = None
+
+
+def comment_confidence(
+    completion: Completion, review: ModelReview, thresholds: Thresholds | None = None
+) -> tuple[CommentConfidence, ...]:
+    """Each of `review.comments`' confidence, from the tokens the model wrote for it (its item
+    in the answer's comment list), measured by `unsure` against the same thresholds as the
+    whole review. Unknown (all None) for a backend without per-token statistics and offsets, or
+    an answer whose comment list cannot be found in its text."""
+    unknown = tuple(CommentConfidence() for _ in review.comments)
+    stats = completion.token_stats
+    if stats is None or not stats.offsets or len(review.indices) != len(review.comments):
+        return unknown
+    spans = comment_spans(completion.text)
+    parsed = completion.parsed
+    items = parsed.get("comments") if isinstance(parsed, dict) else None
+    if not isinstance(items, list) or len(spans) != len(items):
+        return unknown
+    found: list[CommentConfidence] = []
+    for index in review.indices:
+        own = stats.between(*spans[index])
+        if not own.entropies:
+            found.append(CommentConfidence())
+            continue
+        found.append(CommentConfidence(own.mean, unsure(own, thresholds)))
+    return tuple(found)

@@ -214,6 +214,9 @@ class Spend:
 
     `baseline_estimated` is True when no frontier request was made: the baseline is then the
     frontier price of the local prompt (estimated tokens) and the same output length.
+    `frontier_usd` and `local_usd` are the review's own requests; checking its comments before
+    they are posted costs `verify_frontier_usd` or `verify_local_usd` on top, which `spent_usd`
+    includes and the baseline does not (an all-frontier review is not checked by default).
     """
 
     spent_usd: Decimal
@@ -221,6 +224,13 @@ class Spend:
     baseline_estimated: bool
     frontier_usd: Decimal
     local_usd: Decimal
+    verify_frontier_usd: Decimal = Decimal(0)
+    verify_local_usd: Decimal = Decimal(0)
+
+    @property
+    def verify_usd(self) -> Decimal:
+        """What checking the comments cost."""
+        return self.verify_frontier_usd + self.verify_local_usd
 
     @property
     def saved_usd(self) -> Decimal:
@@ -233,8 +243,10 @@ def review_spend(
     prices: Prices,
     frontier_model: str,
     gpu_hour_usd: Decimal = DEFAULT_GPU_HOUR_USD,
+    verification: AttemptLike | None = None,
 ) -> Spend:
-    """Price every attempt (an escalated review pays for both) against the baseline."""
+    """Price every attempt (an escalated review pays for both) against the baseline, and the
+    checking of the comments (`verification`) on top, outside the baseline."""
     frontier = local = Decimal(0)
     baseline: Decimal | None = None
     estimated_baseline = Decimal(0)
@@ -250,10 +262,17 @@ def review_spend(
                 attempt.usage.output_tokens,
                 prices.require(frontier_model),
             )
+    verify_frontier = verify_local = Decimal(0)
+    if verification is not None and verification.tier == "frontier":
+        verify_frontier = frontier_cost(verification.usage, prices.require(verification.model))
+    elif verification is not None:
+        verify_local = local_cost(verification.gpu_seconds, gpu_hour_usd)
     return Spend(
-        spent_usd=frontier + local,
+        spent_usd=frontier + local + verify_frontier + verify_local,
         baseline_usd=baseline if baseline is not None else estimated_baseline,
         baseline_estimated=baseline is None and bool(attempts),
         frontier_usd=frontier,
         local_usd=local,
+        verify_frontier_usd=verify_frontier,
+        verify_local_usd=verify_local,
     )

@@ -53,29 +53,40 @@ def not_shown(f: FileChange) -> str:
 
 def render_file(f: FileChange, hunks: tuple[Hunk, ...], order: int) -> Block:
     """`f` with `hunks` rendered as one block; `order` is its place in the change."""
-    facts = [str(f.status)] + ([f.kind.language] if f.kind.language else [])
-    header = f"### {f.path} ({', '.join(facts)})"
-    if f.old_path:
-        header += f" — from {f.old_path}"
+    header = file_header(f)
     rendered = [_render_hunk(hunk) for hunk in hunks]
     tokens = estimate_tokens(header) + sum(estimate_tokens(h) for h in rendered)
     return Block(f.path, header, tuple(rendered), tokens, _value(f), area_of(f.path), order)
 
 
+def file_header(f: FileChange) -> str:
+    """`### path (status, language)`, and where a renamed or copied file came from."""
+    facts = [str(f.status)] + ([f.kind.language] if f.kind.language else [])
+    header = f"### {f.path} ({', '.join(facts)})"
+    return f"{header} — from {f.old_path}" if f.old_path else header
+
+
 def _render_hunk(hunk: Hunk) -> str:
     """`@@` header, then one line per diff line: `12 +added`, `13  context`, `(9) -removed`."""
-    out = [f"@@ -{hunk.old_start},{hunk.old_count} +{hunk.new_start},{hunk.new_count} @@"]
-    if hunk.section:
-        out[0] += f" {hunk.section}"
-    for kind, old, new, text in hunk.numbered():
-        line = text.rstrip("\r")
-        if kind == "\\":
-            out.append(f"\\{line}")
-        elif kind == "-":
-            out.append(f"({old}) -{line}")
-        else:
-            out.append(f"{new} {kind}{line}")
+    out = [hunk_header(hunk)]
+    out += [numbered_line(kind, old, new, text) for kind, old, new, text in hunk.numbered()]
     return "\n".join(out)
+
+
+def hunk_header(hunk: Hunk) -> str:
+    """A hunk's `@@` line, with the section it is in when the diff names one."""
+    header = f"@@ -{hunk.old_start},{hunk.old_count} +{hunk.new_start},{hunk.new_count} @@"
+    return f"{header} {hunk.section}" if hunk.section else header
+
+
+def numbered_line(kind: str, old: int | None, new: int | None, text: str) -> str:
+    """One diff line as a model sees it: `12 +added`, `13  context`, `(9) -removed`."""
+    line = text.rstrip("\r")
+    if kind == "\\":
+        return f"\\{line}"
+    if kind == "-":
+        return f"({old}) -{line}"
+    return f"{new} {kind}{line}"
 
 
 def _value(f: FileChange) -> int:

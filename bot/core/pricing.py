@@ -98,6 +98,13 @@ class Prices:
         """The model ids with a price, sorted."""
         return tuple(sorted(self._prices))
 
+    def cheapest(self) -> str:
+        """The model with the lowest input plus output price (ties: the first by name): the
+        one that checks a review's comments before they are posted."""
+        if not self._prices:
+            raise UnknownModelError("the price table has no models")
+        return min(self._prices.values(), key=lambda p: (p.input + p.output, p.model)).model
+
     def __contains__(self, model: object) -> bool:
         return model in self._prices
 

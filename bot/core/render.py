@@ -3,6 +3,7 @@ the plain text of a dry run. Pure: data in, text or plain dicts out."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -12,7 +13,7 @@ from bot.core.anchor import Comment
 from bot.core.cost import CostEstimate, Spend, format_usd
 from bot.core.counts import counted
 from bot.core.packing import Coverage
-from bot.core.result import ReviewResult
+from bot.core.result import Attempt, ReviewResult, Verification
 from bot.core.routing import Decision
 
 
@@ -97,6 +98,7 @@ def result_json(
             baseline_usd=_usd(spend.baseline_usd),
             baseline_estimated=spend.baseline_estimated,
             saved_usd=_usd(spend.saved_usd),
+            verify_usd=_usd(spend.verify_usd),
         )
     out: dict[str, Any] = {
         "reviewed": result is not None and result.failed is None,
@@ -120,26 +122,47 @@ def result_json(
             capped_comments=result.anchored.capped,
             problems=list(result.problems),
             redactions=result.redactions,
-            attempts=[
-                {
-                    "tier": a.tier.value,
-                    "model": a.model,
-                    "parts": a.parts,
-                    "input_tokens": a.usage.input_tokens,
-                    "output_tokens": a.usage.output_tokens,
-                    "cache_write_tokens": a.usage.cache_write_tokens,
-                    "cache_read_tokens": a.usage.cache_read_tokens,
-                    "gpu_seconds": round(a.gpu_seconds, 3),
-                    "wall_seconds": round(a.wall_seconds, 3),
-                    "errors": list(a.errors),
-                    "confidence": list(a.verdict.reasons) if a.verdict else None,
-                }
-                for a in result.attempts
-            ],
+            attempts=[attempt_json(a) for a in result.attempts],
+            held_comments=dict(Counter(str(h.reason) for h in result.held)),
+            verification=verification_json(result.verification),
         )
     if configure:
         out["configure"] = list(configure)
     return out
+
+
+def attempt_json(attempt: Attempt) -> dict[str, Any]:
+    """One tier's requests: tokens, time, errors and what the confidence check found."""
+    usage = attempt.usage
+    return {
+        "tier": attempt.tier.value,
+        "model": attempt.model,
+        "parts": attempt.parts,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
+        "cache_read_tokens": usage.cache_read_tokens,
+        "gpu_seconds": round(attempt.gpu_seconds, 3),
+        "wall_seconds": round(attempt.wall_seconds, 3),
+        "errors": list(attempt.errors),
+        "confidence": list(attempt.verdict.reasons) if attempt.verdict else None,
+    }
+
+
+def verification_json(checked: Verification | None) -> dict[str, Any] | None:
+    """What checking the comments against the diff found (None: they were not checked)."""
+    if checked is None:
+        return None
+    return {
+        "checked": checked.checked,
+        "confirmed": checked.confirmed,
+        "unconfirmed": checked.unconfirmed,
+        "duplicates": checked.duplicates,
+        "unchecked": checked.unchecked,
+        "model": checked.model,
+        "failure": checked.failure,
+        "attempt": attempt_json(checked.attempt) if checked.attempt else None,
+    }
 
 
 def result_text(
@@ -195,6 +218,19 @@ def result_text(
                 f"  ({account.moved} moved to the line they quote, {account.dropped_total} "
                 f"dropped as not on the diff, {account.capped} over the limit)"
             )
+        if result.held:
+            reasons = Counter(str(h.reason) for h in result.held)
+            out.append(
+                f"  held back: {', '.join(f'{n} {reason}' for reason, n in reasons.items())}"
+            )
+        checked = result.verification
+        if checked is not None:
+            out.append(
+                f"  checked against the diff by {checked.model or 'no model'}: "
+                f"{checked.confirmed} confirmed, {checked.unconfirmed} not confirmed, "
+                f"{checked.duplicates} duplicates, {checked.unchecked} not checked"
+                + (f" ({checked.failure})" if checked.failure else "")
+            )
     out += ["", "Cost:"]
     if spend is not None:
         basis = " (estimated)" if spend.baseline_estimated else ""
@@ -202,7 +238,7 @@ def result_text(
             f"  spent {format_usd(spend.spent_usd)}; all-frontier baseline "
             f"{format_usd(spend.baseline_usd)}{basis}; saved {format_usd(spend.saved_usd)}"
         )
-        for attempt in result.attempts if result else ():
+        for attempt in result.all_attempts if result else ():
             out.append(
                 f"  {attempt.tier} {attempt.model}: {attempt.usage.input_tokens:,} tokens in, "
                 f"{attempt.usage.output_tokens:,} out, {counted(attempt.parts, 'request')}"

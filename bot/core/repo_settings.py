@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from bot.core.answer_schema import Severity
 from bot.core.confidence import Thresholds
 from bot.core.patterns import path_matches, read_patterns
 from bot.core.safe_yaml import TooBig, load_yaml
@@ -24,6 +25,9 @@ from bot.core.trust import Untrusted
 
 DEFAULT_THRESHOLD = 45
 DEFAULT_MAX_COMMENTS = 15
+DEFAULT_MIN_SEVERITY = Severity.MINOR
+# Whether each tier's comments are checked before they are posted (`review.verify`).
+DEFAULT_VERIFY = {"local": True, "frontier": False}
 REPO_SETTINGS_PATH = ".github/tierbot.yml"
 MAX_SETTINGS_BYTES = 64 * 1024
 
@@ -47,6 +51,9 @@ class RepoSettings:
     instructions: str = ""
     path_instructions: tuple[PathInstruction, ...] = ()
     max_comments: int = DEFAULT_MAX_COMMENTS
+    min_severity: Severity = DEFAULT_MIN_SEVERITY
+    verify_local: bool = DEFAULT_VERIFY["local"]
+    verify_frontier: bool = DEFAULT_VERIFY["frontier"]
     escalation: Thresholds = field(default_factory=Thresholds)
     frontier_budget_usd: Decimal | None = None
     redact_local: bool = True
@@ -91,6 +98,7 @@ class RepoSettings:
         escalation = _section(data, "escalation", problems)
         budget = _section(data, "budget", problems)
         privacy = _section(data, "privacy", problems)
+        verify = _verify(review, problems)
         return cls(
             threshold=_whole(routing, "routing.threshold", DEFAULT_THRESHOLD, 0, 101, problems),
             frontier_paths=read_patterns(routing, "frontier_paths", "routing.", problems),
@@ -101,12 +109,20 @@ class RepoSettings:
             max_comments=_whole(
                 review, "review.max_comments", DEFAULT_MAX_COMMENTS, 0, 100, problems
             ),
+            min_severity=_severity(review, problems),
+            verify_local=verify["local"],
+            verify_frontier=verify["frontier"],
             escalation=_thresholds(escalation, problems),
             frontier_budget_usd=_budget(budget, problems),
             redact_local=_flag(privacy, "privacy.redact_local", True, problems),
             untrusted_authors=_untrusted(review, problems),
             problems=tuple(problems),
         )
+
+    def verifies(self, tier: str) -> bool:
+        """Whether comments of a review that stood on `tier` (`local` or `frontier`) are
+        checked against the diff before they are posted (`review.verify`)."""
+        return self.verify_frontier if tier == "frontier" else self.verify_local
 
     def instructions_for(self, paths: tuple[str, ...]) -> list[str]:
         """The per-path instructions that apply to any of `paths`, in file order."""
@@ -119,7 +135,16 @@ class RepoSettings:
 
 _KEYS: dict[str, frozenset[str]] = {
     "routing": frozenset({"threshold", "frontier_paths", "local_paths"}),
-    "review": frozenset({"instructions", "path_instructions", "max_comments", "untrusted_authors"}),
+    "review": frozenset(
+        {
+            "instructions",
+            "path_instructions",
+            "max_comments",
+            "min_severity",
+            "verify",
+            "untrusted_authors",
+        }
+    ),
     "escalation": frozenset(
         {"mean_entropy", "quantile_entropy", "max_unanchored_share", "max_hedges"}
     ),
@@ -197,6 +222,43 @@ def _budget(data: Mapping[str, Any], problems: list[str]) -> Decimal | None:
         )
         return None
     return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
+def _severity(review: Mapping[str, Any], problems: list[str]) -> Severity:
+    """The least severity posted inline (`review.min_severity`); less severe comments are only
+    counted in the summary."""
+    value = review.get("min_severity", DEFAULT_MIN_SEVERITY.value)
+    names = [s.value for s in Severity]
+    if not isinstance(value, str) or value.strip().lower() not in names:
+        problems.append(
+            f"`review.min_severity` must be one of {', '.join(names)}, not {value!r}; "
+            f"{DEFAULT_MIN_SEVERITY.value} used"
+        )
+        return DEFAULT_MIN_SEVERITY
+    return Severity(value.strip().lower())
+
+
+def _verify(review: Mapping[str, Any], problems: list[str]) -> dict[str, bool]:
+    """`review.verify`: true or false for both tiers, or a mapping with `local` and `frontier`
+    (each optional, each true or false); anything else keeps the defaults."""
+    value = review.get("verify")
+    if value is None:
+        return dict(DEFAULT_VERIFY)
+    if isinstance(value, bool):
+        return dict.fromkeys(DEFAULT_VERIFY, value)
+    if not isinstance(value, dict):
+        problems.append(
+            f"`review.verify` must be true, false or a mapping of `local` and `frontier` to "
+            f"true or false, not {value!r}; the defaults used"
+        )
+        return dict(DEFAULT_VERIFY)
+    found = dict(DEFAULT_VERIFY)
+    for key in value:
+        if key not in DEFAULT_VERIFY:
+            problems.append(f"unknown key `review.verify.{key}` ignored")
+    for tier, default in DEFAULT_VERIFY.items():
+        found[tier] = _flag(value, f"review.verify.{tier}", default, problems)
+    return found
 
 
 def _untrusted(review: Mapping[str, Any], problems: list[str]) -> Untrusted:

@@ -13,6 +13,7 @@ from bot.core.anchor import Anchored, Comment
 from bot.core.confidence import Verdict
 from bot.core.packing import Coverage
 from bot.core.routing import Decision, Tier
+from bot.core.selection import HeldComment, HeldReason
 from bot.core.types import Usage
 
 
@@ -32,6 +33,26 @@ class Attempt:
 
 
 @dataclass(frozen=True, slots=True)
+class Verification:
+    """What checking a review's comments against the diff came to (bot.pipeline.verify).
+
+    `checked` comments were to be checked; each was `confirmed`, found `unconfirmed`, a
+    duplicate of another (`duplicates`), or got no usable verdict (`unchecked`: posted, marked
+    as not checked, with `failure` saying why). `attempt` holds the checking requests, with
+    their tokens and time (None when none was sent).
+    """
+
+    checked: int
+    confirmed: int = 0
+    unconfirmed: int = 0
+    duplicates: int = 0
+    unchecked: int = 0
+    model: str = ""
+    attempt: Attempt | None = None
+    failure: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ReviewResult:
     """A finished review: the comments to post and the summary, on the tier whose review stood,
     with every attempt and its cost, each file's coverage and what anchoring dropped.
@@ -40,6 +61,8 @@ class ReviewResult:
     is no review (`transient` when it is worth trying later); `problems` are where the model's
     answers broke the schema; `redactions` counts the secrets replaced before any model saw the
     change; `secrets` are the comments on committed secrets, posted even when the review failed.
+    `held` are the comments not posted and why (bot.core.selection); `verification` what checking
+    the comments found (None when they were not checked).
     """
 
     decision: Decision
@@ -56,3 +79,15 @@ class ReviewResult:
     problems: tuple[str, ...] = field(default=())
     redactions: int = 0
     secrets: tuple[Comment, ...] = ()
+    held: tuple[HeldComment, ...] = ()
+    verification: Verification | None = None
+
+    def held_for(self, reason: HeldReason) -> tuple[HeldComment, ...]:
+        """The comments held back for `reason`."""
+        return tuple(h for h in self.held if h.reason is reason)
+
+    @property
+    def all_attempts(self) -> tuple[Attempt, ...]:
+        """Every request made: the review's attempts, then the checking of its comments."""
+        check = self.verification.attempt if self.verification is not None else None
+        return (*self.attempts, *((check,) if check is not None else ()))

@@ -4,7 +4,9 @@ Pure: a review's result and its costs in, Markdown out. It says which tier revie
 what the review covered, the comments by severity, any escalation, and what the review cost
 against what the frontier model would have charged; it ends with the commands that change the
 decision. A review that could not be done says so, and why, instead of reporting no issues;
-the secrets a change commits are counted whether or not the model review was done.
+the secrets a change commits are counted whether or not the model review was done. The comments
+held back are counted by why (bot.core.selection), what checking them against the diff found is
+one line, and what that cost another, inside the review's cost.
 The signed header that records the reviewed commit (so the next push is reviewed incrementally)
 is put on by the pipeline (bot.core.markers). Every string that comes from the pull request,
 the model or the settings file (paths, reasons, errors) is written as plain text or code, and
@@ -24,7 +26,8 @@ from bot.core.cost import Spend, format_usd
 from bot.core.counts import counted
 from bot.core.markdown.safe import code_span, plain_text, safe_markdown
 from bot.core.packing import Coverage
-from bot.core.result import ReviewResult
+from bot.core.result import ReviewResult, Verification
+from bot.core.selection import HeldReason
 
 _MAX_LISTED = 10
 
@@ -55,8 +58,10 @@ def render_summary(
     month: MonthToDate | None = None,
     settings_problems: Sequence[str] = (),
     excluded: Sequence[str] = (),
+    min_severity: Severity = Severity.MINOR,
 ) -> str:
-    """The summary comment's text (without its header) for `result` on commit `head_sha`."""
+    """The summary comment's text (without its header) for `result` on commit `head_sha`;
+    `min_severity` is the least severity the repo posts (to say why others were not)."""
     decision = result.decision
     out = ["## tierbot review", ""]
     scope = f" (changes since {incremental_from[:7]})" if incremental_from else ""
@@ -107,10 +112,13 @@ def render_summary(
         notes.append(f"{account.capped} over the limit of comments per review")
     if repeated:
         notes.append(f"{repeated} already made on an earlier commit")
+    notes += _held(result, min_severity)
     if rejected:
         notes.append(f"{len(rejected)} refused by GitHub")
     if notes:
         out += ["", "Comments not posted: " + "; ".join(notes) + "."]
+    if result.verification is not None and not result.failed:
+        out += ["", _verification(result.verification)]
     out += ["", *_cost(result, spend, month)]
     if settings_problems:
         out += ["", "**Settings file problems** (`.github/tierbot.yml`):"]
@@ -120,6 +128,51 @@ def render_summary(
         )
     out += ["", "<sub>" + COMMANDS_HELP.replace("\n", " ") + "</sub>"]
     return "\n".join(out) + "\n"
+
+
+def _held(result: ReviewResult, min_severity: Severity) -> list[str]:
+    """Why the comments held back were (bot.core.selection): one note per reason."""
+    notes = []
+    below = result.held_for(HeldReason.BELOW_SEVERITY)
+    if below:
+        kinds = Counter(h.comment.severity for h in below)
+        which = ", ".join(f"{kinds[s]} {s.value}" for s in Severity if kinds[s])
+        notes.append(
+            f"{which} below the minimum severity ({min_severity.value}; "
+            "`review.min_severity` posts them)"
+        )
+    for reason, text in (
+        (HeldReason.SETTLED, "on a point someone answered or resolved on an earlier commit"),
+        (HeldReason.UNSURE, "the local model was unsure of while writing"),
+        (HeldReason.UNCONFIRMED, "not confirmed when checked against the diff"),
+        (HeldReason.DUPLICATE, "found to repeat another comment when checked"),
+    ):
+        held = len(result.held_for(reason))
+        if held:
+            notes.append(f"{held} {text}")
+    return notes
+
+
+def _verification(checked: Verification) -> str:
+    """What checking the comments against the diff found, and what it could not check."""
+    who = f" by {code_span(checked.model)}" if checked.model else ""
+    found = [
+        f"{checked.confirmed} confirmed",
+        f"{checked.unconfirmed} not confirmed",
+        f"{checked.duplicates} duplicate{'s' if checked.duplicates != 1 else ''}",
+    ]
+    line = (
+        f"**Checked before posting:** {counted(checked.checked, 'comment')} of severity minor "
+        f"or above, against the diff{who}: {', '.join(found)}."
+    )
+    if checked.unchecked:
+        why = plain_text(checked.failure or "no verdict came back")
+        line += (
+            f" **{checked.unchecked} could not be checked** ({why}): "
+            f"{'it is' if checked.unchecked == 1 else 'they are'} posted all the same, each "
+            "saying it was not checked."
+        )
+    return line
 
 
 def _comment_count(count: int) -> str:
@@ -152,8 +205,9 @@ def _coverage(coverage: Sequence[Coverage], excluded: Sequence[str]) -> list[str
 
 def _cost(result: ReviewResult, spend: Spend | None, month: MonthToDate | None) -> list[str]:
     lines = []
-    tokens_in = sum(a.usage.input_tokens + a.usage.cache_read_tokens for a in result.attempts)
-    tokens_out = sum(a.usage.output_tokens for a in result.attempts)
+    attempts = result.all_attempts
+    tokens_in = sum(a.usage.input_tokens + a.usage.cache_read_tokens for a in attempts)
+    tokens_out = sum(a.usage.output_tokens for a in attempts)
     if spend is not None:
         basis = " (estimated)" if spend.baseline_estimated else ""
         saved = ""
@@ -173,6 +227,15 @@ def _cost(result: ReviewResult, spend: Spend | None, month: MonthToDate | None) 
                 f"change: {format_usd(spend.local_usd)} of GPU time, at what a busy hour of the "
                 "GPU costs with its idle hours spread over the work."
             )
+    check = result.verification.attempt if result.verification is not None else None
+    if spend is not None and check is not None:
+        lines.append(
+            f"**Checking comments:** {format_usd(spend.verify_usd)} of that, for "
+            f"{check.usage.input_tokens + check.usage.cache_read_tokens:,} tokens in and "
+            f"{check.usage.output_tokens:,} out on the {check.tier} model "
+            f"{code_span(check.model)} ({counted(check.parts, 'request')}); the all-frontier "
+            "figure leaves it out."
+        )
     if month is not None:
         saved_month = month.baseline_usd - month.spent_usd
         lines.append(

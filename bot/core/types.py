@@ -36,9 +36,25 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class TokenStats:
-    """Per generated token: the entropy (in nats) of the model's next-token distribution."""
+    """Per generated token: the entropy (in nats) of the model's next-token distribution, and
+    where the token's text ends in the completion's text (`offsets`, characters, aligned with
+    `entropies`; empty when the backend did not say), so a part of the answer can be judged on
+    its own tokens (`between`)."""
 
     entropies: tuple[float, ...]
+    offsets: tuple[int, ...] = ()
+
+    def between(self, start: int, end: int) -> TokenStats:
+        """The tokens whose text ends after `start` and at or before `end`: the tokens of the
+        text `[start, end)`, the one that straddles `start` included. Empty without offsets."""
+        if len(self.offsets) != len(self.entropies):
+            return TokenStats(())
+        kept = [
+            (entropy, offset)
+            for entropy, offset in zip(self.entropies, self.offsets, strict=True)
+            if start < offset <= end
+        ]
+        return TokenStats(tuple(e for e, _ in kept), tuple(o for _, o in kept))
 
     @property
     def mean(self) -> float:
@@ -58,7 +74,9 @@ class TokenStats:
 @dataclass(frozen=True, slots=True)
 class CompletionRequest:
     """One request. `system` and `stable` are the same across a repo's reviews and are cached by
-    backends that can; `prompt` carries the change. `schema` is the JSON schema of the answer."""
+    backends that can; `prompt` carries the change. `schema` is the JSON schema of the answer.
+    `model`, when set, asks a backend that serves several models (the frontier API) for that one
+    instead of its own (the cheapest model checks comments); a backend with one model ignores it."""
 
     system: str
     stable: str
@@ -66,6 +84,7 @@ class CompletionRequest:
     schema: dict[str, Any]
     max_output_tokens: int = 4096
     label: str = ""
+    model: str = ""
 
 
 @dataclass(frozen=True, slots=True)

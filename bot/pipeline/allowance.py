@@ -207,8 +207,9 @@ def _allowed(
     purse = services.ledger.purse(
         limits, repo=where.repo, number=where.number, installation_id=where.installation_id
     )
-    price = services.prices.require(frontier.model)
-    return {**backends, Tier.FRONTIER: BudgetedBackend(frontier, purse, price)}, models
+    services.prices.require(frontier.model)  # an unknown model is an error now, not mid-review
+    budgeted = BudgetedBackend(frontier, purse, services.prices)
+    return {**backends, Tier.FRONTIER: budgeted}, models
 
 
 def restrict(models: Models, policy: Untrusted | None, *, fork: bool, uncounted: bool) -> Models:

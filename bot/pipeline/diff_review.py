@@ -1,8 +1,9 @@
 """A diff with no pull request through the pipeline's own steps, as a dry run: read and
-exclude (bot.pipeline.change), decide (bot.pipeline.allowance), review (bot.pipeline.review)
-and price (bot.pipeline.posting). `tierbot review --diff` reviews one diff file this way and
-`tierbot eval` each change of a dataset: the same routing, prompt and review as the App's, with
-no budget (there is no pull request to charge), no ledger and nothing posted.
+exclude (bot.pipeline.change), decide (bot.pipeline.allowance), review (bot.pipeline.review,
+which checks the comments as the App does: bot.pipeline.verify) and price
+(bot.pipeline.posting). `tierbot review --diff` reviews one diff file this way and `tierbot eval`
+each change of a dataset: the same routing, prompt and review as the App's, with no budget
+(there is no pull request to charge), no ledger and nothing posted.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from bot.pipeline.change import Change, Unreadable, read_change
 from bot.pipeline.posting import spend_of
 from bot.pipeline.review import review_change
 from bot.pipeline.services import GitHubClient, Services
+from bot.pipeline.verify import verifier_for
 
 NO_PULL_REQUEST = "a diff file has no pull request on GitHub"
 
@@ -75,5 +77,11 @@ async def review_ready(
     """The review of a decided diff on its tier (escalating as the App does), and its cost.
     A model's failure is in the result's `failed`, not raised."""
     decided = ready.decided
-    result = await review_change(ready.change.kept, decided.decision, decided.backends, repo)
-    return result, spend_of(result.attempts, services)
+    result = await review_change(
+        ready.change.kept,
+        decided.decision,
+        decided.backends,
+        repo,
+        verifier=verifier_for(decided.backends, services.prices),
+    )
+    return result, spend_of(result.attempts, services, result)

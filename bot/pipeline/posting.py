@@ -29,6 +29,7 @@ from bot.core.cost import Spend, review_spend
 from bot.core.counts import counted
 from bot.core.markers import SUMMARY_MARKER, SummaryState
 from bot.core.result import Attempt, ReviewResult
+from bot.core.selection import Earlier, EarlierComment, HeldReason
 from bot.core.summary import render_summary
 from bot.pipeline.estimate import gpu_hour
 from bot.pipeline.feedback import record_feedback
@@ -36,6 +37,7 @@ from bot.pipeline.prepare import Prepared, prepare
 from bot.pipeline.request import Outcome, Request, Status
 from bot.pipeline.review import review_change
 from bot.pipeline.services import FeedbackSource, GitHubClient, Retry, Services
+from bot.pipeline.verify import verifier_for
 
 log = structlog.get_logger("tierbot.pipeline")
 
@@ -67,49 +69,76 @@ async def post_outcome(github: GitHubClient, ref: PullRef, outcome: Outcome) -> 
         await github.reply(ref, outcome.reply)
 
 
-def spend_of(attempts: Sequence[Attempt], services: Services) -> Spend:
-    """What these requests cost, against the all-frontier baseline."""
+def spend_of(
+    attempts: Sequence[Attempt], services: Services, result: ReviewResult | None = None
+) -> Spend:
+    """What these requests cost, against the all-frontier baseline, with the checking of a
+    review's comments (`result.verification`) on top."""
+    check = result.verification.attempt if result and result.verification else None
     return review_spend(
-        attempts, services.prices, services.models.frontier, gpu_hour(services.settings)
+        attempts,
+        services.prices,
+        services.models.frontier,
+        gpu_hour(services.settings),
+        verification=check,
     )
+
+
+async def _earlier(
+    github: GitHubClient, prepared: Prepared, services: Services
+) -> tuple[set[str], Earlier]:
+    """The fingerprints of the bot's inline comments already on the pull request, and those
+    comments with whether a person answered or resolved each (none when the client cannot tell
+    the bot's comments apart); the feedback on them is recorded in the ledger on the way."""
+    ref = prepared.request.ref
+    if github.bot_login is None:  # its earlier comments cannot be told apart: none are known
+        return set(), Earlier()
+    if not isinstance(github, FeedbackSource):
+        return await github.review_comment_fingerprints(ref), Earlier()
+    listed = await github.review_comment_feedback(ref)  # one listing for every use
+    try:
+        resolved = await github.resolved_fingerprints(ref) if listed else set()
+    except GitHubError as exc:  # a by-product: it never stops a review
+        log.warning("could not read resolved threads", pull=str(ref), error=str(exc))
+        resolved = set()
+    if services.ledger is not None:
+        ledger, changes = services.ledger, prepared.change.changes
+        repo, number = f"{ref.owner}/{ref.repo}", ref.number
+        await asyncio.to_thread(
+            lambda: record_feedback(ledger, repo, number, listed, changes, resolved)
+        )
+    earlier = Earlier(
+        tuple(
+            EarlierComment(c.fingerprint, c.path, c.body, c.answered or c.fingerprint in resolved)
+            for c in listed
+        )
+    )
+    return {c.fingerprint for c in listed}, earlier
 
 
 async def review_prepared(github: GitHubClient, prepared: Prepared, services: Services) -> Outcome:
     """Review what `prepare` found and post it (nothing for a dry run); the outcome."""
     request, pull = prepared.request, prepared.pull
     ref = request.ref
+    repo_name = f"{ref.owner}/{ref.repo}"
+    seen, earlier = await _earlier(github, prepared, services)
     result = await review_change(
         prepared.change.kept,
         prepared.decision,
         prepared.backends,
         prepared.repo,
         context=prepared.context,
+        verifier=verifier_for(prepared.backends, services.prices),
+        earlier=earlier,
     )
-    spend = spend_of(result.attempts, services) if result.attempts else None
+    spend = spend_of(result.attempts, services, result) if result.all_attempts else None
     count(services.metrics, result, spend)
     if result.transient and not request.forced and not request.dry_run:
         await _post_secrets_now(github, prepared, result)
         raise Retry(result.failed or "the review failed")
 
-    repo_name = f"{ref.owner}/{ref.repo}"
-    if github.bot_login is None:  # its earlier comments cannot be told apart: none are known
-        seen: set[str] = set()
-    elif services.ledger is not None and isinstance(github, FeedbackSource):
-        earlier = await github.review_comment_feedback(ref)  # one listing for both uses
-        seen = {c.fingerprint for c in earlier}
-        try:
-            resolved = await github.resolved_fingerprints(ref) if earlier else set()
-        except GitHubError as exc:  # feedback is a by-product: it never stops a review
-            log.warning("could not read resolved threads", pull=str(ref), error=str(exc))
-            resolved = set()
-        ledger = services.ledger
-        changes = prepared.change.changes
-        await asyncio.to_thread(
-            lambda: record_feedback(ledger, repo_name, ref.number, earlier, changes, resolved)
-        )
-    else:
-        seen = await github.review_comment_fingerprints(ref)
-    # The bot's own comments on committed secrets go out whether or not the model review did.
+    # The bot's own comments on committed secrets go out whether or not the model review did;
+    # the model's were already held back when made before (bot.core.selection).
     candidates = [*result.secrets, *(() if result.failed else result.comments)]
     new = [c for c in candidates if c.fingerprint not in seen]
     rejected: list[str] = []
@@ -140,9 +169,10 @@ async def review_prepared(github: GitHubClient, prepared: Prepared, services: Se
         head_sha=pull.head_sha,
         incremental_from=prepared.since,
         posted=len(new) - len(rejected),
-        repeated=len(candidates) - len(new),
+        repeated=len(candidates) - len(new) + len(result.held_for(HeldReason.REPEAT)),
         rejected=rejected,
         settings_problems=prepared.repo.problems,
+        min_severity=prepared.repo.min_severity,
         excluded=list(prepared.change.excluded),
         month=month,
     )
@@ -175,27 +205,34 @@ def count(metrics: Metrics | None, result: ReviewResult, spend: Spend | None) ->
     if not result.failed:
         metrics.inc(REVIEWS, {"tier": result.tier.value})
     count_requests(metrics, result.attempts, spend)
+    check = result.verification.attempt if result.verification is not None else None
+    if check is not None:  # its tokens; its time is not a tier's time over a review
+        _count_tokens(metrics, check)
 
 
 def count_requests(metrics: Metrics, attempts: Sequence[Attempt], spend: Spend | None) -> None:
     """Tokens by tier and kind, each attempt's time, and dollars against the baseline, of any
-    task's requests."""
+    task's requests (a review's spend includes checking its comments)."""
     for attempt in attempts:
-        tier = attempt.tier.value
-        metrics.observe(MODEL_SECONDS, {"tier": tier}, attempt.wall_seconds)
-        usage = attempt.usage
-        for kind, tokens in (
-            ("input", usage.input_tokens),
-            ("output", usage.output_tokens),
-            ("cache_read", usage.cache_read_tokens),
-            ("cache_write", usage.cache_write_tokens),
-        ):
-            if tokens:
-                metrics.inc(TOKENS, {"tier": tier, "kind": kind}, tokens)
+        metrics.observe(MODEL_SECONDS, {"tier": attempt.tier.value}, attempt.wall_seconds)
+        _count_tokens(metrics, attempt)
     if spend is not None:
-        metrics.inc(DOLLARS, {"tier": "frontier"}, float(spend.frontier_usd))
-        metrics.inc(DOLLARS, {"tier": "local"}, float(spend.local_usd))
+        frontier = spend.frontier_usd + spend.verify_frontier_usd
+        metrics.inc(DOLLARS, {"tier": "frontier"}, float(frontier))
+        metrics.inc(DOLLARS, {"tier": "local"}, float(spend.local_usd + spend.verify_local_usd))
         metrics.inc(BASELINE_DOLLARS, None, float(spend.baseline_usd))
+
+
+def _count_tokens(metrics: Metrics, attempt: Attempt) -> None:
+    usage = attempt.usage
+    for kind, tokens in (
+        ("input", usage.input_tokens),
+        ("output", usage.output_tokens),
+        ("cache_read", usage.cache_read_tokens),
+        ("cache_write", usage.cache_write_tokens),
+    ):
+        if tokens:
+            metrics.inc(TOKENS, {"tier": attempt.tier.value, "kind": kind}, tokens)
 
 
 async def _post_secrets_now(github: GitHubClient, prepared: Prepared, result: ReviewResult) -> None:

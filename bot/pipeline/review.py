@@ -10,17 +10,20 @@ that failed, and their files' coverage says why.
 A model sees the change with its secrets redacted (always the frontier model; the local one
 unless the repo's `privacy.redact_local` is false), and the secrets the change adds come back
 as the bot's own comments in `secrets`, whether or not the model review could be done.
+
+The review's comments are then screened, checked against the diff and capped (bot.pipeline.verify):
+`comments` are the ones to post, `held` the others with why.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
-from bot.core.anchor import Anchored, Comment, anchor
+from bot.core.anchor import Anchored, Comment, anchor, fingerprint
 from bot.core.answer_schema import ModelReview, RawComment, read_answer
-from bot.core.confidence import Thresholds, Verdict, judge
+from bot.core.confidence import CommentConfidence, Thresholds, Verdict, comment_confidence, judge
 from bot.core.cost import estimate_tokens
 from bot.core.diff import ChangeSet
 from bot.core.markdown.safe import safe_markdown
@@ -31,7 +34,9 @@ from bot.core.result import Attempt, ReviewResult
 from bot.core.routing import Decision, Tier
 from bot.core.secrets.leaks import Exposure, expose, leak_comments
 from bot.core.secrets.redaction import redact
+from bot.core.selection import Earlier
 from bot.core.types import Backend, Completion, ErrorKind, ModelError, Usage
+from bot.pipeline.verify import Shown, Verifier, select
 
 LOCAL_OUTPUT_TOKENS = 2048
 FRONTIER_OUTPUT_TOKENS = 4096
@@ -71,8 +76,13 @@ async def review_change(
     thresholds: Thresholds | None = None,
     context: str = "",
     frontier_allowed: bool = True,
+    *,
+    verifier: Verifier | None = None,
+    earlier: Earlier | None = None,
 ) -> ReviewResult:
-    """Review `changes` on the decided tier; escalate a doubtful local review to frontier."""
+    """Review `changes` on the decided tier; escalate a doubtful local review to frontier; then
+    keep the comments to post (`verifier` checks them where the repo asks; `earlier` are the
+    bot's comments already on the pull request)."""
     repo = repo or RepoSettings()
     thresholds = thresholds or repo.escalation
     exposure = expose(changes)
@@ -86,20 +96,35 @@ async def review_change(
 
     shown = _Shown(changes, exposure, context)
     first = await _attempt(decision.tier, backend, shown, repo, thresholds)
-    escalate_for = _escalation_reasons(first)
+    stood, escalate_for = first, _escalation_reasons(first)
+    attempts: tuple[Attempt, ...] = (first.attempt,)
     frontier = backends.get(Tier.FRONTIER)
     if decision.tier is Tier.LOCAL and escalate_for:
         if not frontier_allowed or frontier is None or frontier.unavailable_reason() is not None:
             why = "frontier budget is spent" if not frontier_allowed else "no frontier model"
             escalate_for = (*escalate_for, f"not escalated: {why}")
-            return _result(decision, first, secrets, (first.attempt,), escalate_for)
-        second = await _attempt(Tier.FRONTIER, frontier, shown, repo, thresholds)
-        if second.failed_parts and second.failed_kinds == {ErrorKind.UNAVAILABLE}:
-            # Not sent at all (the month's frontier budget has no room): the local review stands.
-            why = second.failed_parts[0][1]
-            return _result(decision, first, secrets, (first.attempt,), (*escalate_for, why))
-        return _result(decision, second, secrets, (first.attempt, second.attempt), escalate_for)
-    return _result(decision, first, secrets, (first.attempt,), ())
+        else:
+            second = await _attempt(Tier.FRONTIER, frontier, shown, repo, thresholds)
+            if second.failed_parts and second.failed_kinds == {ErrorKind.UNAVAILABLE}:
+                # Not sent at all (the month's frontier budget has no room): the local review
+                # stands.
+                escalate_for = (*escalate_for, second.failed_parts[0][1])
+            else:
+                stood, attempts = second, (first.attempt, second.attempt)
+    result = _result(decision, stood, secrets, attempts, escalate_for)
+    checked_by = None
+    if verifier is not None:
+        visible, _, _ = shown.to(verifier.tier, repo)
+        checked_by = Shown(visible, redacts(verifier.tier, repo))
+    return await select(
+        result,
+        changes,
+        repo,
+        verifier=verifier,
+        shown=checked_by,
+        earlier=earlier,
+        confidence=stood.confidence,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +152,7 @@ class _Run:
     failed_parts: tuple[tuple[int, str], ...]
     failed_kinds: frozenset[ErrorKind] = frozenset()
     redactions: int = 0
+    confidence: dict[str, CommentConfidence] = field(default_factory=dict)
 
 
 async def _attempt(
@@ -167,10 +193,12 @@ async def _attempt(
         reviews.append(review)
         by_part.append((index, review))
     raw: list[RawComment] = [c for review in reviews for c in review.comments]
-    anchored = anchor(raw, changes, repo.max_comments)
+    anchored = anchor(raw, changes, max_comments=len(raw))  # capped once the rest are held back
     verdict = None
+    confidence: dict[str, CommentConfidence] = {}
     if tier is Tier.LOCAL and completions:
         verdict = _combined_verdict(completions, reviews, changes, thresholds)
+        confidence = _confidence(completions, reviews, changes, thresholds)
     attempt = Attempt(
         tier=tier,
         model=backend.model,
@@ -183,8 +211,32 @@ async def _attempt(
         prompt_tokens_estimate=plan.prompt_tokens,
     )
     return _Run(
-        attempt, plan, tuple(by_part), anchored, tuple(failed), frozenset(kinds), redactions
+        attempt,
+        plan,
+        tuple(by_part),
+        anchored,
+        tuple(failed),
+        frozenset(kinds),
+        redactions,
+        confidence,
     )
+
+
+def _confidence(
+    completions: list[Completion],
+    reviews: list[ModelReview],
+    changes: ChangeSet,
+    thresholds: Thresholds | None,
+) -> dict[str, CommentConfidence]:
+    """How sure the local model was of each comment, by the fingerprint anchoring gives it."""
+    found: dict[str, CommentConfidence] = {}
+    for completion, review in zip(completions, reviews, strict=True):
+        measured = comment_confidence(completion, review, thresholds)
+        for raw, sure in zip(review.comments, measured, strict=True):
+            change = changes.file(raw.path)
+            if change is not None:
+                found[fingerprint(change.path, raw.code or str(raw.line), raw.body)] = sure
+    return found
 
 
 def _combined_verdict(

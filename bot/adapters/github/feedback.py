@@ -1,9 +1,9 @@
-"""What people made of the bot's inline comments: 👍 and 👎 on each, and which threads they
-resolved, read from the comments and threads the bot itself started."""
+"""What people made of the bot's inline comments: 👍 and 👎 on each, which ones they answered,
+and which threads they resolved, read from the comments and threads the bot itself started."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.adapters.github.errors import GitHubError
@@ -16,13 +16,15 @@ _MAX_THREAD_PAGES = 10  # pages of 100 review threads read for resolutions
 @dataclass(frozen=True, slots=True)
 class CommentFeedback:
     """One of the bot's inline comments as GitHub lists it now: the fingerprint in its marker,
-    its file, the 👍 and 👎 counts of its reaction summary, and its body."""
+    its file, the 👍 and 👎 counts of its reaction summary, its body, and whether anyone but
+    the bot replied in its thread (`answered`)."""
 
     fingerprint: str
     path: str
     thumbs_up: int
     thumbs_down: int
     body: str
+    answered: bool = False
 
 
 class FeedbackReader(PullReader):
@@ -33,14 +35,20 @@ class FeedbackReader(PullReader):
         return {found.fingerprint for found in await self.review_comment_feedback(ref)}
 
     async def review_comment_feedback(self, ref: PullRef) -> list[CommentFeedback]:
-        """The bot's earlier inline comments that end in a verified fingerprint: its file, body
-        and the 👍 / 👎 counts of the `reactions` summary GitHub puts on each comment.
+        """The bot's earlier inline comments that end in a verified fingerprint: its file, body,
+        the 👍 / 👎 counts of the `reactions` summary GitHub puts on each comment, and whether
+        someone other than the bot replied to it (a reply's `in_reply_to_id` names the thread's
+        first comment).
         https://docs.github.com/en/rest/pulls/comments#list-review-comments-on-a-pull-request"""
         self._login()
         markers = self.markers(ref)
         found: list[CommentFeedback] = []
+        ids: list[object] = []
+        replied: set[object] = set()
         async for comment in self._session.paged(f"{pulls_path(ref)}/comments"):
             if not self._by_bot(comment):
+                if comment.get("in_reply_to_id") is not None:
+                    replied.add(comment["in_reply_to_id"])
                 continue
             body = str(comment.get("body") or "")
             fingerprint = markers.fingerprint(body)
@@ -57,7 +65,11 @@ class FeedbackReader(PullReader):
                     body=body,
                 )
             )
-        return found
+            ids.append(comment.get("id"))
+        return [
+            replace(c, answered=True) if ident in replied else c
+            for c, ident in zip(found, ids, strict=True)
+        ]
 
     async def resolved_fingerprints(self, ref: PullRef) -> set[str]:
         """The fingerprints of the bot's inline comments whose review thread is resolved: the

@@ -48,7 +48,10 @@ class TierReport:
     """One tier's share of the work: `reviews` that ended on this tier, `requests` (model calls)
     and `attempts` made on it, with their tokens, dollars and GPU time; `escalations` are attempts
     that redid a local attempt's work on this tier; comments posted by severity, and how many of
-    them got positive feedback (a 👍, a resolved thread, a committed suggestion) and no 👎."""
+    them got positive feedback (a 👍, a resolved thread, a committed suggestion) and no 👎;
+    comments held back by reason (bot.core.selection.HeldReason); and the requests that checked
+    comments before they were posted (`verify_requests`, `verify_usd`), which `requests` and
+    `usd` include."""
 
     tier: str
     reviews: int = 0
@@ -62,6 +65,9 @@ class TierReport:
     gpu_seconds: Decimal = Decimal(0)
     comments: Mapping[str, int] = field(default_factory=dict)
     positive_comments: int = 0
+    held: Mapping[str, int] = field(default_factory=dict)
+    verify_requests: int = 0
+    verify_usd: Decimal = Decimal(0)
 
     @property
     def positive_share_pct(self) -> Decimal | None:
@@ -108,6 +114,11 @@ class Report:
     @property
     def reviews(self) -> int:
         return sum(t.reviews for t in self.tiers)
+
+    @property
+    def verify_usd(self) -> Decimal:
+        """What checking comments before posting cost, all tiers (part of `spend_usd`)."""
+        return sum((t.verify_usd for t in self.tiers), Decimal(0))
 
     @property
     def escalations(self) -> int:
@@ -174,7 +185,15 @@ class Report:
     ) -> dict[str, Any]:
         """A JSON-ready form with the derived figures and the local tier's `economics` at `gpu`;
         every Decimal is its exact string."""
-        derived = ("reviews", "escalations", "spend_usd", "baseline_usd", "saved_pct", "gpu_hours")
+        derived = (
+            "reviews",
+            "escalations",
+            "spend_usd",
+            "baseline_usd",
+            "saved_pct",
+            "gpu_hours",
+            "verify_usd",
+        )
         figures: dict[str, Any] = {
             **{name: getattr(self, name) for name in ("repo", "since", "until", *derived)},
             "estimated_baseline_usd": self.estimated_baseline_usd,
@@ -218,8 +237,14 @@ def tally(
         sa.func.count(),
         sa.func.sum(sa.case((reviews.c.outcome == "failed", 1), else_=zero)),
     ).where(*span(reviews, repo, since, until))
-    posted = sa.select(c.tier, c.severity, sa.func.count()).join_from(comments, reviews)
-    posted = posted.where(*span(reviews, repo, since, until))
+    listed = sa.select(c.tier, c.severity, sa.func.count()).join_from(comments, reviews)
+    listed = listed.where(*span(reviews, repo, since, until))
+    posted = listed.where(c.held.is_(None))
+    held = sa.select(c.tier, c.held, sa.func.count()).join_from(comments, reviews)
+    held = held.where(*span(reviews, repo, since, until), c.held.is_not(None))
+    verify_sums = sa.select(r.tier, sa.func.sum(r.parts), sa.func.sum(r.usd)).where(
+        *span(requests, repo, since, until), r.task == "verify"
+    )
     kinds = sa.select(feedback.c.kind).where(
         feedback.c.repo == c.repo,
         feedback.c.number == c.number,
@@ -242,6 +267,8 @@ def tally(
     fitted = fit_throughput(
         (int(i), int(o), seconds) for i, o, seconds in measured if seconds and (i or o)
     )
+    by_held = conn.execute(held.group_by(c.tier, c.held)).all()
+    by_verify = conn.execute(verify_sums.group_by(r.tier)).all()
     tiers: dict[str, dict[str, Any]] = {t: {} for t in TIERS}
     unpriced, estimated = 0, Decimal(0)
     # int(): PostgreSQL sums BIGINT columns as NUMERIC.
@@ -264,6 +291,12 @@ def tally(
     for tier, _, n in by_liked:
         fields = tiers.setdefault(tier, {})
         fields["positive_comments"] = fields.get("positive_comments", 0) + n
+    for tier, reason, n in by_held:
+        tiers.setdefault(tier, {}).setdefault("held", {})[reason] = n
+    for tier, parts, usd in by_verify:
+        tiers.setdefault(tier, {}).update(
+            verify_requests=int(parts or 0), verify_usd=usd or Decimal(0)
+        )
     ordered = [*TIERS, *sorted(set(tiers) - set(TIERS))]
     return Report(
         repo=repo,

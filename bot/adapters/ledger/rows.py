@@ -83,10 +83,29 @@ def request_rows(
     ]
 
 
+def verify_row(attempt: Attempt, spend: Spend | None) -> dict[str, Any]:
+    """The request row of the checking of a review's comments (task `verify`): its own cost,
+    outside the all-frontier baseline (bot.core.cost.Spend)."""
+    given = None
+    if spend is not None:
+        frontier = str(attempt.tier) == "frontier"
+        given = [spend.verify_frontier_usd if frontier else spend.verify_local_usd]
+    [row] = request_rows("verify", [attempt], None, given)
+    return row | {
+        "baseline_usd": None if spend is None else Decimal(0),
+        "baseline_estimated": None if spend is None else False,
+    }
+
+
 def comment_row(
-    comment: Comment, review_id: int, repo: str, number: int, tier: str
+    comment: Comment,
+    review_id: int,
+    repo: str,
+    number: int,
+    tier: str,
+    held: str | None = None,
 ) -> dict[str, Any]:
-    """The row of one posted comment (its body is not stored)."""
+    """The row of one comment, posted or (`held`: why) held back; its body is not stored."""
     return {
         "review_id": review_id,
         "repo": repo,
@@ -98,6 +117,7 @@ def comment_row(
         "severity": str(comment.severity),
         "category": comment.category,
         "tier": tier,
+        "held": held,
     }
 
 

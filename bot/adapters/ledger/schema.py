@@ -148,6 +148,8 @@ comments = sa.Table(
     sa.Column("severity", sa.String(10), nullable=False),
     sa.Column("category", sa.String(100), nullable=False),
     sa.Column("tier", sa.String(20), nullable=False),
+    # NULL: posted; else why it was held back (bot.core.selection.HeldReason).
+    sa.Column("held", sa.String(20)),
 )
 feedback = sa.Table(
     "ledger_feedback",

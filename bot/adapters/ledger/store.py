@@ -26,6 +26,7 @@ from bot.adapters.ledger.rows import (
     moment,
     request_rows,
     span,
+    verify_row,
     where_row,
 )
 from bot.adapters.ledger.schema import (
@@ -103,12 +104,16 @@ class Ledger:
         outcome: str | None = None,
         attempt_usd: Sequence[Decimal] | None = None,
     ) -> int:
-        """Record a review, each of its attempts and each comment posted, in one transaction;
-        returns the review's id. `outcome` defaults to "failed" when the result failed, else
-        "reviewed"; `attempt_usd` (aligned with `result.attempts`) overrides the split of
-        `spend` between them."""
+        """Record a review, each of its attempts (and the checking of its comments, as a
+        request of the task `verify`), each comment posted and each held back (`result.held`,
+        with why), in one transaction; returns the review's id. `outcome` defaults to "failed"
+        when the result failed, else "reviewed"; `attempt_usd` (aligned with `result.attempts`)
+        overrides the split of `spend` between them."""
         where = where_row(repo, number, at, installation_id)
         rows = request_rows(str(result.decision.task), result.attempts, spend, attempt_usd)
+        check = result.verification.attempt if result.verification is not None else None
+        if check is not None:
+            rows.append(verify_row(check, spend))
         priced = spend is not None and all(r["usd"] is not None for r in rows)
         review = {
             **where,
@@ -139,14 +144,14 @@ class Ledger:
                 conn.execute(
                     requests.insert(), [{**where, **r, "review_id": review_id} for r in rows]
                 )
-            if comments_posted:
-                conn.execute(
-                    comments.insert(),
-                    [
-                        comment_row(c, review_id, repo, number, str(result.tier))
-                        for c in comments_posted
-                    ],
-                )
+            tier = str(result.tier)
+            listed = [comment_row(c, review_id, repo, number, tier) for c in comments_posted]
+            listed += [
+                comment_row(h.comment, review_id, repo, number, tier, str(h.reason))
+                for h in result.held
+            ]
+            if listed:
+                conn.execute(comments.insert(), listed)
         return review_id
 
     def record_request(

@@ -1,6 +1,8 @@
 """The frontier backend: Anthropic's Messages API through the official `anthropic` SDK.
 
-One request is one `messages.create` call: the system prompt and the stable block (guidelines,
+One request is one `messages.create` call, to the backend's model or the one the request names
+(`CompletionRequest.model`: the cheapest model checks comments): the system prompt and the stable
+block (guidelines,
 repo instructions) go in `system` with a prompt-cache breakpoint on the last of them, the
 change goes in the single user message, and the answer is constrained to the request's JSON
 schema with structured outputs (`output_config.format`), not with a forced tool, which the newest
@@ -108,7 +110,16 @@ class FrontierBackend:
 
     async def complete(self, request: CompletionRequest) -> Completion:
         """Run one request and return the answer, its JSON (None when the text is not JSON) and
-        its usage; raise ModelError for a refusal, an answer with no text, or any API error."""
+        its usage; raise ModelError for a refusal, an answer with no text, or any API error
+        (naming the model the request asked for)."""
+        try:
+            return await self._complete(request)
+        except ModelError as error:
+            if request.model:
+                error.model = request.model
+            raise
+
+    async def _complete(self, request: CompletionRequest) -> Completion:
         client = self._client_or_raise()
         import anthropic  # noqa: PLC0415 (imported by the client already)
 
@@ -116,7 +127,7 @@ class FrontierBackend:
         started = time.monotonic()
         try:
             message = await client.messages.create(
-                model=self._model,
+                model=request.model or self._model,
                 max_tokens=request.max_output_tokens,
                 system=_system_blocks(request),
                 messages=_messages(request),
@@ -156,7 +167,7 @@ class FrontierBackend:
         return Completion(
             text=text,
             parsed=parsed,
-            model=message.model or self._model,
+            model=message.model or request.model or self._model,
             backend=self.name,
             usage=usage,
             wall_seconds=wall,
@@ -172,7 +183,7 @@ class FrontierBackend:
 
         try:
             counted = await client.messages.count_tokens(
-                model=self._model,
+                model=request.model or self._model,
                 system=_system_blocks(request),
                 messages=_messages(request),
                 output_config=_output_config(request.schema),

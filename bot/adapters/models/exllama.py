@@ -11,7 +11,8 @@ Decoding is greedy, so the sampler's token probabilities are all 1.0 and useless
 Jobs ask for `return_logits=True` instead; every step's logits row (also the last step of a job
 that ended on a stop token, which exllamav2 reports under `result["held"]`) is reduced at once,
 in the GPU thread, to the entropy of the model's next-token distribution over the tokenizer's
-vocabulary (the padded columns, -inf, are left out). The rows are dropped right after: keeping
+vocabulary (the padded columns, -inf, are left out), with where the step's text ends in the
+answer, so each comment can be judged on its own tokens. The rows are dropped right after: keeping
 them would cost vocab x 4 bytes per token. The logits are taken before any JSON constraint is
 applied, so the entropy measures the model's own uncertainty.
 
@@ -81,6 +82,8 @@ class _Flight:
     started: float
     parts: list[str] = field(default_factory=list)
     entropies: list[float] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)
+    length: int = 0
     gpu_seconds: float = 0.0
 
 
@@ -282,7 +285,11 @@ class LocalBackend:
             if flight is None:
                 continue
             flight.parts.append(event.text)
+            flight.length += len(event.text)
             flight.entropies.extend(event.entropies)
+            # A step's tokens end where its text does (a token whose text is held back, such as
+            # part of a multi-byte character, ends with the text that follows it).
+            flight.offsets.extend([flight.length] * len(event.entropies))
             if event.eos:
                 self._finish(flight, event)
         if step.remaining == 0 and not self._inbox:
@@ -302,7 +309,7 @@ class LocalBackend:
             usage=Usage(input_tokens=flight.prompt_tokens, output_tokens=output_tokens),
             wall_seconds=time.monotonic() - flight.started,
             stop_reason=_STOP_REASONS.get(event.eos_reason or "", event.eos_reason),
-            token_stats=TokenStats(tuple(flight.entropies)),
+            token_stats=TokenStats(tuple(flight.entropies), tuple(flight.offsets)),
             gpu_seconds=flight.gpu_seconds,
             request_id=f"local-{flight.ident}",
         )

@@ -306,6 +306,10 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
         f"\nrouted spend ${data['spend_usd']} against ${data['baseline_usd']} all-frontier"
         + (f": {saved}% saved\n" if saved is not None else "\n")
     )
+    if report.verify_usd:
+        sys.stdout.write(
+            f"of which ${data['verify_usd']} checked comments before they were posted\n"
+        )
     sys.stdout.writelines(f"{line}\n" for line in economics_lines(data["economics"]))
     return EXIT_OK
 
