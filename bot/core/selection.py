@@ -3,10 +3,11 @@
 Pure. After anchoring (bot.core.anchor), a review's comments pass these rules in order; each
 comment held back keeps its reason, for the summary and the ledger:
 
-1. `repeat`: the bot made the same comment (same fingerprint) on an earlier commit;
-2. `settled`: a person answered the bot's comment on the same point, or resolved its thread, on
+1. `settled`: a person answered the bot's comment on the same point, or resolved its thread, on
    an earlier commit: a comment on the same file whose words mostly match (`similar`) is not
-   made again, however it is worded this time;
+   made again, however it is worded this time, wherever the code has moved;
+2. `repeat`: the bot made the same comment on an earlier commit: the same fingerprint, or the
+   same point (`similar`) on the same line of the same file as it stands now;
 3. `below-severity`: less severe than the repo's `review.min_severity` (default minor: nits are
    counted in the summary, not posted);
 4. `unsure`: the local model was unsure while writing it (bot.core.confidence, the repo's own
@@ -20,6 +21,7 @@ comment held back keeps its reason, for the summary and the ledger:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,8 +41,8 @@ has) to make the same point."""
 class HeldReason(StrEnum):
     """Why a comment was not posted."""
 
-    REPEAT = "repeat"
     SETTLED = "settled"
+    REPEAT = "repeat"
     BELOW_SEVERITY = "below-severity"
     UNSURE = "unsure"
     UNCONFIRMED = "unconfirmed"
@@ -58,12 +60,15 @@ class HeldComment:
 @dataclass(frozen=True, slots=True)
 class EarlierComment:
     """One of the bot's inline comments already on the pull request: its fingerprint, file and
-    text, and whether a person answered it in its thread or resolved the thread (`settled`)."""
+    text, whether a person answered it in its thread or resolved the thread (`settled`), and
+    its line and side on the pull request's head now (None: outdated, or not known)."""
 
     fingerprint: str
     path: str
     body: str
     settled: bool = False
+    line: int | None = None
+    side: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +78,17 @@ class Earlier:
     comments: tuple[EarlierComment, ...] = ()
 
     def made(self, comment: Comment) -> bool:
-        """Whether the bot made this very comment before."""
-        return any(e.fingerprint == comment.fingerprint for e in self.comments)
+        """Whether the bot made this comment before: the same fingerprint, or the same point on
+        the same line of the same file."""
+        words = _words(comment.body)
+        return any(
+            e.fingerprint == comment.fingerprint
+            or (
+                (e.path, e.line, e.side) == (comment.path, comment.line, str(comment.side))
+                and similar(words, _words(e.body))
+            )
+            for e in self.comments
+        )
 
     def settled(self, comment: Comment) -> bool:
         """Whether a person answered or resolved the bot's comment on the same point before."""
@@ -99,10 +113,10 @@ def screen(
     held: list[HeldComment] = []
     for comment in comments:
         reason = None
-        if known.made(comment):
-            reason = HeldReason.REPEAT
-        elif known.settled(comment):
+        if known.settled(comment):
             reason = HeldReason.SETTLED
+        elif known.made(comment):
+            reason = HeldReason.REPEAT
         elif comment.severity.rank > min_severity.rank:
             reason = HeldReason.BELOW_SEVERITY
         elif (found := sure.get(comment.fingerprint)) is not None and found.doubt is not None:
@@ -126,7 +140,9 @@ def capped(
     def rank(comment: Comment) -> tuple[int, float, tuple[int, int, int]]:
         found = sure.get(comment.fingerprint)
         entropy = found.mean_entropy if found is not None else None
-        return comment.severity.rank, entropy or 0.0, position(changes, comment)
+        # Unknown confidence ranks after any known one; a thousandth of a nat is noise.
+        doubt = math.inf if entropy is None else round(entropy, 3)
+        return comment.severity.rank, doubt, position(changes, comment)
 
     kept = sorted(comments, key=rank)[:max_comments]
     return tuple(sorted(kept, key=lambda c: position(changes, c))), len(comments) - len(kept)

@@ -137,10 +137,7 @@ def _held(result: ReviewResult, min_severity: Severity) -> list[str]:
     if below:
         kinds = Counter(h.comment.severity for h in below)
         which = ", ".join(f"{kinds[s]} {s.value}" for s in Severity if kinds[s])
-        notes.append(
-            f"{which} below the minimum severity ({min_severity.value}; "
-            "`review.min_severity` posts them)"
-        )
+        notes.append(f"{len(below)} below the minimum severity, {min_severity.value} ({which})")
     for reason, text in (
         (HeldReason.SETTLED, "on a point someone answered or resolved on an earlier commit"),
         (HeldReason.UNSURE, "the local model was unsure of while writing"),

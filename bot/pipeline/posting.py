@@ -109,7 +109,14 @@ async def _earlier(
         )
     earlier = Earlier(
         tuple(
-            EarlierComment(c.fingerprint, c.path, c.body, c.answered or c.fingerprint in resolved)
+            EarlierComment(
+                c.fingerprint,
+                c.path,
+                c.body,
+                settled=c.answered or c.fingerprint in resolved,
+                line=c.line,
+                side=c.side,
+            )
             for c in listed
         )
     )

@@ -16,8 +16,9 @@ _MAX_THREAD_PAGES = 10  # pages of 100 review threads read for resolutions
 @dataclass(frozen=True, slots=True)
 class CommentFeedback:
     """One of the bot's inline comments as GitHub lists it now: the fingerprint in its marker,
-    its file, the 👍 and 👎 counts of its reaction summary, its body, and whether anyone but
-    the bot replied in its thread (`answered`)."""
+    its file, the 👍 and 👎 counts of its reaction summary, its body, whether anyone but the
+    bot replied in its thread (`answered`), and where it sits on the pull request's head now
+    (`line` and `side`; no line once the code it was on changed: GitHub calls it outdated)."""
 
     fingerprint: str
     path: str
@@ -25,6 +26,8 @@ class CommentFeedback:
     thumbs_down: int
     body: str
     answered: bool = False
+    line: int | None = None
+    side: str | None = None
 
 
 class FeedbackReader(PullReader):
@@ -63,6 +66,8 @@ class FeedbackReader(PullReader):
                     thumbs_up=_count(counts.get("+1")),
                     thumbs_down=_count(counts.get("-1")),
                     body=body,
+                    line=_line(comment.get("line")),
+                    side=str(comment.get("side") or "RIGHT"),
                 )
             )
             ids.append(comment.get("id"))
@@ -139,6 +144,11 @@ def _review_threads(data: Any, ref: PullRef) -> dict[str, Any]:
     if not isinstance(threads, dict):
         raise GitHubError(f"GitHub has no review threads for {ref}")
     return threads
+
+
+def _line(value: object) -> int | None:
+    """A comment's line on the head now; None when GitHub gives none (the comment is outdated)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def _count(value: object) -> int:
