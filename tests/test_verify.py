@@ -205,7 +205,9 @@ def test_only_confirmed_comments_of_the_minimum_severity_are_posted_at_most_the_
     assert review(services).startswith("reviewed by frontier: 4 comments")
 
     (first,) = github.reviews
-    assert posted(github) == [(12, REAL[1]["body"]), (15, REAL[3]["body"])] + [
+    assert posted(github) == [
+        (12, REAL[1]["body"]),
+        (15, REAL[3]["body"]),
         (24, REAL[2]["body"]),
         (28, REAL[0]["body"]),
     ], "the four most severe confirmed comments, in diff order"
@@ -232,7 +234,8 @@ def test_only_confirmed_comments_of_the_minimum_severity_are_posted_at_most_the_
         for r in sent
         for line in section(r.body["messages"][0]["content"], "comments").split("\n")
     ]
-    assert len(listed) == 16 and {c["severity"] for c in listed} == {"critical", "major", "minor"}
+    assert len(listed) == 16
+    assert {c["severity"] for c in listed} == {"critical", "major", "minor"}
     assert not {c["line"] for c in listed} & {3, 45, 60}, "nothing outside the diff is checked"
 
     # Its cost: its own requests, priced at the cheap model, in the spend and the summary.
@@ -256,7 +259,8 @@ def test_only_confirmed_comments_of_the_minimum_severity_are_posted_at_most_the_
     assert report.verify_usd == rows[1][3]
     assert report.tier("frontier").held == {"below-severity": 6, "unconfirmed": 8, "duplicate": 3}
     assert sum(report.tier("frontier").comments.values()) == 4
-    assert "**Checking comments:** " in summary and f"`{CHEAP_MODEL}` (2 requests)" in summary
+    assert "**Checking comments:** " in summary
+    assert f"`{CHEAP_MODEL}` (2 requests)" in summary
 
     # The next push: nothing made twice, and the one confirmed comment the cap left out now.
     github.compared[(github.head, "c" * 40)] = DIFF
@@ -380,8 +384,10 @@ def test_the_local_tier_checks_its_comments_on_the_local_model_and_drops_what_it
     models = replace(services.models, local_unavailable=None)
     with_local = replace(services, backends={**services.backends, Tier.LOCAL: local}, models=models)
     assert review(with_local).startswith("reviewed by local: 2 comments")
-    assert len(local.requests) == 2 and not fake_anthropic.requests, "no frontier request"
-    assert local.requests[1].system == VERIFY_SYSTEM and local.requests[1].model == ""
+    assert len(local.requests) == 2
+    assert not fake_anthropic.requests, "no frontier request"
+    assert local.requests[1].system == VERIFY_SYSTEM
+    assert local.requests[1].model == "", "the local model is asked as it is"
     # The doubtful major is held back; of the two confirmed minors the cap keeps the one the
     # model was surer of, which ties here, so the first in the diff.
     assert [line for line, _ in posted(github)] == [12, 13]
