@@ -325,6 +325,12 @@ def test_concurrent_requests_each_get_one_entropy_per_token(
         entropies = list(entropies_of(completion))
         assert len(entropies) == completion.usage.output_tokens
         assert all(math.isfinite(h) and 0.0 <= h <= bound for h in entropies)
+        # Where each token's text ends: in order, within the text, the last at its end.
+        assert completion.token_stats is not None
+        offsets = completion.token_stats.offsets
+        assert len(offsets) == len(entropies)
+        assert list(offsets) == sorted(offsets)
+        assert offsets[-1] == len(completion.text)
         assert completion.usage.input_tokens == prompt_token_count(model_dir, request)
         assert completion.stop_reason in ("max_tokens", "end_turn")
         assert completion.gpu_seconds > 0

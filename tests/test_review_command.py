@@ -18,6 +18,7 @@ from tests.fake_anthropic import (
     message,
 )
 from tests.fake_github_api import FakeGitHubAPI
+from tests.fake_verifier import respond
 
 ANSWER = {
     "summary": "Adds a retry loop.",
@@ -115,6 +116,39 @@ def test_a_frontier_review_prints_comments_coverage_and_cost(
     assert out["cost"]["baseline_usd"] == "3"
     assert out["cost"]["baseline_estimated"] is False
     assert out["attempts"][0]["input_tokens"] == 1_000_000
+
+
+def test_a_diff_reviewed_with_verify_on_shows_what_the_check_held_back_and_cost(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    fake_anthropic: FakeAnthropic,
+    diff_file: Path,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0123456789")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_anthropic.base_url)
+    monkeypatch.delenv("TIERBOT_LOCAL_MODEL_DIR", raising=False)
+    config = tmp_path / "tierbot.yml"
+    config.write_text("review:\n  verify: true\n")
+    # The loop's comment cites code its line does not have: the check does not confirm it.
+    fake_anthropic.reply(message(json.dumps(ANSWER), input_tokens=1_000_000, output_tokens=100_000))
+    fake_anthropic.respond_with(respond())
+    code, out = run_json(
+        capsys, "--tier", "frontier", "--config", str(config), "--diff", str(diff_file)
+    )
+    assert code == 0
+    assert out["comments"] == []
+    assert out["held_comments"] == {"unconfirmed": 1}
+    checked = out["verification"]
+    assert (checked["checked"], checked["unconfirmed"], checked["model"]) == (
+        1,
+        1,
+        "claude-haiku-5-5",
+    )
+    assert checked["attempt"]["parts"] == 1
+    assert Decimal(out["cost"]["verify_usd"]) > 0
+    assert Decimal(out["cost"]["spent_usd"]) == Decimal(3) + Decimal(out["cost"]["verify_usd"])
+    assert out["cost"]["baseline_usd"] == "3", "the check is not in the all-frontier figure"
 
 
 def test_a_forced_tier_that_cannot_run_exits_1(
