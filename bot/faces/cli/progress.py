@@ -163,14 +163,15 @@ class ProgressBackend:
         return self._inner.unavailable_reason()
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        self._progress.started(self._inner.name, self._inner.model)
+        model = request.model or self._inner.model  # the cheapest model checks comments
+        self._progress.started(self._inner.name, model)
         ok = False
         try:
             completion = await self._inner.complete(request)
             ok = True
             return completion
         finally:
-            self._progress.finished(self._inner.model, ok=ok)
+            self._progress.finished(model, ok=ok)
 
     async def aclose(self) -> None:
         """Release what the wrapped backend holds."""
