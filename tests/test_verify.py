@@ -272,6 +272,11 @@ def test_only_confirmed_comments_of_the_minimum_severity_are_posted_at_most_the_
     assert bodies[-1] == REAL[4]["body"]
     assert "7 already made on an earlier commit" in github.summary()
     assert len(checks(fake_anthropic)) == 3, "the comments made before are not checked again"
+    assert ledger.report(repo="octo/app").tier("frontier").held == {
+        "below-severity": 12,
+        "unconfirmed": 16,
+        "duplicate": 3,
+    }, "a repeat is not recorded as held back again"
 
 
 def test_a_garbage_answer_from_the_check_posts_the_comments_marked_and_says_so(

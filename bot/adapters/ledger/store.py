@@ -45,6 +45,7 @@ from bot.core.anchor import Comment
 from bot.core.cost import Spend
 from bot.core.result import Attempt, ReviewResult
 from bot.core.secrets.redaction import scrub
+from bot.core.selection import HeldReason
 from bot.core.summary import MonthToDate
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -106,9 +107,10 @@ class Ledger:
     ) -> int:
         """Record a review, each of its attempts (and the checking of its comments, as a
         request of the task `verify`), each comment posted and each held back (`result.held`,
-        with why), in one transaction; returns the review's id. `outcome` defaults to "failed"
-        when the result failed, else "reviewed"; `attempt_usd` (aligned with `result.attempts`)
-        overrides the split of `spend` between them."""
+        with why; not a repeat of one made before), in one transaction; returns the review's
+        id. `outcome` defaults to "failed" when the result failed, else "reviewed";
+        `attempt_usd` (aligned with `result.attempts`) overrides the split of `spend` between
+        them."""
         where = where_row(repo, number, at, installation_id)
         rows = request_rows(str(result.decision.task), result.attempts, spend, attempt_usd)
         check = result.verification.attempt if result.verification is not None else None
@@ -146,9 +148,10 @@ class Ledger:
                 )
             tier = str(result.tier)
             listed = [comment_row(c, review_id, repo, number, tier) for c in comments_posted]
-            listed += [
+            listed += [  # a repeat was recorded when it was first made
                 comment_row(h.comment, review_id, repo, number, tier, str(h.reason))
                 for h in result.held
+                if h.reason is not HeldReason.REPEAT
             ]
             if listed:
                 conn.execute(comments.insert(), listed)

@@ -1,7 +1,8 @@
 """Comments held back: a review's comments that were not posted, each with why.
 
 `ledger_comments.held` is NULL for a posted comment and the reason for one held back
-(bot.core.selection.HeldReason: repeat, settled, below-severity, unsure, unconfirmed, duplicate),
+(bot.core.selection.HeldReason: settled, below-severity, unsure, unconfirmed, duplicate; a
+repeat of a comment already made is not recorded again),
 so the report can count what checking comments before posting held back, by tier, severity and
 category. Requests that check comments are rows of `ledger_requests` with the task `verify`;
 they need no change here.
