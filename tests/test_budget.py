@@ -230,7 +230,11 @@ def test_an_escalation_the_budget_has_no_room_for_keeps_the_local_review(
     book = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
     book.migrate()
     services = services_for(host, fake_anthropic, book, Decimal("0.000001"))
-    unsure = ScriptedLocalModel(answers=deque([json.loads(FIRST_ANSWER)]), entropy=5.0)
+    # Unsure of its summary, not of its comment: the review asks for escalation, and the
+    # comment stands on its own confidence.
+    unsure = ScriptedLocalModel(
+        answers=deque([json.loads(FIRST_ANSWER)]), doubt=("Cache helpers.",), doubt_entropy=5.0
+    )
     services = replace(
         services,
         backends={**services.backends, Tier.LOCAL: unsure},
