@@ -70,7 +70,7 @@ REVIEWER = ScriptedReviewer(
     comments={
         "a.py": [Said(13, body="Off by one.")],  # 2 lines from the finding: a hit
         "b.py": [Said(19)],  # 8 lines away: a miss, and a false positive
-        "c.py": [Said(12, severity="nit")],  # a clean change: a false positive
+        "c.py": [Said(12, severity="minor")],  # a clean change: a false positive
         "e2.py": [Said(12)],  # the right line of the wrong file: a miss and a false positive
     },
     failing={"f.py"},
@@ -113,7 +113,7 @@ def test_hits_misses_and_precision_count_clean_changes_as_false_positives(
     assert [c["hit"] for c in results["near"]["comments"]] == [True]
     assert results["near"]["expected"][0]["found"] is True
     assert [c["hit"] for c in results["far"]["comments"]] == [False]
-    assert results["clean-noisy"]["comments"][0]["severity"] == "nit"
+    assert results["clean-noisy"]["comments"][0]["severity"] == "minor"
     assert results["clean-quiet"]["comments"] == []
     assert results["other-file"]["expected"][0]["found"] is False
     failed = results["fails"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -17,9 +18,14 @@ from bot.adapters.prices import PriceTable
 from bot.core.anchor import Comment
 from bot.core.answer_schema import Severity, comment_spans, read_answer
 from bot.core.confidence import CommentConfidence, Thresholds, comment_confidence
+from bot.core.cost import Spend
 from bot.core.diff import Side, parse
 from bot.core.pricing import Prices
 from bot.core.repo_settings import RepoSettings
+from bot.core.result import Attempt
+from bot.core.routing import Tier
+from bot.core.scorecard import Scored, tier_use, totals
+from bot.core.scorecard import Status as ScoreStatus
 from bot.core.selection import (
     Earlier,
     EarlierComment,
@@ -452,3 +458,21 @@ def test_the_budget_holds_a_request_at_the_price_of_the_model_it_names(
     cheap = prices.require("claude-haiku-5-5")
     assert purse.held == [request_ceiling(request, cheap)]
     assert purse.settled == [Decimal("0.00015")]  # 1000 x $0.10 + 100 x $0.50, per million
+
+
+def test_an_evaluations_tier_figures_include_what_checking_its_comments_cost() -> None:
+    review = Attempt(Tier.FRONTIER, "claude-sonnet-5-5", 1, Usage(1000, 100), 1.0, 0.0)
+    checking = Attempt(Tier.FRONTIER, "claude-haiku-5-5", 2, Usage(400, 40), 0.5, 0.0)
+    spend = Spend(
+        spent_usd=Decimal("0.0031"),
+        baseline_usd=Decimal("0.003"),
+        baseline_estimated=False,
+        frontier_usd=Decimal("0.003"),
+        local_usd=Decimal(0),
+        verify_frontier_usd=Decimal("0.0001"),
+    )
+    scored = Scored("x", 1, ScoreStatus.REVIEWED, (), attempts=(review,), spend=spend)
+    use = tier_use([replace(scored, checks=(checking,))], Tier.FRONTIER)
+    assert (use.attempts, use.parts, use.input_tokens, use.output_tokens) == (1, 3, 1400, 140)
+    assert use.usd == Decimal("0.0031")
+    assert totals([replace(scored, checks=(checking,))]).escalated == 0

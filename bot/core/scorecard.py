@@ -40,7 +40,8 @@ class Status(StrEnum):
 class Scored:
     """One labelled change after its review: how it ended and why, the tier (whose review
     stood, or that was decided when it could not run) and model, the decision's reasons, the
-    comments posted and how they matched, and every request with what it cost."""
+    comments posted and how they matched, and every request with what it cost (`checks`: those
+    that checked the comments before they were posted)."""
 
     id: str
     line: int
@@ -55,6 +56,7 @@ class Scored:
     matched: Matched | None = None
     attempts: tuple[Attempt, ...] = ()
     spend: Spend | None = None
+    checks: tuple[Attempt, ...] = ()
 
     @property
     def clean(self) -> bool:
@@ -122,8 +124,8 @@ def quality(scored: Iterable[Scored]) -> Quality:
 
 @dataclass(frozen=True, slots=True)
 class TierUse:
-    """The review attempts on one tier, their model requests (one per part), and what they
-    cost."""
+    """The review attempts on one tier, its model requests (one per part of a review, and those
+    that checked comments before they were posted), and what they cost."""
 
     attempts: int = 0
     parts: int = 0
@@ -138,18 +140,25 @@ class TierUse:
 def tier_use(scored: Sequence[Scored], tier: Tier) -> TierUse:
     """Every request to `tier` over `scored`, with its tokens and dollars."""
     attempts = [a for item in scored for a in item.attempts if a.tier is tier]
+    sent = attempts + [a for item in scored for a in item.checks if a.tier is tier]
     spends = [item.spend for item in scored if item.spend is not None]
     usd = sum(
-        (s.frontier_usd if tier is Tier.FRONTIER else s.local_usd for s in spends), Decimal(0)
+        (
+            s.frontier_usd + s.verify_frontier_usd
+            if tier is Tier.FRONTIER
+            else s.local_usd + s.verify_local_usd
+            for s in spends
+        ),
+        Decimal(0),
     )
     return TierUse(
         attempts=len(attempts),
-        parts=sum(a.parts for a in attempts),
-        input_tokens=sum(a.usage.input_tokens for a in attempts),
-        output_tokens=sum(a.usage.output_tokens for a in attempts),
-        cache_write_tokens=sum(a.usage.cache_write_tokens for a in attempts),
-        cache_read_tokens=sum(a.usage.cache_read_tokens for a in attempts),
-        gpu_seconds=sum(a.gpu_seconds for a in attempts),
+        parts=sum(a.parts for a in sent),
+        input_tokens=sum(a.usage.input_tokens for a in sent),
+        output_tokens=sum(a.usage.output_tokens for a in sent),
+        cache_write_tokens=sum(a.usage.cache_write_tokens for a in sent),
+        cache_read_tokens=sum(a.usage.cache_read_tokens for a in sent),
+        gpu_seconds=sum(a.gpu_seconds for a in sent),
         usd=usd,
     )
 

@@ -131,7 +131,8 @@ async def _one(
         comments=posted,
         matched=None if result.failed else match(posted, change.expected, within),
         attempts=result.attempts,
-        spend=spend if result.attempts else None,
+        spend=spend if result.all_attempts else None,
+        checks=result.all_attempts[len(result.attempts) :],
     )
 
 
