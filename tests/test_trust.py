@@ -17,9 +17,11 @@ import pytest
 from bot.adapters.queue import JobQueue
 from bot.adapters.settings import Settings, SettingsError
 from bot.core.job import Job
+from bot.core.prompt import SYSTEM
 from bot.core.repo_settings import RepoSettings
 from bot.core.routing import Tier
 from bot.core.trust import Untrusted
+from bot.core.verification import VERIFY_SYSTEM
 from bot.faces.action.dispatch import dispatch_for
 from bot.faces.action.step_report import Dispatch
 from bot.pipeline.services import Services
@@ -57,18 +59,26 @@ def with_local(services: Services, local: ScriptedLocalModel) -> Services:  # no
     )
 
 
+def unsure_of_its_summary() -> ScriptedLocalModel:
+    """A local model whose review would be escalated (it was unsure writing the summary), whose
+    comment stands on its own confidence."""
+    return ScriptedLocalModel(
+        answers=deque([json.loads(FIRST_ANSWER)]), doubt=("Cache helpers.",), doubt_entropy=5.0
+    )
+
+
 def test_a_strangers_pull_request_is_reviewed_by_the_local_model_and_never_escalated(
     services: Services,  # noqa: F811
     stranger: FakeGitHubAPI,
     fake_anthropic: FakeAnthropic,
 ) -> None:
     # An unsure local answer would be redone by the frontier model for anyone else.
-    local = ScriptedLocalModel(answers=deque([json.loads(FIRST_ANSWER)]), entropy=5.0)
+    local = unsure_of_its_summary()
     stranger.settings_file = "routing:\n  threshold: 0\n"  # the change would go frontier
     outcome = go(job(), with_local(services, local))
     assert outcome.startswith("reviewed by local: 1 comment")
     assert fake_anthropic.requests == []
-    assert len(local.requests) == 1
+    assert [r.system for r in local.requests] == [SYSTEM, VERIFY_SYSTEM], "its check local too"
     summary = stranger.summary()
     assert "work for accounts without write access is not sent to the frontier model" in summary
     assert ("GET", "/repos/octo/app/collaborators/mallory/permission") in stranger.calls
@@ -149,11 +159,11 @@ def test_a_strangers_review_command_on_a_maintainers_pull_request_gets_what_stra
     assert "**Not reviewed:** `eve` has no write access" in github.bodies()[-1]
     assert not [c for c in github.issue_comments if "tierbot:summary" in c["body"]]
     # With a local model, that model alone, never escalated however unsure it is.
-    local = ScriptedLocalModel(answers=deque([json.loads(FIRST_ANSWER)]), entropy=5.0)
+    local = unsure_of_its_summary()
     github.settings_file = "routing:\n  threshold: 0\n"  # the change would go frontier
     assert go(asked, with_local(services, local)).startswith("reviewed by local: 1 comment")
     assert fake_anthropic.requests == []
-    assert len(local.requests) == 1
+    assert [r.system for r in local.requests] == [SYSTEM, VERIFY_SYSTEM], "its check local too"
 
 
 def test_the_actions_plan_follows_the_same_rules_for_a_strangers_review_command(
