@@ -26,6 +26,9 @@ DEFAULT_THRESHOLD = 45
 DEFAULT_MAX_COMMENTS = 15
 REPO_SETTINGS_PATH = ".github/tierbot.yml"
 MAX_SETTINGS_BYTES = 64 * 1024
+DEFAULT_SHADOW_SHARE = Decimal("0.1")
+"""The share of the local model's reviews that the frontier model also does, without posting
+(bot.core.shadow)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,7 @@ class RepoSettings:
     frontier_budget_usd: Decimal | None = None
     redact_local: bool = True
     untrusted_authors: Untrusted = Untrusted.LOCAL
+    shadow_share: Decimal = DEFAULT_SHADOW_SHARE
     problems: tuple[str, ...] = field(default=())
 
     @classmethod
@@ -91,6 +95,7 @@ class RepoSettings:
         escalation = _section(data, "escalation", problems)
         budget = _section(data, "budget", problems)
         privacy = _section(data, "privacy", problems)
+        shadow = _section(data, "shadow", problems)
         return cls(
             threshold=_whole(routing, "routing.threshold", DEFAULT_THRESHOLD, 0, 101, problems),
             frontier_paths=read_patterns(routing, "frontier_paths", "routing.", problems),
@@ -105,6 +110,7 @@ class RepoSettings:
             frontier_budget_usd=_budget(budget, problems),
             redact_local=_flag(privacy, "privacy.redact_local", True, problems),
             untrusted_authors=_untrusted(review, problems),
+            shadow_share=_share(shadow, problems),
             problems=tuple(problems),
         )
 
@@ -128,6 +134,8 @@ _KEYS: dict[str, frozenset[str]] = {
     # Secrets are redacted before any model sees a change; `redact_local: false` lets the
     # local model (on the team's own GPU) see them. The frontier model never does.
     "privacy": frozenset({"redact_local"}),
+    # The share of local reviews the frontier model also does, unposted (bot.core.shadow).
+    "shadow": frozenset({"share"}),
 }
 _MAX_INSTRUCTIONS_CHARS = 4000
 
@@ -196,6 +204,20 @@ def _budget(data: Mapping[str, Any], problems: list[str]) -> Decimal | None:
             f"`budget.frontier_usd_month` must be an amount in dollars, not {value!r}; ignored"
         )
         return None
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
+def _share(data: Mapping[str, Any], problems: list[str]) -> Decimal:
+    """The share (0 to 1) of the local model's reviews that get a shadow review."""
+    if "share" not in data:
+        return DEFAULT_SHADOW_SHARE
+    value = data["share"]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        problems.append(
+            f"`shadow.share` must be a number from 0 to 1, not {value!r}; "
+            f"{DEFAULT_SHADOW_SHARE} used"
+        )
+        return DEFAULT_SHADOW_SHARE
     return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
 
 
