@@ -66,7 +66,7 @@ def write_calibration(out: TextIO, calibration: Calibration) -> None:
         f"{calibration.target:%} of the findings missed, at {CONFIDENCE:.0%} confidence.\n"
     )
     if calibration.problem is not None:
-        out.write(f"\nToo little data to recommend anything: {calibration.problem}.\n")
+        out.write(f"\nNo recommendation: {calibration.problem}.\n")
     for curve in calibration.curves:
         out.write("\n")
         if not curve.points:

@@ -111,7 +111,7 @@ def trade_off_figure(trade_off: TradeOff, calibration: Calibration) -> Figure:
     spend.set_ylabel(SPEND_AXES[1])
     if days:
         spend.legend(loc="upper left")
-        figure.autofmt_xdate()
+        spend.tick_params(axis="x", labelrotation=30)
     else:
         _empty(spend, "no requests in the ledger")
 
