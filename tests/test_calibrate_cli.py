@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -113,6 +114,11 @@ def synthetic_ledger(ledger: Ledger) -> None:
     frontier_spend = Spend(Decimal("0.02"), Decimal("0.02"), False, Decimal("0.02"), Decimal(0))
     for _ in range(2):
         reviewed(ledger, 97, Tier.FRONTIER, frontier_spend, START + timedelta(days=19), None)
+
+
+def floats(values: Any) -> list[float]:
+    """A line's data (a sequence or an array, as matplotlib keeps it) as floats."""
+    return [float(value) for value in values]
 
 
 @pytest.fixture
@@ -239,13 +245,13 @@ def test_the_plot_draws_spend_against_the_baseline_and_the_curve(filled: Path) -
     assert (curve.get_xlabel(), curve.get_ylabel()) == CURVE_AXES
     assert spend.get_title() == "Spend against the all-frontier baseline"
     spent, baseline = spend.get_lines()
-    assert spent.get_ydata()[-1] == pytest.approx(0.26)
-    assert baseline.get_ydata()[-1] == pytest.approx(0.24)
-    assert len(spent.get_xdata()) == 20
+    assert floats(spent.get_ydata())[-1] == pytest.approx(0.26)
+    assert floats(baseline.get_ydata())[-1] == pytest.approx(0.24)
+    assert len(floats(spent.get_ydata())) == 20
     # The recommended threshold is starred at its cost and missed share.
     star = next(line for line in curve.get_lines() if line.get_label() == "recommended: 50")
-    assert star.get_xdata()[0] == pytest.approx(0.15)
-    assert star.get_ydata()[0] == 0.0
+    assert floats(star.get_xdata()) == [pytest.approx(0.15)]
+    assert floats(star.get_ydata()) == [0.0]
     labels = {text.get_text() for text in curve.texts}
     assert {"0", "50", "95"} <= labels
     assert "100" not in labels  # not measured: not drawn

@@ -162,7 +162,7 @@ def test_migrate_builds_the_schema_from_empty_and_a_second_run_changes_nothing(u
     second.migrate()
     inspector = sa.inspect(first.engine)
     assert {*LEDGER_TABLES, VERSION_TABLE} <= set(inspector.get_table_names())
-    assert rows(first, VERSION_TABLE) == [{"version_num": "0002"}]
+    assert rows(first, VERSION_TABLE) == [{"version_num": "0003"}]
     assert rows(first, "queue_schema") == [{"version": 3}]
     for table in METADATA.sorted_tables:
         on_disk = {column["name"] for column in inspector.get_columns(table.name)}
@@ -181,7 +181,7 @@ def test_two_processes_migrating_at_once_both_succeed(url: str) -> None:
 
     with ThreadPoolExecutor(len(ledgers)) as pool:
         list(pool.map(migrate, ledgers))
-    assert rows(ledgers[0], VERSION_TABLE) == [{"version_num": "0002"}]
+    assert rows(ledgers[0], VERSION_TABLE) == [{"version_num": "0003"}]
     for ledger in ledgers:
         ledger.close()
 
