@@ -310,3 +310,26 @@ def test_a_budgeted_shadow_is_held_against_the_budget_like_any_frontier_request(
     assert go(job(), budgeted).startswith("reviewed by local")
     (charge,) = table(ledger, "SELECT usd, settled FROM ledger_charges")
     assert (charge["usd"], bool(charge["settled"])) == (4_000_000, True)
+
+
+def test_a_shadow_whose_answer_breaks_the_schema_in_part_is_recorded_as_partial(
+    services: Services,  # noqa: F811
+    github: FakeGitHubAPI,  # noqa: F811
+    fake_anthropic: FakeAnthropic,
+    ledger: Any,  # noqa: F811
+) -> None:
+    github.settings_file = SHADOW_ALL
+    local = ScriptedLocalModel(answers=deque([json.loads(FIRST_ANSWER)]))
+    broken = json.loads(FRONTIER_ANSWER)
+    del broken["comments"][1]["path"]
+    fake_anthropic.reply(message(json.dumps(broken), input_tokens=1000, output_tokens=200))
+    assert go(job(), with_local(services, local, ledger)).startswith("reviewed by local")
+    assert (
+        "also reviewed this change (in part: comment 2: no path), without posting, to measure "
+        "what the local model misses: both found 1, only the frontier model 0"
+    ) in github.summary()
+    (shadow,) = table(ledger, "SELECT state, failure FROM ledger_shadows")
+    assert (shadow["state"], shadow["failure"]) == ("partial", "comment 2: no path")
+    # Its findings are kept, but a partial shadow is no fair measure: calibration leaves it out.
+    assert len(table(ledger, "SELECT * FROM ledger_shadow_findings")) == 1
+    assert ledger.trade_off().shadows == ()

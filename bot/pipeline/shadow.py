@@ -4,7 +4,8 @@ nothing of it is posted, and its comments are matched against the local review's
 
 Which changes (bot.core.shadow.chosen): the repo's `shadow.share` of the commits whose review
 the local model did and that stood (not escalated, not failed), on a review that is posted and
-recorded (not a dry run, and with a ledger). Only within what the payer may spend: untrusted
+recorded (not a dry run, and with a ledger); not one the local model was unsure of, whether or
+not the frontier model could redo it. Only within what the payer may spend: untrusted
 work has no frontier backend, and under a monthly budget the shadow runs only when the budget
 left covers its estimate, its requests held against the budget like any other
 (bot.adapters.budget), so a shadow never takes the budget past its limit.
@@ -32,8 +33,8 @@ def wanted(prepared: Prepared, result: ReviewResult, services: Services) -> bool
         return False
     if decision.tier is not Tier.LOCAL or result.tier is not Tier.LOCAL or result.failed:
         return False
-    if len(result.attempts) != 1 or not result.attempts[0].parts:
-        return False
+    if result.escalation or len(result.attempts) != 1 or not result.attempts[0].parts:
+        return False  # the local model was unsure: escalated, or would have been
     ref = request.ref
     if not chosen(
         f"{ref.owner}/{ref.repo}", ref.number, prepared.pull.head_sha, prepared.repo.shadow_share
