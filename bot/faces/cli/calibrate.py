@@ -11,7 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, TextIO
 
 from bot.adapters.settings import Settings
-from bot.core.calibration import Calibration, Curve, Point, calibrate
+from bot.core.calibration import DEFAULT_TARGET, Calibration, Curve, Point, calibrate
 from bot.core.cost import format_usd
 from bot.core.interval import CONFIDENCE
 from bot.core.printable import json_line, printable
@@ -89,7 +89,9 @@ def write_calibration(out: TextIO, calibration: Calibration) -> None:
         out.write(f"\nSettings for {REPO_SETTINGS_PATH}:\n\n{snippet}")
 
 
-def _target(text: str) -> Decimal:
+def _target(text: str | None) -> Decimal:
+    if text is None:
+        return DEFAULT_TARGET
     try:
         target = Decimal(text)
     except InvalidOperation:

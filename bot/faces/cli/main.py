@@ -177,7 +177,6 @@ def _parser() -> argparse.ArgumentParser:
     calibrate_cmd.add_argument(
         "--target-miss-rate",
         metavar="X",
-        default="0.1",
         help="the largest share of findings the local model may miss (default 0.1)",
     )
     calibrate_cmd.add_argument("--format", choices=["table", "json"], default="table")
