@@ -30,6 +30,9 @@ DEFAULT_MIN_SEVERITY = Severity.MINOR
 DEFAULT_VERIFY = {"local": True, "frontier": False}
 REPO_SETTINGS_PATH = ".github/tierbot.yml"
 MAX_SETTINGS_BYTES = 64 * 1024
+DEFAULT_SHADOW_SHARE = Decimal("0.1")
+"""The share of the local model's reviews that the frontier model also does, without posting
+(bot.core.shadow)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,7 @@ class RepoSettings:
     frontier_budget_usd: Decimal | None = None
     redact_local: bool = True
     untrusted_authors: Untrusted = Untrusted.LOCAL
+    shadow_share: Decimal = DEFAULT_SHADOW_SHARE
     problems: tuple[str, ...] = field(default=())
 
     @classmethod
@@ -99,6 +103,7 @@ class RepoSettings:
         budget = _section(data, "budget", problems)
         privacy = _section(data, "privacy", problems)
         verify = _verify(review, problems)
+        shadow = _section(data, "shadow", problems)
         return cls(
             threshold=_whole(routing, "routing.threshold", DEFAULT_THRESHOLD, 0, 101, problems),
             frontier_paths=read_patterns(routing, "frontier_paths", "routing.", problems),
@@ -116,6 +121,7 @@ class RepoSettings:
             frontier_budget_usd=_budget(budget, problems),
             redact_local=_flag(privacy, "privacy.redact_local", True, problems),
             untrusted_authors=_untrusted(review, problems),
+            shadow_share=_share(shadow, problems),
             problems=tuple(problems),
         )
 
@@ -153,6 +159,8 @@ _KEYS: dict[str, frozenset[str]] = {
     # Secrets are redacted before any model sees a change; `redact_local: false` lets the
     # local model (on the team's own GPU) see them. The frontier model never does.
     "privacy": frozenset({"redact_local"}),
+    # The share of local reviews the frontier model also does, unposted (bot.core.shadow).
+    "shadow": frozenset({"share"}),
 }
 _MAX_INSTRUCTIONS_CHARS = 4000
 
@@ -259,6 +267,20 @@ def _verify(review: Mapping[str, Any], problems: list[str]) -> dict[str, bool]:
     for tier, default in DEFAULT_VERIFY.items():
         found[tier] = _flag(value, f"review.verify.{tier}", default, problems)
     return found
+
+
+def _share(data: Mapping[str, Any], problems: list[str]) -> Decimal:
+    """The share (0 to 1) of the local model's reviews that get a shadow review."""
+    if "share" not in data:
+        return DEFAULT_SHADOW_SHARE
+    value = data["share"]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        problems.append(
+            f"`shadow.share` must be a number from 0 to 1, not {value!r}; "
+            f"{DEFAULT_SHADOW_SHARE} used"
+        )
+        return DEFAULT_SHADOW_SHARE
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
 
 
 def _untrusted(review: Mapping[str, Any], problems: list[str]) -> Untrusted:

@@ -25,9 +25,11 @@ from bot.core.answer_schema import Severity
 from bot.core.cost import Spend, format_usd
 from bot.core.counts import counted
 from bot.core.markdown.safe import code_span, plain_text, safe_markdown
+from bot.core.matching import FoundBy
 from bot.core.packing import Coverage
 from bot.core.result import ReviewResult, Verification
 from bot.core.selection import HeldReason
+from bot.core.shadow import Shadow, ShadowState
 
 _MAX_LISTED = 10
 
@@ -59,9 +61,11 @@ def render_summary(
     settings_problems: Sequence[str] = (),
     excluded: Sequence[str] = (),
     min_severity: Severity = Severity.MINOR,
+    shadow: Shadow | None = None,
 ) -> str:
     """The summary comment's text (without its header) for `result` on commit `head_sha`;
-    `min_severity` is the least severity the repo posts (to say why others were not)."""
+    `min_severity` is the least severity the repo posts (to say why others were not); `shadow`
+    is the shadow review that ran beside it (bot.core.shadow), if any."""
     decision = result.decision
     out = ["## tierbot review", ""]
     scope = f" (changes since {incremental_from[:7]})" if incremental_from else ""
@@ -119,7 +123,7 @@ def render_summary(
         out += ["", "Comments not posted: " + "; ".join(notes) + "."]
     if result.verification is not None and not result.failed:
         out += ["", _verification(result.verification)]
-    out += ["", *_cost(result, spend, month)]
+    out += ["", *_cost(result, spend, month, shadow)]
     if settings_problems:
         out += ["", "**Settings file problems** (`.github/tierbot.yml`):"]
         out.extend(
@@ -200,7 +204,9 @@ def _coverage(coverage: Sequence[Coverage], excluded: Sequence[str]) -> list[str
     return lines
 
 
-def _cost(result: ReviewResult, spend: Spend | None, month: MonthToDate | None) -> list[str]:
+def _cost(
+    result: ReviewResult, spend: Spend | None, month: MonthToDate | None, shadow: Shadow | None
+) -> list[str]:
     lines = []
     attempts = result.all_attempts
     tokens_in = sum(a.usage.input_tokens + a.usage.cache_read_tokens for a in attempts)
@@ -233,6 +239,8 @@ def _cost(result: ReviewResult, spend: Spend | None, month: MonthToDate | None) 
             f"{code_span(check.model)} ({counted(check.parts, 'request')}); the all-frontier "
             "figure leaves it out."
         )
+    if shadow is not None:
+        lines.append(_shadow(shadow))
     if month is not None:
         saved_month = month.baseline_usd - month.spent_usd
         lines.append(
@@ -242,3 +250,28 @@ def _cost(result: ReviewResult, spend: Spend | None, month: MonthToDate | None) 
             f"({format_usd(saved_month)} saved)."
         )
     return lines
+
+
+def _shadow(shadow: Shadow) -> str:
+    """The line that says a shadow review ran, what it found against this review, and its cost."""
+    model = code_span(shadow.model)
+    cost = f"it cost {format_usd(shadow.usd)}, which the month's spend includes"
+    if shadow.state is ShadowState.FAILED:
+        why = plain_text(shadow.failure or "no part answered")
+        return (
+            f"**Shadow review:** the frontier model {model} was asked to review this change too, "
+            f"without posting, to measure what the local model misses, and could not ({why}); "
+            f"{cost}."
+        )
+    matched = shadow.matched
+    found = (
+        f"both found {matched.count(FoundBy.BOTH)}, only the frontier model "
+        f"{matched.count(FoundBy.FRONTIER)}, only the local model {matched.count(FoundBy.LOCAL)}"
+    )
+    part = ""
+    if shadow.state is ShadowState.PARTIAL:
+        part = f" (in part: {plain_text(shadow.failure or 'some parts failed')})"
+    return (
+        f"**Shadow review:** the frontier model {model} also reviewed this change{part}, "
+        f"without posting, to measure what the local model misses: {found}; {cost}."
+    )

@@ -30,6 +30,7 @@ from bot.core.counts import counted
 from bot.core.markers import SUMMARY_MARKER, SummaryState
 from bot.core.result import Attempt, ReviewResult
 from bot.core.selection import Earlier, EarlierComment, HeldReason
+from bot.core.shadow import Shadow
 from bot.core.summary import render_summary
 from bot.pipeline.estimate import gpu_hour
 from bot.pipeline.feedback import record_feedback
@@ -37,6 +38,7 @@ from bot.pipeline.prepare import Prepared, prepare
 from bot.pipeline.request import Outcome, Request, Status
 from bot.pipeline.review import review_change
 from bot.pipeline.services import FeedbackSource, GitHubClient, Retry, Services
+from bot.pipeline.shadow import shadow_review, shadow_spend
 from bot.pipeline.verify import verifier_for
 
 log = structlog.get_logger("tierbot.pipeline")
@@ -143,6 +145,9 @@ async def review_prepared(github: GitHubClient, prepared: Prepared, services: Se
     if result.transient and not request.forced and not request.dry_run:
         await _post_secrets_now(github, prepared, result)
         raise Retry(result.failed or "the review failed")
+    shadow = await shadow_review(prepared, result, services)  # None unless this one is chosen
+    if shadow is not None and shadow.frontier is not None and services.metrics is not None:
+        count_requests(services.metrics, (shadow.frontier,), shadow_spend(shadow))
 
     # The bot's own comments on committed secrets go out whether or not the model review did;
     # the model's were already held back when made before (bot.core.selection).
@@ -157,7 +162,7 @@ async def review_prepared(github: GitHubClient, prepared: Prepared, services: Se
     month = None
     if services.ledger is not None:
         ledger = services.ledger
-        await asyncio.to_thread(
+        review_id = await asyncio.to_thread(
             lambda: ledger.record_review(
                 repo=repo_name,
                 number=ref.number,
@@ -169,6 +174,8 @@ async def review_prepared(github: GitHubClient, prepared: Prepared, services: Se
                 installation_id=request.installation_id,
             )
         )
+        if shadow is not None:
+            await asyncio.to_thread(_record_shadow, services, review_id, prepared, shadow)
         month = await asyncio.to_thread(ledger.month_to_date, repo_name, datetime.now(UTC))
     body = render_summary(
         result,
@@ -182,6 +189,7 @@ async def review_prepared(github: GitHubClient, prepared: Prepared, services: Se
         min_severity=prepared.repo.min_severity,
         excluded=list(prepared.change.excluded),
         month=month,
+        shadow=shadow,
     )
     state = SummaryState(pull.head_sha, prepared.summary.state.paused)
     summary = github.markers(ref).summary_body(body, state)
@@ -202,6 +210,21 @@ async def review_prepared(github: GitHubClient, prepared: Prepared, services: Se
         dropped=tuple(rejected),
         summary=summary,
         result=result,
+    )
+
+
+def _record_shadow(services: Services, review_id: int, prepared: Prepared, shadow: Shadow) -> None:
+    """Record the shadow review beside the review it shadowed, its request as a charge of its own
+    (task `shadow`, no baseline: an all-frontier review would not have made it)."""
+    assert services.ledger is not None  # a shadow runs only where there is a ledger
+    ref = prepared.request.ref
+    services.ledger.record_shadow(
+        review_id=review_id,
+        repo=f"{ref.owner}/{ref.repo}",
+        number=ref.number,
+        installation_id=prepared.request.installation_id,
+        shadow=shadow,
+        spend=shadow_spend(shadow),
     )
 
 

@@ -245,14 +245,26 @@ def _combined_verdict(
     changes: ChangeSet,
     thresholds: Thresholds | None,
 ) -> Verdict:
-    """One verdict for all parts: each part judged on its own answer, entropy and anchoring."""
+    """One verdict for all parts: each part judged on its own answer, entropy and anchoring.
+    Its measures are the highest of any part's, as any part over a threshold escalates."""
     reasons: list[str] = []
+    verdicts = []
     for completion, review in zip(completions, reviews, strict=True):
         own = anchor(list(review.comments), changes, max_comments=len(review.comments))
-        for reason in judge(completion, review, own, thresholds).reasons:
+        verdict = judge(completion, review, own, thresholds)
+        verdicts.append(verdict)
+        for reason in verdict.reasons:
             if reason not in reasons:
                 reasons.append(reason)
-    return Verdict(bool(reasons), tuple(reasons))
+    means = [v.mean_entropy for v in verdicts if v.mean_entropy is not None]
+    quantiles = [v.quantile_entropy for v in verdicts if v.quantile_entropy is not None]
+    return Verdict(
+        bool(reasons),
+        tuple(reasons),
+        max(means, default=None),
+        max(quantiles, default=None),
+        max((v.hedges for v in verdicts), default=0),
+    )
 
 
 def _escalation_reasons(run: _Run) -> tuple[str, ...]:

@@ -19,7 +19,13 @@ What a row means:
 - `ledger_feedback`: one reaction, resolved thread or committed suggestion, recorded once;
 - `ledger_charges`: one frontier request's money, held against the month's budgets before the
   request is sent (at the most it can cost) and settled to what it cost (bot.adapters.budget); the
-  budgets count these, so requests in flight count too.
+  budgets count these, so requests in flight count too;
+- `ledger_shadows`: one shadow review (bot.core.shadow), the frontier model's unposted review of a
+  change the local model reviewed, beside the review it shadows: how it ended, the local model's
+  confidence measures, and its request, a `ledger_requests` row of task `shadow` with a baseline
+  of 0 (its cost is spend; an all-frontier review would not have made it);
+- `ledger_shadow_findings`: one finding of a shadow review's two reviews (bot.core.matching), with
+  which found it and each one's severity and comment fingerprint.
 
 Text that came from elsewhere (reasons, coverage, failures, errors, paths) is stored with any
 secret in it replaced (bot.core.secrets.redaction.scrub); comment bodies are not stored.

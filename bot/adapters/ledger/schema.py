@@ -170,6 +170,36 @@ charges = sa.Table(
     sa.Column("usd", _Exact(9), nullable=False),
     sa.Column("settled", sa.Boolean(), nullable=False),
 )
+shadows = sa.Table(
+    "ledger_shadows",
+    METADATA,
+    _id(),
+    *_where(),
+    sa.Column("review_id", sa.ForeignKey("ledger_reviews.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("request_id", sa.ForeignKey("ledger_requests.id", ondelete="SET NULL")),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("failure", sa.Text()),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("local_mean_entropy", sa.Float()),
+    sa.Column("local_quantile_entropy", sa.Float()),
+    sa.Column("local_hedges", sa.Integer()),
+)
+shadow_findings = sa.Table(
+    "ledger_shadow_findings",
+    METADATA,
+    _id(),
+    sa.Column("shadow_id", sa.ForeignKey("ledger_shadows.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("found_by", sa.String(10), nullable=False),
+    sa.Column("path", sa.Text(), nullable=False),
+    sa.Column("line", sa.Integer(), nullable=False),
+    sa.Column("side", sa.String(5), nullable=False),
+    sa.Column("severity", sa.String(10), nullable=False),
+    sa.Column("category", sa.String(100), nullable=False),
+    sa.Column("local_severity", sa.String(10)),
+    sa.Column("frontier_severity", sa.String(10)),
+    sa.Column("local_fingerprint", sa.String(64)),
+    sa.Column("frontier_fingerprint", sa.String(64)),
+)
 FEEDBACK_KEY = ("repo", "number", "fingerprint", "kind", "actor")
 # The key of the PostgreSQL advisory lock that serialises budget holds ("tierbotB").
 BUDGET_LOCK = int.from_bytes(b"tierbotB", "big") & 0x7FFF_FFFF_FFFF_FFFF

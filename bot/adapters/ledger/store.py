@@ -41,11 +41,13 @@ from bot.adapters.ledger.schema import (
     reviews,
     to_exact,
 )
+from bot.adapters.ledger.shadows import TradeOff, insert_shadow, read_trade_off
 from bot.core.anchor import Comment
 from bot.core.cost import Spend
 from bot.core.result import Attempt, ReviewResult
 from bot.core.secrets.redaction import scrub
 from bot.core.selection import HeldReason
+from bot.core.shadow import Shadow
 from bot.core.summary import MonthToDate
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -156,6 +158,29 @@ class Ledger:
             if listed:
                 conn.execute(comments.insert(), listed)
         return review_id
+
+    def record_shadow(
+        self,
+        *,
+        review_id: int,
+        repo: str,
+        number: int,
+        shadow: Shadow,
+        spend: Spend,
+        installation_id: int | None = None,
+        at: datetime | None = None,
+    ) -> int:
+        """Record a shadow review of the review `review_id`, its findings and its request (task
+        `shadow`, priced by `spend`) in one transaction (bot.adapters.ledger.shadows); its id."""
+        where = where_row(repo, number, at, installation_id)
+        with self._write() as conn:
+            return insert_shadow(conn, review_id, where, shadow, spend)
+
+    def trade_off(self, *, repo: str | None = None, since: datetime | None = None) -> TradeOff:
+        """The calibration samples, shadow reviews and spend by day of `repo` (or all) since
+        `since` (or ever), in one snapshot (bot.adapters.ledger.shadows)."""
+        with self._read() as conn:
+            return read_trade_off(conn, repo, since, None)
 
     def record_request(
         self,

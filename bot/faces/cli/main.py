@@ -8,7 +8,6 @@ import contextlib
 import csv
 import importlib
 import os
-import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -23,13 +22,14 @@ from bot.core.routing import Task
 from bot.faces.cli.columns import write_columns
 from bot.faces.cli.eval_args import add_command as add_eval_command
 from bot.faces.cli.exits import EXIT_FAILED, EXIT_INPUT_ERROR, EXIT_OK, Failure, guarded
+from bot.faces.cli.ledger_read import hide_password
 from bot.faces.cli.report_text import economics_lines
 from bot.faces.cli.worker import add_commands as add_scale_out_commands
 from bot.faces.cli.worker import serve_scale_out
 
 # Commands that print a result and end: their logs go to stderr, one line each, so standard
 # output holds only the result and a failure never shows as a traceback.
-_ONE_SHOT = {"review", "eval", "replay", "report", "doctor", "migrate"}
+_ONE_SHOT = {"review", "eval", "replay", "report", "calibrate", "doctor", "migrate"}
 _READS_ENV_FILE = {"serve", "replay"}  # ./.env, which the App's registration writes
 ENV_FILE = ".env"
 
@@ -156,7 +156,31 @@ def _parser() -> argparse.ArgumentParser:
     report_cmd.add_argument("--repo", metavar="OWNER/NAME", help="one repository only")
     report_cmd.add_argument("--since", metavar="DATE", help="from this date (YYYY-MM-DD, UTC)")
     report_cmd.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    report_cmd.add_argument(
+        "--plot",
+        type=Path,
+        metavar="FILE.png",
+        help="draw spend against the all-frontier baseline by day, and the cost-quality curve",
+    )
     report_cmd.set_defaults(run=_report)
+
+    calibrate_cmd = commands.add_parser(
+        "calibrate",
+        help="the routing and escalation thresholds the ledger's shadow reviews support",
+        description="From the shadow reviews and the feedback in the ledger "
+        "(TIERBOT_DATABASE_URL): for each routing threshold, and each escalation threshold, "
+        "the share of the work the frontier model would do, what it would cost, and the share "
+        "of major or critical findings the local model would miss, with a 95% confidence "
+        "interval; the cheapest threshold within the target, and the settings that apply it.",
+    )
+    calibrate_cmd.add_argument("--repo", metavar="OWNER/NAME", help="one repository only")
+    calibrate_cmd.add_argument(
+        "--target-miss-rate",
+        metavar="X",
+        help="the largest share of findings the local model may miss (default 0.1)",
+    )
+    calibrate_cmd.add_argument("--format", choices=["table", "json"], default="table")
+    calibrate_cmd.set_defaults(run=_lazy("bot.faces.cli.calibrate", "run"))
 
     replay_cmd = commands.add_parser(
         "replay",
@@ -241,14 +265,19 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
         try:
             ledger.migrate()
             report = ledger.report(repo=args.repo, since=since)
+            trade_off = ledger.trade_off(repo=args.repo, since=since)
         finally:
             ledger.close()
     except SQLAlchemyError as exc:  # the database is out of reach, or its file cannot be opened
         cause = getattr(exc, "orig", None) or exc
-        where = _PASSWORD.sub(r"\1***@", settings.database_url)
+        where = hide_password(settings.database_url)
         reason = str(cause).strip().splitlines()[0]
         raise Failure(f"cannot read the ledger at {where}: {reason}", EXIT_FAILED) from None
-    data = report.as_dict(settings.gpu_cost, settings.throughput)
+    from bot.faces.cli.trade_off import plot_trade_off, trade_off_json, write_shadows  # noqa: PLC0415
+
+    data = report.as_dict(settings.gpu_cost, settings.throughput) | trade_off_json(trade_off)
+    if args.plot is not None:
+        plot_trade_off(trade_off, args.plot)
     if args.format == "json":
         sys.stdout.write(json_line(data))
         return EXIT_OK
@@ -311,10 +340,8 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
             f"of which ${data['verify_usd']} checked comments before they were posted\n"
         )
     sys.stdout.writelines(f"{line}\n" for line in economics_lines(data["economics"]))
+    write_shadows(sys.stdout, data["shadows"])
     return EXIT_OK
-
-
-_PASSWORD = re.compile(r"(//[^/:@]*:)[^/@]*@")  # a password in a database URL
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:

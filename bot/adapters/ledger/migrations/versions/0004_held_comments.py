@@ -8,7 +8,7 @@ category. Requests that check comments are rows of `ledger_requests` with the ta
 they need no change here.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-07-01
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | None = None
 depends_on: str | None = None
 
