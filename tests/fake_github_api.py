@@ -6,6 +6,11 @@ the second time round. `POST /graphql` answers with the review threads, one per 
 that is not a reply, resolved where that comment's id is in `resolved`. GitHub's schema itself
 is checked by the Prism contract tests.
 
+Files: `files` are the default branch's (`main`; `settings_file` is its `.github/tierbot.yml`)
+and `head_files` the pull request head's, served by the contents API at that ref and listed by
+the Git trees API (the branch name or head SHA for the top folder, a made-up SHA for a folder in
+it, as an earlier listing gives it).
+
 `FakeGitHubHost` is a repository with many such pull requests, as GitHub serves it to a GitHub
 App (`/app`, installation tokens) and to a workflow's token (the repository's comments, a
 workflow's runs), for tests that open a hundred pull requests.
@@ -14,6 +19,7 @@ workflow's runs), for tests that open a hundred pull requests.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 import threading
@@ -22,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 from cryptography.hazmat.primitives import serialization
@@ -113,6 +120,8 @@ class FakeGitHubAPI:
     diff: str = ""
     compared: dict[tuple[str, str], str] = field(default_factory=dict)
     settings_file: str | None = None
+    files: dict[str, str] = field(default_factory=dict)
+    head_files: dict[str, str] = field(default_factory=dict)
     state: str = "open"
     author: str = "mona"
     author_association: str = "MEMBER"
@@ -164,10 +173,15 @@ class FakeGitHubAPI:
             if text is None:
                 return httpx.Response(404, json={"message": "Not Found"})
             return httpx.Response(200, text=text)
-        if path.startswith(f"{base}/contents/"):
-            if self.settings_file is None:
+        if path.startswith(f"{base}/contents/") and method == "GET":
+            files = self._files(request.url.params.get("ref", "main"))
+            text = files.get(unquote(path.removeprefix(f"{base}/contents/")))
+            if text is None:
                 return httpx.Response(404, json={"message": "Not Found"})
-            return httpx.Response(200, text=self.settings_file)
+            return httpx.Response(200, text=text)
+        tree = re.fullmatch(rf"{base}/git/trees/([^/]+)", path)
+        if tree and method == "GET":
+            return self._tree(unquote(tree[1]))
         if path == f"{base}/issues/{self.number}/comments":
             if method == "GET":
                 return httpx.Response(200, json=self._page(request, self.issue_comments))
@@ -209,6 +223,26 @@ class FakeGitHubAPI:
             level = self.permissions.get(permission[1], "read")
             return httpx.Response(200, json={"permission": level, "role_name": level})
         return httpx.Response(404, json={"message": f"fake has no {method} {path}"})
+
+    def _files(self, ref: str) -> dict[str, str]:
+        """The files at a ref: the default branch's (with the settings file), or the head's."""
+        if ref == "main":
+            settings = (
+                {} if self.settings_file is None else {".github/tierbot.yml": self.settings_file}
+            )
+            return {**self.files, **settings}
+        return dict(self.head_files) if ref == self.head else {}
+
+    def _tree(self, name: str) -> httpx.Response:
+        """A folder as the Git trees API lists it: a ref's top folder, or a folder by the SHA
+        its parent's listing gave it."""
+        for ref in ("main", self.head):
+            files = self._files(ref)
+            folders = {p.rsplit("/", 1)[0] for p in files if "/" in p}
+            for folder in ("", *sorted(folders)):
+                if name == (ref if folder == "" else _sha(f"{ref}:{folder}")):
+                    return httpx.Response(200, json=_listing(ref, folder, files))
+        return httpx.Response(404, json={"message": "Not Found"})
 
     def _pull(self) -> dict[str, Any]:
         return {
@@ -269,13 +303,36 @@ class FakeGitHubAPI:
         return items[(page - 1) * size : page * size]
 
 
+def _sha(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def _listing(ref: str, folder: str, files: dict[str, str]) -> dict[str, Any]:
+    """GitHub's tree object for one folder of `files` (path to text), not recursive."""
+    prefix = f"{folder}/" if folder else ""
+    entries: dict[str, dict[str, Any]] = {}
+    for path, text in files.items():
+        if not path.startswith(prefix):
+            continue
+        name, _, rest = path.removeprefix(prefix).partition("/")
+        if rest:
+            sha = _sha(f"{ref}:{prefix}{name}")
+            entries[name] = {"path": name, "mode": "040000", "type": "tree", "sha": sha}
+        else:
+            size = len(text.encode())
+            blob = {"path": name, "mode": "100644", "type": "blob", "sha": _sha(text)}
+            entries[name] = {**blob, "size": size}
+    return {"sha": _sha(f"{ref}:{folder}"), "tree": list(entries.values()), "truncated": False}
+
+
 _IDS_PER_PULL = 100_000
 
 
 @dataclass
 class FakeGitHubHost:
     """One repository with any number of pull requests, each a `FakeGitHubAPI` made on first use
-    (with `diff`, `settings_file`, `author` and `author_association`; comment ids apart), and
+    (with `diff`, `settings_file`, `files`, `author` and `author_association`; comment ids
+    apart), and
     the endpoints that are not a pull request's: `GET /app` (the App's `slug`), installation
     tokens, the permission API (`permissions`, shared by every pull request), reactions to
     comments, the repository's issue comments, and a workflow's runs (`runs`, oldest first, as
@@ -286,6 +343,7 @@ class FakeGitHubHost:
     slug: str = "tierbot"
     diff: str = ""
     settings_file: str | None = None
+    files: dict[str, str] = field(default_factory=dict)
     author: str = "mona"
     author_association: str = "MEMBER"
     head_repo: str | None = None
@@ -315,6 +373,7 @@ class FakeGitHubHost:
             head=f"{number:040x}",
             diff=self.diff,
             settings_file=self.settings_file,
+            files=self.files,
             author=self.author,
             author_association=self.author_association,
             head_repo=self.head_repo,

@@ -122,6 +122,7 @@ def result_json(
             capped_comments=result.anchored.capped,
             problems=list(result.problems),
             redactions=result.redactions,
+            guidance=guidance_json(result),
             attempts=[attempt_json(a) for a in result.attempts],
             held_comments=dict(Counter(str(h.reason) for h in result.held)),
             verification=verification_json(result.verification),
@@ -165,6 +166,18 @@ def verification_json(checked: Verification | None) -> dict[str, Any] | None:
     }
 
 
+def guidance_json(result: ReviewResult) -> dict[str, Any]:
+    """The maintainers' guidance a review followed (`used`, by name) and what it did not
+    (`dropped`, each with why)."""
+    guidance = result.guidance
+    if guidance is None:
+        return {"used": [], "dropped": []}
+    return {
+        "used": list(guidance.names),
+        "dropped": [{"name": d.name, "why": d.why} for d in guidance.dropped],
+    }
+
+
 def result_text(
     title: str,
     result: ReviewResult | None,
@@ -199,6 +212,11 @@ def result_text(
         if result.escalation:
             out.append("Escalated to the frontier model because:")
             out.extend(f"  - {reason}" for reason in result.escalation)
+        guidance = result.guidance
+        if guidance is not None and guidance.names:
+            out.append(f"Following the maintainers' guidance in {', '.join(guidance.names)}.")
+        if guidance is not None:
+            out.extend(f"  guidance not used: {d.name}: {d.why}" for d in guidance.dropped)
         if result.summary:
             out += ["", "Summary:", _indent(result.summary)]
         comments = (*result.secrets, *result.comments)

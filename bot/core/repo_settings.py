@@ -1,4 +1,5 @@
-"""Each repo's settings, from its `.github/tierbot.yml`.
+"""Each repo's settings, from its `.github/tierbot.yml`, with the guidance its default branch
+gives reviewers (bot.core.guidance: `review.instructions` and files such as `AGENTS.md`).
 
 Built from the file's text, never read at import time. A repo file is untrusted input: every key
 is optional, a bad value falls back to its default, and every unknown key or bad value is kept as
@@ -19,6 +20,7 @@ import yaml
 
 from bot.core.answer_schema import Severity
 from bot.core.confidence import Thresholds
+from bot.core.guidance import Dropped, Guidance, gather
 from bot.core.patterns import path_matches, read_patterns
 from bot.core.safe_yaml import TooBig, load_yaml
 from bot.core.trust import Untrusted
@@ -45,7 +47,11 @@ class PathInstruction:
 
 @dataclass(frozen=True, slots=True)
 class RepoSettings:
-    """What a repo's `.github/tierbot.yml` may set; `problems` lists what was ignored and why."""
+    """What a repo's `.github/tierbot.yml` may set; `problems` lists what was ignored and why.
+
+    `guide_files` are the guidance files read from the default branch (path, text) and
+    `unread` those that could not be used; `guidance` is what they and `instructions` give a
+    prompt, redacted and capped (bot.core.guidance), made when the settings are."""
 
     threshold: int = DEFAULT_THRESHOLD
     frontier_paths: tuple[str, ...] = ()
@@ -63,6 +69,29 @@ class RepoSettings:
     untrusted_authors: Untrusted = Untrusted.LOCAL
     shadow_share: Decimal = DEFAULT_SHADOW_SHARE
     problems: tuple[str, ...] = field(default=())
+    guide_files: tuple[tuple[str, str], ...] = ()
+    unread: tuple[Dropped, ...] = ()
+    guidance: Guidance = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        guidance = gather(dict(self.guide_files), self.instructions, self.unread)
+        object.__setattr__(self, "guidance", guidance)  # derived once: redaction is not free
+
+    def with_files(
+        self, files: Mapping[str, str], unread: tuple[Dropped, ...] = ()
+    ) -> RepoSettings:
+        """These settings with the guidance files read from the default branch."""
+        return replace(self, guide_files=tuple(files.items()), unread=unread)
+
+    @classmethod
+    def too_big(cls, size: int) -> RepoSettings:
+        """The defaults, for a settings file of `size` bytes, over MAX_SETTINGS_BYTES."""
+        return cls(
+            problems=(
+                f"{REPO_SETTINGS_PATH} is {size:,} bytes, over the {MAX_SETTINGS_BYTES:,} "
+                "allowed; defaults used",
+            )
+        )
 
     @classmethod
     def from_yaml(cls, text: str) -> RepoSettings:
@@ -70,12 +99,7 @@ class RepoSettings:
         module doc), gives defaults and one problem. Never raises."""
         size = len(text.encode("utf-8", "surrogatepass"))
         if size > MAX_SETTINGS_BYTES:
-            return cls(
-                problems=(
-                    f"{REPO_SETTINGS_PATH} is {size:,} bytes, over the {MAX_SETTINGS_BYTES:,} "
-                    "allowed; defaults used",
-                )
-            )
+            return cls.too_big(size)
         try:
             data = load_yaml(text) if text.strip() else {}
         except TooBig as exc:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from bot.core.anchor import Anchored, Comment
 from bot.core.confidence import Verdict
+from bot.core.guidance import Guidance
 from bot.core.packing import Coverage
 from bot.core.routing import Decision, Tier
 from bot.core.selection import HeldComment, HeldReason
@@ -62,7 +63,8 @@ class ReviewResult:
     answers broke the schema; `redactions` counts the secrets replaced before any model saw the
     change; `secrets` are the comments on committed secrets, posted even when the review failed.
     `held` are the comments not posted and why (bot.core.selection); `verification` what checking
-    the comments found (None when they were not checked).
+    the comments found (None when they were not checked); `guidance` is the repository's guidance
+    the review's prompts carried (None: no model ran).
     """
 
     decision: Decision
@@ -81,6 +83,7 @@ class ReviewResult:
     secrets: tuple[Comment, ...] = ()
     held: tuple[HeldComment, ...] = ()
     verification: Verification | None = None
+    guidance: Guidance | None = None
 
     def held_for(self, reason: HeldReason) -> tuple[HeldComment, ...]:
         """The comments held back for `reason`."""

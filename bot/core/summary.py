@@ -1,7 +1,8 @@
 """The summary comment a review leaves on a pull request: one per PR, edited in place.
 
 Pure: a review's result and its costs in, Markdown out. It says which tier reviewed and why,
-what the review covered, the comments by severity, any escalation, and what the review cost
+what the review covered, which of the maintainers' guidance files it followed and what of them
+the cap left out, the comments by severity, any escalation, and what the review cost
 against what the frontier model would have charged; it ends with the commands that change the
 decision. A review that could not be done says so, and why, instead of reporting no issues;
 the secrets a change commits are counted whether or not the model review was done. The comments
@@ -24,6 +25,7 @@ from bot.core.anchor import Comment
 from bot.core.answer_schema import Severity
 from bot.core.cost import Spend, format_usd
 from bot.core.counts import counted
+from bot.core.guidance import Guidance
 from bot.core.markdown.safe import code_span, plain_text, safe_markdown
 from bot.core.matching import FoundBy
 from bot.core.packing import Coverage
@@ -102,6 +104,8 @@ def render_summary(
     if listed:
         out += ["", _by_severity(listed)]
     out += ["", *_coverage(result.coverage, excluded)]
+    if result.guidance is not None:
+        out += _guidance(result.guidance)
     account = result.anchored
     notes = []
     if account.dropped_total:
@@ -201,6 +205,25 @@ def _coverage(coverage: Sequence[Coverage], excluded: Sequence[str]) -> list[str
         if len(listed) > 50:
             lines.append(f"- … and {len(listed) - 50} more")
         lines.append("</details>")
+    return lines
+
+
+def _guidance(guidance: Guidance) -> list[str]:
+    """Which guidance files the review followed, and what of them it did not."""
+    names, dropped = guidance.names, guidance.dropped
+    if not names and not dropped:
+        return []
+    used = ", ".join(code_span(name) for name in names) if names else "none"
+    secrets = guidance.redactions
+    redacted = (
+        f" ({counted(secrets, 'secret')} in {'it' if len(names) == 1 else 'them'} redacted)"
+        if secrets
+        else ""
+    )
+    lines = ["", f"**Maintainers' guidance followed** (from the default branch): {used}{redacted}."]
+    if dropped:
+        left = "; ".join(f"{code_span(d.name)}: {plain_text(d.why)}" for d in dropped)
+        lines.append(f"Guidance not used: {left}.")
     return lines
 
 

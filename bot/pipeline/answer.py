@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.adapters.github import PullRef
 from bot.core.cost import format_usd
-from bot.core.markdown.safe import plain_text, safe_markdown
+from bot.core.markdown.safe import code_span, plain_text, safe_markdown
 from bot.core.routing import Task
 from bot.core.secrets.redaction import redact_text
 from bot.pipeline.posting import count_requests, spend_of
@@ -64,9 +64,15 @@ async def answer(
                 installation_id=request.installation_id,
             )
         )
+    names = reply.guidance.names
+    following = (
+        f", following the maintainers' guidance in {', '.join(code_span(n) for n in names)}"
+        if names
+        else ""
+    )
     return (
         f"{reply.text}\n\n<sub>Answered by the {reply.tier} model `{reply.model}` for "
-        f"{format_usd(spend.spent_usd)}.</sub>"
+        f"{format_usd(spend.spent_usd)}{following}.</sub>"
     )
 
 

@@ -1,11 +1,11 @@
 """`prepare`: everything decided before a model runs, in one place.
 
 The skip rules (a pull request that is not open, paused, pushed to after the command that asked,
-or whose commit was already reviewed), the repo's settings (from the default branch, never from
-the pull request), the diff (the commits since the last review, or all of it when GitHub cannot
-compare them), parsing and exclusion, who pays and what their access allows (bot.core.trust), the
-month's frontier budgets (bot.adapters.budget), the decision, and what the review would cost on
-each tier.
+or whose commit was already reviewed), the repo's settings and its guidance for reviewers
+(`AGENTS.md` and the like: from the default branch, never from the pull request), the diff (the
+commits since the last review, or all of it when GitHub cannot compare them), parsing and
+exclusion, who pays and what their access allows (bot.core.trust), the month's frontier budgets
+(bot.adapters.budget), the decision, and what the review would cost on each tier.
 It returns what to review (`Prepared`) or an `Outcome` saying why not, with the summary or reply
 that says so; it posts nothing itself.
 
@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.adapters.github import GitHubError, PullRef, PullRequest
+from bot.core.guidance import GUIDANCE_FILES, Dropped
 from bot.core.markdown.safe import code_span, plain_text
 from bot.core.markers import SUMMARY_MARKER, Markers, SummaryState
 from bot.core.prompt import Plan
@@ -35,6 +36,7 @@ from bot.core.trust import Untrusted, may_write
 from bot.core.types import Backend
 from bot.pipeline.allowance import Decided, Where, decide_change, untrusted_policy
 from bot.pipeline.change import Change, Unreadable, pull_context, read_change
+from bot.pipeline.repo_files import MAX_FILE_BYTES, read_default_files
 from bot.pipeline.request import Outcome, Request, Status
 from bot.pipeline.services import GitHubClient, Services
 
@@ -227,11 +229,23 @@ async def repo_settings(
     github: GitHubClient, ref: PullRef, pull: PullRequest, services: Services
 ) -> RepoSettings:
     """The repo's settings: the file the services carry (a face's `config`), else the settings
-    file from the default branch, never from the pull request itself."""
-    text = services.settings_text
-    if text is None:
-        text = await github.file_text(ref.owner, ref.repo, REPO_SETTINGS_PATH, pull.default_branch)
-    return RepoSettings.from_yaml(text) if text is not None else RepoSettings()
+    file from the default branch; with the guidance files from the default branch. Never
+    anything from the pull request itself, whose author could write their own rules."""
+    given = services.settings_text
+    wanted = GUIDANCE_FILES if given is not None else (REPO_SETTINGS_PATH, *GUIDANCE_FILES)
+    read = await read_default_files(github, ref.owner, ref.repo, pull.default_branch, wanted)
+    text = given if given is not None else read.texts.get(REPO_SETTINGS_PATH)
+    if REPO_SETTINGS_PATH in read.too_big:
+        repo = RepoSettings.too_big(read.too_big[REPO_SETTINGS_PATH])
+    else:
+        repo = RepoSettings.from_yaml(text) if text is not None else RepoSettings()
+    files = {path: text for path, text in read.texts.items() if path in GUIDANCE_FILES}
+    unread = tuple(
+        Dropped(path, f"{size:,} bytes, over the {MAX_FILE_BYTES:,} read; not used")
+        for path, size in read.too_big.items()
+        if path in GUIDANCE_FILES
+    )
+    return repo.with_files(files, unread)
 
 
 def not_reviewed(markers: Markers, head_sha: str | None, reason: str, paused: bool) -> str:

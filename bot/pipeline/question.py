@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.core.confidence import unsure
 from bot.core.diff import ChangeSet
+from bot.core.guidance import Guidance
 from bot.core.markdown.safe import safe_markdown
 from bot.core.packing import Coverage
-from bot.core.prompt import SYSTEM, Budget, data_prompt, plan_review
+from bot.core.prompt import SYSTEM, Budget, Plan, data_prompt, guidance_text, plan_review
 from bot.core.repo_settings import RepoSettings
 from bot.core.result import Attempt
 from bot.core.routing import Decision, Tier
@@ -52,7 +53,8 @@ Answer with JSON only: {"answer": "..."}."""
 class Answer:
     """The answer to a question, or why there is none (`failed`), with every request it took.
 
-    `escalation` holds why the local answer was asked again of the frontier model, if it was.
+    `escalation` holds why the local answer was asked again of the frontier model, if it was;
+    `guidance` is the repository's guidance the request that answered carried.
     """
 
     text: str
@@ -62,6 +64,7 @@ class Answer:
     coverage: tuple[Coverage, ...]
     escalation: tuple[str, ...] = ()
     failed: str | None = None
+    guidance: Guidance = field(default_factory=Guidance)
 
 
 async def answer_question(
@@ -107,11 +110,20 @@ async def answer_question(
             Tier.FRONTIER,
             frontier.model,
             (first[0], second[0]),
-            second[1],
+            second[1].coverage,
             (why,),
             failed=why2 or None,
+            guidance=second[1].guidance,
         )
-    return Answer(text, decision.tier, backend.model, (first[0],), first[1], failed=why or None)
+    return Answer(
+        text,
+        decision.tier,
+        backend.model,
+        (first[0],),
+        first[1].coverage,
+        failed=why or None,
+        guidance=first[1].guidance,
+    )
 
 
 async def _ask(
@@ -121,18 +133,19 @@ async def _ask(
     question: str,
     repo: RepoSettings,
     thread: str,
-) -> tuple[tuple[Attempt, tuple[Coverage, ...]], str, str]:
-    """One request; returns (attempt and coverage), the answer text, and why it is unusable."""
+) -> tuple[tuple[Attempt, Plan], str, str]:
+    """One request; returns (attempt and plan), the answer text, and why it is unusable."""
     paths = tuple(f.path for f in changes.files)
     room = budget_for(tier, backend.context_tokens, repo, paths)
-    budget = Budget(room.prompt_tokens, 1, 1024)
+    budget = Budget(room.prompt_tokens, 1, 1024, room.guidance_tokens)
     sections = [("review_thread", thread)] if thread else []
     sections.append(("question", question))
     plan = plan_review(changes, budget, repo, sections=sections)
     prompt = plan.parts[0].diff if plan.parts else data_prompt(sections)
+    guidance = guidance_text(repo, paths, budget.guidance_tokens)
     request = CompletionRequest(
         system=SYSTEM,
-        stable=ASK_GUIDELINES,
+        stable=f"{ASK_GUIDELINES}\n\n{guidance}" if guidance else ASK_GUIDELINES,
         prompt=prompt,
         schema=ANSWER_SCHEMA,
         max_output_tokens=budget.max_output_tokens,
@@ -142,7 +155,7 @@ async def _ask(
         completion = await backend.complete(request)
     except ModelError as exc:
         attempt = Attempt(tier, backend.model, 1, exc.usage, 0.0, 0.0, (str(exc),))
-        return (attempt, plan.coverage), "", f"the request failed: {exc}"
+        return (attempt, plan), "", f"the request failed: {exc}"
     attempt = Attempt(
         tier,
         backend.model,
@@ -155,11 +168,11 @@ async def _ask(
     parsed = completion.parsed
     text = parsed.get("answer") if isinstance(parsed, dict) else None
     if not isinstance(text, str) or not text.strip():
-        return (attempt, plan.coverage), "", "the answer was not the JSON asked for"
+        return (attempt, plan), "", "the answer was not the JSON asked for"
     doubt = unsure(completion.token_stats, repo.escalation)
     if doubt is not None:
-        return (attempt, plan.coverage), safe_markdown(text.strip()), doubt
-    return (attempt, plan.coverage), safe_markdown(_cut(text.strip())), ""
+        return (attempt, plan), safe_markdown(text.strip()), doubt
+    return (attempt, plan), safe_markdown(_cut(text.strip())), ""
 
 
 def _cut(text: str) -> str:

@@ -26,6 +26,7 @@ from bot.core.answer_schema import ModelReview, RawComment, read_answer
 from bot.core.confidence import CommentConfidence, Thresholds, Verdict, comment_confidence, judge
 from bot.core.cost import estimate_tokens
 from bot.core.diff import ChangeSet
+from bot.core.guidance import WINDOW_SHARE
 from bot.core.markdown.safe import safe_markdown
 from bot.core.packing import Coverage
 from bot.core.prompt import SYSTEM, Budget, Plan, plan_review, request_for, stable_text
@@ -59,13 +60,15 @@ def redacts(tier: Tier, repo: RepoSettings) -> bool:
 def budget_for(
     tier: Tier, context_tokens: int, repo: RepoSettings, paths: tuple[str, ...]
 ) -> Budget:
-    """The budget of one request on `tier`: the local window less the fixed text and answer."""
-    fixed = estimate_tokens(SYSTEM + stable_text(repo, paths)) + _MARGIN_TOKENS
+    """The budget of one request on `tier`: the window less the fixed text (with at most a
+    quarter of the window of the repo's guidance) and the answer."""
+    guidance = context_tokens // WINDOW_SHARE
+    fixed = estimate_tokens(SYSTEM + stable_text(repo, paths, guidance)) + _MARGIN_TOKENS
     if tier is Tier.LOCAL:
         room = context_tokens - LOCAL_OUTPUT_TOKENS - fixed
-        return Budget(max(room, 512), LOCAL_MAX_PARTS, LOCAL_OUTPUT_TOKENS)
+        return Budget(max(room, 512), LOCAL_MAX_PARTS, LOCAL_OUTPUT_TOKENS, guidance)
     room = min(FRONTIER_PART_TOKENS, context_tokens - FRONTIER_OUTPUT_TOKENS - fixed)
-    return Budget(room, FRONTIER_MAX_PARTS, FRONTIER_OUTPUT_TOKENS)
+    return Budget(room, FRONTIER_MAX_PARTS, FRONTIER_OUTPUT_TOKENS, guidance)
 
 
 async def review_change(
@@ -316,6 +319,7 @@ def _result(
         problems=tuple(p for _, r in run.reviews_by_part for p in r.problems),
         redactions=run.redactions,
         secrets=secrets,
+        guidance=run.plan.guidance,
     )
 
 

@@ -6,6 +6,7 @@
   later, bot.queue) and when GitHub said to try again (`retry_at`), and UnsafeBody;
 - `pulls`: PullRef, PullRequest, pull request URLs, the diff rebuilt from the paged file list when
   GitHub refuses one as too large (406);
+- `trees`: a folder as the Git trees API lists it, to read only the files that exist;
 - `reader`, `feedback`, `client`: what the bot reads, what people made of its comments, and what
   it posts (`GitHub`, the client, holds all three);
 - `app`: `GitHubApp`, which signs JWTs with the App's key and hands out one `GitHub` client per
@@ -22,6 +23,7 @@ from bot.adapters.github.errors import GitHubError, UnsafeBody
 from bot.adapters.github.feedback import CommentFeedback
 from bot.adapters.github.pulls import PullRef, PullRequest, parse_pull_url
 from bot.adapters.github.session import DEFAULT_API_URL, TokenSource
+from bot.adapters.github.trees import Tree, TreeEntry
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -34,6 +36,8 @@ __all__ = [
     "PullRef",
     "PullRequest",
     "TokenSource",
+    "Tree",
+    "TreeEntry",
     "UnsafeBody",
     "parse_pull_url",
 ]

@@ -1,5 +1,5 @@
-"""What the bot reads of a pull request and its repository: the pull request, its diff, files,
-roles, workflow runs, and the bot's own comments.
+"""What the bot reads of a pull request and its repository: the pull request, its diff, files
+and folders, roles, workflow runs, and the bot's own comments.
 
 The bot keeps its state in its own comments, in signed hidden markers (bot.core.markers): a
 header that opens the summary comment and a trailer that ends each inline comment. State is read
@@ -13,12 +13,14 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Self
+from urllib.parse import quote
 
 import httpx
 
 from bot.adapters.github.errors import GitHubError
 from bot.adapters.github.pulls import PullRef, PullRequest, file_diff, pulls_path
 from bot.adapters.github.session import DEFAULT_API_URL, MAX_PAGES, Session, TokenSource
+from bot.adapters.github.trees import Tree, read_tree
 from bot.adapters.reachability import Reachability
 from bot.core.markers import Markers
 from bot.core.trust import ROLES
@@ -118,6 +120,17 @@ class PullReader:
         if response.status_code == 404:
             return None
         return response.content.decode("utf-8", errors="replace")
+
+    async def tree(self, owner: str, repo: str, tree: str) -> Tree | None:
+        """The names in one folder: `tree` is a branch (its top folder) or a folder's SHA from
+        an earlier listing. None when there is none: 404 (no such branch or tree) or 409 (an
+        empty repository); any other failure raises.
+        https://docs.github.com/en/rest/git/trees#get-a-tree"""
+        path = f"/repos/{owner}/{repo}/git/trees/{quote(tree, safe='')}"
+        response = await self._session.request("GET", path, allow=(404, 409))
+        if response.status_code in (404, 409):
+            return None
+        return read_tree(response.json(), f"{owner}/{repo} at {tree}")
 
     def markers(self, ref: PullRef) -> Markers:
         """The signed markers of one pull request, with this client's key."""
