@@ -238,7 +238,7 @@ class FakeGitHubAPI:
         its parent's listing gave it."""
         for ref in ("main", self.head):
             files = self._files(ref)
-            folders = {p.rsplit("/", 1)[0] for p in files if "/" in p}
+            folders = {p.rsplit("/", n)[0] for p in files for n in range(1, p.count("/") + 1)}
             for folder in ("", *sorted(folders)):
                 if name == (ref if folder == "" else _sha(f"{ref}:{folder}")):
                     return httpx.Response(200, json=_listing(ref, folder, files))

@@ -174,6 +174,42 @@ def test_a_missing_settings_file_is_none_and_a_present_one_is_text() -> None:
     assert asyncio.run(github.file_text("octo", "app", ".github/other.yml", "main")) is None
 
 
+def test_a_folder_is_listed_by_branch_or_sha_and_a_missing_one_is_none() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.raw_path.decode().removeprefix("/api/v3")
+        if path == "/repos/octo/app/git/trees/main":
+            entries = [
+                {
+                    "path": "AGENTS.md",
+                    "mode": "100644",
+                    "type": "blob",
+                    "sha": "1" * 40,
+                    "size": 12,
+                },
+                {"path": ".github", "mode": "040000", "type": "tree", "sha": "2" * 40},
+                {"path": "vendor", "mode": "160000", "type": "commit", "sha": "3" * 40},
+            ]
+            return httpx.Response(200, json={"sha": "0" * 40, "tree": entries, "truncated": True})
+        if path == "/repos/octo/app/git/trees/release%2F2":
+            return httpx.Response(404, json={"message": "Not Found"})
+        if path == "/repos/empty/app/git/trees/main":
+            return httpx.Response(409, json={"message": "Git Repository is empty."})
+        return httpx.Response(403, json={"message": "Resource not accessible by integration"})
+
+    github = client(handler)
+    tree = asyncio.run(github.tree("octo", "app", "main"))
+    assert tree is not None
+    assert tree.truncated
+    agents, folder, submodule = (tree.entries[n] for n in ("AGENTS.md", ".github", "vendor"))
+    assert (agents.file, agents.size, agents.sha) == (True, 12, "1" * 40)
+    assert (folder.folder, folder.file, folder.size) == (True, False, None)
+    assert (submodule.file, submodule.folder) == (False, False)
+    assert asyncio.run(github.tree("octo", "app", "release/2")) is None
+    assert asyncio.run(github.tree("empty", "app", "main")) is None
+    with pytest.raises(GitHubError, match="403"):
+        asyncio.run(github.tree("octo", "app", "2" * 40))
+
+
 # Posting, comments and App authentication.
 
 API = "/api/v3"

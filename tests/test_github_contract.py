@@ -18,6 +18,7 @@ from bot.core.anchor import Comment
 from bot.core.answer_schema import Severity
 from bot.core.diff import Side
 from bot.core.markers import SUMMARY_MARKER, marker_key
+from bot.pipeline.repo_files import read_default_files
 from tests.fake_github_api import private_pem
 from tests.prism import Prism, prism_fixture  # noqa: F401 (fixture)
 
@@ -100,6 +101,32 @@ def test_a_diff_too_large_is_rebuilt_from_the_file_list_within_the_contract(pris
     diff = asyncio.run(client(prism, Tamper(serve=diff_too_large)).pull_diff(REF))
     assert diff.startswith(b"diff --git a/file1.txt b/file1.txt\nnew file mode")  # Prism's example
     assert prism.calls(since) == [("GET", "/repos/octo/app/pulls/7/files")]
+    assert prism.problems(since) == []
+
+
+def test_reading_only_the_default_branchs_files_that_exist_keeps_to_the_contract(
+    prism: Prism,
+) -> None:
+    """The top folder by branch name, a folder in it by the SHA that listing gave (Prism's
+    example lists `file.rb`, `subdir` and `exec_file` in both), then only the wanted file that
+    is listed, at the branch. The contents API's raw media type gets `application/json` too, as
+    the proxy of the end-to-end tests adds it: Prism refuses GitHub's media types alone."""
+
+    def with_json(request: httpx.Request) -> httpx.Request:
+        request.headers["accept"] = f"{request.headers['accept']}, application/json"
+        return request
+
+    since = prism.mark()
+    github = client(prism, Tamper(edit=with_json))
+    wanted = ("file.rb", "AGENTS.md", "subdir/AGENTS.md", ".github/copilot-instructions.md")
+    read = asyncio.run(read_default_files(github, "octo", "app", "main", wanted))
+    assert set(read.texts) == {"file.rb"}
+    subdir = "f484d249c660418515fb01c2b9662073663c242e"  # its SHA in Prism's example listing
+    assert prism.calls(since) == [
+        ("GET", "/repos/octo/app/git/trees/main"),
+        ("GET", f"/repos/octo/app/git/trees/{subdir}"),
+        ("GET", "/repos/octo/app/contents/file.rb"),  # Prism logs no query
+    ]
     assert prism.problems(since) == []
 
 
