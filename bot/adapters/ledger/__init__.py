@@ -15,7 +15,8 @@ What a row means:
   `attempt_usd` when two attempts share a tier). The all-frontier baseline of the task is carried
   whole by its last attempt, the one whose result stood, and is 0 on the others, so summing
   requests gives spend and baseline for any mix of reviews and answers;
-- `ledger_comments`: one inline comment posted, by fingerprint, with the tier that wrote it;
+- `ledger_comments`: one inline comment posted, by fingerprint, with the tier that wrote it,
+  its severity and category; or one held back, not posted (`held`: why);
 - `ledger_feedback`: one reaction, resolved thread or committed suggestion, recorded once;
 - `ledger_charges`: one frontier request's money, held against the month's budgets before the
   request is sent (at the most it can cost) and settled to what it cost (bot.adapters.budget); the
@@ -41,6 +42,7 @@ never block the writer), a busy timeout makes a writer wait its turn, and every 
 starts with BEGIN IMMEDIATE, so concurrent writers queue instead of failing on a lock upgrade.
 """
 
+from bot.adapters.ledger.acceptance import Acceptance, Received
 from bot.adapters.ledger.report import Report, TierReport, Tokens
 from bot.adapters.ledger.schema import FEEDBACK_KINDS, METADATA, TIERS, VERSION_TABLE
 from bot.adapters.ledger.store import Ledger, LedgerPurse
@@ -50,8 +52,10 @@ __all__ = [
     "METADATA",
     "TIERS",
     "VERSION_TABLE",
+    "Acceptance",
     "Ledger",
     "LedgerPurse",
+    "Received",
     "Report",
     "TierReport",
     "Tokens",

@@ -16,6 +16,8 @@ from sqlalchemy.engine import Dialect
 VERSION_TABLE = "ledger_alembic_version"
 FEEDBACK_KINDS = frozenset({"thumbs_up", "thumbs_down", "resolved", "suggestion_committed"})
 POSITIVE_FEEDBACK = frozenset({"thumbs_up", "resolved", "suggestion_committed"})
+ACTED_ON = frozenset({"resolved", "suggestion_committed"})
+"""Feedback that says a comment was acted on: its thread resolved, or its suggestion committed."""
 TIERS = ("local", "frontier")
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from bot.adapters.budget import Limit, over
+from bot.adapters.ledger.acceptance import Acceptance, tally_acceptance
 from bot.adapters.ledger.engine import engine_for, ledger_url
 from bot.adapters.ledger.report import Report, tally
 from bot.adapters.ledger.rows import (
@@ -176,11 +177,18 @@ class Ledger:
         with self._write() as conn:
             return insert_shadow(conn, review_id, where, shadow, spend)
 
-    def trade_off(self, *, repo: str | None = None, since: datetime | None = None) -> TradeOff:
-        """The calibration samples, shadow reviews and spend by day of `repo` (or all) since
-        `since` (or ever), in one snapshot (bot.adapters.ledger.shadows)."""
+    def trade_off(
+        self,
+        *,
+        repo: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> TradeOff:
+        """The calibration samples, shadow reviews and spend by day of `repo` (or all) from
+        `since` up to, not including, `until` (or ever), in one snapshot
+        (bot.adapters.ledger.shadows)."""
         with self._read() as conn:
-            return read_trade_off(conn, repo, since, None)
+            return read_trade_off(conn, repo, since, until)
 
     def record_request(
         self,
@@ -335,6 +343,19 @@ class Ledger:
         (or all) from `since` up to, not including, `until` (or ever)."""
         with self._read() as conn:
             return tally(conn, repo, since, until)
+
+    def acceptance(
+        self,
+        *,
+        repo: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Acceptance:
+        """How the comments of `repo`'s (or all) reviews from `since` up to, not including,
+        `until` (or ever) were received, by tier, category and severity
+        (bot.adapters.ledger.acceptance)."""
+        with self._read() as conn:
+            return tally_acceptance(conn, repo, since, until)
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:

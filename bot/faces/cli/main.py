@@ -19,6 +19,7 @@ from bot.adapters.settings import Settings, SettingsError
 from bot.core.pricing import PriceError, UnknownModelError
 from bot.core.printable import json_line, printable
 from bot.core.routing import Task
+from bot.faces.cli.acceptance_table import write_acceptance
 from bot.faces.cli.columns import write_columns
 from bot.faces.cli.eval_args import add_command as add_eval_command
 from bot.faces.cli.exits import EXIT_FAILED, EXIT_INPUT_ERROR, EXIT_OK, Failure, guarded
@@ -151,10 +152,15 @@ def _parser() -> argparse.ArgumentParser:
         help="what reviews cost, by tier, against the all-frontier baseline",
         description="Reviews and requests by tier, escalations, spend against what the frontier "
         "model alone would have charged, the saving, GPU hours, comments by severity and the "
-        "share with positive feedback, from the ledger (TIERBOT_DATABASE_URL).",
+        "share with positive feedback; then, per tier, category and severity, the comments "
+        "posted and held back, their 👍 and 👎, threads resolved, suggestions committed and "
+        "the acceptance rate; from the ledger (TIERBOT_DATABASE_URL).",
     )
     report_cmd.add_argument("--repo", metavar="OWNER/NAME", help="one repository only")
     report_cmd.add_argument("--since", metavar="DATE", help="from this date (YYYY-MM-DD, UTC)")
+    report_cmd.add_argument(
+        "--until", metavar="DATE", help="up to, not including, this date (YYYY-MM-DD, UTC)"
+    )
     report_cmd.add_argument("--format", choices=["table", "json", "csv"], default="table")
     report_cmd.add_argument(
         "--plot",
@@ -252,20 +258,14 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
 
     from bot.adapters.ledger import Ledger  # noqa: PLC0415 - the database stack loads only for this command
 
-    since = None
-    if args.since:
-        try:
-            since = datetime.strptime(args.since, "%Y-%m-%d").replace(tzinfo=UTC)
-        except ValueError:
-            raise Failure(
-                f"--since must be a date like 2026-11-01, not {args.since!r}", EXIT_INPUT_ERROR
-            ) from None
+    since, until = _day("--since", args.since), _day("--until", args.until)
     try:
         ledger = Ledger(settings.database_url)
         try:
             ledger.migrate()
-            report = ledger.report(repo=args.repo, since=since)
-            trade_off = ledger.trade_off(repo=args.repo, since=since)
+            report = ledger.report(repo=args.repo, since=since, until=until)
+            trade_off = ledger.trade_off(repo=args.repo, since=since, until=until)
+            acceptance = ledger.acceptance(repo=args.repo, since=since, until=until)
         finally:
             ledger.close()
     except SQLAlchemyError as exc:  # the database is out of reach, or its file cannot be opened
@@ -278,6 +278,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     data = report.as_dict(settings.gpu_cost, settings.throughput) | trade_off_json(trade_off)
     if args.plot is not None:
         plot_trade_off(trade_off, args.plot)
+    data |= {"acceptance": acceptance.as_dict()}
     if args.format == "json":
         sys.stdout.write(json_line(data))
         return EXIT_OK
@@ -341,7 +342,20 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
         )
     sys.stdout.writelines(f"{line}\n" for line in economics_lines(data["economics"]))
     write_shadows(sys.stdout, data["shadows"])
+    write_acceptance(sys.stdout, acceptance)
     return EXIT_OK
+
+
+def _day(option: str, value: str | None) -> datetime | None:
+    """A `--since` or `--until` date, as the start of that day in UTC."""
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise Failure(
+            f"{option} must be a date like 2026-11-01, not {value!r}", EXIT_INPUT_ERROR
+        ) from None
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
