@@ -152,3 +152,19 @@ def test_each_tiers_budget_leaves_room_for_its_share_of_the_guidance() -> None:
     assert bare.prompt_tokens - local.prompt_tokens in (carried - 1, carried, carried + 1)
     frontier = budget_for(Tier.FRONTIER, 200_000, repo, ())
     assert repo.guidance.within(frontier.guidance_tokens).max_tokens == MAX_TOKENS
+
+
+def test_a_huge_file_is_redacted_only_as_far_as_a_cap_could_reach() -> None:
+    key = f"token = {TOKEN}\n"
+    huge = numbered("H", 498) + key + numbered("T", 200_000) + key
+    guidance = gather({"AGENTS.md": huge})
+    (source,) = guidance.sources
+    assert (len(source.lines), source.total) == (1000, 200_500)
+    assert source.redactions == 1  # the key on line 499; the one at the end is never read
+    (used,) = guidance.used
+    assert (used.kept, used.total) == (500, 200_500)
+    assert used.text.endswith("<redacted:github-token>\nT rule 1.")
+    assert guidance.dropped[0].why.startswith("lines 501-200500 (200000) left out")
+    long_line = gather({"CLAUDE.md": "z" * 200_000 + "\nsecond"})
+    assert long_line.sources[0].lines == ("z" * 64_000,)
+    assert long_line.names == ()

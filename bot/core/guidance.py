@@ -43,10 +43,13 @@ FOOTER = "End of the maintainers' guidance."
 @dataclass(frozen=True, slots=True)
 class Source:
     """One source of guidance as read, its secrets redacted: `name` (a file's path, or
-    `review.instructions`), its lines, and how many secrets were taken out of it."""
+    `review.instructions`), its first lines (as many as a cap could ever use, and some more so
+    that a secret that spans lines is seen whole), all its lines' count, and how many secrets
+    were taken out of those first lines."""
 
     name: str
     lines: tuple[str, ...]
+    total: int
     redactions: int = 0
 
 
@@ -140,18 +143,41 @@ def gather(
     named = [(INSTRUCTIONS, instructions, "")]
     named += [(path, files[path], path) for path in GUIDANCE_FILES if path in files]
     sources: list[Source] = []
+    seen: dict[str, str] = {}  # each source's whole text, to find a repeat
     unused = list(unread)
     for name, text, path in named:
-        redaction = redact(text, path)
-        lines = tuple(line.rstrip() for line in redaction.text.strip().splitlines())
-        if not lines:
+        whole = "\n".join(line.rstrip() for line in text.strip().splitlines())
+        if not whole:
             continue
-        same = next((source.name for source in sources if source.lines == lines), None)
-        if same is not None:
-            unused.append(Dropped(name, f"the same as {same}, used once"))
+        if whole in seen:
+            unused.append(Dropped(name, f"the same as {seen[whole]}, used once"))
             continue
-        sources.append(Source(name, lines, len(redaction.found)))
+        seen[whole] = name
+        head, total = _head(whole)
+        redaction = redact(head, path)
+        lines = tuple(line.rstrip() for line in redaction.text.split("\n"))
+        sources.append(Source(name, lines, total, len(redaction.found)))
     return Guidance(tuple(sources), tuple(unused))
+
+
+_HEAD_LINES = 2 * MAX_LINES
+_HEAD_CHARS = 8 * MAX_TOKENS
+
+
+def _head(text: str) -> tuple[str, int]:
+    """The first lines of `text` that a cap could ever use, with as many again (so a secret
+    that starts in them is redacted whole), within _HEAD_CHARS; and its count of lines. Only
+    these are redacted: a file of a million lines costs no more than one of a thousand."""
+    lines = text.split("\n")
+    kept: list[str] = []
+    chars = 0
+    for line in lines[:_HEAD_LINES]:
+        if chars + len(line) > _HEAD_CHARS:
+            kept.append(line[: max(_HEAD_CHARS - chars, 0)])  # past any cap: never shown
+            break
+        kept.append(line)
+        chars += len(line) + 1
+    return "\n".join(kept), len(lines)
 
 
 def _capped(guidance: Guidance) -> tuple[tuple[Used, ...], tuple[Dropped, ...]]:
@@ -170,7 +196,7 @@ def _capped(guidance: Guidance) -> tuple[tuple[Used, ...], tuple[Dropped, ...]]:
             chars += len(line) + 1
             lines_left -= 1
             kept += 1
-        total = len(source.lines)
+        total = source.total
         if kept:
             used.append(Used(source.name, "\n".join(source.lines[:kept]), kept, total))
         if kept == 0:
