@@ -265,8 +265,10 @@ def test_a_slash_command_is_carried_out_with_the_apps_rules(
         ("POST", reviews_path(number)),
         ("POST", f"/repos/{OWNER}/{REPO}/issues/{number}/comments"),
     ]
-    # Prepared once, to decide the tier, and reviewed from that: the settings file is read once.
-    assert len(github_proxy.find("GET", r".*/contents/\.github/tierbot\.yml.*")) == 1
+    # Prepared once, to decide the tier, and reviewed from that: the default branch's files are
+    # listed once (Prism's example lists no .github folder, so no settings file is read).
+    assert len(github_proxy.find("GET", rf"/repos/{OWNER}/{REPO}/git/trees/.*")) == 1
+    assert github_proxy.find("GET", r".*/contents/.*") == []
     assert prism.problems(since) == []
 
 
