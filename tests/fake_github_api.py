@@ -238,10 +238,9 @@ class FakeGitHubAPI:
         its parent's listing gave it."""
         for ref in ("main", self.head):
             files = self._files(ref)
-            folders = {p.rsplit("/", n)[0] for p in files for n in range(1, p.count("/") + 1)}
-            for folder in ("", *sorted(folders)):
-                if name == (ref if folder == "" else _sha(f"{ref}:{folder}")):
-                    return httpx.Response(200, json=_listing(ref, folder, files))
+            found = tree_listing_named(name, ref, files)
+            if found is not None:
+                return httpx.Response(200, json=found)
         return httpx.Response(404, json={"message": "Not Found"})
 
     def _pull(self) -> dict[str, Any]:
@@ -303,11 +302,23 @@ class FakeGitHubAPI:
         return items[(page - 1) * size : page * size]
 
 
-def _sha(text: str) -> str:
+def object_sha(text: str) -> str:
+    """A made-up Git object id for `text` (a file's content, or `REF:FOLDER` for a folder)."""
     return hashlib.sha1(text.encode()).hexdigest()
 
 
-def _listing(ref: str, folder: str, files: dict[str, str]) -> dict[str, Any]:
+def tree_listing_named(name: str, ref: str, files: dict[str, str]) -> dict[str, Any] | None:
+    """The listing the Git trees API gives for `name` among `files` (path to text) at `ref`:
+    the top folder for the ref's own name, a folder for the id its parent's listing gave it;
+    None when `name` is neither."""
+    folders = {p.rsplit("/", n)[0] for p in files for n in range(1, p.count("/") + 1)}
+    for folder in ("", *sorted(folders)):
+        if name == (ref if folder == "" else object_sha(f"{ref}:{folder}")):
+            return tree_listing(ref, folder, files)
+    return None
+
+
+def tree_listing(ref: str, folder: str, files: dict[str, str]) -> dict[str, Any]:
     """GitHub's tree object for one folder of `files` (path to text), not recursive."""
     prefix = f"{folder}/" if folder else ""
     entries: dict[str, dict[str, Any]] = {}
@@ -316,13 +327,14 @@ def _listing(ref: str, folder: str, files: dict[str, str]) -> dict[str, Any]:
             continue
         name, _, rest = path.removeprefix(prefix).partition("/")
         if rest:
-            sha = _sha(f"{ref}:{prefix}{name}")
+            sha = object_sha(f"{ref}:{prefix}{name}")
             entries[name] = {"path": name, "mode": "040000", "type": "tree", "sha": sha}
         else:
             size = len(text.encode())
-            blob = {"path": name, "mode": "100644", "type": "blob", "sha": _sha(text)}
+            blob = {"path": name, "mode": "100644", "type": "blob", "sha": object_sha(text)}
             entries[name] = {**blob, "size": size}
-    return {"sha": _sha(f"{ref}:{folder}"), "tree": list(entries.values()), "truncated": False}
+    listed = list(entries.values())
+    return {"sha": object_sha(f"{ref}:{folder}"), "tree": listed, "truncated": False}
 
 
 _IDS_PER_PULL = 100_000

@@ -10,6 +10,11 @@ media type alone; GitHub accepts both). The proxy itself answers what the descri
 - a repo file read raw (`/repos/{owner}/{repo}/contents/{path}`), with the text in `files` (by
   owner, repo and path), 404 when none is set, as for a repo without `.github/tierbot.yml`.
 
+A folder listed by the Git trees API (`/repos/{owner}/{repo}/git/trees/{branch or id}`) still
+goes to Prism and is checked there, but for a repo with `files` its answer lists them (the
+default branch's top folder by its name, a folder in it by the id that listing gave it), so a
+settings file set here is found as GitHub would find it.
+
 `permissions` (login → role) stands in for state Prism lacks: the permission request still goes
 to Prism and is checked there, but its answer says this role (Prism's example says `admin`).
 
@@ -27,17 +32,19 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 import pytest
 
+from tests.fake_github_api import tree_listing, tree_listing_named
 from tests.prism import Prism
 
 DIFF = "application/vnd.github.diff"
 _PULL = re.compile(r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/pulls/(?P<number>[0-9]+)")
 _CONTENTS = re.compile(r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/contents/(?P<path>.+)")
 _PERMISSION = re.compile(r"/repos/[^/]+/[^/]+/collaborators/(?P<login>[^/]+)/permission")
+_TREE = re.compile(r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/git/trees/(?P<tree>[^/]+)")
 # Not forwarded either way: they describe one hop, and Prism should send plain text back.
 _HOP_HEADERS = frozenset(
     {"host", "connection", "keep-alive", "content-length", "transfer-encoding", "accept-encoding"}
@@ -149,6 +156,10 @@ class GitHubProxy:
             sent["accept"] = f"{accept}, application/json" if accept else "application/json"
         response = self._http.request(method, target, headers=sent, content=raw)
         body = response.content
+        tree = _TREE.fullmatch(path)
+        if tree is not None and response.status_code == 200:
+            listing = self._listing(tree["owner"], tree["repo"], unquote(tree["tree"]))
+            body = body if listing is None else json.dumps(listing).encode()
         permission = _PERMISSION.fullmatch(path)
         if permission is not None and response.status_code == 200:
             role = self.permissions.get(permission["login"])
@@ -163,6 +174,15 @@ class GitHubProxy:
             if k.lower() not in _HOP_HEADERS | {"content-encoding", "date", "server"}
         }
         return response.status_code, kept, body, "prism"
+
+    def _listing(self, owner: str, repo: str, name: str) -> dict[str, Any] | None:
+        """The listing of folder `name` of the repo's `files` (a folder by the id a listing gave
+        it, else a branch: its top folder); None when the repo has no `files` set."""
+        files = {path: text for (o, r, path), text in self.files.items() if (o, r) == (owner, repo)}
+        if not files:
+            return None
+        found = tree_listing_named(name, "", files)
+        return found if found is not None else tree_listing("", "", files)
 
     def _record(self, exchange: Exchange) -> None:
         with self._lock:
