@@ -2,13 +2,13 @@
 benchmarks that run tierbot's workers (webhook.py, overhead.py).
 
 `python bench/fakes.py` serves, on one loopback port, the tests' fake GitHub host
-(tests/fake_github_api.py: the App's slug and installation tokens, and any pull request of one
-repository, each with the same small diff) and a Messages API that answers every review at once
-with one inline comment. It prints its URL on the first line of its output and serves until
-stopped. `GET /_bench/state` says when each pull request's review was posted (epoch seconds, as
-the fake finished answering the `POST …/reviews`) and, for each request the fakes answered, when
-it came and how long the fake took, so a benchmark can tell the fakes' own time from the bot's;
-also how many reviews each pull request got and how many review answers the model gave.
+(tests/fake_github_api.py: the App's slug and installation tokens, and any pull request of any
+repository of one owner, each with the same small diff) and a Messages API that answers every
+review at once with one inline comment. It prints its URL on the first line of its output and
+serves until stopped. `GET /_bench/state` says when each pull request's review was posted (epoch
+seconds, as the fake finished answering the `POST …/reviews`) and, for each request the fakes
+answered, when it came and how long the fake took, so a benchmark can tell the fakes' own time from
+the bot's; also how many reviews each pull request got and how many review answers the model gave.
 `POST /_bench/delay {"seconds": S}` makes each review answer wait S seconds (a job in flight, for
 the tests that stop a worker mid-job).
 """
@@ -53,20 +53,32 @@ ANSWER = {
     ],
 }
 _REVIEWS = re.compile(r"/repos/[^/]+/[^/]+/pulls/(\d+)/reviews$")
+_REPOSITORY = re.compile(r"/repos/[^/]+/([^/]+)/")
 
 
 class Fakes:
     """The two fakes behind one handler, with what they did and when."""
 
     def __init__(self) -> None:
-        self.github = FakeGitHubHost(owner=OWNER, repo=REPO, diff=DIFF)
-        self._github = self.github.transport()
         self._lock = threading.Lock()
+        self._repositories: dict[str, Any] = {}  # each repository's fake host, by name
         self.posted: dict[int, float] = {}
         self.handled: list[tuple[float, float]] = []  # (arrived, seconds the fake took)
         self.reviews: dict[int, int] = {}  # reviews posted, by pull request
         self.model_calls = 0  # Messages API requests that asked for a review
         self.model_delay = 0.0  # seconds each review answer waits (POST /_bench/delay)
+
+    def _github(self, path: str) -> Any:
+        """The fake GitHub transport of the repository `path` names (any repository of the
+        owner, each made on first use), or of the default one for the App's own requests."""
+        found = _REPOSITORY.match(path)
+        name = found[1] if found else REPO
+        with self._lock:
+            transport = self._repositories.get(name)
+            if transport is None:
+                transport = FakeGitHubHost(owner=OWNER, repo=name, diff=DIFF).transport()
+                self._repositories[name] = transport
+        return transport
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/_bench/state":
@@ -86,7 +98,7 @@ class Fakes:
                 time.sleep(self.model_delay)
             response = _model(request)
         else:
-            response = self._github.handle_request(request)
+            response = self._github(request.url.path).handle_request(request)
             response.read()
         took = time.perf_counter() - started
         posted = _REVIEWS.search(request.url.path)

@@ -130,6 +130,7 @@ REQUEST_TIMEOUT = 10.0  # GitHub waits 10 s for an answer
 _NUMBER_MARK = 987_654_321
 _SHA_MARK = "5ead" * 10
 _INSTALLATION_MARK = 876_543_219
+_REPOSITORY_MARK = "bench-repository-mark"
 INSTALLATIONS = 50  # deliveries spread over this many installations, as to a public App
 _OK = (200, 202)
 
@@ -316,12 +317,14 @@ class Deliveries:
     """Signed `pull_request` deliveries made from one payload: each with its own delivery id,
     PR number and head commit, so each is a new delivery that queues a new review job, from one
     of INSTALLATIONS installations in turn (each installation's client spaces its writes a
-    second apart, so one installation alone would keep the workers waiting, not working)."""
+    second apart, so one installation alone would keep the workers waiting, not working), each
+    on a repository of its own, as on GitHub, where a repository belongs to one installation."""
 
     source: str
     action: str
     template: bytes
     secret: bytes
+    repository: str  # the payload's repository name; installation i's is `<name>-i`
 
     @classmethod
     def make(cls, secret: str) -> Deliveries:
@@ -339,9 +342,13 @@ class Deliveries:
             template.count(str(_NUMBER_MARK).encode()) != 2
             or template.count(_SHA_MARK.encode()) != 1
             or template.count(str(_INSTALLATION_MARK).encode()) != 1
+            or _REPOSITORY_MARK.encode() in template
         ):
             raise RuntimeError("the payload already holds the bench's marks; pick others")
-        return cls(source, action, template, secret.encode())
+        # Every mention of the repository (its name, full name, URLs) names one per installation.
+        name = str(payload["repository"]["name"])
+        template = template.replace(name.encode(), _REPOSITORY_MARK.encode())
+        return cls(source, action, template, secret.encode(), name)
 
     def delivery(self, index: int) -> tuple[str, bytes, dict[str, str]]:
         """The delivery id, body and headers of the `index`-th delivery (PR number index + 1)."""
@@ -350,6 +357,8 @@ class Deliveries:
         body = body.replace(_SHA_MARK.encode(), sha.encode(), 1)
         installation = str(index % INSTALLATIONS + 1).encode()
         body = body.replace(str(_INSTALLATION_MARK).encode(), installation, 1)
+        repository = self.repository.encode() + b"-" + installation
+        body = body.replace(_REPOSITORY_MARK.encode(), repository)
         delivery = str(uuid.uuid4())
         headers = {
             "Content-Type": "application/json",

@@ -240,16 +240,31 @@ def test_eight_threads_delivering_at_once_store_exactly_the_cap(queue: JobQueue)
     assert kinds(queue).count("review") == 10
 
 
-def test_the_counts_use_the_author_index(queue: JobQueue, tmp_path: Path) -> None:
+def test_the_counts_read_a_range_of_an_index_not_the_repos_jobs(
+    queue: JobQueue, tmp_path: Path
+) -> None:
+    """The caps' counts seek their window in an index: the repo's by kind and time, the
+    account's by kind, author and time; neither reads every job the repo ever had."""
     import sqlite3
 
     conn = sqlite3.connect(tmp_path / "tierbot.sqlite3")
+    recent = "owner = ? AND repo = ? AND kind IN (?) AND created_at > ?"
     try:
-        plan = conn.execute(
-            """EXPLAIN QUERY PLAN SELECT count(*) FROM queue_jobs WHERE owner = ? AND repo = ?
-            AND kind IN (?) AND author IS NOT NULL AND created_at > ?""",
-            ("octo", "widgets", "review", 0.0),
-        ).fetchall()
+        by_repo, by_author = (
+            conn.execute(
+                f"EXPLAIN QUERY PLAN SELECT 1 FROM queue_jobs WHERE {recent} {more}", args
+            ).fetchall()
+            for more, args in (
+                ("AND author IS NOT NULL LIMIT 5", ("octo", "widgets", "review", 0.0)),
+                ("AND author = ? LIMIT 5", ("octo", "widgets", "review", 0.0, "mona")),
+            )
+        )
     finally:
         conn.close()
-    assert any("queue_jobs_by_author" in row[-1] for row in plan), plan
+    assert any(
+        "queue_jobs_recent_by_repo" in row[-1] and "created_at>?" in row[-1] for row in by_repo
+    ), by_repo
+    assert any(
+        "queue_jobs_by_author" in row[-1] and "author=? AND created_at>?" in row[-1]
+        for row in by_author
+    ), by_author

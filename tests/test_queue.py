@@ -763,6 +763,7 @@ def test_a_file_from_schema_version_1_is_upgraded_in_place(path: Path, clock: Fa
         for column in ("owner", "repo", "number"):
             conn.execute(f"ALTER TABLE queue_deliveries DROP COLUMN {column}")
         conn.execute("DROP INDEX queue_jobs_commands_by_pr")
+        conn.execute("DROP INDEX queue_jobs_recent_by_repo")
         conn.execute("DROP INDEX queue_jobs_by_author")
         conn.execute("ALTER TABLE queue_jobs DROP COLUMN author")
         conn.execute("DROP TABLE queue_held")
@@ -781,6 +782,7 @@ def test_a_file_from_schema_version_1_is_upgraded_in_place(path: Path, clock: Fa
         assert conn.execute("SELECT version FROM queue_schema").fetchall() == [(SCHEMA_VERSION,)]
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
         assert {"queue_jobs_commands_by_pr", "queue_held", "queue_jobs_by_author"} <= names
+        assert "queue_jobs_recent_by_repo" in names
         assert "queue_deliveries_by_pr" in names
     finally:
         conn.close()

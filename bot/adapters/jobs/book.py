@@ -86,12 +86,20 @@ class PgBook:
         ).fetchone()
         return int(row[0]) if row else 0
 
-    def work_counts(self, job: Job, kinds: list[str], since: float) -> tuple[int, int]:
+    def work_counts(
+        self, job: Job, kinds: list[str], since: float, enough: tuple[int, int]
+    ) -> tuple[int, int]:
+        recent = "owner = %s AND repo = %s AND kind = ANY(%s) AND created_at > %s"
         row = self.conn.execute(
-            """SELECT count(*), count(*) FILTER (WHERE author = %s) FROM tierbot_admitted
-            WHERE owner = %s AND repo = %s AND kind = ANY(%s) AND author IS NOT NULL
-            AND created_at > %s""",
-            (job.author, job.owner, job.repo, kinds, since),
+            f"""SELECT
+                (SELECT count(*) FROM (SELECT 1 FROM tierbot_admitted
+                    WHERE {recent} AND author IS NOT NULL LIMIT %s) AS by_repo),
+                (SELECT count(*) FROM (SELECT 1 FROM tierbot_admitted
+                    WHERE {recent} AND author = %s LIMIT %s) AS by_author)""",  # noqa: S608
+            (
+                *(job.owner, job.repo, kinds, since, enough[0]),
+                *(job.owner, job.repo, kinds, since, job.author, enough[1]),
+            ),
         ).fetchone()
         assert row is not None
         return int(row[0]), int(row[1])

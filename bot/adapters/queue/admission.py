@@ -35,13 +35,22 @@ class SqliteBook:
         ).fetchone()
         return int(row[0])
 
-    def work_counts(self, job: Job, kinds: list[str], since: float) -> tuple[int, int]:
+    def work_counts(
+        self, job: Job, kinds: list[str], since: float, enough: tuple[int, int]
+    ) -> tuple[int, int]:
         marks = ", ".join("?" * len(kinds))
-        where = f"owner = ? AND repo = ? AND kind IN ({marks}) AND author IS NOT NULL"
+        recent = f"owner = ? AND repo = ? AND kind IN ({marks}) AND created_at > ?"
+        # Each count stops at its cap: the scan is bounded by the caps, not by the repo's hour.
         by_repo, by_author = self.conn.execute(
-            f"""SELECT count(*), count(CASE WHEN author = ? THEN 1 END) FROM queue_jobs
-            WHERE {where} AND created_at > ?""",  # noqa: S608 - only placeholders are formatted in
-            (job.author, job.owner, job.repo, *kinds, since),
+            f"""SELECT
+                (SELECT count(*) FROM (SELECT 1 FROM queue_jobs
+                    WHERE {recent} AND author IS NOT NULL LIMIT ?)),
+                (SELECT count(*) FROM (SELECT 1 FROM queue_jobs
+                    WHERE {recent} AND author = ? LIMIT ?))""",  # noqa: S608 - placeholders only
+            (
+                *(job.owner, job.repo, *kinds, since, enough[0]),
+                *(job.owner, job.repo, *kinds, since, job.author, enough[1]),
+            ),
         ).fetchone()
         return int(by_repo), int(by_author)
 

@@ -21,9 +21,12 @@ class Book(Protocol):
         """Command jobs of the job's PR created after `since`, in any state."""
         ...
 
-    def work_counts(self, job: Job, kinds: list[str], since: float) -> tuple[int, int]:
+    def work_counts(
+        self, job: Job, kinds: list[str], since: float, enough: tuple[int, int]
+    ) -> tuple[int, int]:
         """Jobs of `kinds` with an author on the job's repo created after `since`: (all such
-        authors, the job's author)."""
+        authors, the job's author), each counted up to `enough` (repo, author): the caps, which
+        is all a check needs to know."""
         ...
 
     def notice_sent(self, job: Job, work: str, since: float) -> bool:
@@ -89,7 +92,10 @@ def capped(book: Book, job: Job, caps: Caps, now: float) -> Refusal | None:
     if job.kind == COALESCING_KIND and book.waiting_review(job):
         return None
     kinds = sorted(kind for kind, counted in CAPPED_WORK.items() if counted == work)
-    by_repo, by_author = book.work_counts(job, kinds, now - caps.window_seconds)
+    per_author, per_repo = caps.limits(work)
+    by_repo, by_author = book.work_counts(
+        job, kinds, now - caps.window_seconds, (per_repo, per_author)
+    )
     return caps.check(work, job.author, f"{job.owner}/{job.repo}", by_author, by_repo)
 
 
