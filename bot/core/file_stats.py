@@ -43,6 +43,9 @@ _COMMENT = r"(?:#|//|/\*|\*/|\*(?:[ \t]|$)|\"\"\"|''')"
 # Changed lines that are neither blank nor comment-only, sign included.
 _CODE_LINE = re.compile(rf"(?m)^[-+](?![ \t\r\f\v]*$)(?![ \t]*{_COMMENT})[^\n]*")
 _WORD = re.compile(r"\w+")
+# A name followed by an opening parenthesis: a call, counted on added lines only (the name of a
+# definition on an added line is left out).
+_CALL = re.compile(r"([A-Za-z_]\w*)\s*\(")
 _MINUS_BODY = re.compile(r"(?m)^-([^\n]*)")
 _PLUS_BODY = re.compile(r"(?m)^\+([^\n]*)")
 KEYWORDS = frozenset(
@@ -78,14 +81,19 @@ _RISK_PATH = re.compile(r"(?i)(^|/)[^/]*(auth(?!or)|login|security|crypto|permis
 
 @dataclass(frozen=True, slots=True)
 class FileStats:
-    """One file's changed lines of substance, whitespace-only pairs, decision points, the names
-    it uses and defines, whether it removes a public definition, and the risky areas it names."""
+    """One file's changed lines of substance, whitespace-only pairs, decision points (on all
+    changed lines, and on added lines alone), the names it uses and defines, the definitions whose
+    signature line it edits (defined on a removed and on an added line), the names it calls on
+    added lines, whether it removes a public definition, and the risky areas it names."""
 
     code_lines: int
     whitespace_pairs: int
     branches: int
+    added_branches: int
     identifiers: frozenset[str]
     defined: frozenset[str]
+    resigned: frozenset[str]
+    calls: frozenset[str]
     api_changed: bool
     risk_hits: frozenset[str]
 
@@ -112,21 +120,36 @@ def file_stats(f: FileChange) -> FileStats:
             code_lines=len(changed),
             whitespace_pairs=0,
             branches=0,
+            added_branches=0,
             identifiers=frozenset(),
             defined=frozenset(),
+            resigned=frozenset(),
+            calls=frozenset(),
             api_changed=f.kind.is_code and bool(_PUBLIC_DEF_REMOVED.search("\n".join(changed))),
             risk_hits=frozenset(),
         )
     sample = changed if f.kind.language else changed[:_UNKNOWN_LANGUAGE_LINES]
     text = "\n".join(sample)
     code = _STRING.sub('""', text) if ("'" in text or '"' in text) else text
-    # translate is the fastest tokenizer for ASCII text only; other text takes the regex.
-    tokens = code.translate(_NON_WORD).split() if code.isascii() else _WORD.findall(code)
-    counts = Counter(tokens)
+    # Added and removed lines are tokenized apart (the same work as once together), so that
+    # the decision points of the added lines are known on their own.
+    lines = code.split("\n")
+    added = "\n".join(line for line in lines if line[:1] == "+")
+    added_tokens = _tokens(added)
+    added_counts = Counter(added_tokens)
+    added_branches = _branches(added_counts, added)
+    removed = "\n".join(line for line in lines if line[:1] != "+")
+    removed_tokens = _tokens(removed)
+    removed_counts = Counter(removed_tokens)
+    counts = added_counts + removed_counts
     identifiers = frozenset(counts)
-    branches = sum(counts[word] for word in _BRANCH_WORDS if word in counts)
-    branches += code.count("&&") + code.count("||")
-    defined = _defined(tokens, counts, text)
+    branches = added_branches + _branches(removed_counts, removed)
+    added_defined = _keyword_defined(added_tokens, added_counts)
+    removed_defined = _keyword_defined(removed_tokens, removed_counts)
+    defined = added_defined | removed_defined | _constants(counts, text)
+    calls: frozenset[str] = frozenset()
+    if f.kind.is_program:
+        calls = frozenset(_CALL.findall(added)) - KEYWORDS - added_defined
     lowered = " ".join(identifiers).lower()
     names = frozenset(lowered.split())
     risk_hits = {
@@ -140,25 +163,48 @@ def file_stats(f: FileChange) -> FileStats:
         code_lines=max(len(changed) - 2 * whitespace_pairs, 0),
         whitespace_pairs=whitespace_pairs,
         branches=branches,
+        added_branches=added_branches,
         identifiers=identifiers,
         defined=frozenset(defined),
+        resigned=frozenset(added_defined & removed_defined),
+        calls=calls,
         api_changed=f.kind.is_code and bool(_PUBLIC_DEF_REMOVED.search(text)),
         risk_hits=frozenset(risk_hits),
     )
 
 
-def _defined(tokens: list[str], counts: Counter[str], text: str) -> set[str]:
-    """Names a file's changed lines define: the word after `def`, `class`, `func`, … and
-    UPPER_CASE constants assigned on a changed line."""
-    spaced = f" {' '.join(tokens)} "
+def _tokens(code: str) -> list[str]:
+    """The words of code: translate is the fastest tokenizer for ASCII text only; other text
+    takes the regex."""
+    return code.translate(_NON_WORD).split() if code.isascii() else _WORD.findall(code)
+
+
+def _branches(counts: Counter[str], code: str) -> int:
+    """Decision points in code whose words are counted in `counts`."""
+    found = sum(counts[word] for word in _BRANCH_WORDS if word in counts)
+    return found + code.count("&&") + code.count("||")
+
+
+def _keyword_defined(tokens: list[str], counts: Counter[str]) -> set[str]:
+    """Names the tokens define: the word after `def`, `class`, `func`, …"""
     defined: set[str] = set()
-    for keyword in _DEFINING.intersection(counts):
+    keywords = _DEFINING.intersection(counts)
+    if not keywords:
+        return defined
+    spaced = f" {' '.join(tokens)} "
+    for keyword in keywords:
         for after in spaced.split(f" {keyword} ")[1:]:
             name = after.split(" ", 1)[0]
             if len(name) > 2 and not name[0].isdigit():
                 defined.add(name)
-    constants = [n for n in counts if len(n) > 3 and n.isupper() and _CONSTANT_NAME.fullmatch(n)]
-    for name in constants[:_MAX_CONSTANTS]:
-        if f"{name} =" in text or f"{name}=" in text or f"{name}:" in text:
-            defined.add(name)
     return defined
+
+
+def _constants(counts: Counter[str], text: str) -> set[str]:
+    """UPPER_CASE constants assigned on a changed line."""
+    constants = [n for n in counts if len(n) > 3 and n.isupper() and _CONSTANT_NAME.fullmatch(n)]
+    return {
+        name
+        for name in constants[:_MAX_CONSTANTS]
+        if f"{name} =" in text or f"{name}=" in text or f"{name}:" in text
+    }
