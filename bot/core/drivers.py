@@ -6,16 +6,19 @@ is the sum of the drivers' points, from 0 to 100; at or above the default thresh
 goes to the frontier model.
 
 The six signals of what a change asks of its reviewer are weighted by a fit on human-labelled
-real bug fixes (`bench/fit.py`, run on `difficulty-calibration.jsonl`, each patch with its tests
+real bug fixes (`bench/score_fit.py` on `difficulty-calibration.jsonl`, each patch with its tests
 as one change): an ordinal logistic regression of the label (`<15 min fix`, `15 min - 1 hour`,
 `1-4 hours`) on the signals, L2-regularised on standardised signals with the strength chosen by
 repeated stratified 5-fold cross-validation, each weight held to its expected sign (more of a
-signal never makes a change easier, except the share that is tests). The cut between local and
-frontier was chosen the same way (in each training fold, the cut that best keeps `<15 min`
-fixes local and `1-4 hours` ones on the frontier; their mean), and the weights are scaled so that
-this cut falls on 45. The calibration patches each change one source file and rarely touch a
-risky area, so the signals of spread (files, areas, languages, coupling) and the risky areas are
-not fitted: they keep their earlier weight relative to size.
+signal never makes a change easier, except the share that is tests, which never makes it
+harder). The cut between local and frontier is chosen in each training fold as the one that best
+keeps `<15 min` fixes local and `>= 1 hour` ones on the frontier; the final cut sits where those
+cuts sit on average (relative to each fold's own ordinal cut-points), and the weights are scaled
+to points so that it falls on the default threshold. The
+calibration patches each change one source file and rarely touch a risky area, so spread (files,
+areas, languages, coupling) and the risky areas are not fitted: they keep the weight they had
+before the fit, relative to size. The weights of line kinds (tests, docs, config) are set by
+judgement in bot.core.complexity.
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ from bot.core.counts import counted
 
 Features = Mapping[str, int | float | list[str]]
 
-# Points per unit of each fitted signal (the unit is given where each is measured, below).
-# Fitted by `uv run python bench/fit.py` on difficulty-calibration.jsonl (138 patches): ordinal
-# logistic regression, L2 strength 3.0 on standardised signals (chosen from 0.3, 1, 3, 10 by
-# held-out log-likelihood over 20 x 5 stratified folds), 1 logit = 16.7 points.
+# Points per unit of each fitted signal (the unit beside each). Fitted by
+# `uv run python bench/score_fit.py` on difficulty-calibration.jsonl (138 patches): ordinal
+# logistic regression, L2 strength 10 on standardised signals (chosen from 0.3, 1, 3, 10 and 30 by
+# held-out log-likelihood over 20 x 5 stratified folds); routing cut 2.443 logits = 45 points,
+# so 1 logit = 18.4 points.
 FITTED_POINTS: dict[str, float] = {
     "size": 8.7,  # per unit of log(1 + weighted changed lines of substance)
     "names": 9.5,  # per unit of log(1 + distinct names in changed code outside tests)
@@ -105,12 +109,13 @@ def drivers(features: Features, risks: tuple[str, ...]) -> list[Driver]:
         "languages": math.log1p(max(len(languages) - 1, 0)),
         "coupling": math.log1p(_number(features, "coupling")),
     }
+    whole = {key: round(_number(features, key)) for key in _COUNTED}
     parts = [
-        Driver(name, FITTED_POINTS[name] * value, _words(name, features))
+        Driver(name, FITTED_POINTS[name] * value, _words(name, features, whole))
         for name, value in measured.items()
     ]
     parts += [
-        Driver(name, PRIOR_POINTS[name] * value, _words(name, features))
+        Driver(name, PRIOR_POINTS[name] * value, _words(name, features, whole))
         for name, value in spread.items()
     ]
     named = [Driver(risk, RISK_POINTS[risk], RISK_WORDS[risk]) for risk in risks]
@@ -124,8 +129,7 @@ def said(driver: Driver) -> str:
     return f"{driver.words} ({sign}{abs(points)})"
 
 
-def _words(name: str, features: Features) -> str:
-    whole = {key: round(_number(features, key)) for key in _COUNTED}
+def _words(name: str, features: Features, whole: dict[str, int]) -> str:
     if name == "size":
         tests = whole["test_lines"]
         return (

@@ -7,6 +7,7 @@ feature would cost more than parsing the diff. bot.core.complexity combines the 
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -43,9 +44,14 @@ _COMMENT = r"(?:#|//|/\*|\*/|\*(?:[ \t]|$)|\"\"\"|''')"
 # Changed lines that are neither blank nor comment-only, sign included.
 _CODE_LINE = re.compile(rf"(?m)^[-+](?![ \t\r\f\v]*$)(?![ \t]*{_COMMENT})[^\n]*")
 _WORD = re.compile(r"\w+")
-# A name followed by an opening parenthesis: a call, counted on added lines only (the name of a
-# definition on an added line is left out).
-_CALL = re.compile(r"([A-Za-z_]\w*)\s*\(")
+# Calls are counted on added lines only (the name of a definition on an added line is left out);
+# a name is looked for in this many characters before a `(`, with every other ASCII punctuation
+# mark read as one mark.
+_LONGEST_NAME = 80
+_MARK = "\x00"
+_MARK_PUNCTUATION = str.maketrans(
+    {c: _MARK for c in map(chr, range(33, 128)) if not (c.isalnum() or c in "_(")}
+)
 _MINUS_BODY = re.compile(r"(?m)^-([^\n]*)")
 _PLUS_BODY = re.compile(r"(?m)^\+([^\n]*)")
 KEYWORDS = frozenset(
@@ -130,26 +136,21 @@ def file_stats(f: FileChange) -> FileStats:
         )
     sample = changed if f.kind.language else changed[:_UNKNOWN_LANGUAGE_LINES]
     text = "\n".join(sample)
-    code = _STRING.sub('""', text) if ("'" in text or '"' in text) else text
-    # Added and removed lines are tokenized apart (the same work as once together), so that
-    # the decision points of the added lines are known on their own.
-    lines = code.split("\n")
-    added = "\n".join(line for line in lines if line[:1] == "+")
+    # Added and removed lines are read apart (the same work as once together), so that the
+    # decision points and calls of the added lines are known on their own.
+    added = _code("\n".join(line for line in sample if line[:1] == "+"))
+    removed = _code("\n".join(line for line in sample if line[:1] != "+"))
     added_tokens = _tokens(added)
     added_counts = Counter(added_tokens)
     added_branches = _branches(added_counts, added)
-    removed = "\n".join(line for line in lines if line[:1] != "+")
     removed_tokens = _tokens(removed)
     removed_counts = Counter(removed_tokens)
-    counts = added_counts + removed_counts
-    identifiers = frozenset(counts)
+    identifiers = frozenset(added_counts).union(removed_counts)
     branches = added_branches + _branches(removed_counts, removed)
     added_defined = _keyword_defined(added_tokens, added_counts)
     removed_defined = _keyword_defined(removed_tokens, removed_counts)
-    defined = added_defined | removed_defined | _constants(counts, text)
-    calls: frozenset[str] = frozenset()
-    if f.kind.is_program:
-        calls = frozenset(_CALL.findall(added)) - KEYWORDS - added_defined
+    defined = added_defined | removed_defined | _constants(added_counts, removed_counts, text)
+    calls = _calls(added) - added_defined if f.kind.is_program else frozenset()
     lowered = " ".join(identifiers).lower()
     names = frozenset(lowered.split())
     risk_hits = {
@@ -171,6 +172,11 @@ def file_stats(f: FileChange) -> FileStats:
         api_changed=f.kind.is_code and bool(_PUBLIC_DEF_REMOVED.search(text)),
         risk_hits=frozenset(risk_hits),
     )
+
+
+def _code(text: str) -> str:
+    """Text with its string literals emptied: their words are not names or logic."""
+    return _STRING.sub('""', text) if ("'" in text or '"' in text) else text
 
 
 def _tokens(code: str) -> list[str]:
@@ -200,9 +206,23 @@ def _keyword_defined(tokens: list[str], counts: Counter[str]) -> set[str]:
     return defined
 
 
-def _constants(counts: Counter[str], text: str) -> set[str]:
-    """UPPER_CASE constants assigned on a changed line."""
-    constants = [n for n in counts if len(n) > 3 and n.isupper() and _CONSTANT_NAME.fullmatch(n)]
+def _calls(added: str) -> frozenset[str]:
+    """Names called on added lines: the name right before each `(` (spaces allowed between),
+    keywords left out. Splitting at `(` is several times faster than a regular expression."""
+    names: set[str] = set()
+    for part in added.translate(_MARK_PUNCTUATION).split("(")[:-1]:
+        tail = part[-_LONGEST_NAME:].rstrip()
+        if tail and tail[-1] != _MARK:
+            name = tail.rpartition(_MARK)[2].rsplit(None, 1)[-1]
+            if not name[0].isdigit():
+                names.add(name)
+    return frozenset(names) - KEYWORDS
+
+
+def _constants(added: Counter[str], removed: Counter[str], text: str) -> set[str]:
+    """UPPER_CASE constants assigned on a changed line (the first ones met, added lines first)."""
+    seen = itertools.chain(added, (n for n in removed if n not in added))
+    constants = [n for n in seen if len(n) > 3 and n.isupper() and _CONSTANT_NAME.fullmatch(n)]
     return {
         name
         for name in constants[:_MAX_CONSTANTS]
