@@ -48,7 +48,7 @@ FITTED_POINTS: dict[str, float] = {
 # Not fitted (the calibration patches do not vary in them): the earlier weights, as a share of the
 # size weight, so that spread and risk keep their old place against size.
 _SPREAD_SHARE: dict[str, float] = {
-    "files": 0.5,  # per unit of log(source files changed)
+    "files": 0.5,  # per unit of log(files changed besides tests)
     "areas": 0.8,  # per unit of log(1 + areas beyond the first)
     "languages": 0.5,  # per unit of log(1 + languages beyond the first)
     "coupling": 0.5,  # per unit of log(1 + uses across files of names the change defines)
@@ -173,7 +173,7 @@ _NOUNS: dict[str, tuple[tuple[str, ...], str]] = {
     "flow": (("new decision point",), ""),
     "fanout": (("function",), " called on added lines"),
     "contracts": (("definition",), " whose signature changed"),
-    "files": (("source file",), " changed"),
+    "files": (("file",), " changed besides tests"),
     "coupling": (("use",), " in other changed files of names this change defines"),
 }
 
