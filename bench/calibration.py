@@ -23,14 +23,16 @@ Routing: the bot's own decision (`bot.core.routing.decide`) at the default setti
 `DEFAULT_THRESHOLD`, no repo path rules, the default local window of 8,192 tokens, both tiers
 available): the share of patches per label kept on the local model, the share of `<15 min`
 fixes kept local and the recall of `>= 1 hour` patches (`1-4 hours`, `>4 hours`) sent to the
-frontier model. The baseline routes by a cut on its line count, chosen by the same rule the fit
-uses (bench/score_fit.py: the most room on both goals, 80% and 90%).
+frontier model. The baseline routes by a cut on its line count, chosen on the rows judged by the
+same rule the fit uses (bench/score_fit.py: the most room on both goals, 80% and 90%), so its
+routing column is in-sample even with `--data`.
 
 In-sample and cross-validated: the score's weights were fitted on the default file, so its
 figures there are in-sample. The cross-validated column re-runs the whole fit (bench/score_fit.py:
 the L2 strength, the weights, the cut) on each training part of repeated stratified 5-fold
-splits, scores the held-out part with it, and averages the figures over the repeats (their range
-in brackets); the baseline's cut is chosen on the training part the same way. With `--data`,
+splits (choosing the strength and the cut there by one round of 5-fold, where the shipped fit
+used 20), scores the held-out part with it, and averages the figures over the repeats (their
+range in brackets); the baseline's cut is chosen on the training part the same way. With `--data`,
 only in-sample figures are printed: there the shipped weights meet rows they were not fitted on.
 
 Rows whose patch tierbot cannot parse are counted and listed, and left out of both rankers;
@@ -279,7 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if cv is not None:
         print(
             f"cross-validated: {args.repeats} x {score_fit.FOLDS}-fold, the whole fit re-run "
-            "on each training part; mean [range over repeats]"
+            "on each training part\n  (its strength and cut chosen there by one round of "
+            "5-fold); mean [range over repeats]"
         )
     print(f"{'metric':<18} {'ours':>7} {'ours, cross-validated':>27} {'lines':>7}")
     for metric_name, metric in METRICS.items():
@@ -320,8 +323,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     line_cut = score_fit.best_cut(base, y)
     by_lines = Routing(base < line_cut, labels)
     print(
-        f"routing: the bot's decision at the default settings (threshold {DEFAULT_THRESHOLD}, "
-        f"no path rules, local window {LOCAL_WINDOW:,} tokens)"
+        f"routing: the bot's decision at the default settings\n  (threshold {DEFAULT_THRESHOLD}, "
+        f"no path rules, local window {LOCAL_WINDOW:,} tokens, both tiers available)"
     )
     window = sum(
         1
@@ -341,8 +344,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print("  goals: >= 80% of '<15 min' local, >= 90% of '>= 1 hour' on the frontier")
     print(
-        f"  {'':<28} {'ours':>7} {'ours, cross-validated':>27} "
-        f"{f'lines < {line_cut:g}':>12} {'lines, cross-validated':>27}"
+        f"  {'':<28} {'ours':>7} {'ours, cross-validated':>24} "
+        f"{f'lines < {line_cut:g}':>14} {'lines, cross-validated':>24}"
     )
     figures: list[tuple[str, Callable[[Routing], float]]] = [
         ("'<15 min' kept local", lambda r: r.easy_local),
@@ -353,8 +356,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         held = _mean_range([figure(r) for r in cv.ours], pct=True) if cv else "-"
         held_lines = _mean_range([figure(r) for r in cv.lines], pct=True) if cv else "-"
         print(
-            f"  {name:<28} {_pct(figure(shipped)):>7} {held:>27} "
-            f"{_pct(figure(by_lines)):>12} {held_lines:>27}"
+            f"  {name:<28} {_pct(figure(shipped)):>7} {held:>24} "
+            f"{_pct(figure(by_lines)):>14} {held_lines:>24}"
         )
     return 0
 

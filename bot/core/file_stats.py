@@ -90,7 +90,8 @@ class FileStats:
     """One file's changed lines of substance, whitespace-only pairs, decision points (on all
     changed lines, and on added lines alone), the names it uses and defines, the definitions whose
     signature line it edits (defined on a removed and on an added line), the names it calls on
-    added lines, whether it removes a public definition, and the risky areas it names."""
+    added lines (in program files outside tests), whether it removes a public definition, and the
+    risky areas it names."""
 
     code_lines: int
     whitespace_pairs: int
@@ -135,11 +136,11 @@ def file_stats(f: FileChange) -> FileStats:
             risk_hits=frozenset(),
         )
     sample = changed if f.kind.language else changed[:_UNKNOWN_LANGUAGE_LINES]
-    text = "\n".join(sample)
     # Added and removed lines are read apart (the same work as once together), so that the
     # decision points and calls of the added lines are known on their own.
-    added = _code("\n".join(line for line in sample if line[:1] == "+"))
-    removed = _code("\n".join(line for line in sample if line[:1] != "+"))
+    added_text = "\n".join(line for line in sample if line[:1] == "+")
+    removed_text = "\n".join(line for line in sample if line[:1] != "+")
+    added, removed = _code(added_text), _code(removed_text)
     added_tokens = _tokens(added)
     added_counts = Counter(added_tokens)
     added_branches = _branches(added_counts, added)
@@ -149,8 +150,11 @@ def file_stats(f: FileChange) -> FileStats:
     branches = added_branches + _branches(removed_counts, removed)
     added_defined = _keyword_defined(added_tokens, added_counts)
     removed_defined = _keyword_defined(removed_tokens, removed_counts)
-    defined = added_defined | removed_defined | _constants(added_counts, removed_counts, text)
-    calls = _calls(added) - added_defined if f.kind.is_program else frozenset()
+    constants = _constants(added_counts, removed_counts, f"{added_text}\n{removed_text}")
+    defined = added_defined | removed_defined | constants
+    # Calls are what the change asks of the code it calls: read outside tests only.
+    reads_calls = f.kind.is_program and not f.kind.test
+    calls = _calls(added) - added_defined if reads_calls else frozenset()
     lowered = " ".join(identifiers).lower()
     names = frozenset(lowered.split())
     risk_hits = {
@@ -169,7 +173,7 @@ def file_stats(f: FileChange) -> FileStats:
         defined=frozenset(defined),
         resigned=frozenset(added_defined & removed_defined),
         calls=calls,
-        api_changed=f.kind.is_code and bool(_PUBLIC_DEF_REMOVED.search(text)),
+        api_changed=f.kind.is_code and bool(_PUBLIC_DEF_REMOVED.search(removed_text)),
         risk_hits=frozenset(risk_hits),
     )
 
