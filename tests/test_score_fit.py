@@ -5,6 +5,8 @@ models the core's score exactly, and the shipped default meets the routing goals
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -17,6 +19,7 @@ from scipy.stats import spearmanr
 from bot.core.drivers import FITTED_POINTS
 from bot.core.repo_settings import DEFAULT_THRESHOLD, RepoSettings
 from bot.core.routing import Models, Tier, decide
+from bot.faces.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -159,3 +162,28 @@ def test_the_score_ranks_difficulty_better_than_changed_lines(
     lines = spearmanr([r.lines for r in calibration], labels)[0]
     assert ours > lines + 0.1
     assert ours > 0.5
+
+
+def test_tierbot_score_with_every_rule_keeps_the_goals(
+    fit: ModuleType,
+    CORPUS: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The same through `tierbot score --json` at its defaults, where the local window and the
+    cost rule apply too (no TIERBOT_* settings): neither undoes the goals."""
+    for name in [n for n in os.environ if n.startswith(("TIERBOT_", "ANTHROPIC_"))]:
+        monkeypatch.delenv(name)
+    labels: dict[str, int] = {}
+    for number, raw in enumerate((CORPUS / fit.DATA_NAME).read_text().splitlines()):
+        row = json.loads(raw)
+        path = tmp_path / f"{number}.diff"
+        path.write_text(fit.as_pull_request(row["patch"], row["test_patch"]))
+        labels[str(path)] = fit.LABELS.index(row["difficulty"])
+    assert main(["score", "--json", *labels]) == 0
+    tiers = {o["path"]: o["tier"] for o in map(json.loads, capsys.readouterr().out.splitlines())}
+    easy = [tiers[p] == "local" for p, label in labels.items() if label == 0]
+    hard = [tiers[p] == "frontier" for p, label in labels.items() if label >= 2]
+    assert sum(easy) / len(easy) >= 0.80
+    assert sum(hard) / len(hard) >= 0.90
