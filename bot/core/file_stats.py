@@ -211,7 +211,7 @@ def _calls(added: str) -> frozenset[str]:
     """Names called on added lines: the name right before each `(` (spaces allowed between),
     keywords left out. Read backwards, where each `(` comes first: a regular expression finds a
     literal first character fast, and the name after it with no backtracking."""
-    backwards = _CALLED_BACKWARDS.findall(added[::-1])
+    backwards = set(_CALLED_BACKWARDS.findall(added[::-1]))
     return frozenset(n[::-1] for n in backwards if not n[-1].isdigit()) - KEYWORDS
 
 
