@@ -99,7 +99,8 @@ def signals(features: Features) -> dict[str, float]:
 
 def drivers(features: Features, risks: tuple[str, ...]) -> list[Driver]:
     """Every part of the score: the risky areas first (what a change touches says most to a
-    reader), then the rest largest first. The score is their sum (rounded, 0-100)."""
+    reader), then the rest largest first, whether they add or take away. The score is their sum
+    (rounded, 0-100)."""
     measured = signals(features)
     areas = _names(features, "areas")
     languages = _names(features, "languages")
@@ -119,7 +120,7 @@ def drivers(features: Features, risks: tuple[str, ...]) -> list[Driver]:
         for name, value in spread.items()
     ]
     named = [Driver(risk, RISK_POINTS[risk], RISK_WORDS[risk]) for risk in risks]
-    return named + sorted(parts, key=lambda d: -d.points)
+    return named + sorted(parts, key=lambda d: -abs(d.points))
 
 
 def said(driver: Driver) -> str:
