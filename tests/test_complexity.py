@@ -241,6 +241,19 @@ def test_the_score_is_the_sum_of_the_points_its_reasons_give() -> None:
     assert result.score < 100
 
 
+def test_parts_that_take_points_away_are_ordered_by_their_size_too() -> None:
+    fix = Edit("app/pay.py", removed=["    total = price"], added=["    total = price + fee"])
+    tests = Edit("tests/test_pay.py", added=code_lines(60, "case"))
+    result = scored(fix, tests)
+    points = [
+        abs(int(r.rsplit("(", 1)[1].rstrip(")").replace("\u2212", "-")))
+        for r in result.reasons
+        if r.endswith(")") and not r.startswith("a one-line fix")
+    ]
+    assert points == sorted(points, reverse=True)
+    assert any(r.startswith("tests are 97% of the changed lines") for r in result.reasons[:3])
+
+
 def test_spread_and_risk_keep_their_earlier_share_of_the_size_weight() -> None:
     assert RISK_POINTS["migration"] == round(1.2 * FITTED_POINTS["size"], 1)
     assert FITTED_POINTS["tests"] < 0 < min(v for k, v in FITTED_POINTS.items() if k != "tests")
