@@ -1,8 +1,9 @@
 """What routing saves: the routed cost of reviewing real changes against sending all to frontier.
 
 Two sets of changes are measured separately: every `diffs/*.diff` in the corpus (real commits
-and merges), and the `patch` of every row of `difficulty-calibration.jsonl` (real bug fixes with
-a human difficulty label). Each change goes through what the bot does with the default settings
+and merges), and the `patch` of every row of `difficulty-calibration.jsonl` with its
+`test_patch` (real bug fixes with a human difficulty label, each as the pull request that fixed
+it). Each change goes through what the bot does with the default settings
 and both tiers available, no repo settings file and no frontier budget:
 
 * routing: `decide(score(parse(diff)), Models(...))` with the frontier model
@@ -283,10 +284,11 @@ def load_calibration(path: Path, given: Assumptions) -> tuple[list[Item], list[s
             row = json.loads(raw)
             name = str(row.get("instance_id") or where)
             label = LABELS.index(row["difficulty"])
-            patch = row["patch"]
-            if not isinstance(patch, str):
-                raise TypeError("patch is not a string")
-            changes = parse(patch)
+            patch, tests = row["patch"], row.get("test_patch") or ""
+            if not isinstance(patch, str) or not isinstance(tests, str):
+                raise TypeError("patch or test_patch is not a string")
+            # The patch with its tests, as the pull request that fixed the bug.
+            changes = parse((patch if patch.endswith("\n") or not tests else patch + "\n") + tests)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             # DiffError is a ValueError; so is an unknown label (LABELS.index).
             rejected.append(f"{where}: {type(exc).__name__}: {exc}")
@@ -604,7 +606,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if calibration.is_file():
         items, rejected = load_calibration(calibration, given)
         report_set(
-            f"calibration patches ({DATA_NAME}, `patch`)",
+            f"calibration patches ({DATA_NAME}, `patch` with `test_patch`)",
             items,
             rejected,
             args.threshold,

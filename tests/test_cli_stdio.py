@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.builders import Edit, code_lines, git_diff
+from tests.builders import Edit, git_diff
 from tests.fake_anthropic import FakeAnthropic, message
 
 TIERBOT = Path(sys.executable).parent / "tierbot"  # the console script, as a user runs it
@@ -31,7 +31,10 @@ NOTICE = b"reading the diff from standard input"
 @pytest.fixture
 def diff_file(tmp_path: Path) -> Path:
     path = tmp_path / "change.diff"
-    path.write_text(git_diff(Edit("net/retry.py", added=code_lines(8, "attempt"), start=10)))
+    # A small change the default settings keep on the local model.
+    backoff = ["    delay = min(base * 2 ** attempt, MAX_DELAY)", "    attempt += 1"]
+    edit = Edit("net/retry.py", removed=["    delay = base"], added=backoff, start=10)
+    path.write_text(git_diff(edit))
     return path
 
 

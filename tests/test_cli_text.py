@@ -194,8 +194,8 @@ def test_score_reasons_and_the_review_text_use_singular_counts(tmp_path: Path) -
     code, out, _ = score_bytes(path.read_bytes(), "--json")
     assert code == 0
     reasons = " ".join(json.loads(out)["reasons"])
-    assert "1 decision point," in reasons
-    assert "in 1 file" in reasons
+    assert "1 new decision point (+" in reasons
+    assert "2 changed lines of substance in 1 file" in reasons
     assert "1 files" not in reasons
     bare = {k: v for k, v in os.environ.items() if not k.startswith(("TIERBOT_", "ANTHROPIC_"))}
     run = subprocess.run(

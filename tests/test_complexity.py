@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from bot.core.complexity import Complexity, area_of, score
 from bot.core.diff import parse
+from bot.core.drivers import FITTED_POINTS, RISK_POINTS
 from tests.builders import Edit, code_lines, git_diff, prose_lines
 
 
@@ -149,6 +150,136 @@ def test_context_tokens_grow_with_shown_content_but_not_with_deleted_files() -> 
 def test_blank_and_comment_lines_are_not_code() -> None:
     result = scored(Edit("a/x.py", added=["", "# a comment", "// another", "x = compute(y)"]))
     assert result.features["code_lines"] == 1
+
+
+def test_new_control_flow_raises_the_score_over_the_same_size_without_it() -> None:
+    straight = scored(
+        Edit("app/pay.py", added=["    total = price * qty", "    total = total + fee"])
+    )
+    branching = scored(
+        Edit("app/pay.py", added=["    if price and qty:", "        total = price * qty + fee"])
+    )
+    assert straight.features["new_branches"] == 0
+    assert branching.features["new_branches"] == 2  # `if` and `and`
+    assert branching.score > straight.score
+    assert any(r.startswith("2 new decision points (+") for r in branching.reasons)
+
+
+def test_decision_points_only_on_removed_lines_are_not_new_control_flow() -> None:
+    result = scored(
+        Edit("app/pay.py", removed=["    if price and qty:"], added=["    total = price"])
+    )
+    assert result.features["new_branches"] == 0
+
+
+def test_calling_more_functions_from_added_lines_raises_the_score() -> None:
+    one = scored(Edit("app/pay.py", added=["    total = fetch(order)", "    total = total + 1"]))
+    many = scored(Edit("app/pay.py", added=["    total = fetch(order)", "    log(audit(total))"]))
+    assert one.features["calls"] == 1
+    assert many.features["calls"] == 3
+    assert many.score > one.score
+    assert any("3 functions called on added lines" in r for r in many.reasons)
+
+
+def test_a_changed_signature_is_a_changed_contract() -> None:
+    body = scored(
+        Edit("lib/client.py", removed=["    return get(url)"], added=["    return get(url, 5)"])
+    )
+    signature = scored(
+        Edit(
+            "lib/client.py",
+            removed=["def _fetch(url):"],
+            added=["def _fetch(url, timeout=5):"],
+        )
+    )
+    assert body.features["signatures"] == 0
+    assert signature.features["signatures"] == 1
+    assert signature.score > body.score
+    assert any("1 definition whose signature changed" in r for r in signature.reasons)
+
+
+def test_names_and_calls_in_tests_are_the_tests_not_the_change() -> None:
+    fix = Edit("app/pay.py", removed=["    total = price"], added=["    total = price + fee"])
+    tests = Edit(
+        "tests/test_pay.py",
+        added=[f"    assert compute_{i}(order_{i}) == expected_{i}" for i in range(12)],
+    )
+    alone, with_tests = scored(fix), scored(fix, tests)
+    assert with_tests.features["names"] == alone.features["names"]
+    assert with_tests.features["calls"] == alone.features["calls"]
+    assert with_tests.features["test_lines"] == 12
+    assert with_tests.features["source_lines"] == 2
+
+
+def test_a_change_that_is_mostly_tests_scores_lower_and_says_why() -> None:
+    fix = Edit(
+        "app/pay.py",
+        removed=["    if price:", "        total = price"],
+        added=["    if price is not None:", "        total = round(price, 2) + fee"],
+    )
+    tests = Edit("tests/test_pay.py", added=[f"    assert pay({i}) == {i + 1}" for i in range(6)])
+    alone, with_tests = scored(fix), scored(fix, tests)
+    assert with_tests.features["test_share"] == 0.6
+    assert with_tests.score < alone.score
+    share = "tests are 60% of the changed lines (\u2212"
+    assert any(r.startswith(share) for r in with_tests.reasons)
+
+
+def test_the_score_is_the_sum_of_the_points_its_reasons_give() -> None:
+    result = scored(
+        Edit("app/migrations/0042_add_index.py", added=code_lines(6)),
+        Edit("billing/invoice.py", added=code_lines(5, "amount")),
+        Edit("tests/test_invoice.py", added=code_lines(4, "case")),
+    )
+    points = [
+        int(reason.rsplit("(", 1)[1].rstrip(")").replace("\u2212", "-"))
+        for reason in result.reasons
+        if reason.endswith(")") and "(" in reason
+    ]
+    assert result.reasons[0].startswith("edits a database migration or schema (+")
+    assert abs(sum(points) - result.score) <= len(points)  # each shown part is rounded
+    assert result.score < 100
+
+
+def test_parts_that_take_points_away_are_ordered_by_their_size_too() -> None:
+    fix = Edit("app/pay.py", removed=["    total = price"], added=["    total = price + fee"])
+    tests = Edit("tests/test_pay.py", added=code_lines(60, "case"))
+    result = scored(fix, tests)
+    points = [
+        abs(int(r.rsplit("(", 1)[1].rstrip(")").replace("\u2212", "-")))
+        for r in result.reasons
+        if r.endswith(")") and not r.startswith("a one-line fix")
+    ]
+    assert points == sorted(points, reverse=True)
+    assert any(r.startswith("tests are 97% of the changed lines") for r in result.reasons[:3])
+
+
+def test_spread_and_risk_keep_their_earlier_share_of_the_size_weight() -> None:
+    assert RISK_POINTS["migration"] == round(1.2 * FITTED_POINTS["size"], 1)
+    assert FITTED_POINTS["tests"] < 0 < min(v for k, v in FITTED_POINTS.items() if k != "tests")
+
+
+def test_a_one_line_fix_is_capped_below_the_threshold_whatever_its_tests() -> None:
+    fix = Edit(
+        "astropy/io/fits/fitsrec.py",
+        removed=["    output_field.replace(encode_ascii('E'), encode_ascii('D'))"],
+        added=["    output_field[:] = output_field.replace(b'E', b'D')"],
+    )
+    tests = Edit("astropy/io/fits/tests/test_checksum.py", added=code_lines(80, "check"))
+    result = scored(fix, tests)
+    assert "one-line-fix" in result.patterns
+    assert result.score <= 25
+    assert result.reasons[0] == "a one-line fix (besides tests and docs): scored at most 25"
+
+
+def test_a_one_line_change_to_a_risky_area_or_two_lines_is_not_a_one_line_fix() -> None:
+    risky = scored(
+        Edit("app/views.py", removed=["    ok = True"], added=["    ok = check_password(u, p)"])
+    )
+    two = scored(Edit("app/views.py", removed=["    a = 1"], added=["    a = 2", "    b = a"]))
+    assert "auth" in risky.risks
+    assert "one-line-fix" not in risky.patterns
+    assert "one-line-fix" not in two.patterns
 
 
 # --- properties ------------------------------------------------------------------------------

@@ -1,12 +1,15 @@
 """How much reasoning a change needs to review: a 0-100 score, the features behind it, and reasons.
 
-Pure: a ChangeSet in, a Complexity out. The score grows with the size that matters (changed
-code lines outside generated files, blanks, comments and whitespace-only edits), with the
-logic in it (decision points, distinct names), with how cross-cutting the change is (files,
-areas, languages, names defined in one changed file and used in another) and with risky areas
+Pure: a ChangeSet in, a Complexity out. The score is a sum of points (bot.core.drivers): for the
+size that matters (changed lines outside generated files, blanks, comments and whitespace-only
+edits; tests, docs and config count less), for the reasoning the code asks for (distinct names,
+new decision points, functions called from added lines, definitions whose signature changed),
+for the share of the change that is tests (which lowers it), for how cross-cutting it is (files,
+areas, languages, names defined in one changed file and used in another) and for risky areas
 (auth and crypto, migrations, concurrency, CI and deployment, public API). Known easy patterns
-(docs only, tests only, whitespace or typo only, a dependency bump, renames, generated files)
-cap it. The core weights are calibrated on labelled real patches: `bench/calibration.py`.
+(docs only, tests only, whitespace or typo only, a one-line fix, a dependency bump, renames,
+generated files) cap it. The weights are fitted on labelled real patches: `bench/fit.py`,
+checked by `bench/calibration.py`.
 """
 
 from __future__ import annotations
@@ -20,26 +23,16 @@ from pathlib import PurePosixPath
 from bot.core.cost import CHARS_PER_TOKEN
 from bot.core.counts import counted
 from bot.core.diff import ChangeSet, FileChange, Status
+from bot.core.drivers import drivers, said
 from bot.core.easy_patterns import CAPS, PATTERN_WORDS, easy_patterns
 from bot.core.file_stats import KEYWORDS, FileStats, file_stats
 
-# How much a changed line of each kind counts toward size, against a line of code.
+# How much a changed line of each kind counts toward size, against a line of code (set by
+# judgement, not fitted: the calibration patches are code and tests).
 _WEIGHT_CODE = 1.0
 _WEIGHT_CONFIG = 0.7
-_WEIGHT_TEST = 0.5
+_WEIGHT_TEST = 0.25
 _WEIGHT_DOCS = 0.25
-
-# Points on the 0-100 scale per unit of the log-scaled sum below.
-_SCALE = 9.0
-
-# Extra log-units for each risky area a change touches.
-_RISK_POINTS: dict[str, float] = {
-    "migration": 1.2,
-    "auth": 1.0,
-    "concurrency": 0.8,
-    "ci": 0.8,
-    "public-api": 0.6,
-}
 
 # Characters per token for the context estimate: the one estimate the cost module uses too.
 _CHARS_PER_TOKEN = float(CHARS_PER_TOKEN)
@@ -101,60 +94,52 @@ def score(changes: ChangeSet) -> Complexity:
     files = changes.files
     reviewable = [f for f in files if not f.kind.generated]
     stats = [file_stats(f) for f in reviewable]
-
-    weighted = sum(s.code_lines * _weight(f) for f, s in zip(reviewable, stats, strict=True))
-    # Names and decision points are counted in program text (code and tests), not in docs,
-    # config, CI files or deleted files.
-    logic = [
-        s
-        for f, s in zip(reviewable, stats, strict=True)
-        if _is_program(f) and f.status is not Status.DELETED
-    ]
+    pairs = list(zip(reviewable, stats, strict=True))
+    source = [(f, s) for f, s in pairs if not f.kind.test]
+    source_lines = sum(s.code_lines for _, s in source)
+    test_lines = sum(s.code_lines for f, s in pairs if f.kind.test)
+    weighted = sum(s.code_lines * _weight(f) for f, s in pairs)
+    # What the code asks of a reviewer is read in program text outside tests (not in docs,
+    # config, CI files or deleted files): a test's names and calls are the change's tests.
+    logic = [s for f, s in source if _is_program(f) and f.status is not Status.DELETED]
     names = frozenset().union(*(s.identifiers for s in logic)) - KEYWORDS
-    branches = sum(s.branches for s in logic)
     code_files = [f for f in reviewable if _is_logic(f)]
-    areas = sorted({area_of(f.path) for f in code_files})
-    languages = sorted({f.kind.language for f in code_files if f.kind.language})
-    coupling = _coupling(stats)
     risks = _risks(reviewable, stats)
     patterns = easy_patterns(reviewable, stats)
-
-    raw = (
-        math.log1p(weighted)
-        + 0.5 * math.log1p(len(names))
-        + 0.5 * math.log1p(branches)
-        + 0.5 * math.log(max(1, len(reviewable)))
-        + 0.8 * math.log1p(max(len(areas) - 1, 0))
-        + 0.5 * math.log1p(max(len(languages) - 1, 0))
-        + 0.5 * math.log1p(coupling)
-        + sum(_RISK_POINTS[name] for name in risks)
-    )
-    cap = min((CAPS[p] for p in patterns), default=100)
-    value = min(100, cap, round(_SCALE * raw))
 
     features: dict[str, int | float | list[str]] = {
         "files": len(files),
         "reviewable_files": len(reviewable),
+        "source_files": len(source),
         "additions": changes.added,
         "deletions": changes.removed,
-        "code_lines": sum(s.code_lines for s in stats),
+        "code_lines": source_lines + test_lines,
+        "source_lines": source_lines,
+        "test_lines": test_lines,
+        "test_share": round(test_lines / (source_lines + test_lines), 3) if test_lines else 0.0,
         "weighted_lines": round(weighted, 1),
         "whitespace_only_lines": 2 * sum(s.whitespace_pairs for s in stats),
         "generated_lines": sum(f.added + f.removed for f in files if f.kind.generated),
         "hunks": sum(len(f.hunks) for f in reviewable),
-        "branches": branches,
         "names": len(names),
-        "areas": areas,
-        "languages": languages,
-        "coupling": coupling,
+        "new_branches": sum(s.added_branches for s in logic),
+        "calls": len(frozenset().union(*(s.calls for s in logic))),
+        "signatures": len(frozenset().union(*(s.resigned for s in logic))),
+        "areas": sorted({area_of(f.path) for f in code_files}),
+        "languages": sorted({f.kind.language for f in code_files if f.kind.language}),
+        "coupling": _coupling([s for _, s in source]),
         "risks": sorted(risks),
         "patterns": list(patterns),
         "context_tokens": _context_tokens(reviewable),
     }
+    parts = drivers(features, tuple(sorted(risks)))
+    cap = min((CAPS[p] for p in patterns), default=100)
+    value = max(0, min(100, cap, round(sum(d.points for d in parts))))
+    shown = [said(d) for d in parts if d.name == "size" or round(d.points)]
     return Complexity(
         score=value,
         features=features,
-        reasons=_reasons(features, risks, patterns, files),
+        reasons=_reasons(features, patterns, shown, files),
         patterns=patterns,
         risks=tuple(sorted(risks)),
     )
@@ -162,10 +147,10 @@ def score(changes: ChangeSet) -> Complexity:
 
 def _weight(f: FileChange) -> float:
     kind = f.kind
-    if kind.docs or f.status is Status.DELETED:
-        return _WEIGHT_DOCS
     if kind.test:
         return _WEIGHT_TEST
+    if kind.docs or f.status is Status.DELETED:
+        return _WEIGHT_DOCS
     if kind.migration or kind.is_code:
         return _WEIGHT_CODE
     return _WEIGHT_CONFIG
@@ -223,32 +208,14 @@ def _context_tokens(files: list[FileChange]) -> int:
 
 def _reasons(
     features: dict[str, int | float | list[str]],
-    risks: set[str],
     patterns: tuple[str, ...],
+    shown: list[str],
     files: tuple[FileChange, ...],
 ) -> tuple[str, ...]:
+    """The easy patterns that capped the score, then its drivers (largest first, each with its
+    points), then what was left out."""
     reasons = [f"{PATTERN_WORDS[p]}: scored at most {CAPS[p]}" for p in patterns]
-    areas = features["areas"]
-    languages = features["languages"]
-    assert isinstance(areas, list)
-    assert isinstance(languages, list)
-    if len(areas) > 1:
-        shown = ", ".join(areas[:4]) + (", …" if len(areas) > 4 else "")
-        reasons.append(f"touches {counted(len(areas), 'area')}: {shown}")
-    if len(languages) > 1:
-        reasons.append(f"spans {counted(len(languages), 'language')}: {', '.join(languages)}")
-    if features["coupling"]:
-        reasons.append(
-            f"{counted(_whole(features['coupling']), 'use')} in other changed files of names "
-            "this change defines"
-        )
-    reasons.extend(_RISK_WORDS[risk] for risk in sorted(risks))
-    reasons.append(
-        f"{counted(_whole(features['code_lines']), 'changed line')} of substance, "
-        f"{counted(_whole(features['branches']), 'decision point')}, "
-        f"{counted(_whole(features['names']), 'distinct name')}, "
-        f"in {counted(_whole(features['reviewable_files']), 'file')}"
-    )
+    reasons += shown
     if features["generated_lines"]:
         generated = sum(1 for f in files if f.kind.generated)
         reasons.append(
@@ -265,12 +232,3 @@ def _whole(value: int | float | list[str]) -> int:
     """A counted feature as a whole number, for the words that give it."""
     assert isinstance(value, int | float)
     return round(value)
-
-
-_RISK_WORDS = {
-    "auth": "touches authentication, secrets, crypto or permissions",
-    "migration": "edits a database migration or schema",
-    "concurrency": "changes concurrent code (threads, locks, async)",
-    "ci": "changes CI workflows or deployment",
-    "public-api": "changes or removes a public definition (API surface)",
-}

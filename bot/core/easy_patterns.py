@@ -1,7 +1,9 @@
 """The easy patterns a whole change may match (docs only, tests only, whitespace or typo only, a
-dependency bump, renames, generated files), each with the most such a change may score.
+one-line fix, a dependency bump, renames, generated files), each with the most such a change may
+score.
 
-Pure: the reviewable files and their stats in, the patterns out; every file must match.
+Pure: the reviewable files and their stats in, the patterns out; every file must match (for a
+one-line fix, every file but the one line's is a test or docs).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ CAPS: dict[str, int] = {
     "rename-only": 10,
     "typo-only": 10,
     "docs-only": 20,
+    "one-line-fix": 25,
     "dependency-bump": 25,
     "tests-only": 40,
 }
@@ -27,6 +30,7 @@ PATTERN_WORDS = {
     "generated-only": "only generated or lock files",
     "rename-only": "only renames or mode changes",
     "typo-only": "typo-sized edits only",
+    "one-line-fix": "a one-line fix (besides tests and docs)",
     "docs-only": "docs only",
     "dependency-bump": "dependency version bump only",
     "tests-only": "tests only",
@@ -64,10 +68,39 @@ def easy_patterns(reviewable: list[FileChange], stats: list[FileStats]) -> tuple
         found.append("dependency-bump")
     if content and _typo_only([f for f, _ in content]):
         found.append("typo-only")
+    if content and _one_line_fix(content):
+        found.append("one-line-fix")
     return tuple(found)
 
 
 _RENAME_STATUSES = (Status.RENAMED, Status.COPIED, Status.MODE_ONLY)
+
+
+def _one_line_fix(content: list[tuple[FileChange, FileStats]]) -> bool:
+    """One line of code outside tests and docs added, removed or replaced, in a file that names no
+    risky area; tests and docs may change too. At most one line each way, so a line split in two
+    is not one."""
+    source = [(f, s) for f, s in content if not (f.kind.test or f.kind.docs)]
+    if len(source) != 1:
+        return False
+    f, stats = source[0]
+    if not f.kind.is_code or f.kind.migration or stats.risk_hits or stats.code_lines > 2:
+        return False
+    if stats.code_lines == 0 or f.status is not Status.MODIFIED:
+        return False
+    signs = [line[:1] for hunk in f.hunks for line in hunk.lines if _substance(line)]
+    return signs.count("+") <= 1 and signs.count("-") <= 1
+
+
+def _substance(line: str) -> bool:
+    """A changed line that is neither blank nor a comment."""
+    if line[:1] not in ("+", "-"):
+        return False
+    body = line[1:].strip()
+    return bool(body) and not body.startswith(_COMMENT_STARTS)
+
+
+_COMMENT_STARTS = ("#", "//", "/*", "*", '"""', "'''")
 
 
 def _typo_only(files: list[FileChange]) -> bool:

@@ -7,6 +7,8 @@ feature would cost more than parsing the diff. bot.core.complexity combines the 
 
 from __future__ import annotations
 
+import itertools
+import operator
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -43,6 +45,9 @@ _COMMENT = r"(?:#|//|/\*|\*/|\*(?:[ \t]|$)|\"\"\"|''')"
 # Changed lines that are neither blank nor comment-only, sign included.
 _CODE_LINE = re.compile(rf"(?m)^[-+](?![ \t\r\f\v]*$)(?![ \t]*{_COMMENT})[^\n]*")
 _WORD = re.compile(r"\w+")
+# Calls are counted on added lines only (the name of a definition on an added line is left out):
+# in the reversed text, a `(`, spaces, then the name.
+_CALLED_BACKWARDS = re.compile(r"\([ \t]*(\w+)")
 _MINUS_BODY = re.compile(r"(?m)^-([^\n]*)")
 _PLUS_BODY = re.compile(r"(?m)^\+([^\n]*)")
 KEYWORDS = frozenset(
@@ -78,14 +83,20 @@ _RISK_PATH = re.compile(r"(?i)(^|/)[^/]*(auth(?!or)|login|security|crypto|permis
 
 @dataclass(frozen=True, slots=True)
 class FileStats:
-    """One file's changed lines of substance, whitespace-only pairs, decision points, the names
-    it uses and defines, whether it removes a public definition, and the risky areas it names."""
+    """One file's changed lines of substance, whitespace-only pairs, decision points (on all
+    changed lines, and on added lines alone), the names it uses and defines, the definitions whose
+    signature line it edits (defined on a removed and on an added line), the names it calls on
+    added lines (in program files outside tests), whether it removes a public definition, and the
+    risky areas it names."""
 
     code_lines: int
     whitespace_pairs: int
     branches: int
+    added_branches: int
     identifiers: frozenset[str]
     defined: frozenset[str]
+    resigned: frozenset[str]
+    calls: frozenset[str]
     api_changed: bool
     risk_hits: frozenset[str]
 
@@ -112,21 +123,35 @@ def file_stats(f: FileChange) -> FileStats:
             code_lines=len(changed),
             whitespace_pairs=0,
             branches=0,
+            added_branches=0,
             identifiers=frozenset(),
             defined=frozenset(),
+            resigned=frozenset(),
+            calls=frozenset(),
             api_changed=f.kind.is_code and bool(_PUBLIC_DEF_REMOVED.search("\n".join(changed))),
             risk_hits=frozenset(),
         )
     sample = changed if f.kind.language else changed[:_UNKNOWN_LANGUAGE_LINES]
-    text = "\n".join(sample)
-    code = _STRING.sub('""', text) if ("'" in text or '"' in text) else text
-    # translate is the fastest tokenizer for ASCII text only; other text takes the regex.
-    tokens = code.translate(_NON_WORD).split() if code.isascii() else _WORD.findall(code)
-    counts = Counter(tokens)
-    identifiers = frozenset(counts)
-    branches = sum(counts[word] for word in _BRANCH_WORDS if word in counts)
-    branches += code.count("&&") + code.count("||")
-    defined = _defined(tokens, counts, text)
+    # Added and removed lines are read apart (the same work as once together), so that the
+    # decision points and calls of the added lines are known on their own.
+    added_mask = [line[0] == "+" for line in sample]  # every changed line has its sign
+    added_text = "\n".join(itertools.compress(sample, added_mask))
+    removed_text = "\n".join(itertools.compress(sample, map(operator.not_, added_mask)))
+    added, removed = _code(added_text), _code(removed_text)
+    added_tokens = _tokens(added)
+    added_counts = Counter(added_tokens)
+    added_branches = _branches(added_counts, added)
+    removed_tokens = _tokens(removed)
+    removed_counts = Counter(removed_tokens)
+    identifiers = frozenset(added_counts).union(removed_counts)
+    branches = added_branches + _branches(removed_counts, removed)
+    added_defined = _keyword_defined(added_tokens, added_counts)
+    removed_defined = _keyword_defined(removed_tokens, removed_counts)
+    constants = _constants(added_counts, removed_counts, f"{added_text}\n{removed_text}")
+    defined = added_defined | removed_defined | constants
+    # Calls are what the change asks of the code it calls: read outside tests only.
+    reads_calls = f.kind.is_program and not f.kind.test
+    calls = _calls(added) - added_defined if reads_calls and "(" in added else frozenset()
     lowered = " ".join(identifiers).lower()
     names = frozenset(lowered.split())
     risk_hits = {
@@ -140,25 +165,62 @@ def file_stats(f: FileChange) -> FileStats:
         code_lines=max(len(changed) - 2 * whitespace_pairs, 0),
         whitespace_pairs=whitespace_pairs,
         branches=branches,
+        added_branches=added_branches,
         identifiers=identifiers,
         defined=frozenset(defined),
-        api_changed=f.kind.is_code and bool(_PUBLIC_DEF_REMOVED.search(text)),
+        resigned=frozenset(added_defined & removed_defined),
+        calls=calls,
+        api_changed=f.kind.is_code and bool(_PUBLIC_DEF_REMOVED.search(removed_text)),
         risk_hits=frozenset(risk_hits),
     )
 
 
-def _defined(tokens: list[str], counts: Counter[str], text: str) -> set[str]:
-    """Names a file's changed lines define: the word after `def`, `class`, `func`, … and
-    UPPER_CASE constants assigned on a changed line."""
-    spaced = f" {' '.join(tokens)} "
+def _code(text: str) -> str:
+    """Text with its string literals emptied: their words are not names or logic."""
+    return _STRING.sub('""', text) if ("'" in text or '"' in text) else text
+
+
+def _tokens(code: str) -> list[str]:
+    """The words of code: translate is the fastest tokenizer for ASCII text only; other text
+    takes the regex."""
+    return code.translate(_NON_WORD).split() if code.isascii() else _WORD.findall(code)
+
+
+def _branches(counts: Counter[str], code: str) -> int:
+    """Decision points in code whose words are counted in `counts`."""
+    found = sum(counts[word] for word in _BRANCH_WORDS if word in counts)
+    return found + code.count("&&") + code.count("||")
+
+
+def _keyword_defined(tokens: list[str], counts: Counter[str]) -> set[str]:
+    """Names the tokens define: the word after `def`, `class`, `func`, …"""
     defined: set[str] = set()
-    for keyword in _DEFINING.intersection(counts):
+    keywords = _DEFINING.intersection(counts)
+    if not keywords:
+        return defined
+    spaced = f" {' '.join(tokens)} "
+    for keyword in keywords:
         for after in spaced.split(f" {keyword} ")[1:]:
             name = after.split(" ", 1)[0]
             if len(name) > 2 and not name[0].isdigit():
                 defined.add(name)
-    constants = [n for n in counts if len(n) > 3 and n.isupper() and _CONSTANT_NAME.fullmatch(n)]
-    for name in constants[:_MAX_CONSTANTS]:
-        if f"{name} =" in text or f"{name}=" in text or f"{name}:" in text:
-            defined.add(name)
     return defined
+
+
+def _calls(added: str) -> frozenset[str]:
+    """Names called on added lines: the name right before each `(` (spaces allowed between),
+    keywords left out. Read backwards, where each `(` comes first: a regular expression finds a
+    literal first character fast, and the name after it with no backtracking."""
+    backwards = set(_CALLED_BACKWARDS.findall(added[::-1]))
+    return frozenset(n[::-1] for n in backwards if not n[-1].isdigit()) - KEYWORDS
+
+
+def _constants(added: Counter[str], removed: Counter[str], text: str) -> set[str]:
+    """UPPER_CASE constants assigned on a changed line (the first ones met, added lines first)."""
+    seen = itertools.chain(added, (n for n in removed if n not in added))
+    constants = [n for n in seen if len(n) > 3 and n.isupper() and _CONSTANT_NAME.fullmatch(n)]
+    return {
+        name
+        for name in constants[:_MAX_CONSTANTS]
+        if f"{name} =" in text or f"{name}=" in text or f"{name}:" in text
+    }
