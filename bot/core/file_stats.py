@@ -58,18 +58,21 @@ KEYWORDS = frozenset(
     "throws struct type interface go defer range".split()
 )
 # Searched for in the distinct names a file's changed lines use, lowercased and space-joined:
-# plain substrings, so one pass finds `check_password` and `OAuthClient` alike.
-_RISK_NAMES: dict[str, re.Pattern[str]] = {
-    "auth": re.compile(
-        "authenticat|authoriz|login|logout|passwd|password|credential|secret|apikey|api_key|"
-        "access_token|accesstoken|oauth|csrf|permission|privilege|encrypt|decrypt|cipher|"
-        "bcrypt|scrypt|sanitiz|hmac|jwt|saml|rbac"
+# plain substrings, so one pass finds `check_password` and `OAuthClient` alike. `in` per term is
+# about three times faster than one regular expression of the alternatives (no literal prefix
+# for the engine to skip ahead with), measured on bench/score.py's synthetic diff.
+_RISK_NAMES: dict[str, tuple[str, ...]] = {
+    "auth": (
+        "authenticat", "authoriz", "login", "logout", "passwd", "password", "credential",
+        "secret", "apikey", "api_key", "access_token", "accesstoken", "oauth", "csrf",
+        "permission", "privilege", "encrypt", "decrypt", "cipher", "bcrypt", "scrypt", "sanitiz",
+        "hmac", "jwt", "saml", "rbac",
     ),
-    "concurrency": re.compile(
-        "thread|mutex|rlock|semaphore|atomic|asyncio|goroutine|waitgroup|concurren|deadlock|"
-        "multiprocessing|synchronized|volatile"
+    "concurrency": (
+        "thread", "mutex", "rlock", "semaphore", "atomic", "asyncio", "goroutine", "waitgroup",
+        "concurren", "deadlock", "multiprocessing", "synchronized", "volatile",
     ),
-}
+}  # fmt: skip
 # Names too short to search for as substrings: they must be whole names.
 _RISK_EXACT_NAMES: dict[str, frozenset[str]] = {
     "auth": frozenset({"authn", "authz", "sha1", "sha256", "sha512", "md5", "acl"}),
@@ -113,10 +116,10 @@ def file_stats(f: FileChange) -> FileStats:
             # re-wrapped) is no change to review.
             flat = "\n".join(lines).replace(" ", "").replace("\t", "").replace("\r", "")
             minus = _MINUS_BODY.findall(flat)
-            plus = _PLUS_BODY.findall(flat)
-            common = set(minus).intersection(plus)
-            if common:
-                whitespace_pairs += sum(min(minus.count(c), plus.count(c)) for c in common)
+            if minus:
+                plus = _PLUS_BODY.findall(flat)
+                if not set(minus).isdisjoint(plus):
+                    whitespace_pairs += sum((Counter(minus) & Counter(plus)).values())
     if f.status is Status.DELETED:
         # A deleted file is weighed by size; its names and logic are gone from the program.
         return FileStats(
@@ -156,8 +159,8 @@ def file_stats(f: FileChange) -> FileStats:
     names = frozenset(lowered.split())
     risk_hits = {
         risk
-        for risk, rx in _RISK_NAMES.items()
-        if rx.search(lowered) or not names.isdisjoint(_RISK_EXACT_NAMES[risk])
+        for risk, terms in _RISK_NAMES.items()
+        if any(term in lowered for term in terms) or not names.isdisjoint(_RISK_EXACT_NAMES[risk])
     }
     if _RISK_PATH.search(f.path):
         risk_hits.add("auth")
