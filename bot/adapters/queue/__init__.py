@@ -1,7 +1,8 @@
 """The embedded durable job queue: webhook deliveries and review jobs in a SQLite file.
 
 The webhook handler records each delivery and persists its jobs in one transaction before it answers
-202; in-process workers claim jobs, hold a lease they renew, and complete or fail them. The file is
+202; workers (in `tierbot serve`'s worker process) claim jobs, hold a lease they renew, and
+complete or fail them. The file is
 the one the ledger uses, so this module owns only its `queue_*` tables and their schema version.
 
 Semantics (the same as the scale-out engine's, procrastinate's `queueing_lock` and `lock`):

@@ -1,4 +1,8 @@
-"""In-process workers: claim jobs from the queue, run them, and hold their leases meanwhile.
+"""The SQLite queue's workers: claim jobs from the queue, run them, and hold their leases meanwhile.
+
+They run as tasks on one event loop: `tierbot serve`'s worker process
+(bot.faces.app.worker_process), or beside the webhook app where one process does both (tests,
+`tierbot replay`).
 
 Each worker loops: claim a job (a blocking SQLite call, so in a thread), run it through the
 pipeline while a side task renews the lease, then mark it done, or failed (with a retry later

@@ -133,10 +133,10 @@ def _parser() -> argparse.ArgumentParser:
 
     serve_cmd = commands.add_parser(
         "serve",
-        help="run the GitHub App's webhook server (in-process workers on SQLite)",
+        help="run the GitHub App's webhook server (its workers beside it, on SQLite)",
         description="Run the webhook server (POST /webhook, GET /healthz, GET /metrics) with "
-        "the embedded defaults: a SQLite file for jobs and in-process workers. Reads ./.env "
-        "under the environment; without App credentials, serves /setup to register the App. "
+        "the embedded defaults: a SQLite file for jobs and workers in a child process. Reads "
+        "./.env under the environment; without App credentials, serves /setup to register the App. "
         "With TIERBOT_DATABASE_URL=postgresql://... it is one web replica of many, and "
         "`tierbot worker` processes run the jobs.",
     )
