@@ -433,3 +433,22 @@ def test_a_surer_comment_wins_a_place_under_the_cap(
     assert review(with_local).startswith("reviewed by local: 1 comment")
     assert posted(github) == [(20, REAL[4]["body"])], "the later comment, written more surely"
     assert "1 over the limit of comments per review" in github.summary()
+
+
+def test_the_check_follows_the_repos_guidance_outside_the_data(
+    services: Services, github: FakeGitHubAPI, fake_anthropic: FakeAnthropic
+) -> None:
+    """The maintainers' guidance reaches the checker as it reaches the reviewer: in its
+    instructions, after the guide, never inside a data section."""
+    rule = "Do not flag missing type hints in this repository; we do not use them."
+    github.settings_file = f"{SETTINGS}  instructions: '{rule}'\n"
+    fake_anthropic.reply(message(REVIEW, input_tokens=3000, output_tokens=2500))
+    fake_anthropic.respond_with(respond())
+    assert review(services).startswith("reviewed by frontier:")
+    sent = checks(fake_anthropic)
+    assert sent
+    for request in sent:
+        system = json.dumps(request.body["system"])
+        assert rule in system
+        assert system.index("How to answer") < system.index(rule)
+        assert rule not in json.dumps(request.body["messages"])

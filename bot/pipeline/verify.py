@@ -26,8 +26,10 @@ from dataclasses import dataclass, replace
 from bot.core.anchor import Comment
 from bot.core.answer_schema import Severity
 from bot.core.confidence import CommentConfidence
+from bot.core.cost import estimate_tokens
 from bot.core.counts import counted
 from bot.core.diff import ChangeSet
+from bot.core.guidance import Guidance
 from bot.core.pricing import Prices
 from bot.core.repo_settings import RepoSettings
 from bot.core.result import Attempt, ReviewResult, Verification
@@ -104,7 +106,7 @@ async def select(
     if repo.verifies(result.tier):
         wanted = [c for c in kept if c.severity.rank <= Severity.MINOR.rank]
         if wanted:
-            checks, verification = await _check(wanted, verifier, shown)
+            checks, verification = await _check(wanted, verifier, shown, repo.guidance)
             kept, held = _apply(kept, held, checks)
     final, over = capped(kept, repo.max_comments, changes, confidence)
     anchored = replace(result.anchored, comments=final, capped=result.anchored.capped + over)
@@ -135,9 +137,13 @@ def _apply(
 
 
 async def _check(
-    comments: Sequence[Comment], verifier: Verifier | None, shown: Shown | None
+    comments: Sequence[Comment],
+    verifier: Verifier | None,
+    shown: Shown | None,
+    guidance: Guidance,
 ) -> tuple[dict[str, Check | None], Verification]:
-    """Each comment's verdict by fingerprint (None: not checked), and the account of it."""
+    """Each comment's verdict by fingerprint (None: not checked), and the account of it. The
+    checker follows the repo's guidance too, within its model's share of the window."""
     unchecked: dict[str, Check | None] = dict.fromkeys((c.fingerprint for c in comments), None)
     if verifier is None or shown is None:
         return unchecked, Verification(
@@ -147,7 +153,8 @@ async def _check(
             "model can be used for this pull request)",
         )
     backend = verifier.backend
-    fixed = fixed_tokens() + _MARGIN_TOKENS
+    guide = guidance.for_window(backend.context_tokens).prompt_text()
+    fixed = fixed_tokens() + estimate_tokens(guide) + _MARGIN_TOKENS
     room = backend.context_tokens - OUTPUT_TOKENS - fixed
     if verifier.tier is Tier.FRONTIER:
         room = min(room, FRONTIER_CHECK_TOKENS)
@@ -155,7 +162,8 @@ async def _check(
     batches, too_large = plan_batches(sent, shown.changes, room)
     model = verifier.model if verifier.tier is Tier.FRONTIER else ""
     outcomes = await asyncio.gather(
-        *(backend.complete(check_request(b, model)) for b in batches), return_exceptions=True
+        *(backend.complete(check_request(b, model, guide)) for b in batches),
+        return_exceptions=True,
     )
     checks = dict(unchecked)
     problems: list[str] = []
