@@ -44,7 +44,7 @@ SECRET = "tierbot-scale-out-secret"
 PULLS = 50
 PUSHES = 4  # per pull request: 200 deliveries in all
 REDELIVERED = 0.2
-WAIT_SECONDS = 45.0
+WAIT_SECONDS = 90.0
 
 
 class Process:
@@ -216,7 +216,8 @@ def test_replicas_and_workers_review_each_head_once(url: str, fakes: str, tmp_pa
     procs = [*webs, *workers]
     try:
         for web, port in zip(webs, ports, strict=True):
-            _until(f"{web.name} to listen", functools.partial(_listening, port), 30, web)
+            # Generous: on a small machine under load a replica takes tens of seconds to import.
+            _until(f"{web.name} to listen", functools.partial(_listening, port), 90, web)
         template = payload("pull_request", "synchronize")
         rng = random.Random(11)
         deliveries: list[tuple[str, bytes]] = []
