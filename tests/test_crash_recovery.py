@@ -173,7 +173,7 @@ def test_a_review_killed_mid_flight_is_posted_exactly_once_after_a_restart(
     assert answer.status_code == 202, answer.text
     (job_id,) = answer.json()["jobs"]
 
-    wait_for("the model asked", lambda: len(fake_anthropic.requests) == 1, 30, served.log)
+    wait_for("the model asked", lambda: len(fake_anthropic.requests) == 1, 90, served.log)
     served.kill()
     crashed = stored(database, job_id)
     assert (crashed.state, crashed.attempts) == ("running", 1)
@@ -185,7 +185,7 @@ def test_a_review_killed_mid_flight_is_posted_exactly_once_after_a_restart(
         return job if job.state in ("done", "failed") else None
 
     served.start()
-    done = wait_for("the job finished after the restart", finished, 30, served.log)
+    done = wait_for("the job finished after the restart", finished, 90, served.log)
     assert (done.state, done.attempts) == ("done", 2), done.error
     assert done.outcome == "reviewed by frontier: 1 comment (pull_request.opened)"
     assert "lease expired" in (done.error or "")  # how it came back: its lease ran out

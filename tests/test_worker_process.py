@@ -67,7 +67,7 @@ def review_one(served: Served, github_proxy: GitHubProxy, number: int) -> None:
     )
     assert answer.status_code == 202, answer.text
     reviews = f"/repos/{OWNER}/{REPO}/pulls/{number}/reviews"
-    wait_for("the review posted", lambda: github_proxy.find("POST", reviews), 30, served.log)
+    wait_for("the review posted", lambda: github_proxy.find("POST", reviews), 90, served.log)
 
 
 def metric(served: Served, name: str, labels: str) -> float:
