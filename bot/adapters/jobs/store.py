@@ -14,8 +14,8 @@ from psycopg_pool import ConnectionPool
 from bot.adapters.jobs.book import PgBook
 from bot.adapters.jobs.schema import connect_url
 from bot.adapters.queue.rows import Admitted, HeldDelivery
-from bot.adapters.queue.rules import admit_jobs, check_command_limit
-from bot.adapters.queue.schema import COALESCING_KIND, STATES
+from bot.adapters.queue.rules import admit_jobs, delivered
+from bot.adapters.queue.schema import STATES
 from bot.core.caps import Caps
 from bot.core.job import Job
 
@@ -66,13 +66,7 @@ class PgQueue:
     ) -> Admitted | None:
         """Record the delivery and admit its jobs in one transaction; None for a delivery id any
         replica recorded already (see bot.adapters.queue.JobQueue.admit)."""
-        if not delivery_id:
-            raise ValueError("delivery id is empty")
-        if command_limit is not None:
-            check_command_limit(command_limit)
-        jobs = list(jobs)
-        pushed = next((job for job in jobs if job.kind == COALESCING_KIND), None)
-        pull = (pushed.owner, pushed.repo, pushed.number) if pushed else (None, None, None)
+        jobs, pull = delivered(delivery_id, jobs, command_limit)
         with self._pool.connection() as conn, conn.transaction():
             now = self._clock()
             inserted = conn.execute(

@@ -51,6 +51,21 @@ def check_command_limit(limit: tuple[int, float]) -> None:
         )
 
 
+def delivered(
+    delivery_id: str, jobs: Iterable[Job], command_limit: tuple[int, float] | None
+) -> tuple[list[Job], tuple[str | None, str | None, int | None]]:
+    """A delivery's jobs, checked before they are stored (a delivery id, a valid limit), and
+    the pull request its review job names, (None, None, None) without one: what both queues
+    record with the delivery."""
+    if not delivery_id:
+        raise ValueError("delivery id is empty")
+    if command_limit is not None:
+        check_command_limit(command_limit)
+    jobs = list(jobs)
+    pushed = next((job for job in jobs if job.kind == COALESCING_KIND), None)
+    return jobs, (pushed.owner, pushed.repo, pushed.number) if pushed else (None, None, None)
+
+
 def admit_jobs(
     book: Book,
     jobs: Iterable[Job],

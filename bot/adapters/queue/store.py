@@ -9,10 +9,10 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from bot.adapters.queue.admission import SqliteBook, check_command_limit, duration
+from bot.adapters.queue.admission import SqliteBook, duration
 from bot.adapters.queue.held import HeldDeliveries
 from bot.adapters.queue.rows import Admitted, LeaseLostError, QueuedJob, row_job
-from bot.adapters.queue.rules import admit_jobs
+from bot.adapters.queue.rules import admit_jobs, delivered
 from bot.adapters.queue.schema import (
     BACKOFF_FACTOR,
     COALESCING_KIND,
@@ -111,13 +111,7 @@ class JobQueue(HeldDeliveries):
         the module docstring). The delivery is recorded all the same (a redelivery of it is a
         duplicate), and the counts and the inserts share the transaction.
         """
-        if not delivery_id:
-            raise ValueError("delivery id is empty")
-        if command_limit is not None:
-            check_command_limit(command_limit)
-        jobs = list(jobs)
-        pushed = next((job for job in jobs if job.kind == COALESCING_KIND), None)
-        pull = (pushed.owner, pushed.repo, pushed.number) if pushed else (None, None, None)
+        jobs, pull = delivered(delivery_id, jobs, command_limit)
         with self._transaction() as conn:
             now = self._clock()
             inserted = conn.execute(

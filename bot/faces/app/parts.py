@@ -7,9 +7,10 @@ workers' side in a child process."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ import structlog
 from bot.adapters.github import GitHubApp, PullRef
 from bot.adapters.ledger import Ledger
 from bot.adapters.metrics import JOBS, Metrics
-from bot.adapters.models.backends import backends_for
+from bot.adapters.models.backends import backends_for, close_backends
 from bot.adapters.prices import PriceTable
 from bot.adapters.queue import JobQueue
 from bot.adapters.reachability import Reachability
@@ -76,19 +77,31 @@ async def build_base(
     return Base(prices, github_app, github, Metrics(), ledger, queue)
 
 
-def workers_for(settings: Settings, base: Base, *, sleep: Sleep = asyncio.sleep) -> Workers:
-    """The workers that run the queue's jobs in this process, with the services they use (the
-    model backends are built here: a local model is loaded only where jobs run)."""
+def app_services(
+    settings: Settings,
+    github_app: GitHubApp,
+    prices: PriceTable,
+    metrics: Metrics,
+    ledger: Ledger,
+    pushes: Any,
+) -> Services:
+    """The services the App's jobs use, on either queue (`pushes`): the model backends (built
+    here: a local model is loaded only where jobs run), GitHub as the App's installations."""
     backends, models = backends_for(settings)
-    github_app, metrics = base.github_app, base.metrics
 
     async def github_for(installation_id: int | None) -> GitHubClient:
         if installation_id is None:
             raise SettingsError("a job without an installation cannot reach GitHub as the App")
         return await github_app.installation(installation_id)
 
-    services = Services(
-        settings, base.prices, backends, models, github_for, metrics, base.ledger, pushes=base.queue
+    return Services(settings, prices, backends, models, github_for, metrics, ledger, pushes=pushes)
+
+
+def workers_for(settings: Settings, base: Base, *, sleep: Sleep = asyncio.sleep) -> Workers:
+    """The workers that run the SQLite queue's jobs in this process, with their services."""
+    metrics = base.metrics
+    services = app_services(
+        settings, base.github_app, base.prices, metrics, base.ledger, base.queue
     )
     return Workers(
         base.queue,
@@ -98,6 +111,24 @@ def workers_for(settings: Settings, base: Base, *, sleep: Sleep = asyncio.sleep)
         on_outcome=lambda kind, state, _: metrics.inc(JOBS, {"kind": kind, "outcome": state}),
         sleep=sleep,
     )
+
+
+@contextlib.asynccontextmanager
+async def working(workers: Workers, feedback_interval: float) -> AsyncIterator[None]:
+    """The workers and the periodic feedback collection running for the block; then the
+    collection cancelled, the workers stopped and their model backends closed."""
+    workers.start()
+    feedback = asyncio.create_task(
+        feedback_loop(workers.services, feedback_interval), name="tierbot-feedback"
+    )
+    try:
+        yield
+    finally:
+        feedback.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await feedback
+        await workers.stop()
+        await close_backends(workers.services.backends)
 
 
 async def collect_recent_feedback(services: Services, *, now: datetime | None = None) -> int:

@@ -26,15 +26,16 @@ from bot.adapters.github import GitHubApp
 from bot.adapters.jobs import PgQueue, missing_tables
 from bot.adapters.ledger import Ledger
 from bot.adapters.metrics import Metrics
-from bot.adapters.models.backends import backends_for, close_backends
+from bot.adapters.models.backends import close_backends
 from bot.adapters.prices import PriceTable
 from bot.adapters.reachability import Reachability
 from bot.adapters.settings import Settings, SettingsError
 from bot.faces.app import listener
 from bot.faces.app.events import EventSettings
 from bot.faces.app.github_app import Sleep, learn_login, start_github_app
+from bot.faces.app.parts import app_services
 from bot.faces.app.web import create_app
-from bot.pipeline.services import GitHubClient, Services
+from bot.pipeline.services import Services
 
 log = structlog.get_logger("tierbot.scaleout")
 
@@ -103,22 +104,12 @@ async def build_parts(
 
 
 def services_for(settings: Settings, parts: Parts) -> Services:
-    """The services a worker's jobs use: the model backends (the local model loaded once per
-    process), prices (an unknown frontier model stops the start), the ledger on the same
-    database, GitHub as the App's installations."""
+    """The services a worker's jobs use (bot.faces.app.parts.app_services): prices (an unknown
+    frontier model stops the start) and the ledger on the same database."""
     prices = PriceTable.for_settings(settings.prices_file)
     prices.require(settings.frontier_model)
-    backends, models = backends_for(settings)
-
-    async def github_for(installation_id: int | None) -> GitHubClient:
-        if installation_id is None:
-            raise SettingsError("a job without an installation cannot reach GitHub as the App")
-        return await parts.github_app.installation(installation_id)
-
     ledger = Ledger(settings.database_url)
-    return Services(
-        settings, prices, backends, models, github_for, parts.metrics, ledger, pushes=parts.queue
-    )
+    return app_services(settings, parts.github_app, prices, parts.metrics, ledger, parts.queue)
 
 
 async def close_services(services: Services) -> None:

@@ -45,7 +45,7 @@ from bot.adapters.settings import Settings, SettingsError
 from bot.faces.app import listener
 from bot.faces.app.events import EventSettings, route
 from bot.faces.app.github_app import Sleep, learn_login
-from bot.faces.app.parts import Base, build_base, feedback_loop, freeze_heap, workers_for
+from bot.faces.app.parts import Base, build_base, freeze_heap, workers_for, working
 from bot.faces.app.web import create_app
 from bot.faces.app.worker import Workers
 from bot.faces.app.worker_process import WorkerProcess
@@ -88,22 +88,8 @@ async def build(
     workers = workers_for(settings, base, sleep=sleep)
     services = workers.services
 
-    @contextlib.asynccontextmanager
-    async def running() -> AsyncIterator[None]:
-        workers.start()
-        feedback = asyncio.create_task(
-            feedback_loop(services, settings.feedback_interval_seconds), name="tierbot-feedback"
-        )
-        try:
-            yield
-        finally:
-            feedback.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await feedback
-            await workers.stop()
-            await close_backends(services.backends)
-
-    app = _webhook_app(settings, base, running(), on_enqueued=workers.wake, sleep=sleep)
+    running = working(workers, settings.feedback_interval_seconds)
+    app = _webhook_app(settings, base, running, on_enqueued=workers.wake, sleep=sleep)
     return Server(app, base.queue, workers, services, base.github_app, base.github)
 
 

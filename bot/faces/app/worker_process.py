@@ -40,8 +40,11 @@ from typing import Any
 
 import structlog
 
+from bot.adapters import logs
 from bot.adapters.reachability import Reachability
 from bot.adapters.settings import Settings
+from bot.faces.app import listener
+from bot.faces.app.parts import build_base, freeze_heap, then_freeze_once, workers_for, working
 
 log = structlog.get_logger("tierbot.server")
 
@@ -176,25 +179,12 @@ def child_main(settings: Settings, wake: Connection, news: Connection, parent: i
     _die_with(parent)
     # Ctrl-C reaches the whole process group: the parent stops the child.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from bot.adapters import logs  # noqa: PLC0415 - the child configures its own logging
-
-    logs.configure()
-    from bot.faces.app import listener  # noqa: PLC0415
-
+    logs.configure()  # the child's own logging, as the parent's
     with asyncio.Runner(loop_factory=listener.event_loop) as runner:
         runner.run(_run_workers(settings, wake.fileno(), news.fileno()))
 
 
 async def _run_workers(settings: Settings, wake_fd: int, news_fd: int) -> None:
-    from bot.adapters.models.backends import close_backends  # noqa: PLC0415 - child only
-    from bot.faces.app.parts import (  # noqa: PLC0415 - child only
-        build_base,
-        feedback_loop,
-        freeze_heap,
-        then_freeze_once,
-        workers_for,
-    )
-
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -219,17 +209,10 @@ async def _run_workers(settings: Settings, wake_fd: int, news_fd: int) -> None:
     loop.add_reader(wake_fd, woken)
     freeze_heap()
     workers.on_outcome = then_freeze_once(workers.on_outcome)
-    workers.start()
-    interval = settings.feedback_interval_seconds
-    feedback = asyncio.create_task(feedback_loop(workers.services, interval))
     try:
-        await stop.wait()
+        async with working(workers, settings.feedback_interval_seconds):
+            await stop.wait()
     finally:
-        feedback.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await feedback
-        await workers.stop()
-        await close_backends(workers.services.backends)
         await base.aclose()
 
 
