@@ -313,3 +313,15 @@ def test_a_pull_request_with_every_file_excluded_is_skipped_as_a_diff_is(
     diff_file.write_text(diff)
     code, out = run_json(capsys, "--diff", str(diff_file), "--config", str(config))
     assert (code, out["reviewed"], out["excluded"]) == (0, False, ["vendor/lib.js"])
+
+
+@pytest.mark.usefixtures("no_models")
+def test_a_settings_file_that_is_not_utf8_is_exit_2_with_one_line(
+    capsys: pytest.CaptureFixture[str], diff_file: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "tierbot.yml"
+    config.write_bytes(b"exclude: ['\xff\xfe']\n")
+    assert main(["review", "--diff", str(diff_file), "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot read {config}" in err
+    assert "Traceback" not in err

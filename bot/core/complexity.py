@@ -8,7 +8,7 @@ for the share of the change that is tests (which lowers it), for how cross-cutti
 areas, languages, names defined in one changed file and used in another) and for risky areas
 (auth and crypto, migrations, concurrency, CI and deployment, public API). Known easy patterns
 (docs only, tests only, whitespace or typo only, a one-line fix, a dependency bump, renames,
-generated files) cap it. The weights are fitted on labelled real patches: `bench/fit.py`,
+generated files) cap it. The weights are fitted on labelled real patches: `bench/score_fit.py`,
 checked by `bench/calibration.py`.
 """
 

@@ -94,7 +94,6 @@ class FileStats:
 
     code_lines: int
     whitespace_pairs: int
-    branches: int
     added_branches: int
     identifiers: frozenset[str]
     defined: frozenset[str]
@@ -125,7 +124,6 @@ def file_stats(f: FileChange) -> FileStats:
         return FileStats(
             code_lines=len(changed),
             whitespace_pairs=0,
-            branches=0,
             added_branches=0,
             identifiers=frozenset(),
             defined=frozenset(),
@@ -147,7 +145,6 @@ def file_stats(f: FileChange) -> FileStats:
     removed_tokens = _tokens(removed)
     removed_counts = Counter(removed_tokens)
     identifiers = frozenset(added_counts).union(removed_counts)
-    branches = added_branches + _branches(removed_counts, removed)
     added_defined = _keyword_defined(added_tokens, added_counts)
     removed_defined = _keyword_defined(removed_tokens, removed_counts)
     constants = _constants(added_counts, removed_counts, f"{added_text}\n{removed_text}")
@@ -167,7 +164,6 @@ def file_stats(f: FileChange) -> FileStats:
     return FileStats(
         code_lines=max(len(changed) - 2 * whitespace_pairs, 0),
         whitespace_pairs=whitespace_pairs,
-        branches=branches,
         added_branches=added_branches,
         identifiers=identifiers,
         defined=frozenset(defined),

@@ -34,7 +34,7 @@ from bot.core.result import ReviewResult
 from bot.core.routing import Decision, Models, Tier
 from bot.core.types import Backend
 from bot.faces.cli.diff_input import STDIN, read_diff
-from bot.faces.cli.exits import EXIT_FAILED, Failure
+from bot.faces.cli.exits import EXIT_FAILED, EXIT_INPUT_ERROR, EXIT_OK, Failure
 from bot.faces.cli.pr_url import PullUrlError, pull_ref
 from bot.faces.cli.progress import Progress, with_progress
 from bot.pipeline.allowance import Decided
@@ -48,9 +48,6 @@ from bot.pipeline.services import GitHubClient, Services
 if TYPE_CHECKING:
     from bot.adapters.ledger import Ledger
 
-EXIT_OK = 0
-EXIT_NOT_REVIEWED = EXIT_FAILED
-EXIT_INPUT_ERROR = 2
 TRIGGER = "tierbot review"
 # GitHub answers that say the URL names nothing there: bad input, not a failure to reach GitHub.
 _NOT_THERE = (404, 410, 422)
@@ -90,8 +87,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 async def _run(args: argparse.Namespace, settings: Settings, prices: PriceTable) -> int:
     try:
         settings_text = args.config.read_text(encoding="utf-8") if args.config else None
-    except OSError as exc:
-        raise Failure(str(exc), EXIT_INPUT_ERROR) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Failure(f"cannot read {args.config}: {exc}", EXIT_INPUT_ERROR) from None
     override = None if args.tier == "auto" else Tier(args.tier)
     backends, models = backends_for(settings)
     progress = Progress(sys.stderr)
@@ -203,7 +200,7 @@ def _not_prepared(title: str, outcome: Outcome, as_json: bool) -> _Shown | int:
         )
     if outcome.status is Status.FAILED:
         raise Failure(f"{title}: {outcome.reason}", EXIT_INPUT_ERROR)
-    raise Failure(f"{title}: not reviewed: {outcome.reason}", EXIT_NOT_REVIEWED)
+    raise Failure(f"{title}: not reviewed: {outcome.reason}", EXIT_FAILED)
 
 
 async def _review_diff(
@@ -268,10 +265,10 @@ def _print(shown: _Shown, configure: list[str], as_json: bool, override: Tier | 
         return EXIT_OK
     if result is not None and result.failed:
         warn(f"not reviewed: {result.failed}")
-        return EXIT_NOT_REVIEWED
+        return EXIT_FAILED
     if result is None and decision.error and override is not None:
         warn(decision.error)
-        return EXIT_NOT_REVIEWED
+        return EXIT_FAILED
     return EXIT_OK
 
 
