@@ -145,9 +145,6 @@ async def review_prepared(github: GitHubClient, prepared: Prepared, services: Se
     if result.transient and not request.forced and not request.dry_run:
         await _post_secrets_now(github, prepared, result)
         raise Retry(result.failed or "the review failed")
-    shadow = await shadow_review(prepared, result, services)  # None unless this one is chosen
-    if shadow is not None and shadow.frontier is not None and services.metrics is not None:
-        count_requests(services.metrics, (shadow.frontier,), shadow_spend(shadow))
 
     # The bot's own comments on committed secrets go out whether or not the model review did;
     # the model's were already held back when made before (bot.core.selection).
@@ -159,6 +156,10 @@ async def review_prepared(github: GitHubClient, prepared: Prepared, services: Se
         review = await github.post_review(ref, pull.head_sha, _review_body(result, new), new)
         rejected = [f"{d.comment.path}:{d.comment.line}: {d.reason}" for d in review.dropped]
         posted = tuple(review.posted)
+    # After the review is posted: nobody waits on a review that is never shown.
+    shadow = await shadow_review(prepared, result, services)  # None unless this one is chosen
+    if shadow is not None and shadow.frontier is not None and services.metrics is not None:
+        count_requests(services.metrics, (shadow.frontier,), shadow_spend(shadow))
     month = None
     if services.ledger is not None:
         ledger = services.ledger

@@ -17,7 +17,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 from bot.core.cost import Spend, frontier_cost
-from bot.core.matching import match_comments
+from bot.core.matching import Matched, match_comments
 from bot.core.result import ReviewResult
 from bot.core.routing import Task, Tier
 from bot.core.shadow import Shadow, ShadowState, chosen
@@ -66,7 +66,8 @@ async def shadow_review(
     attempt = shadow.attempts[0] if shadow.attempts else None  # None: refused before sending
     price = services.prices.require(frontier.model)
     usd = frontier_cost(attempt.usage, price) if attempt is not None else Decimal(0)
-    matched = match_comments(result.comments, () if shadow.failed else shadow.comments)
+    # A failed shadow found nothing to match: its local side alone would read as local-only finds.
+    matched = Matched(()) if shadow.failed else match_comments(result.comments, shadow.comments)
     if shadow.failed:
         state, why = ShadowState.FAILED, shadow.failed
     elif attempt is not None and (attempt.errors or shadow.problems):

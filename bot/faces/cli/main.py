@@ -273,11 +273,18 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
         where = hide_password(settings.database_url)
         reason = str(cause).strip().splitlines()[0]
         raise Failure(f"cannot read the ledger at {where}: {reason}", EXIT_FAILED) from None
-    from bot.faces.cli.trade_off import plot_trade_off, trade_off_json, write_shadows  # noqa: PLC0415
+    from bot.faces.cli.trade_off import (  # noqa: PLC0415
+        calibration_of,
+        plot_trade_off,
+        trade_off_json,
+        write_shadows,
+    )
 
-    data = report.as_dict(settings.gpu_cost, settings.throughput) | trade_off_json(trade_off)
+    calibration = calibration_of(trade_off)
+    data = report.as_dict(settings.gpu_cost, settings.throughput)
+    data |= trade_off_json(trade_off, calibration)
     if args.plot is not None:
-        plot_trade_off(trade_off, args.plot)
+        plot_trade_off(trade_off, calibration, args.plot)
     data |= {"acceptance": acceptance.as_dict()}
     if args.format == "json":
         sys.stdout.write(json_line(data))

@@ -28,12 +28,11 @@ SPEND_AXES = ("day (UTC)", "cumulative spend (USD)")
 CURVE_AXES = ("cost of the ledger's reviews at the threshold (USD)", "findings missed (%)")
 
 
-def trade_off_json(trade_off: TradeOff) -> dict[str, Any]:
+def trade_off_json(trade_off: TradeOff, calibration: Calibration) -> dict[str, Any]:
     """`spend_by_day` (each UTC day's spend and baseline, and their running totals), `shadows`
     (by state, what they cost, and the finished ones' findings by who found them and severity)
     and `cost_quality` (the routing threshold's curve and recommendation at the default
-    target), amounts as exact decimal strings."""
-    calibration = calibrate(trade_off.reviews, trade_off.shadows)
+    target, `calibration`), amounts as exact decimal strings."""
     spent = baseline = Decimal(0)
     days = []
     for day in trade_off.days:
@@ -79,13 +78,13 @@ def write_shadows(out: TextIO, shadows: dict[str, Any]) -> None:
     )
 
 
-def plot_trade_off(trade_off: TradeOff, path: Path) -> None:
+def plot_trade_off(trade_off: TradeOff, calibration: Calibration, path: Path) -> None:
     """Draw the trade-off (see `trade_off_figure`) into the PNG file `path`."""
     if path.suffix.lower() != ".png":
         raise Failure(
             f"--plot writes a PNG file: give a name ending in .png, not {path}", EXIT_INPUT_ERROR
         )
-    figure = trade_off_figure(trade_off, calibrate(trade_off.reviews, trade_off.shadows))
+    figure = trade_off_figure(trade_off, calibration)
     try:
         figure.savefig(path, format="png", dpi=FIGURE_DPI)
     except OSError as exc:
@@ -155,3 +154,9 @@ def _running(values: list[float]) -> list[float]:
 
 def _empty(axes: Any, why: str) -> None:
     axes.text(0.5, 0.5, why, transform=axes.transAxes, ha="center", va="center", wrap=True)
+
+
+def calibration_of(trade_off: TradeOff) -> Calibration:
+    """The routing threshold's curve from the ledger's reviews and shadows, at the default
+    target (bot.core.calibration)."""
+    return calibrate(trade_off.reviews, trade_off.shadows)
