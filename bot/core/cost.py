@@ -95,8 +95,12 @@ def local_cost(
 def estimate_tokens(text: str) -> int:
     """An ESTIMATE of the tokens in `text`: characters / CHARS_PER_TOKEN, rounded up. For the
     baseline when no token-counting call is available; label what derives from it as estimated."""
-    tokens = Decimal(len(text)) / CHARS_PER_TOKEN
-    return int(tokens.to_integral_value(rounding=ROUND_CEILING))
+    return tokens_for_chars(len(text))
+
+
+def tokens_for_chars(chars: int) -> int:
+    """The estimated tokens of a text of `chars` characters (see `estimate_tokens`)."""
+    return int((Decimal(chars) / CHARS_PER_TOKEN).to_integral_value(rounding=ROUND_CEILING))
 
 
 def baseline_cost(input_tokens: int, output_tokens: int, price: ModelPrice) -> Decimal:

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from decimal import ROUND_CEILING, Decimal
 
-from bot.core.cost import CHARS_PER_TOKEN
+from bot.core.cost import tokens_for_chars
 from bot.core.secrets.redaction import redact
 
 GUIDANCE_FILES = ("AGENTS.md", "CLAUDE.md", ".github/copilot-instructions.md")
@@ -87,7 +86,7 @@ class Guidance:
 
     def for_window(self, context_tokens: int) -> Guidance:
         """The guidance a request to a model with this context window carries."""
-        return self.within(context_tokens // WINDOW_SHARE)
+        return self.within(window_share(context_tokens))
 
     @property
     def used(self) -> tuple[Used, ...]:
@@ -132,6 +131,11 @@ class Guidance:
             parts.append(f"From {where}{cut}:\n{item.text}")
         parts.append(FOOTER)
         return "\n\n".join(parts)
+
+
+def window_share(context_tokens: int) -> int:
+    """The most guidance tokens a request to a model with this context window carries."""
+    return context_tokens // WINDOW_SHARE
 
 
 def gather(
@@ -190,7 +194,11 @@ def _capped(guidance: Guidance) -> tuple[tuple[Used, ...], tuple[Dropped, ...]]:
     for source in guidance.sources:
         kept = 0
         for line in source.lines:
-            full = full or lines_left == 0 or _tokens(chars + len(line) + 1) > guidance.max_tokens
+            full = (
+                full
+                or lines_left == 0
+                or tokens_for_chars(chars + len(line) + 1) > guidance.max_tokens
+            )
             if full:
                 break
             chars += len(line) + 1
@@ -207,8 +215,3 @@ def _capped(guidance: Guidance) -> tuple[tuple[Used, ...], tuple[Dropped, ...]]:
                 Dropped(source.name, f"lines {kept + 1}-{total} ({left}) left out, {over}")
             )
     return tuple(used), tuple(dropped)
-
-
-def _tokens(chars: int) -> int:
-    """The estimated tokens of `chars` characters (as bot.core.cost.estimate_tokens counts)."""
-    return int((Decimal(chars) / CHARS_PER_TOKEN).to_integral_value(rounding=ROUND_CEILING))

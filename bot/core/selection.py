@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bot.core.anchor import Comment, position
@@ -69,6 +69,11 @@ class EarlierComment:
     settled: bool = False
     line: int | None = None
     side: str | None = None
+    words: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Read once: every new comment of a review is compared with every earlier one.
+        object.__setattr__(self, "words", _words(self.body))
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +90,7 @@ class Earlier:
             e.fingerprint == comment.fingerprint
             or (
                 (e.path, e.line, e.side) == (comment.path, comment.line, str(comment.side))
-                and similar(words, _words(e.body))
+                and similar(words, e.words)
             )
             for e in self.comments
         )
@@ -94,8 +99,7 @@ class Earlier:
         """Whether a person answered or resolved the bot's comment on the same point before."""
         words = _words(comment.body)
         return any(
-            e.settled and e.path == comment.path and similar(words, _words(e.body))
-            for e in self.comments
+            e.settled and e.path == comment.path and similar(words, e.words) for e in self.comments
         )
 
 

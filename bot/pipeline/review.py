@@ -26,7 +26,7 @@ from bot.core.answer_schema import ModelReview, RawComment, read_answer
 from bot.core.confidence import CommentConfidence, Thresholds, Verdict, comment_confidence, judge
 from bot.core.cost import estimate_tokens
 from bot.core.diff import ChangeSet
-from bot.core.guidance import WINDOW_SHARE
+from bot.core.guidance import window_share
 from bot.core.markdown.safe import safe_markdown
 from bot.core.packing import Coverage
 from bot.core.prompt import SYSTEM, Budget, Plan, plan_review, request_for, stable_text
@@ -62,7 +62,7 @@ def budget_for(
 ) -> Budget:
     """The budget of one request on `tier`: the window less the fixed text (with at most a
     quarter of the window of the repo's guidance) and the answer."""
-    guidance = context_tokens // WINDOW_SHARE
+    guidance = window_share(context_tokens)
     fixed = estimate_tokens(SYSTEM + stable_text(repo, paths, guidance)) + _MARGIN_TOKENS
     if tier is Tier.LOCAL:
         room = context_tokens - LOCAL_OUTPUT_TOKENS - fixed
