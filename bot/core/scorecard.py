@@ -64,7 +64,8 @@ class Scored:
         return not self.expected
 
 
-def _rate(part: int, whole: int) -> float | None:
+def rate(part: int, whole: int) -> float | None:
+    """`part / whole` to four places; None when there is no whole."""
     return round(part / whole, 4) if whole else None
 
 
@@ -84,16 +85,16 @@ class Quality:
     @property
     def hit_rate(self) -> float | None:
         """Expected findings a comment hit, of those expected (None: none expected)."""
-        return _rate(self.found, self.expected)
+        return rate(self.found, self.expected)
 
     @property
     def precision(self) -> float | None:
         """Comments that hit an expected finding, of all posted (None: none posted)."""
-        return _rate(self.true_positives, self.comments)
+        return rate(self.true_positives, self.comments)
 
     @property
     def comments_per_change(self) -> float | None:
-        return _rate(self.comments, self.changes)
+        return rate(self.comments, self.changes)
 
     @property
     def false_positives(self) -> int:

@@ -10,7 +10,7 @@ from bot.core.cost import format_usd
 from bot.core.counts import counted
 from bot.core.render import comment_json, usd_json
 from bot.core.routing import Tier
-from bot.core.scorecard import Quality, Scored, Status, TierUse, Totals
+from bot.core.scorecard import Quality, Scored, Status, TierUse, Totals, rate
 
 
 def quality_json(figures: Quality) -> dict[str, Any]:
@@ -102,17 +102,13 @@ def scorecard_json(
         "quality": quality_json(figures.overall),
         "by_tier": by_tier,
         "by_severity": {
-            severity: {"expected": expected, "found": found, "hit_rate": _share(found, expected)}
+            severity: {"expected": expected, "found": found, "hit_rate": rate(found, expected)}
             for severity, (expected, found) in sorted(figures.by_severity.items())
         },
         "spent_usd": usd_json(figures.spent_usd),
         "baseline_usd": usd_json(figures.baseline_usd),
         "results": [scored_json(item) for item in scored],
     }
-
-
-def _share(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
 
 
 def _pct(rate: float | None) -> str:
