@@ -60,25 +60,25 @@ def read_dataset(path: Path, limit: int | None = None) -> list[Labelled]:
     """The labelled changes in the JSON Lines file at `path` (the first `limit` of them); blank
     lines are skipped. Raises OSError when the file cannot be read, DatasetError when a line
     is not a change in either format."""
-    data = path.read_bytes()
     changes: list[Labelled] = []
     ids: dict[str, int] = {}
-    for number, raw in enumerate(data.split(b"\n"), start=1):
-        if limit is not None and len(changes) >= limit:
-            break
-        try:
-            text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError:
-            raise DatasetError(f"line {number}: not UTF-8 text") from None
-        if not text.strip():
-            continue
-        change = labelled(text, number)
-        if change.id in ids:
-            raise DatasetError(
-                f"line {number}: the id {change.id!r} is also on line {ids[change.id]}"
-            )
-        ids[change.id] = number
-        changes.append(change)
+    with path.open("rb") as lines:  # line by line: a --limit reads only what it uses
+        for number, line in enumerate(lines, start=1):
+            if limit is not None and len(changes) >= limit:
+                break
+            try:
+                text = line.rstrip(b"\n").decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError:
+                raise DatasetError(f"line {number}: not UTF-8 text") from None
+            if not text.strip():
+                continue
+            change = labelled(text, number)
+            if change.id in ids:
+                raise DatasetError(
+                    f"line {number}: the id {change.id!r} is also on line {ids[change.id]}"
+                )
+            ids[change.id] = number
+            changes.append(change)
     if not changes:
         raise DatasetError(f"{path}: no labelled change in the file")
     return changes
